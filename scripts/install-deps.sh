@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what normlab needs from Debian 12's archive; a no-op when everything is there.
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --python   also the Python side (PyTorch for the fixture generator, h5py)
+# Runs apt-get as root (directly, or through sudo when not root).
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config
+  libxtensor-dev libxtensor-blas-dev xtl-dev libxsimd-dev   # tensors, SIMD
+  libopenblas-dev                                          # BLAS behind xtensor-blas / CBLAS
+  libhdf5-dev hdf5-tools                                   # run files, fixtures, h5dump
+  libboost-program-options-dev                             # command line
+  libtomlplusplus-dev                                      # experiment files
+  catch2                                                   # tests (Catch2 v2)
+)
+if [[ "${1:-}" == "--python" ]]; then
+  packages+=(python3 python3-numpy python3-h5py python3-torch)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,188 @@
+#include "cli/cli.hpp"
+
+#include <boost/program_options.hpp>
+#include <iomanip>
+
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "norm/registry.hpp"
+#include "tools/apply.hpp"
+#include "tools/bench_norms.hpp"
+#include "tools/demo.hpp"
+
+namespace normlab::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+
+struct Command {
+  std::string name;
+  std::string summary;
+  int (*run)(const std::vector<std::string>& args, std::ostream& out);
+};
+const std::vector<Command>& commands();
+
+// Parses args against `desc` (+ --help); returns false if help was printed.
+bool parse(const std::vector<std::string>& args, const po::options_description& desc,
+           po::variables_map& vm, std::ostream& out, const std::string& usage,
+           const po::positional_options_description* positional = nullptr) {
+  po::options_description all(desc);
+  all.add_options()("help,h", "show this help");
+  po::command_line_parser parser(args);
+  parser.options(all);
+  if (positional) parser.positional(*positional);
+  po::store(parser.run(), vm);
+  if (vm.count("help")) {
+    out << usage << "\n\n" << all << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+std::string flag_name(const std::string& option) {  // eps_mode -> eps-mode
+  std::string f = option;
+  for (char& c : f) if (c == '_') c = '-';
+  return f;
+}
+
+int cmd_norms(const std::vector<std::string>& args, std::ostream& out) {
+  po::options_description desc("options");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, out, "usage: normlab norms\n\nLists the normalizers, their options and defaults."))
+    return 0;
+  out << "normalizers (normlab apply --norm KIND, or norm = \"KIND\" in a config):\n";
+  for (const auto& k : norm::kinds()) {
+    out << "\n" << k.name << "    " << k.formula << "\n    " << k.reference << "\n";
+    if (k.options.empty()) out << "    (no options)\n";
+    for (const auto& name : k.options) {
+      out << "    --" << std::left << std::setw(20) << flag_name(name)
+          << " default " << norm::get_option(k.defaults, name) << "\n";
+    }
+  }
+  out << "\noptions:\n";
+  for (const auto& o : norm::all_options()) {
+    out << "  " << std::left << std::setw(20) << o.name << std::setw(28) << o.values << o.help
+        << "\n";
+  }
+  return 0;
+}
+
+int cmd_apply(const std::vector<std::string>& args, std::ostream& out) {
+  tools::ApplyRequest request;
+  po::options_description desc("options");
+  desc.add_options()
+      ("norm", po::value(&request.kind)->required(), "normalizer kind (see `normlab norms`)")
+      ("in", po::value(&request.in)->required(), "input HDF5 file")
+      ("out", po::value(&request.out), "output HDF5 file (default: IN with .normed.h5)")
+      ("dtype", po::value(&request.dtype)->default_value("auto"),
+       "auto (as x is stored) | float32 | float64");
+  for (const auto& o : norm::all_options()) {
+    desc.add_options()(flag_name(o.name).c_str(), po::value<std::string>(),
+                       (o.values + ": " + o.help).c_str());
+  }
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab apply --norm KIND --in X.h5 [--out Y.h5] [--dtype D] [normalizer options]\n\n"
+      "Runs a normalizer over the rows of activations stored in HDF5.\n"
+      "reads:  x (B, D) required; dy (B, D) optional upstream gradient; parameters by name,\n"
+      "        gain (D) (scalenorm: (1)), bias (D), lambda (1), default gain 1, bias 0\n"
+      "writes: y (B, D); with dy also dx (B, D) and d_gain, d_bias, d_lambda as the\n"
+      "        normalizer has them; attributes normalizer, kind, options, dtype, source\n"
+      "The output appears only when complete (written to OUT.partial, then renamed).";
+  if (!parse(args, desc, vm, out, usage)) return 0;
+  for (const auto& o : norm::all_options()) {
+    if (vm.count(flag_name(o.name))) request.options[o.name] = vm[flag_name(o.name)].as<std::string>();
+  }
+  tools::ApplyResult r = tools::apply_file(request);
+  out << "normlab apply: " << r.normalizer << " on " << request.in << " (B = " << r.B
+      << ", D = " << r.D << ", " << r.dtype << ")" << (r.backward ? ", forward and backward" : "")
+      << " -> " << r.out << "\n";
+  return 0;
+}
+
+int cmd_bench(const std::vector<std::string>& args, std::ostream& out) {
+  std::string what, dims, kinds;
+  tools::BenchNormsOptions o;
+  po::options_description desc("options");
+  desc.add_options()
+      ("what", po::value(&what)->required(), "what to benchmark: norms")
+      ("dims", po::value(&dims)->default_value("64,256,1024,4096"), "feature sizes D")
+      ("mib", po::value(&o.mib)->default_value(o.mib), "MiB per (B, D) tensor")
+      ("repeats", po::value(&o.repeats)->default_value(o.repeats), "timed runs per figure")
+      ("kinds", po::value(&kinds), "normalizers to run (default: all)");
+  po::positional_options_description positional;
+  positional.add("what", 1);
+  po::variables_map vm;
+  if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]", &positional)) return 0;
+  if (what != "norms") fail("bench: unknown benchmark '", what, "'; available: norms");
+  o.dims.clear();
+  for (const auto& d : split(dims, ',')) {
+    double v = parse_double(d, "--dims");
+    if (!(v >= 1) || v != std::floor(v)) fail("--dims: '", d, "' is not a positive integer");
+    o.dims.push_back(std::size_t(v));
+  }
+  if (!kinds.empty()) o.kinds = split(kinds, ',');
+  tools::bench_norms(out, o);
+  return 0;
+}
+
+int cmd_demo(const std::vector<std::string>& args, std::ostream& out) {
+  std::uint64_t seed = 0;
+  po::options_description desc("options");
+  desc.add_options()("seed", po::value(&seed)->default_value(0), "random seed of the batch");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, out, "usage: normlab demo [--seed N]\n\n"
+             "Every normalizer on a generated batch: what it removes, what it is invariant to."))
+    return 0;
+  tools::run_demo(out, seed);
+  return 0;
+}
+
+int print_usage(std::ostream& out) {
+  out << "normlab " << NORMLAB_VERSION << ": a toolkit for research on normalization layers\n\n"
+      << "usage: normlab <command> [options]    (normlab <command> --help for its options)\n\n"
+      << "commands:\n";
+  for (const auto& c : commands()) out << "  " << std::left << std::setw(8) << c.name << c.summary << "\n";
+  return 0;
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> list = {
+      {"demo", "every normalizer on a generated batch (the quick-start job)", cmd_demo},
+      {"norms", "list the normalizers, their options and defaults", cmd_norms},
+      {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
+      {"bench", "benchmarks: `normlab bench norms`", cmd_bench},
+  };
+  return list;
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  try {
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+      if (args.size() == 2) return run({args[1], "--help"}, out, err);
+      return print_usage(out);
+    }
+    if (args[0] == "--version") {
+      out << "normlab " << NORMLAB_VERSION << "\n";
+      return 0;
+    }
+    std::vector<std::string> names;
+    for (const auto& c : commands()) {
+      if (c.name == args[0]) return c.run({args.begin() + 1, args.end()}, out);
+      names.push_back(c.name);
+    }
+    fail("unknown command '", args[0], "'", did_you_mean(args[0], names), "; commands: ",
+         join(names, ", "));
+  } catch (const po::error& e) {
+    err << "normlab: error: " << e.what() << "\n";
+  } catch (const std::exception& e) {
+    err << "normlab: error: " << e.what() << "\n";
+  }
+  return 1;
+}
+
+}  // namespace normlab::cli

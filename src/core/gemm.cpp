@@ -1,0 +1,25 @@
+#include "core/gemm.hpp"
+
+#include <cblas.h>
+
+namespace normlab {
+
+namespace {
+CBLAS_TRANSPOSE cblas_trans(Trans t) { return t == Trans::yes ? CblasTrans : CblasNoTrans; }
+}  // namespace
+
+void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K, float alpha,
+          const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta, float* C,
+          std::size_t ldc) {
+  cblas_sgemm(CblasRowMajor, cblas_trans(ta), cblas_trans(tb), int(M), int(N), int(K), alpha, A,
+              int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K, double alpha,
+          const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta,
+          double* C, std::size_t ldc) {
+  cblas_dgemm(CblasRowMajor, cblas_trans(ta), cblas_trans(tb), int(M), int(N), int(K), alpha, A,
+              int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+}  // namespace normlab

@@ -1,0 +1,32 @@
+// Small string helpers shared by option parsing and the command line.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace normlab {
+
+// Levenshtein distance; used to suggest the nearest valid name for a misspelt one.
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate closest to `name` if it is plausibly a misspelling of it, else "".
+std::string closest_match(std::string_view name, const std::vector<std::string>& candidates);
+
+// " (did you mean 'x'?)" or "" — ready to append to an error message.
+std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates);
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
+std::vector<std::string> split(std::string_view text, char sep);
+
+std::string_view trim(std::string_view text);
+
+// Strict parsers: the whole text must be the value; throw Error naming `what` otherwise.
+double parse_double(std::string_view text, std::string_view what);
+bool parse_bool(std::string_view text, std::string_view what);
+
+// Shortest text that reads back as the same double ("1e-05", "0.0625").
+std::string format_double(double value);
+
+}  // namespace normlab

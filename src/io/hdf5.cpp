@@ -1,0 +1,276 @@
+#include "io/hdf5.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace normlab::h5 {
+
+namespace {
+
+// HDF5 prints an error stack to stderr on every failed call; we report errors ourselves.
+void silence_hdf5() {
+  static const bool silenced = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)silenced;
+}
+
+// The innermost (most specific) message on HDF5's error stack, or "".
+std::string hdf5_reason() {
+  std::string reason;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned n, const H5E_error2_t* e, void* out) -> herr_t {
+        if (n == 0 && e->desc) *static_cast<std::string*>(out) = e->desc;
+        return 0;
+      },
+      &reason);
+  H5Eclear2(H5E_DEFAULT);
+  return reason.empty() ? std::string() : ": " + reason;
+}
+
+template <class T>
+hid_t native_type() {
+  if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
+  else if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
+  else if constexpr (std::is_same_v<T, long long>) return H5T_NATIVE_LLONG;
+  else static_assert(sizeof(T) == 0, "unsupported element type");
+}
+
+Handle link_creation_with_parents() {
+  Handle plist(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(plist.get(), 1);
+  return plist;
+}
+
+}  // namespace
+
+std::string shape_string(const Shape& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    reset();
+    id_ = std::exchange(other.id_, H5I_INVALID_HID);
+    close_ = std::exchange(other.close_, nullptr);
+  }
+  return *this;
+}
+
+void Handle::reset() {
+  if (id_ >= 0 && close_) close_(id_);
+  id_ = H5I_INVALID_HID;
+}
+
+File File::open(const std::string& path, Mode mode) {
+  silence_hdf5();
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    FILE* probe = std::fopen(path.c_str(), "rb");
+    if (!probe) fail(path, ": no such file (or not readable)");
+    std::fclose(probe);
+    fail(path, ": not an HDF5 file");
+  }
+  unsigned flags = mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
+  hid_t id = H5Fopen(path.c_str(), flags, H5P_DEFAULT);
+  if (id < 0) fail(path, ": cannot open", hdf5_reason());
+  return File(path, Handle(id, H5Fclose));
+}
+
+File File::create(const std::string& path) {
+  silence_hdf5();
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) fail(path, ": cannot create", hdf5_reason());
+  return File(path, Handle(id, H5Fclose));
+}
+
+void File::close() {
+  if (file_.get() >= 0 && H5Fflush(file_.get(), H5F_SCOPE_LOCAL) < 0) {
+    fail(path_, ": cannot flush", hdf5_reason());
+  }
+  file_.reset();
+}
+
+hid_t File::id() const {
+  if (file_.get() < 0) fail(path_, ": file is closed");
+  return file_.get();
+}
+
+std::string File::where(std::string_view object) const { return cat(path_, ":", object); }
+
+bool File::has(std::string_view name) const {
+  std::string path(name);
+  if (path == "/") return true;
+  // H5Lexists fails when an intermediate group is missing, so walk the path one link at a time.
+  std::size_t pos = path.front() == '/' ? 1 : 0;
+  while (true) {
+    std::size_t end = path.find('/', pos);
+    std::string prefix = path.substr(0, end);
+    if (H5Lexists(id(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (end == std::string::npos) return true;
+    pos = end + 1;
+  }
+}
+
+bool File::is_dataset(std::string_view name) const {
+  if (!has(name)) return false;
+  H5O_info_t info;
+  if (H5Oget_info_by_name(id(), std::string(name).c_str(), &info, H5P_DEFAULT) < 0) return false;
+  return info.type == H5O_TYPE_DATASET;
+}
+
+std::vector<std::string> File::members(std::string_view group) const {
+  Handle g(H5Gopen2(id(), std::string(group).c_str(), H5P_DEFAULT), H5Gclose);
+  if (g.get() < 0) fail(where(group), ": not a group", hdf5_reason());
+  std::vector<std::string> names;
+  H5Literate(
+      g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+        static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+        return 0;
+      },
+      &names);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Shape File::shape(std::string_view dataset) const {
+  if (!is_dataset(dataset)) fail(where(dataset), ": no such dataset");
+  Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
+  Handle space(H5Dget_space(d.get()), H5Sclose);
+  int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) fail(where(dataset), ": cannot read the shape", hdf5_reason());
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return Shape(dims.begin(), dims.end());
+}
+
+std::size_t File::float_bits(std::string_view dataset) const {
+  if (!is_dataset(dataset)) fail(where(dataset), ": no such dataset");
+  Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
+  Handle type(H5Dget_type(d.get()), H5Tclose);
+  return H5Tget_class(type.get()) == H5T_FLOAT ? 8 * H5Tget_size(type.get()) : 0;
+}
+
+template <class T>
+xt::xarray<T> File::read(std::string_view dataset) const {
+  Shape dims = shape(dataset);
+  Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
+  Handle type(H5Dget_type(d.get()), H5Tclose);
+  H5T_class_t kind = H5Tget_class(type.get());
+  if (kind != H5T_FLOAT && kind != H5T_INTEGER) {
+    fail(where(dataset), ": holds non-numeric data (expected float or integer values)");
+  }
+  xt::xarray<T> out = xt::xarray<T>::from_shape(dims);
+  if (out.size() > 0 &&
+      H5Dread(d.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+    fail(where(dataset), ": cannot read", hdf5_reason());
+  }
+  return out;
+}
+
+template <class T>
+void File::write(std::string_view dataset, const Shape& shape, std::span<const T> data) {
+  std::size_t count = 1;
+  for (auto n : shape) count *= n;
+  if (count != data.size()) {
+    fail(where(dataset), ": shape ", shape_string(shape), " needs ", count, " values, got ",
+         data.size());
+  }
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+  Handle links = link_creation_with_parents();
+  Handle d(H5Dcreate2(id(), std::string(dataset).c_str(), native_type<T>(), space.get(),
+                      links.get(), H5P_DEFAULT, H5P_DEFAULT),
+           H5Dclose);
+  if (d.get() < 0) fail(where(dataset), ": cannot create dataset", hdf5_reason());
+  if (count > 0 &&
+      H5Dwrite(d.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) < 0) {
+    fail(where(dataset), ": cannot write", hdf5_reason());
+  }
+}
+
+bool File::has_attribute(std::string_view object, std::string_view name) const {
+  return has(object) &&
+         H5Aexists_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
+                           H5P_DEFAULT) > 0;
+}
+
+std::string File::read_string_attribute(std::string_view object, std::string_view name) const {
+  if (!has_attribute(object, name)) fail(where(object), ": no attribute '", name, "'");
+  Handle a(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
+                           H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING) {
+    fail(where(object), ": attribute '", name, "' is not a string");
+  }
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle memtype(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(memtype.get(), H5T_VARIABLE);
+    H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));
+    char* text = nullptr;
+    if (H5Aread(a.get(), memtype.get(), &text) < 0) {
+      fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
+    }
+    std::string out = text ? text : "";
+    H5free_memory(text);
+    return out;
+  }
+  std::string out(H5Tget_size(type.get()), '\0');
+  if (H5Aread(a.get(), type.get(), out.data()) < 0) {
+    fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
+  }
+  out.resize(std::strlen(out.c_str()));  // fixed-length strings are NUL-padded
+  return out;
+}
+
+namespace {
+void write_attribute_raw(hid_t file, const std::string& where, std::string_view object,
+                         std::string_view name, hid_t type, const void* value) {
+  std::string obj(object), attr(name);
+  if (H5Aexists_by_name(file, obj.c_str(), attr.c_str(), H5P_DEFAULT) > 0) {
+    H5Adelete_by_name(file, obj.c_str(), attr.c_str(), H5P_DEFAULT);
+  }
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle a(H5Acreate_by_name(file, obj.c_str(), attr.c_str(), type, space.get(), H5P_DEFAULT,
+                             H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose);
+  if (a.get() < 0 || H5Awrite(a.get(), type, value) < 0) {
+    fail(where, ": cannot write attribute '", name, "'", hdf5_reason());
+  }
+}
+}  // namespace
+
+void File::write_attribute(std::string_view object, std::string_view name, std::string_view value) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  std::string text(value);
+  const char* pointer = text.c_str();
+  write_attribute_raw(id(), where(object), object, name, type.get(), &pointer);
+}
+
+void File::write_attribute(std::string_view object, std::string_view name, double value) {
+  write_attribute_raw(id(), where(object), object, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+void File::write_attribute(std::string_view object, std::string_view name, long long value) {
+  write_attribute_raw(id(), where(object), object, name, H5T_NATIVE_LLONG, &value);
+}
+
+template xt::xarray<float> File::read<float>(std::string_view) const;
+template xt::xarray<double> File::read<double>(std::string_view) const;
+template xt::xarray<long long> File::read<long long>(std::string_view) const;
+template void File::write<float>(std::string_view, const Shape&, std::span<const float>);
+template void File::write<double>(std::string_view, const Shape&, std::span<const double>);
+template void File::write<long long>(std::string_view, const Shape&, std::span<const long long>);
+
+}  // namespace normlab::h5

@@ -1,0 +1,85 @@
+// A small RAII wrapper over the HDF5 C API (HDF5 1.10): files, numeric datasets, string attributes.
+// Every failure throws normlab::Error naming the file, the object and what HDF5 reported;
+// HDF5's own error printing is switched off.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <xtensor/xarray.hpp>
+
+namespace normlab::h5 {
+
+using Shape = std::vector<std::size_t>;
+
+std::string shape_string(const Shape& shape);  // "(3, 4)"
+
+// Owns one HDF5 identifier and closes it with the matching H5?close.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer close) : id_(id), close_(close) {}
+  Handle(Handle&& other) noexcept { *this = std::move(other); }
+  Handle& operator=(Handle&& other) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+  hid_t get() const { return id_; }
+  void reset();
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer close_ = nullptr;
+};
+
+class File {
+ public:
+  enum class Mode { read, read_write };
+  static File open(const std::string& path, Mode mode = Mode::read);
+  static File create(const std::string& path);  // truncates an existing file
+
+  const std::string& path() const { return path_; }
+  void close();  // flushes and closes now; further use throws
+
+  bool has(std::string_view name) const;  // a link (dataset or group) at this path
+  bool is_dataset(std::string_view name) const;
+  std::vector<std::string> members(std::string_view group = "/") const;  // sorted link names
+  Shape shape(std::string_view dataset) const;
+  // Bits per value when the dataset stores floating-point numbers, 0 otherwise.
+  std::size_t float_bits(std::string_view dataset) const;
+
+  // Reads a numeric dataset, converting from the stored type (float or integer) to T.
+  template <class T>
+  xt::xarray<T> read(std::string_view dataset) const;
+
+  // Writes a new dataset (float32, float64 or int64 by T); parent groups are created.
+  template <class T>
+  void write(std::string_view dataset, const Shape& shape, std::span<const T> data);
+  template <class T>
+  void write(std::string_view dataset, const xt::xarray<T>& data) {
+    write<T>(dataset, Shape(data.shape().begin(), data.shape().end()),
+             std::span<const T>(data.data(), data.size()));
+  }
+
+  // Attributes on any object ("/" is the file). Strings are variable-length UTF-8.
+  bool has_attribute(std::string_view object, std::string_view name) const;
+  std::string read_string_attribute(std::string_view object, std::string_view name) const;
+  void write_attribute(std::string_view object, std::string_view name, std::string_view value);
+  void write_attribute(std::string_view object, std::string_view name, double value);
+  void write_attribute(std::string_view object, std::string_view name, long long value);
+
+ private:
+  File(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}
+  hid_t id() const;
+  std::string where(std::string_view object) const;  // "FILE:/object"
+
+  std::string path_;
+  Handle file_;
+};
+
+}  // namespace normlab::h5

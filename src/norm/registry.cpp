@@ -1,0 +1,82 @@
+#include "norm/registry.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "core/strings.hpp"
+
+namespace normlab::norm {
+
+// One line per normalizer, each defined in its own file.
+KindInfo rmsnorm_kind();
+KindInfo layernorm_kind();
+KindInfo scalenorm_kind();
+KindInfo prmsnorm_kind();
+KindInfo l2norm_kind();
+KindInfo centernorm_kind();
+KindInfo pcnorm_kind();
+KindInfo none_kind();
+
+const std::vector<KindInfo>& kinds() {
+  static const std::vector<KindInfo> registry = {
+      rmsnorm_kind(), layernorm_kind(), scalenorm_kind(),  prmsnorm_kind(),
+      l2norm_kind(),  centernorm_kind(), pcnorm_kind(),    none_kind(),
+  };
+  return registry;
+}
+
+std::vector<std::string> kind_names() {
+  std::vector<std::string> names;
+  for (const auto& k : kinds()) names.push_back(k.name);
+  return names;
+}
+
+const KindInfo& kind_info(std::string_view name) {
+  for (const auto& k : kinds()) {
+    if (k.name == name) return k;
+  }
+  fail("unknown normalizer '", name, "'", did_you_mean(name, kind_names()),
+       "; valid: ", join(kind_names(), ", "));
+}
+
+NormConfig resolve(std::string_view kind, const NormOptions& options) {
+  const KindInfo& info = kind_info(kind);
+  NormConfig config = info.defaults;
+  config.kind = info.name;
+  for (const auto& [name, value] : options) {
+    const auto& all = option_names();
+    if (std::find(all.begin(), all.end(), name) == all.end()) {
+      fail("unknown option '", name, "'", did_you_mean(name, all),
+           "; options of ", info.name, ": ",
+           info.options.empty() ? "none" : join(info.options, ", "));
+    }
+    if (std::find(info.options.begin(), info.options.end(), name) == info.options.end()) {
+      fail("option '", name, "' does not apply to ", info.name, " (its options: ",
+           info.options.empty() ? "none" : join(info.options, ", "), ")");
+    }
+    set_option(config, name, value);
+  }
+  return config;
+}
+
+std::unique_ptr<Normalizer> make_normalizer(std::string_view kind, const NormOptions& options) {
+  return make_normalizer(resolve(kind, options));
+}
+
+std::unique_ptr<Normalizer> make_normalizer(const NormConfig& config) {
+  return kind_info(config.kind).make(config);
+}
+
+std::string options_string(const NormConfig& config) {
+  std::vector<std::string> parts;
+  for (const auto& name : kind_info(config.kind).options) {
+    parts.push_back(name + "=" + get_option(config, name));
+  }
+  return join(parts, ",");
+}
+
+std::string describe(const NormConfig& config) {
+  return config.kind + "(" + options_string(config) + ")";
+}
+
+}  // namespace normlab::norm

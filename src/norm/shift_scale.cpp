@@ -1,0 +1,387 @@
+#include "norm/shift_scale.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace normlab::norm {
+
+// ---- row kernels: free functions over one row of D features, double accumulation ----
+namespace {
+
+// sum_j (x_j - shift) over n features.  (n)
+template <class T>
+double sum_deviation(const T* x, double shift, std::size_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (std::size_t j = 0; j < n; ++j) s += double(x[j]) - shift;
+  return s;
+}
+
+// sum_j (x_j - shift)^2 over n features: the second pass of a two-pass variance.  (n)
+template <class T>
+double sum_squared_deviation(const T* x, double shift, std::size_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (std::size_t j = 0; j < n; ++j) {
+    double z = double(x[j]) - shift;
+    s += z * z;
+  }
+  return s;
+}
+
+struct MeanVariance {
+  double mean, variance;
+};
+
+// Naive one pass: E[x^2] - E[x]^2. Cancels catastrophically when |mean| >> std; clamped at 0.
+template <class T>
+MeanVariance mean_variance_one_pass(const T* x, std::size_t D) {
+  double s = 0, s2 = 0;
+#pragma omp simd reduction(+ : s, s2)
+  for (std::size_t j = 0; j < D; ++j) {
+    s += double(x[j]);
+    s2 += double(x[j]) * double(x[j]);
+  }
+  double mean = s / double(D);
+  return {mean, std::max(0.0, s2 / double(D) - mean * mean)};
+}
+
+// Welford's update: stable in one pass, but sequential (does not vectorize).
+template <class T>
+MeanVariance mean_variance_welford(const T* x, std::size_t D) {
+  double mean = 0, m2 = 0;
+  for (std::size_t j = 0; j < D; ++j) {
+    double delta = double(x[j]) - mean;
+    mean += delta / double(j + 1);
+    m2 += delta * (double(x[j]) - mean);
+  }
+  return {mean, m2 / double(D)};
+}
+
+// The denominator r(s) for statistic s.
+double denominator(double s, double eps, EpsMode mode) {
+  switch (mode) {
+    case EpsMode::inside: return std::sqrt(s + eps);
+    case EpsMode::outside: return std::sqrt(s) + eps;
+    case EpsMode::clamp: return std::max(std::sqrt(s), eps);
+  }
+  return 0;
+}
+
+// 2 * dr/ds. Where r is not differentiable (s = 0 with eps outside) the subgradient 0 is used;
+// under clamp the gradient passes where sqrt(s) >= eps, as torch.clamp's does.
+double denominator_slope(double s, double eps, EpsMode mode) {
+  double root = std::sqrt(s);
+  switch (mode) {
+    case EpsMode::inside: return 1 / std::sqrt(s + eps);
+    case EpsMode::outside: return root > 0 ? 1 / root : 0;
+    case EpsMode::clamp: return root >= eps ? 1 / root : 0;
+  }
+  return 0;
+}
+
+// y_j = (x_j - shift) * scale * (g0 + g_j) + b_j; the gain factor only with VectorGain,
+// b only with Bias.  y, x, g, b: (D)
+template <class T, bool VectorGain, bool Bias>
+void affine_row(T* y, const T* x, double shift, double scale, const T* g, double g0, const T* b,
+                std::size_t D) {
+#pragma omp simd
+  for (std::size_t j = 0; j < D; ++j) {
+    double v = (double(x[j]) - shift) * scale;
+    if constexpr (VectorGain) v *= g0 + double(g[j]);
+    if constexpr (Bias) v += double(b[j]);
+    y[j] = T(v);
+  }
+}
+
+struct BackwardSums {
+  double dn_dot_z = 0;  // A = sum_j dn_j z_j
+  double dn_sum = 0;    // sum_j dn_j
+  double dy_dot_n = 0;  // sum_j dy_j n_j: the gradient of a scalar gain
+};
+
+// First backward pass over a row: the sums, and dg_j += dy_j * n_j for a vector gain.
+// gs is the applied scalar gain when !VectorGain (1 where the kind has no gain).  (D)
+template <class T, bool VectorGain>
+BackwardSums backward_sums(T* dg, const T* dy, const T* x, double shift, double rstd,
+                           const T* g, double g0, double gs, std::size_t D) {
+  double a = 0, s = 0, q = 0;
+#pragma omp simd reduction(+ : a, s, q)
+  for (std::size_t j = 0; j < D; ++j) {
+    double z = double(x[j]) - shift;
+    double gain = VectorGain ? g0 + double(g[j]) : gs;
+    double dn = double(dy[j]) * gain;
+    a += dn * z;
+    s += dn;
+    if constexpr (VectorGain) dg[j] += T(double(dy[j]) * z * rstd);
+    else q += double(dy[j]) * z * rstd;
+  }
+  return {a, s, q};
+}
+
+// dx_j = rstd * dn_j - z_j * c - correction over features [0, n).  dx, dy, x, g: (n)
+template <class T, bool VectorGain>
+void backward_dx(T* dx, const T* dy, const T* x, double shift, double rstd, double c,
+                 double correction, const T* g, double g0, double gs, std::size_t n) {
+#pragma omp simd
+  for (std::size_t j = 0; j < n; ++j) {
+    double z = double(x[j]) - shift;
+    double gain = VectorGain ? g0 + double(g[j]) : gs;
+    dx[j] = T(rstd * double(dy[j]) * gain - z * c - correction);
+  }
+}
+
+template <class T>
+void add_row(T* db, const T* dy, std::size_t D) {
+#pragma omp simd
+  for (std::size_t j = 0; j < D; ++j) db[j] += dy[j];
+}
+
+template <class T>
+void check_size(const char* kind, const char* name, std::span<T> s, std::size_t want,
+                const char* shape) {
+  if (s.size() != want) {
+    fail(kind, ": ", name, " has ", s.size(), " values, expected ", shape, " = ", want);
+  }
+}
+
+}  // namespace
+
+// ---- the normalizer ----
+
+std::size_t statistic_features(double p, std::size_t D) {
+  double k = std::ceil(p * double(D) - 1e-9);
+  return std::clamp<std::size_t>(std::size_t(std::max(k, 1.0)), 1, std::max<std::size_t>(D, 1));
+}
+
+ShiftScaleNorm::ShiftScaleNorm(NormConfig config, ShiftScaleForm form)
+    : Normalizer(std::move(config)), form_(form) {}
+
+std::vector<ParamSpec> ShiftScaleNorm::param_specs(std::size_t D) const {
+  using Gain = ShiftScaleForm::Gain;
+  std::vector<ParamSpec> specs;
+  if (form_.gain != Gain::none) {
+    std::size_t size = form_.gain == Gain::scalar ? 1 : D;
+    double g0 = form_.scalar_gain_sqrt_d ? std::sqrt(double(D)) : 1.0;
+    specs.push_back({"gain", size, config().zero_centered_gain ? 0.0 : g0});
+  }
+  if (config().bias) specs.push_back({"bias", D, 0.0});
+  if (form_.centering == ShiftScaleForm::Centering::partial && config().learn_lambda) {
+    specs.push_back({"lambda", 1, config().lambda});
+  }
+  return specs;
+}
+
+template <class T>
+void ShiftScaleNorm::check_params(const char* what, NormParams<T> p, std::size_t D) const {
+  std::vector<ParamSpec> specs = param_specs(D);
+  auto find = [&](const char* name) -> const ParamSpec* {
+    for (const auto& s : specs) if (s.name == name) return &s;
+    return nullptr;
+  };
+  for (auto [name, view] : {std::pair{"gain", p.gain}, {"bias", p.bias}, {"lambda", p.lambda}}) {
+    const ParamSpec* spec = find(name);
+    std::size_t want = spec ? spec->size : 0;
+    if (view.size() != want) {
+      fail(kind(), ": ", what, " '", name, "' has ", view.size(), " values, expected ", want,
+           spec ? "" : cat(" (", kind(), " with these options has no ", name, ")"));
+    }
+  }
+}
+
+template <class T>
+void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<const T> x,
+                                  NormParams<const T> p, std::size_t B, std::size_t D) const {
+  using C = ShiftScaleForm::Centering;
+  using S = ShiftScaleForm::Statistic;
+  using Gain = ShiftScaleForm::Gain;
+  if (D == 0) fail(kind(), ": D = 0 features");
+  check_size(kind().c_str(), "x", x, B * D, "B*D");
+  check_size(kind().c_str(), "y", y, B * D, "B*D");
+  check_params("parameter", p, D);
+
+  const NormConfig& cfg = config();
+  const bool rescale = form_.statistic != S::none;
+  const std::size_t k = form_.partial_statistic ? statistic_features(cfg.p, D) : D;
+  const double divisor = form_.statistic == S::sum_square ? 1.0 : double(k);
+  const double lambda = form_.centering == C::full      ? 1.0
+                        : form_.centering == C::none    ? 0.0
+                        : cfg.learn_lambda              ? double(p.lambda[0])
+                                                        : cfg.lambda;
+  const double g0 = !cfg.zero_centered_gain ? 0.0
+                    : form_.scalar_gain_sqrt_d ? std::sqrt(double(D)) : 1.0;
+  cache.mean.assign(B, 0.0);
+  cache.stat.assign(B, 0.0);
+  cache.rstd.assign(B, 1.0);
+
+  for (std::size_t i = 0; i < B; ++i) {
+    const T* xr = x.data() + i * D;
+    T* yr = y.data() + i * D;
+    double mean = 0, stat = 0;
+    if (rescale && form_.centering == C::full && cfg.variance != VarianceAlgo::two_pass) {
+      auto mv = cfg.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(xr, D)
+                                                       : mean_variance_welford(xr, D);
+      mean = mv.mean;
+      stat = mv.variance;
+    } else {
+      // The mean is kept even at lambda = 0: a learned lambda's gradient needs it.
+      if (form_.centering != C::none) mean = sum_deviation(xr, 0.0, D) / double(D);
+      if (rescale) stat = sum_squared_deviation(xr, lambda * mean, k) / divisor;
+    }
+    double rstd = rescale ? 1 / denominator(stat, cfg.eps, cfg.eps_mode) : 1.0;
+    cache.mean[i] = mean;
+    cache.stat[i] = stat;
+    cache.rstd[i] = rstd;
+
+    const T* b = p.bias.data();
+    const bool vector_gain = form_.gain == Gain::vector;
+    double scale = rstd;
+    if (form_.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
+    const double shift = lambda * mean;
+    if (vector_gain && b) affine_row<T, true, true>(yr, xr, shift, scale, p.gain.data(), g0, b, D);
+    else if (vector_gain) affine_row<T, true, false>(yr, xr, shift, scale, p.gain.data(), g0, b, D);
+    else if (b) affine_row<T, false, true>(yr, xr, shift, scale, nullptr, g0, b, D);
+    else affine_row<T, false, false>(yr, xr, shift, scale, nullptr, g0, b, D);
+  }
+}
+
+template <class T>
+void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const NormCache& cache,
+                                   std::span<const T> dy, std::span<const T> x,
+                                   NormParams<const T> p, std::size_t B, std::size_t D) const {
+  using C = ShiftScaleForm::Centering;
+  using S = ShiftScaleForm::Statistic;
+  using Gain = ShiftScaleForm::Gain;
+  if (D == 0) fail(kind(), ": D = 0 features");
+  check_size(kind().c_str(), "x", x, B * D, "B*D");
+  check_size(kind().c_str(), "dy", dy, B * D, "B*D");
+  check_size(kind().c_str(), "dx", dx, B * D, "B*D");
+  check_params("parameter", p, D);
+  check_params("gradient", NormParams<const T>(grads), D);
+  if (cache.rstd.size() != B || cache.mean.size() != B || cache.stat.size() != B) {
+    fail(kind(), ": the cache holds ", cache.rstd.size(), " rows, the batch has B = ", B,
+         " (pass the cache of the forward call on this x)");
+  }
+
+  const NormConfig& cfg = config();
+  const bool rescale = form_.statistic != S::none;
+  const std::size_t k = form_.partial_statistic ? statistic_features(cfg.p, D) : D;
+  const double divisor = form_.statistic == S::sum_square ? 1.0 : double(k);
+  const bool learn_lambda = form_.centering == C::partial && cfg.learn_lambda;
+  const double lambda = form_.centering == C::full   ? 1.0
+                        : form_.centering == C::none ? 0.0
+                        : learn_lambda               ? double(p.lambda[0])
+                                                     : cfg.lambda;
+  const bool vector_gain = form_.gain == Gain::vector;
+  const double g0 = !cfg.zero_centered_gain ? 0.0
+                    : form_.scalar_gain_sqrt_d ? std::sqrt(double(D)) : 1.0;
+  const double gs = form_.gain == Gain::scalar ? g0 + double(p.gain[0]) : 1.0;
+  const T* g = p.gain.data();
+
+  double dlambda = 0;
+  for (std::size_t i = 0; i < B; ++i) {
+    const T* xr = x.data() + i * D;
+    const T* dyr = dy.data() + i * D;
+    T* dxr = dx.data() + i * D;
+    const double mean = cache.mean[i], rstd = cache.rstd[i], shift = lambda * mean;
+
+    BackwardSums sums = vector_gain
+        ? backward_sums<T, true>(grads.gain.data(), dyr, xr, shift, rstd, g, g0, gs, D)
+        : backward_sums<T, false>(nullptr, dyr, xr, shift, rstd, g, g0, gs, D);
+    if (form_.gain == Gain::scalar) grads.gain[0] += T(sums.dy_dot_n);
+    if (!grads.bias.empty()) add_row(grads.bias.data(), dyr, D);
+
+    const double c = rescale ? sums.dn_dot_z * rstd * rstd *
+                                   denominator_slope(cache.stat[i], cfg.eps, cfg.eps_mode) / divisor
+                             : 0.0;
+    double dz_sum = 0;
+    if (lambda != 0 || learn_lambda) {
+      dz_sum = rstd * sums.dn_sum - c * sum_deviation(xr, shift, k);
+    }
+    const double correction = lambda * dz_sum / double(D);
+    auto dx_range = [&](std::size_t begin, std::size_t end, double cj) {
+      if (vector_gain)
+        backward_dx<T, true>(dxr + begin, dyr + begin, xr + begin, shift, rstd, cj, correction,
+                             g + begin, g0, gs, end - begin);
+      else
+        backward_dx<T, false>(dxr + begin, dyr + begin, xr + begin, shift, rstd, cj, correction,
+                              nullptr, g0, gs, end - begin);
+    };
+    dx_range(0, k, c);
+    if (k < D) dx_range(k, D, 0.0);
+    dlambda -= mean * dz_sum;
+  }
+  if (learn_lambda) grads.lambda[0] += T(dlambda);
+}
+
+void ShiftScaleNorm::forward(std::span<float> y, NormCache& cache, std::span<const float> x,
+                             NormParams<const float> params, std::size_t B, std::size_t D) const {
+  forward_impl<float>(y, cache, x, params, B, D);
+}
+void ShiftScaleNorm::forward(std::span<double> y, NormCache& cache, std::span<const double> x,
+                             NormParams<const double> params, std::size_t B, std::size_t D) const {
+  forward_impl<double>(y, cache, x, params, B, D);
+}
+void ShiftScaleNorm::backward(std::span<float> dx, NormParams<float> grads, const NormCache& cache,
+                              std::span<const float> dy, std::span<const float> x,
+                              NormParams<const float> params, std::size_t B, std::size_t D) const {
+  backward_impl<float>(dx, grads, cache, dy, x, params, B, D);
+}
+void ShiftScaleNorm::backward(std::span<double> dx, NormParams<double> grads,
+                              const NormCache& cache, std::span<const double> dy,
+                              std::span<const double> x, NormParams<const double> params,
+                              std::size_t B, std::size_t D) const {
+  backward_impl<double>(dx, grads, cache, dy, x, params, B, D);
+}
+
+// ---- flat parameter buffers ----
+
+std::size_t total_size(const std::vector<ParamSpec>& specs) {
+  std::size_t n = 0;
+  for (const auto& s : specs) n += s.size;
+  return n;
+}
+
+template <class T>
+NormParams<T> bind_params(const std::vector<ParamSpec>& specs, std::span<T> flat) {
+  if (flat.size() != total_size(specs)) {
+    fail("parameter buffer has ", flat.size(), " values, the normalizer needs ",
+         total_size(specs));
+  }
+  NormParams<T> p;
+  std::size_t offset = 0;
+  for (const auto& s : specs) {
+    std::span<T> view = flat.subspan(offset, s.size);
+    if (s.name == "gain") p.gain = view;
+    else if (s.name == "bias") p.bias = view;
+    else if (s.name == "lambda") p.lambda = view;
+    offset += s.size;
+  }
+  return p;
+}
+
+template NormParams<float> bind_params(const std::vector<ParamSpec>&, std::span<float>);
+template NormParams<double> bind_params(const std::vector<ParamSpec>&, std::span<double>);
+template NormParams<const float> bind_params(const std::vector<ParamSpec>&, std::span<const float>);
+template NormParams<const double> bind_params(const std::vector<ParamSpec>&,
+                                              std::span<const double>);
+
+}  // namespace normlab::norm
+
+namespace normlab::norm {
+
+KindInfo shift_scale_kind(std::string name, std::string formula, std::string reference,
+                          std::vector<std::string> options, NormConfig defaults,
+                          ShiftScaleForm form) {
+  defaults.kind = name;
+  return {std::move(name),
+          std::move(formula),
+          std::move(reference),
+          std::move(options),
+          std::move(defaults),
+          [form](const NormConfig& c) { return std::make_unique<ShiftScaleNorm>(c, form); }};
+}
+
+}  // namespace normlab::norm

@@ -1,0 +1,149 @@
+#include "tools/apply.hpp"
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "io/hdf5.hpp"
+#include "norm/registry.hpp"
+
+namespace normlab::tools {
+
+namespace fs = std::filesystem;
+
+std::string default_output_path(const std::string& in) {
+  fs::path p(in);
+  fs::path stem = p.extension() == ".h5" || p.extension() == ".hdf5" ? p.stem() : p.filename();
+  return (p.parent_path() / (stem.string() + ".normed.h5")).string();
+}
+
+namespace {
+
+template <class T>
+void check_finite(const xt::xarray<T>& a, const std::string& file, const std::string& name) {
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a.data()[i])) {
+      std::size_t cols = a.dimension() == 2 ? a.shape()[1] : a.size();
+      fail(file, ": dataset '", name, "' has a non-finite value (", a.data()[i], ") at ",
+           a.dimension() == 2 ? cat("row ", i / cols, ", column ", i % cols) : cat("index ", i));
+    }
+  }
+}
+
+template <class T>
+ApplyResult apply_typed(const norm::Normalizer& normalizer, const h5::File& in,
+                        const std::string& out_path) {
+  const std::string& file = in.path();
+  h5::Shape xs = in.shape("x");
+  if (xs.size() != 2) fail(file, ": dataset 'x' must be 2-D (B, D), got shape ", h5::shape_string(xs));
+  const std::size_t B = xs[0], D = xs[1];
+  if (D == 0) fail(file, ": dataset 'x' has D = 0 features, shape ", h5::shape_string(xs));
+  if (B == 0) fail(file, ": dataset 'x' has no rows, shape ", h5::shape_string(xs));
+  xt::xarray<T> x = in.read<T>("x");
+  check_finite(x, file, "x");
+
+  const bool backward = in.has("dy");
+  xt::xarray<T> dy;
+  if (backward) {
+    if (in.shape("dy") != xs) {
+      fail(file, ": dataset 'dy' has shape ", h5::shape_string(in.shape("dy")),
+           ", expected the shape of x ", h5::shape_string(xs));
+    }
+    dy = in.read<T>("dy");
+    check_finite(dy, file, "dy");
+  }
+
+  // Parameters: from the file where present (checked), else their initial values.
+  std::vector<norm::ParamSpec> specs = normalizer.param_specs(D);
+  std::vector<T> flat;
+  for (const auto& spec : specs) {
+    if (in.has(spec.name)) {
+      h5::Shape want{spec.size};
+      if (in.shape(spec.name) != want) {
+        fail(file, ": dataset '", spec.name, "' has shape ", h5::shape_string(in.shape(spec.name)),
+             ", ", normalizer.kind(), " needs ", h5::shape_string(want));
+      }
+      xt::xarray<T> values = in.read<T>(spec.name);
+      check_finite(values, file, spec.name);
+      flat.insert(flat.end(), values.begin(), values.end());
+    } else {
+      flat.insert(flat.end(), spec.size, T(spec.init));
+    }
+  }
+  for (const char* name : {"gain", "bias", "lambda"}) {
+    bool wanted = false;
+    for (const auto& s : specs) wanted = wanted || s.name == name;
+    if (in.has(name) && !wanted) {
+      fail(file, ": dataset '", name, "' is given, but ", norm::describe(normalizer.config()),
+           " has no ", name, " parameter");
+    }
+  }
+  auto params = norm::bind_params<const T>(specs, std::span<const T>(flat));
+
+  xt::xarray<T> y = xt::xarray<T>::from_shape(xs);
+  norm::NormCache cache;
+  normalizer.forward(std::span<T>(y.data(), y.size()), cache, std::span<const T>(x.data(), x.size()),
+                     params, B, D);
+
+  h5::File out = h5::File::create(out_path);
+  out.write("y", y);
+  if (backward) {
+    xt::xarray<T> dx = xt::xarray<T>::from_shape(xs);
+    std::vector<T> grads(flat.size(), T(0));
+    normalizer.backward(std::span<T>(dx.data(), dx.size()),
+                        norm::bind_params<T>(specs, std::span<T>(grads)), cache,
+                        std::span<const T>(dy.data(), dy.size()),
+                        std::span<const T>(x.data(), x.size()), params, B, D);
+    out.write("dx", dx);
+    std::size_t offset = 0;
+    for (const auto& spec : specs) {
+      out.write<T>("d_" + spec.name, {spec.size},
+                   std::span<const T>(grads.data() + offset, spec.size));
+      offset += spec.size;
+    }
+  }
+  std::string dtype = sizeof(T) == 4 ? "float32" : "float64";
+  out.write_attribute("/", "normalizer", norm::describe(normalizer.config()));
+  out.write_attribute("/", "kind", normalizer.kind());
+  out.write_attribute("/", "options", norm::options_string(normalizer.config()));
+  out.write_attribute("/", "dtype", dtype);
+  out.write_attribute("/", "source", file);
+  out.write_attribute("/", "normlab_version", std::string(NORMLAB_VERSION));
+  out.close();
+  return {out_path, norm::describe(normalizer.config()), dtype, B, D, backward};
+}
+
+}  // namespace
+
+ApplyResult apply_file(const ApplyRequest& request) {
+  // Validate everything that needs no file first: a bad option never touches the disk.
+  auto normalizer = norm::make_normalizer(request.kind, request.options);
+  if (request.dtype != "auto" && request.dtype != "float32" && request.dtype != "float64") {
+    fail("--dtype: '", request.dtype, "' is not one of auto, float32, float64");
+  }
+  if (request.in.empty()) fail("no input file (--in X.h5)");
+  const std::string out = request.out.empty() ? default_output_path(request.in) : request.out;
+  if (fs::exists(out) && fs::exists(request.in) && fs::equivalent(out, request.in)) {
+    fail(out, ": the output would overwrite the input file");
+  }
+
+  h5::File in = h5::File::open(request.in);
+  if (!in.is_dataset("x")) fail(request.in, ": no dataset 'x' (the (B, D) input to normalize)");
+  std::string dtype = request.dtype;
+  if (dtype == "auto") dtype = in.float_bits("x") == 64 ? "float64" : "float32";
+
+  const std::string partial = out + ".partial";
+  try {
+    ApplyResult result = dtype == "float64" ? apply_typed<double>(*normalizer, in, partial)
+                                            : apply_typed<float>(*normalizer, in, partial);
+    fs::rename(partial, out);
+    result.out = out;
+    return result;
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(partial, ignored);
+    throw;
+  }
+}
+
+}  // namespace normlab::tools
