@@ -1,0 +1,245 @@
+// `normlab apply` and the HDF5 wrapper end to end, in-process: the happy path against the library,
+// and every kind of bad input: a one-line error naming the problem, exit 1, no output file.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+#include <sstream>
+
+#include "cli/cli.hpp"
+#include "compare.hpp"
+#include "core/strings.hpp"
+#include "helpers.hpp"
+#include "io/hdf5.hpp"
+
+namespace {
+
+using namespace normlab;
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+// A fresh directory per test case, removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("normlab_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+struct CliResult {
+  int status;
+  std::string out, err;
+};
+
+CliResult run_cli(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  int status = cli::run(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+void write_matrix(h5::File& f, const std::string& name, std::size_t rows, std::size_t cols,
+                  const std::vector<double>& v) {
+  f.write<double>(name, {rows, cols}, std::span<const double>(v));
+}
+
+// Expects a failed run: status 1, exactly one line on stderr containing `needle`, no output.
+void expect_failure(const std::vector<std::string>& args, const std::string& needle,
+                    const std::string& out_path) {
+  CliResult r = run_cli(args);
+  INFO("args: " << join(args, " ") << "\nstderr: " << r.err);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains(needle));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_FALSE(fs::exists(out_path));
+  CHECK_FALSE(fs::exists(out_path + ".partial"));
+}
+
+}  // namespace
+
+TEST_CASE("apply: forward and backward through files match the library", "[cli]") {
+  TempDir dir;
+  const std::size_t B = 4, D = 37;
+  Rng rng(9);
+  auto x = test::random_normal(B * D, rng, 2.0), dy = test::random_normal(B * D, rng);
+  auto gain = test::random_normal(D, rng, 1.0, 0.1);
+  {
+    h5::File f = h5::File::create(dir / "acts.h5");
+    write_matrix(f, "x", B, D, x);
+    write_matrix(f, "dy", B, D, dy);
+    f.write<double>("gain", {D}, std::span<const double>(gain));
+  }
+  CliResult r = run_cli({"apply", "--norm", "layernorm", "--eps", "1e-6", "--in", dir / "acts.h5"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("acts.normed.h5"));
+
+  auto n = norm::make_normalizer("layernorm", {{"eps", "1e-6"}});
+  std::vector<double> params = gain;
+  params.resize(2 * D, 0.0);  // gain from the file, bias at its initial 0
+  auto ref = test::run(*n, x, params, B, D, &dy);
+
+  h5::File out = h5::File::open(dir / "acts.normed.h5");
+  CHECK(out.read_string_attribute("/", "normalizer") ==
+        "layernorm(eps=1e-06,eps_mode=inside,bias=true,zero_centered_gain=false,variance=two_pass)");
+  CHECK(out.read_string_attribute("/", "dtype") == "float64");
+  CHECK(out.shape("y") == h5::Shape{B, D});
+  const test::Tolerance exact{0, 0};  // the same code on the same inputs: bit-identical
+  auto y = out.read<double>("y"), dx = out.read<double>("dx");
+  auto dgain = out.read<double>("d_gain"), dbias = out.read<double>("d_bias");
+  NORMLAB_CHECK_CLOSE("y", y.data(), y.size(), ref.y.data(), ref.y.size(), exact);
+  NORMLAB_CHECK_CLOSE("dx", dx.data(), dx.size(), ref.dx.data(), ref.dx.size(), exact);
+  NORMLAB_CHECK_CLOSE("d_gain", dgain.data(), D, ref.grads.data(), D, exact);
+  NORMLAB_CHECK_CLOSE("d_bias", dbias.data(), D, ref.grads.data() + D, D, exact);
+  CHECK_FALSE(fs::exists(dir / "acts.normed.h5.partial"));
+}
+
+TEST_CASE("apply: float32 files stay float32; --dtype overrides; no dy means forward only",
+          "[cli]") {
+  TempDir dir;
+  std::vector<float> x{1, 2, 3, 4, 5, 7};
+  {
+    h5::File f = h5::File::create(dir / "x32.h5");
+    f.write<float>("x", {2, 3}, std::span<const float>(x));
+  }
+  REQUIRE(run_cli({"apply", "--norm", "rmsnorm", "--in", dir / "x32.h5", "--out", dir / "a.h5"}).status == 0);
+  h5::File a = h5::File::open(dir / "a.h5");
+  CHECK(a.read_string_attribute("/", "dtype") == "float32");
+  CHECK(a.float_bits("y") == 32);
+  CHECK_FALSE(a.has("dx"));
+  REQUIRE(run_cli({"apply", "--norm", "rmsnorm", "--in", dir / "x32.h5", "--out", dir / "b.h5",
+               "--dtype", "float64"}).status == 0);
+  CHECK(h5::File::open(dir / "b.h5").float_bits("y") == 64);
+}
+
+TEST_CASE("apply: bad input gets a one-line error and leaves no output", "[cli]") {
+  TempDir dir;
+  const std::string good = dir / "good.h5", out = dir / "out.h5";
+  {
+    h5::File f = h5::File::create(good);
+    write_matrix(f, "x", 2, 3, {1, 2, 3, 4, 5, 6});
+  }
+  auto apply = [&](std::string in, std::vector<std::string> extra) {
+    std::vector<std::string> args{"apply", "--norm", "rmsnorm", "--in", in, "--out", out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  expect_failure({"apply", "--norm", "rmsnrom", "--in", good, "--out", out},
+                 "unknown normalizer 'rmsnrom' (did you mean 'rmsnorm'?); valid: rmsnorm, layernorm", out);
+  expect_failure({"apply", "--norm", "prmsnorm", "--p", "0", "--in", good, "--out", out},
+                 "p must be in (0, 1]", out);
+  expect_failure({"apply", "--norm", "prmsnorm", "--p", "1.01", "--in", good, "--out", out},
+                 "p must be in (0, 1]", out);
+  expect_failure(apply(good, {"--eps", "0"}), "eps must be a finite number > 0", out);
+  expect_failure(apply(good, {"--eps", "-1"}), "eps must be a finite number > 0", out);
+  expect_failure({"apply", "--norm", "pcnorm", "--lambda", "2", "--in", good, "--out", out},
+                 "lambda must be in [0, 1]", out);
+  expect_failure(apply(good, {"--lambda", "0.5"}), "'lambda' does not apply to rmsnorm", out);
+  expect_failure(apply(good, {"--dtype", "float16"}), "'float16' is not one of", out);
+  expect_failure(apply(dir / "missing.h5", {}), "missing.h5: no such file", out);
+  expect_failure({"apply", "--norm", "rmsnorm"}, "--in", out);
+  expect_failure(apply(good, {"--bogus", "1"}), "unrecognised option '--bogus'", out);
+
+  {  // a file that is not HDF5
+    std::ofstream(dir / "text.h5") << "not hdf5\n";
+  }
+  expect_failure(apply(dir / "text.h5", {}), "text.h5: not an HDF5 file", out);
+
+  auto file_with = [&](const std::string& name, auto&& fill) {
+    std::string path = dir / name;
+    h5::File f = h5::File::create(path);
+    fill(f);
+    return path;
+  };
+  expect_failure(apply(file_with("nox.h5", [](h5::File& f) { write_matrix(f, "y", 1, 1, {1}); }), {}),
+                 "no dataset 'x'", out);
+  expect_failure(apply(file_with("d0.h5", [](h5::File& f) { write_matrix(f, "x", 3, 0, {}); }), {}),
+                 "D = 0 features", out);
+  expect_failure(apply(file_with("1d.h5", [](h5::File& f) {
+                   f.write<double>("x", {3}, std::vector<double>{1, 2, 3});
+                 }), {}),
+                 "must be 2-D (B, D), got shape (3,)", out);
+  expect_failure(apply(file_with("nan.h5", [](h5::File& f) {
+                   write_matrix(f, "x", 2, 2, {1, 2, std::nan(""), 4});
+                 }), {}),
+                 "'x' has a non-finite value (nan) at row 1, column 0", out);
+  expect_failure(apply(file_with("inf_dy.h5", [](h5::File& f) {
+                   write_matrix(f, "x", 1, 2, {1, 2});
+                   write_matrix(f, "dy", 1, 2, {1, INFINITY});
+                 }), {}),
+                 "'dy' has a non-finite value (inf)", out);
+  expect_failure(apply(file_with("dy.h5", [](h5::File& f) {
+                   write_matrix(f, "x", 2, 3, {1, 2, 3, 4, 5, 6});
+                   write_matrix(f, "dy", 3, 2, {1, 2, 3, 4, 5, 6});
+                 }), {}),
+                 "'dy' has shape (3, 2), expected the shape of x (2, 3)", out);
+  expect_failure(apply(file_with("gain.h5", [](h5::File& f) {
+                   write_matrix(f, "x", 2, 3, {1, 2, 3, 4, 5, 6});
+                   f.write<double>("gain", {2}, std::vector<double>{1, 1});
+                 }), {}),
+                 "'gain' has shape (2,), rmsnorm needs (3,)", out);
+  expect_failure(apply(file_with("bias.h5", [](h5::File& f) {
+                   write_matrix(f, "x", 2, 3, {1, 2, 3, 4, 5, 6});
+                   f.write<double>("bias", {3}, std::vector<double>{0, 0, 0});
+                 }), {}),
+                 "'bias' is given, but rmsnorm(", out);
+  // the input is never overwritten
+  expect_failure({"apply", "--norm", "rmsnorm", "--in", good, "--out", good}, "would overwrite", dir / "none.h5");
+  CHECK(fs::exists(good));
+}
+
+TEST_CASE("apply: a failure while writing removes the partial output", "[cli]") {
+  TempDir dir;
+  {
+    h5::File f = h5::File::create(dir / "in.h5");
+    write_matrix(f, "x", 1, 2, {1, 2});
+  }
+  // The output directory does not exist: creating OUT.partial fails, nothing is left anywhere.
+  const std::string out = dir / "no/such/dir/out.h5";
+  expect_failure({"apply", "--norm", "rmsnorm", "--in", dir / "in.h5", "--out", out}, "cannot create", out);
+}
+
+TEST_CASE("command line: usage, unknown commands, help", "[cli]") {
+  CliResult r = run_cli({});
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("apply") && Contains("norms") && Contains("bench"));
+  r = run_cli({"aply"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("unknown command 'aply' (did you mean 'apply'?)"));
+  r = run_cli({"apply", "--help"});
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("dy (B, D) optional") && Contains("--eps-mode"));
+  r = run_cli({"norms"});
+  CHECK_THAT(r.out, Contains("pcnorm") && Contains("--learn-lambda") && Contains("default 0.0625"));
+  r = run_cli({"bench", "nroms"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("unknown benchmark 'nroms'"));
+}
+
+TEST_CASE("hdf5 wrapper: round trip, attributes, clear errors", "[hdf5]") {
+  TempDir dir;
+  const std::string path = dir / "t.h5";
+  {
+    h5::File f = h5::File::create(path);
+    f.write<float>("group/a", {2, 2}, std::vector<float>{1, 2, 3, 4});
+    f.write_attribute("/", "name", "value ü");
+    f.write_attribute("/group", "number", 2.5);
+  }
+  h5::File f = h5::File::open(path);
+  CHECK(f.has("group/a"));
+  CHECK_FALSE(f.has("group/b"));
+  CHECK_FALSE(f.has("nope/deeper"));
+  CHECK(f.is_dataset("group/a"));
+  CHECK_FALSE(f.is_dataset("group"));
+  CHECK(f.members("/group") == std::vector<std::string>{"a"});
+  auto a = f.read<double>("group/a");  // stored float32, read as double
+  CHECK(a(1, 0) == 3.0);
+  CHECK(f.read_string_attribute("/", "name") == "value ü");
+  CHECK_THROWS_WITH(f.read<double>("missing"), Contains("t.h5:missing: no such dataset"));
+  CHECK_THROWS_WITH(f.read_string_attribute("/", "nope"), Contains("no attribute 'nope'"));
+  CHECK_THROWS_WITH(f.read_string_attribute("/group", "number"), Contains("is not a string"));
+}
