@@ -191,11 +191,30 @@ void ShiftScaleNorm::check_params(const char* what, NormParams<T> p, std::size_t
   }
 }
 
+ShiftScaleNorm::CallConstants ShiftScaleNorm::call_constants(double learned_lambda,
+                                                             std::size_t D) const {
+  using C = ShiftScaleForm::Centering;
+  using S = ShiftScaleForm::Statistic;
+  const NormConfig& cfg = config();
+  CallConstants c;
+  c.rescale = form_.statistic != S::none;
+  c.k = form_.partial_statistic ? statistic_features(cfg.p, D) : D;
+  c.divisor = form_.statistic == S::sum_square ? 1.0 : double(c.k);
+  c.learn_lambda = form_.centering == C::partial && cfg.learn_lambda;
+  c.lambda = form_.centering == C::full   ? 1.0
+             : form_.centering == C::none ? 0.0
+             : c.learn_lambda             ? learned_lambda
+                                          : cfg.lambda;
+  c.g0 = !cfg.zero_centered_gain  ? 0.0
+         : form_.scalar_gain_sqrt_d ? std::sqrt(double(D))
+                                    : 1.0;
+  return c;
+}
+
 template <class T>
 void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<const T> x,
                                   NormParams<const T> p, std::size_t B, std::size_t D) const {
   using C = ShiftScaleForm::Centering;
-  using S = ShiftScaleForm::Statistic;
   using Gain = ShiftScaleForm::Gain;
   if (D == 0) fail(kind(), ": D = 0 features");
   check_size(kind().c_str(), "x", x, B * D, "B*D");
@@ -203,15 +222,8 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   check_params("parameter", p, D);
 
   const NormConfig& cfg = config();
-  const bool rescale = form_.statistic != S::none;
-  const std::size_t k = form_.partial_statistic ? statistic_features(cfg.p, D) : D;
-  const double divisor = form_.statistic == S::sum_square ? 1.0 : double(k);
-  const double lambda = form_.centering == C::full      ? 1.0
-                        : form_.centering == C::none    ? 0.0
-                        : cfg.learn_lambda              ? double(p.lambda[0])
-                                                        : cfg.lambda;
-  const double g0 = !cfg.zero_centered_gain ? 0.0
-                    : form_.scalar_gain_sqrt_d ? std::sqrt(double(D)) : 1.0;
+  const auto [rescale, k, divisor, lambda, learn_lambda, g0] =
+      call_constants(p.lambda.empty() ? 0.0 : double(p.lambda[0]), D);
   cache.mean.assign(B, 0.0);
   cache.stat.assign(B, 0.0);
   cache.rstd.assign(B, 1.0);
@@ -251,8 +263,6 @@ template <class T>
 void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const NormCache& cache,
                                    std::span<const T> dy, std::span<const T> x,
                                    NormParams<const T> p, std::size_t B, std::size_t D) const {
-  using C = ShiftScaleForm::Centering;
-  using S = ShiftScaleForm::Statistic;
   using Gain = ShiftScaleForm::Gain;
   if (D == 0) fail(kind(), ": D = 0 features");
   check_size(kind().c_str(), "x", x, B * D, "B*D");
@@ -266,17 +276,9 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
   }
 
   const NormConfig& cfg = config();
-  const bool rescale = form_.statistic != S::none;
-  const std::size_t k = form_.partial_statistic ? statistic_features(cfg.p, D) : D;
-  const double divisor = form_.statistic == S::sum_square ? 1.0 : double(k);
-  const bool learn_lambda = form_.centering == C::partial && cfg.learn_lambda;
-  const double lambda = form_.centering == C::full   ? 1.0
-                        : form_.centering == C::none ? 0.0
-                        : learn_lambda               ? double(p.lambda[0])
-                                                     : cfg.lambda;
+  const auto [rescale, k, divisor, lambda, learn_lambda, g0] =
+      call_constants(p.lambda.empty() ? 0.0 : double(p.lambda[0]), D);
   const bool vector_gain = form_.gain == Gain::vector;
-  const double g0 = !cfg.zero_centered_gain ? 0.0
-                    : form_.scalar_gain_sqrt_d ? std::sqrt(double(D)) : 1.0;
   const double gs = form_.gain == Gain::scalar ? g0 + double(p.gain[0]) : 1.0;
   const T* g = p.gain.data();
 

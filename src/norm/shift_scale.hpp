@@ -50,6 +50,17 @@ class ShiftScaleNorm final : public Normalizer {
                 NormParams<const double> params, std::size_t B, std::size_t D) const override;
 
  private:
+  // What forward and backward derive from the config, the form and D.
+  struct CallConstants {
+    bool rescale;       // divide by r(s) at all
+    std::size_t k;      // features entering the statistic
+    double divisor;     // k (an RMS) or 1 (a norm)
+    double lambda;      // fraction of the mean subtracted
+    bool learn_lambda;  // lambda is a parameter (its gradient is computed)
+    double g0;          // added to the stored gain: 0, or its init when zero-centered
+  };
+  CallConstants call_constants(double learned_lambda, std::size_t D) const;
+
   template <class T>
   void forward_impl(std::span<T>, NormCache&, std::span<const T>, NormParams<const T>, std::size_t,
                     std::size_t) const;
