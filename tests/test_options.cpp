@@ -109,6 +109,36 @@ TEST_CASE("the kernels check shapes and name them", "[options]") {
                             std::span<const double>(x), p, 2, 3));
 }
 
+TEST_CASE("backward writes dx and accumulates parameter gradients", "[options]") {
+  const std::size_t B = 3, D = 5;
+  std::vector<double> x{0.3, -1, 2, 0.5, 1.5, -0.2, 0.1, 0.7, -2, 1, 3, 2, 1, 0, -1};
+  std::vector<double> dy{1, 0.5, -1, 2, 0.3, -0.4, 1, 1, 0.2, -1, 0.6, 0.1, -0.3, 0.8, 1.1};
+  for (const auto& k : norm::kinds()) {
+    auto n = norm::make_normalizer(k.name, k.name == "pcnorm" ? norm::NormOptions{{"learn_lambda", "true"}, {"bias", "true"}}
+                                                              : norm::NormOptions{});
+    auto specs = n->param_specs(D);
+    auto params = norm::initial_params<double>(specs);
+    auto p = norm::bind_params<const double>(specs, std::span<const double>(params));
+    std::vector<double> y(B * D), dx(B * D, 123.0), grads(params.size(), 0.0);
+    auto g = norm::bind_params<double>(specs, std::span<double>(grads));
+    norm::NormCache cache;
+    n->forward(std::span<double>(y), cache, std::span<const double>(x), p, B, D);
+    n->backward(std::span<double>(dx), g, cache, std::span<const double>(dy),
+                std::span<const double>(x), p, B, D);
+    const auto dx_once = dx, grads_once = grads;
+    n->backward(std::span<double>(dx), g, cache, std::span<const double>(dy),
+                std::span<const double>(x), p, B, D);
+    INFO(k.name);
+    CHECK(dx == dx_once);  // written, not accumulated (the 123s are gone after the first call)
+    // += row by row onto a non-zero start rounds differently from doubling: compare to 1e-12
+    for (std::size_t i = 0; i < grads.size(); ++i)
+      CHECK(grads[i] == Approx(2 * grads_once[i]).epsilon(1e-12).margin(1e-15));
+    if (k.name != "none") {
+      CHECK(std::any_of(grads.begin(), grads.end(), [](double v) { return v != 0; }));
+    }
+  }
+}
+
 TEST_CASE("string helpers", "[options]") {
   CHECK(edit_distance("kitten", "sitting") == 3);
   CHECK(closest_match("layrnorm", {"rmsnorm", "layernorm"}) == "layernorm");
