@@ -14,6 +14,8 @@ namespace normlab::test {
 struct Tolerance {
   double rtol;
   double atol;
+  // Optional per-element absolute floors, added to atol (e.g. a floor per row of a matrix).
+  std::vector<double> atol_each = {};
 };
 
 struct CompareResult {
@@ -35,7 +37,8 @@ CompareResult compare(const std::string& name, const A* actual, std::size_t actu
     double a = double(actual[i]), r = double(ref[i]);
     double err = std::abs(a - r);
     if (std::isnan(a) != std::isnan(r)) err = INFINITY;
-    double bound = tol.atol + tol.rtol * std::abs(r);
+    double bound = tol.atol + tol.rtol * std::abs(r) +
+                   (tol.atol_each.empty() ? 0.0 : tol.atol_each[i]);
     max_abs = std::max(max_abs, err);
     if (r != 0) max_rel = std::max(max_rel, err / std::abs(r));
     if (!(err <= bound)) ++failures;
@@ -48,7 +51,8 @@ CompareResult compare(const std::string& name, const A* actual, std::size_t actu
   if (failures == 0) return {};
   msg.precision(17);
   msg << name << ": " << failures << " of " << ref_size << " elements out of tolerance (rtol "
-      << tol.rtol << ", atol " << tol.atol << "); worst at index " << worst << ": " << actual[worst]
+      << tol.rtol << ", atol " << tol.atol
+      << (tol.atol_each.empty() ? "" : " + per-element floor") << "); worst at index " << worst << ": " << actual[worst]
       << " vs reference " << ref[worst] << "; max abs error " << max_abs << ", max rel error "
       << max_rel << "; first pairs:";
   for (std::size_t i = 0; i < std::min<std::size_t>(ref_size, 4); ++i)

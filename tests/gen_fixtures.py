@@ -77,20 +77,28 @@ BIG_DIM = 4097             # with B = 2, first option set of BIG_DIM_KINDS only
 BIG_DIM_KINDS = ("rmsnorm", "layernorm", "prmsnorm", "pcnorm")
 
 # Option sets, in emission order.
+# Every value of every option of a kind appears in at least one set. New sets go at the end of a
+# list: the seeds follow the case index, so earlier cases stay byte-identical.
 CASES = {
     "rmsnorm": ["", "eps_mode=outside,eps=1e-08", "eps_mode=clamp",
                 "bias=true", "zero_centered_gain=true"],
     "layernorm": ["", "bias=false", "variance=one_pass", "variance=welford",
-                  "eps_mode=outside", "zero_centered_gain=true", "eps=0.001"],
+                  "eps_mode=outside", "zero_centered_gain=true", "eps=0.001",
+                  "eps_mode=clamp"],
     "scalenorm": ["", "eps_mode=inside", "zero_centered_gain=true",
-                  "bias=true"],
-    "prmsnorm": ["", "p=0.25", "p=1", "p=0.5,eps_mode=outside", "p=0.3"],
-    "l2norm": ["", "eps_mode=outside"],
+                  "bias=true", "eps_mode=outside", "eps=0.01"],
+    "prmsnorm": ["", "p=0.25", "p=1", "p=0.5,eps_mode=outside", "p=0.3",
+                 "eps_mode=clamp", "bias=true", "zero_centered_gain=true",
+                 "eps=0.001"],
+    "l2norm": ["", "eps_mode=outside", "eps_mode=clamp", "bias=true",
+               "zero_centered_gain=true", "eps=0.001"],
     "centernorm": ["", "bias=false", "zero_centered_gain=true"],
     "pcnorm": ["lambda=0", "lambda=0.3", "lambda=1", "",
                "lambda=0.5,learn_lambda=true",
                "lambda=0.7,learn_lambda=true,eps_mode=outside",
-               "lambda=0.2,learn_lambda=true,bias=true"],
+               "lambda=0.2,learn_lambda=true,bias=true",
+               "eps_mode=clamp", "zero_centered_gain=true,learn_lambda=true",
+               "eps=0.001,lambda=0.6"],
     "none": [""],
 }
 

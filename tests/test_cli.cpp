@@ -187,12 +187,21 @@ TEST_CASE("apply: bad input gets a one-line error and leaves no output", "[cli]"
                    f.write<double>("bias", {3}, std::vector<double>{0, 0, 0});
                  }), {}),
                  "'bias' is given, but rmsnorm(", out);
+  expect_failure({"apply", "--norm", "pcnorm", "--learn-lambda", "true", "--in",
+                  file_with("lambda.h5", [](h5::File& f) {
+                    write_matrix(f, "x", 1, 2, {1, 2});
+                    f.write<double>("lambda", {1}, std::vector<double>{5});
+                  }), "--out", out},
+                 "dataset 'lambda' is 5, outside [0, 1]", out);
+  expect_failure(apply(file_with("big.h5", [](h5::File& f) { write_matrix(f, "x", 1, 2, {1, 1e300}); }),
+                       {"--dtype", "float32"}),
+                 "the value 1e+300 at row 0, column 1, which float32 cannot hold", out);
   // the input is never overwritten
   expect_failure({"apply", "--norm", "rmsnorm", "--in", good, "--out", good}, "would overwrite", dir / "none.h5");
   CHECK(fs::exists(good));
 }
 
-TEST_CASE("apply: a failure while writing removes the partial output", "[cli]") {
+TEST_CASE("apply: a failure while writing removes the partial output, never the input", "[cli]") {
   TempDir dir;
   {
     h5::File f = h5::File::create(dir / "in.h5");
@@ -201,6 +210,22 @@ TEST_CASE("apply: a failure while writing removes the partial output", "[cli]") 
   // The output directory does not exist: creating OUT.partial fails, nothing is left anywhere.
   const std::string out = dir / "no/such/dir/out.h5";
   expect_failure({"apply", "--norm", "rmsnorm", "--in", dir / "in.h5", "--out", out}, "cannot create", out);
+
+  // OUT is a directory: OUT.partial is written completely, the rename fails, the partial goes.
+  fs::create_directory(dir / "taken.h5");
+  CliResult r = run_cli({"apply", "--norm", "rmsnorm", "--in", dir / "in.h5", "--out", dir / "taken.h5"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("rename"));
+  CHECK_FALSE(fs::exists(dir / "taken.h5.partial"));
+  CHECK(fs::is_directory(dir / "taken.h5"));
+
+  // An input named like the output's partial file is refused, and survives.
+  fs::copy_file(dir / "in.h5", dir / "a.h5.partial");
+  r = run_cli({"apply", "--norm", "rmsnorm", "--in", dir / "a.h5.partial", "--out", dir / "a.h5"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("would overwrite the input file"));
+  CHECK_FALSE(fs::exists(dir / "a.h5"));
+  CHECK(h5::File::open(dir / "a.h5.partial").is_dataset("x"));
 }
 
 TEST_CASE("command line: usage, unknown commands, help", "[cli]") {

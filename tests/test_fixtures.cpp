@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "compare.hpp"
 #include "io/hdf5.hpp"
@@ -20,9 +22,8 @@ constexpr double kRtol64 = 1e-10;
 // mean 1000 and std 1 it loses log10(mean^2/var) = 6 of double's 16 digits (measured 1.5e-10
 // relative in y), so it is held to 1e-8.
 constexpr double kRtol64OnePass = 1e-8;
-// float32: inputs are float32-exact, arithmetic runs in double, so y and dx are rounded once
-// (2^-24 = 6e-8 relative); parameter gradients are accumulated in float over B = 5 rows (at most
-// (B + 1) * 2^-24 = 3.6e-7 of the largest term). 1e-6 bounds both with margin.
+// float32: inputs are float32-exact and all arithmetic, parameter-gradient sums included, runs in
+// double, so every output is rounded to float once (2^-24 = 6e-8 relative); 1e-6 is 16 ulp.
 constexpr double kRtol32 = 1e-6;
 
 double max_abs(const xt::xarray<double>& a) {
@@ -59,31 +60,44 @@ void check_case(const h5::File& f, const std::string& group, double rtol) {
   normalizer->backward(std::span<T>(dx), norm::bind_params<T>(specs, std::span<T>(grads)), cache,
                        std::span<const T>(dy), std::span<const T>(x), p, B, D);
 
-  // Absolute floors, each rtol times the size of the terms that make up the tensor: dx (and
-  // d_lambda) are differences of terms of size |dy| * |g| * rstd that cancel to ~0 at D = 1.
-  double max_gain = 1, max_mean = 0;
-  if (p.gain.size()) {
-    double g0 = !normalizer->config().zero_centered_gain ? 0
-                : kind == "scalenorm" ? std::sqrt(double(D)) : 1;
-    for (T g : p.gain) max_gain = std::max(max_gain, std::abs(g0 + double(g)));
+  // Absolute floors, rtol times the size of the terms that cancel into a value. dx_ij is a
+  // difference of terms of size rstd_i * |dy_ij * g_j| (at D = 1 it cancels to ~1e-14), so each
+  // row gets the floor rtol * rstd_i * max_j |dy_ij * g_j|. d_lambda = -sum_i mean_i * sum_j dz_ij,
+  // whose terms are |mean_i| * rstd_i * sum_j |dy_ij * g_j|. y and the gain and bias gradients
+  // get rtol * max |ref|.
+  const auto dy_ref = f.read<double>(group + "/dy");
+  const double g0 = !normalizer->config().zero_centered_gain ? 0
+                    : kind == "scalenorm" ? std::sqrt(double(D)) : 1;
+  auto gain_at = [&](std::size_t j) {
+    if (p.gain.empty()) return 1.0;
+    return std::abs(g0 + double(p.gain[p.gain.size() == 1 ? 0 : j]));
+  };
+  std::vector<double> dx_floor(B * D), lambda_floor(1, 0.0);
+  for (std::size_t i = 0; i < B; ++i) {
+    double row_max = 0, row_sum = 0;
+    for (std::size_t j = 0; j < D; ++j) {
+      double term = std::abs(dy_ref(i, j)) * gain_at(j);
+      row_max = std::max(row_max, term);
+      row_sum += term;
+    }
+    std::fill_n(dx_floor.begin() + i * D, D, rtol * cache.rstd[i] * row_max);
+    lambda_floor[0] += rtol * std::abs(cache.mean[i]) * cache.rstd[i] * row_sum;
   }
-  for (double m : cache.mean) max_mean = std::max(max_mean, std::abs(m));
-  const double dx_terms = max_abs(f.read<double>(group + "/dy")) * max_gain *
-                          *std::max_element(cache.rstd.begin(), cache.rstd.end());
 
   INFO("fixture " << f.path() << ":" << group << " " << kind << "(" << options << ") B=" << B
                   << " D=" << D << " " << (sizeof(T) == 4 ? "float32" : "float64"));
-  auto check = [&](const std::string& name, const std::vector<T>& actual, double terms) {
+  auto check = [&](const std::string& name, const std::vector<T>& actual,
+                   std::vector<double> floor) {
     auto ref = f.read<double>(group + "/" + name);
-    Tolerance tol{rtol, rtol * std::max(max_abs(ref), terms)};
+    Tolerance tol{rtol, rtol * max_abs(ref), std::move(floor)};
     NORMLAB_CHECK_CLOSE(name, actual.data(), actual.size(), ref.data(), ref.size(), tol);
   };
-  check("y", y, 0);
-  check("dx", dx, dx_terms);
+  check("y", y, {});
+  check("dx", dx, dx_floor);
   std::size_t offset = 0;
   for (const auto& s : specs) {
     std::vector<T> g(grads.begin() + offset, grads.begin() + offset + s.size);
-    check("d_" + s.name, g, s.name == "lambda" ? dx_terms * max_mean * double(B * D) : 0);
+    check("d_" + s.name, g, s.name == "lambda" ? lambda_floor : std::vector<double>{});
     offset += s.size;
   }
   // No reference gradient may go unchecked: every d_* in the fixture is a parameter we have.
@@ -105,9 +119,13 @@ TEST_CASE("every normalizer matches its PyTorch fixtures in float64 and float32"
   REQUIRE(std::filesystem::exists(path));
   h5::File f = h5::File::open(path);
   std::size_t cases = 0, largest_D = 0, with_one = 0;
+  std::map<std::string, std::set<std::string>> values_seen;  // option -> values among the cases
   for (const auto& group : f.members("/")) {
     REQUIRE(f.read_string_attribute(group, "kind") == kind);
     const std::string options = f.read_string_attribute(group, "options");
+    auto config = norm::resolve(kind, norm::parse_options(options));
+    for (const auto& name : norm::kind_info(kind).options)
+      values_seen[name].insert(norm::get_option(config, name));
     const bool one_pass = options.find("variance=one_pass") != std::string::npos;
     check_case<double>(f, group, one_pass ? kRtol64OnePass : kRtol64);
     check_case<float>(f, group, kRtol32);
@@ -115,6 +133,13 @@ TEST_CASE("every normalizer matches its PyTorch fixtures in float64 and float32"
     largest_D = std::max(largest_D, D);
     with_one += D == 1;
     ++cases;
+  }
+  // Every value of every option of the kind is exercised (every eps mode, both settings of each
+  // switch, every variance algorithm, two or more values of each number).
+  for (const auto& name : norm::kind_info(kind).options) {
+    const std::size_t want = name == "eps_mode" || name == "variance" ? 3 : 2;
+    INFO("option " << name << " takes " << values_seen[name].size() << " values in the fixtures");
+    CHECK(values_seen[name].size() >= want);
   }
   // The fixtures cover what the issue names: D = 1, odd D, and for most kinds D = 4097.
   CHECK(cases >= 3);

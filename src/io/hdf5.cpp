@@ -92,10 +92,9 @@ File File::create(const std::string& path) {
 }
 
 void File::close() {
-  if (file_.get() >= 0 && H5Fflush(file_.get(), H5F_SCOPE_LOCAL) < 0) {
-    fail(path_, ": cannot flush", hdf5_reason());
-  }
-  file_.reset();
+  if (file_.get() < 0) return;
+  if (H5Fflush(file_.get(), H5F_SCOPE_LOCAL) < 0) fail(path_, ": cannot flush", hdf5_reason());
+  if (H5Fclose(file_.release()) < 0) fail(path_, ": cannot close", hdf5_reason());
 }
 
 hid_t File::id() const {

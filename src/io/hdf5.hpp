@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 #include <xtensor/xarray.hpp>
 
@@ -31,6 +32,7 @@ class Handle {
   ~Handle() { reset(); }
   hid_t get() const { return id_; }
   void reset();
+  hid_t release() { return std::exchange(id_, H5I_INVALID_HID); }  // the caller closes it
 
  private:
   hid_t id_ = H5I_INVALID_HID;

@@ -102,10 +102,11 @@ struct BackwardSums {
   double dy_dot_n = 0;  // sum_j dy_j n_j: the gradient of a scalar gain
 };
 
-// First backward pass over a row: the sums, and dg_j += dy_j * n_j for a vector gain.
+// First backward pass over a row: the sums, and dg_j += dy_j * n_j for a vector gain (dg is the
+// double accumulator of the whole call).
 // gs is the applied scalar gain when !VectorGain (1 where the kind has no gain).  (D)
 template <class T, bool VectorGain>
-BackwardSums backward_sums(T* dg, const T* dy, const T* x, double shift, double rstd,
+BackwardSums backward_sums(double* dg, const T* dy, const T* x, double shift, double rstd,
                            const T* g, double g0, double gs, std::size_t D) {
   double a = 0, s = 0, q = 0;
 #pragma omp simd reduction(+ : a, s, q)
@@ -115,7 +116,7 @@ BackwardSums backward_sums(T* dg, const T* dy, const T* x, double shift, double 
     double dn = double(dy[j]) * gain;
     a += dn * z;
     s += dn;
-    if constexpr (VectorGain) dg[j] += T(double(dy[j]) * z * rstd);
+    if constexpr (VectorGain) dg[j] += double(dy[j]) * z * rstd;
     else q += double(dy[j]) * z * rstd;
   }
   return {a, s, q};
@@ -133,10 +134,17 @@ void backward_dx(T* dx, const T* dy, const T* x, double shift, double rstd, doub
   }
 }
 
+// acc_j += v_j  (n)
 template <class T>
-void add_row(T* db, const T* dy, std::size_t D) {
+void add_row(double* acc, const T* v, std::size_t n) {
 #pragma omp simd
-  for (std::size_t j = 0; j < D; ++j) db[j] += dy[j];
+  for (std::size_t j = 0; j < n; ++j) acc[j] += double(v[j]);
+}
+
+// grad_j += T(acc_j): parameter gradients are summed over rows in double, stored once.  (n)
+template <class T>
+void store_accumulated(std::span<T> grad, const std::vector<double>& acc) {
+  for (std::size_t j = 0; j < grad.size(); ++j) grad[j] += T(acc[j]);
 }
 
 template <class T>
@@ -282,6 +290,8 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
   const double gs = form_.gain == Gain::scalar ? g0 + double(p.gain[0]) : 1.0;
   const T* g = p.gain.data();
 
+  // Sums over rows in double, added to the caller's gradients once at the end.
+  std::vector<double> dgain(grads.gain.size(), 0.0), dbias(grads.bias.size(), 0.0);
   double dlambda = 0;
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
@@ -290,10 +300,10 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
     const double mean = cache.mean[i], rstd = cache.rstd[i], shift = lambda * mean;
 
     BackwardSums sums = vector_gain
-        ? backward_sums<T, true>(grads.gain.data(), dyr, xr, shift, rstd, g, g0, gs, D)
+        ? backward_sums<T, true>(dgain.data(), dyr, xr, shift, rstd, g, g0, gs, D)
         : backward_sums<T, false>(nullptr, dyr, xr, shift, rstd, g, g0, gs, D);
-    if (form_.gain == Gain::scalar) grads.gain[0] += T(sums.dy_dot_n);
-    if (!grads.bias.empty()) add_row(grads.bias.data(), dyr, D);
+    if (form_.gain == Gain::scalar) dgain[0] += sums.dy_dot_n;
+    if (!grads.bias.empty()) add_row(dbias.data(), dyr, D);
 
     const double c = rescale ? sums.dn_dot_z * rstd * rstd *
                                    denominator_slope(cache.stat[i], cfg.eps, cfg.eps_mode) / divisor
@@ -315,6 +325,8 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
     if (k < D) dx_range(k, D, 0.0);
     dlambda -= mean * dz_sum;
   }
+  store_accumulated(grads.gain, dgain);
+  store_accumulated(grads.bias, dbias);
   if (learn_lambda) grads.lambda[0] += T(dlambda);
 }
 

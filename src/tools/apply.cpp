@@ -19,15 +19,26 @@ std::string default_output_path(const std::string& in) {
 
 namespace {
 
+std::string position(const xt::xarray<double>& a, std::size_t i) {
+  if (a.dimension() != 2) return cat("index ", i);
+  return cat("row ", i / a.shape()[1], ", column ", i % a.shape()[1]);
+}
+
+// Reads a dataset as double, checks every value is finite (and fits T), and converts to T.
 template <class T>
-void check_finite(const xt::xarray<T>& a, const std::string& file, const std::string& name) {
+xt::xarray<T> read_checked(const h5::File& in, const std::string& name) {
+  xt::xarray<double> a = in.read<double>(name);
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a.data()[i])) {
-      std::size_t cols = a.dimension() == 2 ? a.shape()[1] : a.size();
-      fail(file, ": dataset '", name, "' has a non-finite value (", a.data()[i], ") at ",
-           a.dimension() == 2 ? cat("row ", i / cols, ", column ", i % cols) : cat("index ", i));
+    double v = a.data()[i];
+    if (!std::isfinite(v)) {
+      fail(in.path(), ": dataset '", name, "' has a non-finite value (", v, ") at ", position(a, i));
+    }
+    if (!std::isfinite(T(v))) {
+      fail(in.path(), ": dataset '", name, "' has the value ", v, " at ", position(a, i),
+           ", which float32 cannot hold (use --dtype float64)");
     }
   }
+  return xt::xarray<T>(a);
 }
 
 template <class T>
@@ -39,8 +50,7 @@ ApplyResult apply_typed(const norm::Normalizer& normalizer, const h5::File& in,
   const std::size_t B = xs[0], D = xs[1];
   if (D == 0) fail(file, ": dataset 'x' has D = 0 features, shape ", h5::shape_string(xs));
   if (B == 0) fail(file, ": dataset 'x' has no rows, shape ", h5::shape_string(xs));
-  xt::xarray<T> x = in.read<T>("x");
-  check_finite(x, file, "x");
+  xt::xarray<T> x = read_checked<T>(in, "x");
 
   const bool backward = in.has("dy");
   xt::xarray<T> dy;
@@ -49,8 +59,7 @@ ApplyResult apply_typed(const norm::Normalizer& normalizer, const h5::File& in,
       fail(file, ": dataset 'dy' has shape ", h5::shape_string(in.shape("dy")),
            ", expected the shape of x ", h5::shape_string(xs));
     }
-    dy = in.read<T>("dy");
-    check_finite(dy, file, "dy");
+    dy = read_checked<T>(in, "dy");
   }
 
   // Parameters: from the file where present (checked), else their initial values.
@@ -63,8 +72,12 @@ ApplyResult apply_typed(const norm::Normalizer& normalizer, const h5::File& in,
         fail(file, ": dataset '", spec.name, "' has shape ", h5::shape_string(in.shape(spec.name)),
              ", ", normalizer.kind(), " needs ", h5::shape_string(want));
       }
-      xt::xarray<T> values = in.read<T>(spec.name);
-      check_finite(values, file, spec.name);
+      xt::xarray<T> values = read_checked<T>(in, spec.name);
+      for (T v : values) {  // a learned lambda is held to the range a fixed one is
+        if (spec.name == "lambda" && !(v >= 0 && v <= 1)) {
+          fail(file, ": dataset 'lambda' is ", v, ", outside [0, 1]");
+        }
+      }
       flat.insert(flat.end(), values.begin(), values.end());
     } else {
       flat.insert(flat.end(), spec.size, T(spec.init));
@@ -123,8 +136,11 @@ ApplyResult apply_file(const ApplyRequest& request) {
   }
   if (request.in.empty()) fail("no input file (--in X.h5)");
   const std::string out = request.out.empty() ? default_output_path(request.in) : request.out;
-  if (fs::exists(out) && fs::exists(request.in) && fs::equivalent(out, request.in)) {
-    fail(out, ": the output would overwrite the input file");
+  const std::string partial = out + ".partial";
+  for (const auto& path : {out, partial}) {
+    if (fs::exists(path) && fs::exists(request.in) && fs::equivalent(path, request.in)) {
+      fail(path, ": writing the output there would overwrite the input file");
+    }
   }
 
   h5::File in = h5::File::open(request.in);
@@ -132,7 +148,6 @@ ApplyResult apply_file(const ApplyRequest& request) {
   std::string dtype = request.dtype;
   if (dtype == "auto") dtype = in.float_bits("x") == 64 ? "float64" : "float32";
 
-  const std::string partial = out + ".partial";
   try {
     ApplyResult result = dtype == "float64" ? apply_typed<double>(*normalizer, in, partial)
                                             : apply_typed<float>(*normalizer, in, partial);
