@@ -81,8 +81,7 @@ void run_demo(std::ostream& out, std::uint64_t seed) {
         << std::defaultfloat;
   }
   out << "\nchange = max |y' - y| / RMS(y). Re-centering kinds (layernorm, centernorm) ignore "
-         "the shift;\nre-scaling kinds (rmsnorm, layernorm, scalenorm, l2norm) ignore the scale "
-         "up to eps.\n";
+         "the shift;\nthe re-scaling kinds (all but centernorm and none) ignore the scale up to eps.\n";
 }
 
 }  // namespace normlab::tools
