@@ -9,6 +9,8 @@
 #include "tools/apply.hpp"
 #include "tools/bench_norms.hpp"
 #include "tools/demo.hpp"
+#include "train/trainer.hpp"
+#include "io/config.hpp"
 
 namespace normlab::cli {
 
@@ -140,6 +142,42 @@ int cmd_demo(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+int cmd_train(const std::vector<std::string>& args, std::ostream& out) {
+  std::string config_path, out_dir;
+  std::vector<std::string> sets;
+  po::options_description desc("options");
+  desc.add_options()
+      ("config", po::value(&config_path), "experiment TOML file (differences from the defaults)")
+      ("set", po::value(&sets)->composing(), "override a key: --set optim.lr=3e-4 (repeatable)")
+      ("out", po::value(&out_dir), "directory of the run file (default: train.out)")
+      ("print-config", "print the resolved config and exit");
+  po::positional_options_description positional;
+  positional.add("config", 1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab train [CONFIG.toml] [--set key=value ...] [--out DIR] [--print-config]\n\n"
+      "Trains one model as the config says (defaults: experiments/defaults.toml, compiled in)\n"
+      "and writes DIR/NAME.h5 with the config, loss curves, step times and final parameters.";
+  if (!parse(args, desc, vm, out, usage, &positional)) return 0;
+  io::Config config = config_path.empty() ? io::Config() : io::Config::load(config_path);
+  for (const auto& s : sets) config.set(s);
+  if (vm.count("print-config")) {
+    out << config.to_toml();
+    return 0;
+  }
+  const io::Config defaults;
+  out << "normlab train " << train::run_name(config) << (config_path.empty() ? "" : " from " + config_path)
+      << "\n";
+  for (const auto& key : config.keys()) {
+    if (config.value_text(key) != defaults.value_text(key))
+      out << "  " << key << " = " << config.value_text(key) << "\n";
+  }
+  train::TrainResult r = train::run(config, out_dir, out);
+  out << r.status << " after " << r.steps << " steps, " << std::setprecision(3) << r.ms_per_step
+      << " ms/step -> " << r.path << "\n";
+  return r.status == "completed" ? 0 : 3;
+}
+
 int print_usage(std::ostream& out) {
   out << "normlab " << NORMLAB_VERSION << ": a toolkit for research on normalization layers\n\n"
       << "usage: normlab <command> [options]    (normlab <command> --help for its options)\n\n"
@@ -151,6 +189,7 @@ int print_usage(std::ostream& out) {
 const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"demo", "every normalizer on a generated batch (the quick-start job)", cmd_demo},
+      {"train", "train one model from an experiment file", cmd_train},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
       {"bench", "benchmarks: `normlab bench norms`", cmd_bench},

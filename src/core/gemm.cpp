@@ -8,6 +8,8 @@ namespace {
 CBLAS_TRANSPOSE cblas_trans(Trans t) { return t == Trans::yes ? CblasTrans : CblasNoTrans; }
 }  // namespace
 
+void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+
 void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K, float alpha,
           const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta, float* C,
           std::size_t ldc) {

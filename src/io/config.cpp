@@ -1,0 +1,217 @@
+#include "io/config.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "io/defaults_toml.hpp"
+
+namespace normlab::io {
+
+namespace {
+
+// Keys whose string default may also be given as a list of strings (one per layer).
+bool accepts_list(std::string_view key) { return key == "model.norm"; }
+
+const char* type_name(const toml::node& n) {
+  if (n.is_string()) return "a string";
+  if (n.is_integer()) return "an integer";
+  if (n.is_floating_point()) return "a number";
+  if (n.is_boolean()) return "true or false";
+  if (n.is_array()) return "a list";
+  if (n.is_table()) return "a table";
+  return "a date or time";
+}
+
+std::string node_text(const toml::node& n) {
+  std::ostringstream s;
+  n.visit([&](auto&& v) { s << v; });
+  return s.str();
+}
+
+const toml::table& defaults_table() {
+  static const toml::table table = toml::parse(std::string_view(kDefaultsToml), std::string_view("experiments/defaults.toml"));
+  return table;
+}
+
+void collect_keys(const toml::table& t, const std::string& prefix, std::vector<std::string>& out) {
+  for (auto&& [k, v] : t) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (auto sub = v.as_table()) collect_keys(*sub, key, out);
+    else out.push_back(key);
+  }
+}
+
+std::vector<std::string> all_keys() {
+  std::vector<std::string> keys;
+  collect_keys(defaults_table(), "", keys);
+  return keys;
+}
+
+// Checks `value` against the default at `key` and stores it (an integer where a number is
+// expected becomes a float).
+void assign(toml::table& root, const std::string& key, const toml::node& value,
+            const std::string& origin) {
+  const toml::node* def = defaults_table().at_path(key).node();
+  if (!def || def->is_table()) {
+    std::vector<std::string> keys = all_keys();
+    fail(origin, ": unknown key '", key, "'", did_you_mean(key, keys),
+         def ? " (it is a section; give one of its keys)" : "");
+  }
+  auto bad_type = [&](const char* expected) {
+    fail(origin, ": key '", key, "' must be ", expected, ", got ", type_name(value), " (",
+         node_text(value), ")");
+  };
+  toml::node* slot = root.at_path(key).node();
+  if (def->is_floating_point()) {
+    if (!value.is_number()) bad_type("a number");
+    *slot->as_floating_point() = value.value<double>().value();
+  } else if (def->is_integer()) {
+    if (!value.is_integer()) bad_type("an integer");
+    *slot->as_integer() = *value.as_integer();
+  } else if (def->is_boolean()) {
+    if (!value.is_boolean()) bad_type("true or false");
+    *slot->as_boolean() = *value.as_boolean();
+  } else if (def->is_string()) {
+    if (value.is_string()) {
+      // a list key may hold a list now: replace the node wholesale
+      std::string parent = key.substr(0, key.rfind('.') == std::string::npos ? 0 : key.rfind('.'));
+      std::string leaf = key.substr(key.rfind('.') == std::string::npos ? 0 : key.rfind('.') + 1);
+      toml::table* table = parent.empty() ? &root : root.at_path(parent).as_table();
+      table->insert_or_assign(leaf, *value.as_string());
+    } else if (accepts_list(key) && value.is_array() && value.as_array()->is_homogeneous<std::string>() &&
+               !value.as_array()->empty()) {
+      std::string parent = key.substr(0, key.rfind('.'));
+      root.at_path(parent).as_table()->insert_or_assign(key.substr(key.rfind('.') + 1),
+                                                        *value.as_array());
+    } else {
+      bad_type(accepts_list(key) ? "a string or a non-empty list of strings" : "a string");
+    }
+  }
+}
+
+void merge(toml::table& root, const toml::table& given, const std::string& prefix,
+           const std::string& origin) {
+  for (auto&& [k, v] : given) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const toml::node* def = defaults_table().at_path(key).node();
+    if (auto sub = v.as_table()) {
+      if (def && def->is_table()) {
+        merge(root, *sub, key, origin);
+        continue;
+      }
+    }
+    assign(root, key, v, origin);
+  }
+}
+
+}  // namespace
+
+struct Config::Impl {
+  toml::table table = defaults_table();
+};
+
+Config::Config() : impl_(std::make_unique<Impl>()) {}
+Config::Config(const Config& o) : impl_(std::make_unique<Impl>(*o.impl_)) {}
+Config& Config::operator=(const Config& o) {
+  impl_ = std::make_unique<Impl>(*o.impl_);
+  return *this;
+}
+Config::Config(Config&&) noexcept = default;
+Config& Config::operator=(Config&&) noexcept = default;
+Config::~Config() = default;
+
+Config Config::parse(std::string_view text, const std::string& origin) {
+  toml::table given;
+  try {
+    given = toml::parse(text, std::string_view(origin));
+  } catch (const toml::parse_error& e) {
+    fail(origin, ":", e.source().begin.line, ":", e.source().begin.column,
+         ": TOML syntax error: ", e.description());
+  }
+  Config c;
+  merge(c.impl_->table, given, "", origin);
+  return c;
+}
+
+Config Config::load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(path, ": cannot read the config file (missing or not readable)");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+void Config::set(std::string_view assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string_view::npos) fail("--set ", assignment, ": expected key=value");
+  std::string key(trim(assignment.substr(0, eq)));
+  std::string value(trim(assignment.substr(eq + 1)));
+  const std::string origin = cat("--set ", key);
+  toml::table parsed;
+  bool as_toml = true;
+  try {
+    parsed = toml::parse(std::string_view("v = " + value));
+  } catch (const toml::parse_error&) {
+    as_toml = false;
+  }
+  const toml::node* def = defaults_table().at_path(key).node();
+  if (!as_toml || (def && def->is_string() && parsed["v"].is_table())) {
+    // a bare word (model.norm=layernorm) is a string
+    toml::table t;
+    t.insert("v", value);
+    assign(impl_->table, key, *t.get("v"), origin);
+    return;
+  }
+  assign(impl_->table, key, *parsed.get("v"), origin);
+}
+
+namespace {
+const toml::node& leaf(const toml::table& t, std::string_view key) {
+  const toml::node* n = t.at_path(key).node();
+  if (!n) fail("config has no key '", key, "'");  // a programming error: keys come from defaults
+  return *n;
+}
+}  // namespace
+
+double Config::number(std::string_view key) const {
+  return leaf(impl_->table, key).value<double>().value();
+}
+std::int64_t Config::integer(std::string_view key) const {
+  return leaf(impl_->table, key).value<std::int64_t>().value();
+}
+bool Config::boolean(std::string_view key) const {
+  return leaf(impl_->table, key).value<bool>().value();
+}
+std::string Config::string(std::string_view key) const {
+  const toml::node& n = leaf(impl_->table, key);
+  if (!n.is_string()) fail("config key '", key, "' is a list here; expected one string");
+  return std::string(*n.as_string());
+}
+std::vector<std::string> Config::strings(std::string_view key) const {
+  const toml::node& n = leaf(impl_->table, key);
+  if (n.is_string()) return {std::string(*n.as_string())};
+  std::vector<std::string> out;
+  for (auto&& item : *n.as_array()) out.emplace_back(*item.as_string());
+  return out;
+}
+
+std::vector<std::string> Config::keys() const {
+  std::vector<std::string> keys;
+  collect_keys(impl_->table, "", keys);
+  return keys;
+}
+
+std::string Config::value_text(std::string_view key) const {
+  return node_text(leaf(impl_->table, key));
+}
+
+std::string Config::to_toml() const {
+  std::ostringstream s;
+  s << toml::toml_formatter(impl_->table);
+  return s.str() + "\n";
+}
+
+}  // namespace normlab::io

@@ -1,0 +1,46 @@
+// Experiment configuration: TOML files of differences from experiments/defaults.toml (compiled in),
+// `--set key=value` overrides, strict validation (unknown keys suggest the nearest valid one, types
+// are checked against the defaults), typed access, and the resolved config as TOML text.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace normlab::io {
+
+class Config {
+ public:
+  Config();  // the defaults
+  Config(const Config&);
+  Config& operator=(const Config&);
+  Config(Config&&) noexcept;
+  Config& operator=(Config&&) noexcept;
+  ~Config();
+
+  // Defaults, then the file's keys; throws Error naming the file (and line, for syntax errors).
+  static Config load(const std::string& path);
+  // Defaults, then TOML text (`origin` names it in errors).
+  static Config parse(std::string_view toml_text, const std::string& origin);
+
+  // "optim.lr=3e-4", "model.norm=layernorm", "model.norm=[\"layernorm\",\"rmsnorm\"]".
+  void set(std::string_view assignment);
+
+  double number(std::string_view key) const;
+  std::int64_t integer(std::string_view key) const;
+  bool boolean(std::string_view key) const;
+  std::string string(std::string_view key) const;
+  std::vector<std::string> strings(std::string_view key) const;  // a string or a list of them
+
+  std::vector<std::string> keys() const;  // every leaf key, dotted, in file order
+  std::string value_text(std::string_view key) const;  // the value as TOML ("0.001", "\"adam\"")
+  std::string to_toml() const;  // the whole resolved config
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace normlab::io

@@ -1,0 +1,137 @@
+#include "models/mlp.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace normlab::models {
+
+namespace {
+nn::ParamRole role_of(const std::string& spec_name) {
+  if (spec_name == "gain") return nn::ParamRole::gain;
+  if (spec_name == "bias") return nn::ParamRole::bias;
+  return nn::ParamRole::lambda;
+}
+}  // namespace
+
+template <class T>
+Mlp<T>::Mlp(const MlpConfig& config) : c_(config) {
+  if (c_.depth == 0) fail("model.depth must be at least 1");
+  if (c_.width == 0) fail("model.width must be at least 1");
+  if (c_.norms.size() != 1 && c_.norms.size() != c_.depth) {
+    fail("model.norm lists ", c_.norms.size(), " normalizers; the MLP has depth ", c_.depth,
+         " (give one kind, or one per hidden layer)");
+  }
+  layers_.resize(c_.depth);
+  for (std::size_t l = 0; l < c_.depth; ++l) {
+    Layer& L = layers_[l];
+    const std::string prefix = "layer" + std::to_string(l);
+    L.in = l == 0 ? c_.input : c_.width;
+    L.W = params_.add(prefix + ".weight", {c_.width, L.in}, nn::ParamRole::weight);
+    L.b = params_.add(prefix + ".bias", {c_.width}, nn::ParamRole::bias);
+    L.norm = norm::make_normalizer(c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l], c_.norm_options);
+    for (const auto& spec : L.norm->param_specs(c_.width)) {
+      L.norm_params.push_back(params_.add(prefix + ".norm." + spec.name, {spec.size},
+                                          role_of(spec.name), spec.init));
+    }
+  }
+  head_W_ = params_.add("head.weight", {c_.classes, c_.width}, nn::ParamRole::weight);
+  head_b_ = params_.add("head.bias", {c_.classes}, nn::ParamRole::bias);
+  params_.allocate();
+}
+
+template <class T>
+norm::NormParams<const T> Mlp<T>::norm_view(const Layer& l) const {
+  std::vector<norm::ParamSpec> specs = l.norm->param_specs(c_.width);
+  norm::NormParams<const T> p;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    auto v = params_.value(l.norm_params[i]);
+    if (specs[i].name == "gain") p.gain = v;
+    else if (specs[i].name == "bias") p.bias = v;
+    else p.lambda = v;
+  }
+  return p;
+}
+
+template <class T>
+norm::NormParams<T> Mlp<T>::norm_grad_view(Layer& l) {
+  std::vector<norm::ParamSpec> specs = l.norm->param_specs(c_.width);
+  norm::NormParams<T> p;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    auto v = params_.grad(l.norm_params[i]);
+    if (specs[i].name == "gain") p.gain = v;
+    else if (specs[i].name == "bias") p.bias = v;
+    else p.lambda = v;
+  }
+  return p;
+}
+
+template <class T>
+double Mlp<T>::forward(const T* x, const std::int32_t* labels, std::size_t B, bool train,
+                       Rng* rng) {
+  B_ = B;
+  input_.assign(x, x + B * c_.input);
+  labels_.assign(labels, labels + B);
+  const std::size_t W = c_.width, n = B * W;
+  const T* h = input_.data();
+  for (Layer& L : layers_) {
+    L.pre.resize(n);
+    L.normed.resize(n);
+    L.out.resize(n);
+    nn::linear_forward(L.pre.data(), h, params_.value(L.W).data(), params_.value(L.b).data(), B,
+                       L.in, W);
+    L.norm->forward(std::span<T>(L.normed), L.cache, std::span<const T>(L.pre), norm_view(L), B, W);
+    nn::activation_forward(L.out.data(), L.normed.data(), n, c_.activation);
+    if (train && c_.dropout > 0) {
+      nn::dropout_forward(L.out.data(), L.mask, L.out.data(), n, c_.dropout, *rng);
+    } else {
+      L.mask.clear();
+    }
+    h = L.out.data();
+  }
+  logits_.resize(B * c_.classes);
+  probs_.resize(B * c_.classes);
+  nn::linear_forward(logits_.data(), h, params_.value(head_W_).data(),
+                     params_.value(head_b_).data(), B, W, c_.classes);
+  return nn::cross_entropy_forward(probs_.data(), logits_.data(), labels_.data(), B, c_.classes);
+}
+
+template <class T>
+void Mlp<T>::backward() {
+  const std::size_t B = B_, W = c_.width, n = B * W;
+  std::vector<T> dlogits(B * c_.classes), dh(n), dtmp(n);
+  nn::cross_entropy_backward(dlogits.data(), probs_.data(), labels_.data(), B, c_.classes);
+  nn::linear_backward(dh.data(), params_.grad(head_W_).data(), params_.grad(head_b_).data(),
+                      dlogits.data(), layers_.back().out.data(), params_.value(head_W_).data(), B,
+                      W, c_.classes);
+  for (std::size_t l = layers_.size(); l-- > 0;) {
+    Layer& L = layers_[l];
+    if (!L.mask.empty()) nn::dropout_backward(dh.data(), dh.data(), L.mask, n);
+    // the activation's output before dropout is f(normed); recompute what its derivative needs
+    std::vector<T>& act = dtmp;
+    nn::activation_forward(act.data(), L.normed.data(), n, c_.activation);
+    nn::activation_backward(dh.data(), dh.data(), L.normed.data(), act.data(), n, c_.activation);
+    L.norm->backward(std::span<T>(dtmp), norm_grad_view(L), L.cache, std::span<const T>(dh),
+                     std::span<const T>(L.pre), norm_view(L), B, W);
+    const T* h = l == 0 ? input_.data() : layers_[l - 1].out.data();
+    dh.resize(B * L.in);
+    nn::linear_backward(l == 0 ? nullptr : dh.data(), params_.grad(L.W).data(),
+                        params_.grad(L.b).data(), dtmp.data(), h, params_.value(L.W).data(), B,
+                        L.in, W);
+  }
+}
+
+template <class T>
+double Mlp<T>::accuracy() const {
+  std::size_t correct = 0;
+  for (std::size_t i = 0; i < B_; ++i) {
+    const T* row = logits_.data() + i * c_.classes;
+    correct += std::size_t(std::max_element(row, row + c_.classes) - row) == std::size_t(labels_[i]);
+  }
+  return B_ ? double(correct) / double(B_) : 0.0;
+}
+
+template class Mlp<float>;
+template class Mlp<double>;
+
+}  // namespace normlab::models

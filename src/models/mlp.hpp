@@ -1,0 +1,68 @@
+// MLP classifier: depth hidden layers of Linear -> normalizer -> activation [-> dropout], then a
+// Linear head and softmax cross-entropy. The normalizer sits before the activation, one kind per
+// layer (a hybrid stack is a list of kinds).
+//   x (B, in) -> h_l = act(N_l(W_l h_{l-1} + b_l)) (B, width) -> logits = W_o h_L + b_o (B, classes)
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/random.hpp"
+#include "nn/layers.hpp"
+#include "nn/params.hpp"
+#include "norm/registry.hpp"
+
+namespace normlab::models {
+
+struct MlpConfig {
+  std::size_t input = 32, width = 128, depth = 3, classes = 8;
+  std::vector<std::string> norms{"rmsnorm"};  // one kind, or one per hidden layer
+  norm::NormOptions norm_options;
+  nn::Activation activation = nn::Activation::relu;
+  double dropout = 0;
+};
+
+template <class T>
+class Mlp {
+ public:
+  explicit Mlp(const MlpConfig& config);
+
+  nn::ParamStore<T>& params() { return params_; }
+  const nn::ParamStore<T>& params() const { return params_; }
+  const MlpConfig& config() const { return c_; }
+
+  // Forward over x (B, in); returns the mean cross-entropy against labels (B). With `train`,
+  // dropout is active (drawing from `rng`). The activations are kept for backward().
+  double forward(const T* x, const std::int32_t* labels, std::size_t B, bool train, Rng* rng);
+  // Accumulates the gradient of the last forward's loss into params().grads().
+  void backward();
+  // Fraction of rows of the last forward whose arg-max logit is the label.
+  double accuracy() const;
+  const std::vector<T>& logits() const { return logits_; }
+
+ private:
+  struct Layer {
+    nn::Param W, b;
+    std::unique_ptr<norm::Normalizer> norm;
+    std::vector<nn::Param> norm_params;  // in the normalizer's param_specs order
+    std::size_t in = 0;
+    // activations of the last forward
+    std::vector<T> pre, normed, out, mask;  // (B, width) each
+    norm::NormCache cache;
+  };
+  norm::NormParams<const T> norm_view(const Layer& l) const;
+  norm::NormParams<T> norm_grad_view(Layer& l);
+
+  MlpConfig c_;
+  nn::ParamStore<T> params_;
+  std::vector<Layer> layers_;
+  nn::Param head_W_, head_b_;
+  // last forward
+  std::size_t B_ = 0;
+  std::vector<T> input_;  // (B, in) copy of the last input
+  std::vector<T> logits_, probs_;
+  std::vector<std::int32_t> labels_;
+};
+
+}  // namespace normlab::models

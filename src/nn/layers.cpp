@@ -1,0 +1,191 @@
+#include "nn/layers.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/gemm.hpp"
+
+namespace normlab::nn {
+
+template <class T>
+void linear_forward(T* y, const T* x, const T* W, const T* b, std::size_t B, std::size_t in,
+                    std::size_t out) {
+  if (b) {
+    for (std::size_t i = 0; i < B; ++i) std::copy(b, b + out, y + i * out);
+  }
+  gemm(Trans::no, Trans::yes, B, out, in, T(1), x, in, W, in, b ? T(1) : T(0), y, out);
+}
+
+template <class T>
+void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, std::size_t B,
+                     std::size_t in, std::size_t out) {
+  if (dx) gemm(Trans::no, Trans::no, B, in, out, T(1), dy, out, W, in, T(0), dx, in);
+  gemm(Trans::yes, Trans::no, out, in, B, T(1), dy, out, x, in, T(1), dW, in);
+  if (db) {
+    for (std::size_t i = 0; i < B; ++i) {
+      const T* row = dy + i * out;
+#pragma omp simd
+      for (std::size_t j = 0; j < out; ++j) db[j] += row[j];
+    }
+  }
+}
+
+Activation parse_activation(const std::string& name) {
+  if (name == "relu") return Activation::relu;
+  if (name == "gelu") return Activation::gelu;
+  if (name == "tanh") return Activation::tanh;
+  if (name == "sigmoid") return Activation::sigmoid;
+  fail("unknown activation '", name, "'; valid: relu, gelu, tanh, sigmoid");
+}
+
+const char* to_string(Activation a) {
+  switch (a) {
+    case Activation::relu: return "relu";
+    case Activation::gelu: return "gelu";
+    case Activation::tanh: return "tanh";
+    case Activation::sigmoid: return "sigmoid";
+  }
+  return "?";
+}
+
+namespace {
+// GELU as torch.nn.GELU() (approximate='none'): x * Phi(x), Phi the standard normal CDF.
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+}  // namespace
+
+template <class T>
+void activation_forward(T* y, const T* x, std::size_t n, Activation a) {
+  switch (a) {
+    case Activation::relu:
+      for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+      break;
+    case Activation::gelu:
+      for (std::size_t i = 0; i < n; ++i)
+        y[i] = T(double(x[i]) * 0.5 * (1 + std::erf(double(x[i]) * kInvSqrt2)));
+      break;
+    case Activation::tanh:
+      for (std::size_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+      break;
+    case Activation::sigmoid:
+      for (std::size_t i = 0; i < n; ++i) y[i] = T(1 / (1 + std::exp(-double(x[i]))));
+      break;
+  }
+}
+
+template <class T>
+void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t n, Activation a) {
+  switch (a) {
+    case Activation::relu:
+      for (std::size_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+      break;
+    case Activation::gelu:
+      for (std::size_t i = 0; i < n; ++i) {
+        double v = x[i];
+        double cdf = 0.5 * (1 + std::erf(v * kInvSqrt2));
+        double pdf = kInvSqrt2Pi * std::exp(-0.5 * v * v);
+        dx[i] = T(double(dy[i]) * (cdf + v * pdf));
+      }
+      break;
+    case Activation::tanh:
+      for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+      break;
+    case Activation::sigmoid:
+      for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+      break;
+  }
+}
+
+template <class T>
+double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targets, std::size_t B,
+                             std::size_t V) {
+  double total = 0;
+  for (std::size_t i = 0; i < B; ++i) {
+    const T* z = logits + i * V;
+    T* p = probs + i * V;
+    if (targets[i] < 0 || std::size_t(targets[i]) >= V) {
+      fail("cross entropy: target ", targets[i], " at row ", i, " is outside [0, ", V, ")");
+    }
+    double max = double(*std::max_element(z, z + V));  // subtract the max: exp never overflows
+    double sum = 0;
+    for (std::size_t j = 0; j < V; ++j) sum += std::exp(double(z[j]) - max);
+    double log_sum = std::log(sum);
+    for (std::size_t j = 0; j < V; ++j) p[j] = T(std::exp(double(z[j]) - max - log_sum));
+    total += log_sum + max - double(z[targets[i]]);
+  }
+  return total / double(B);
+}
+
+template <class T>
+void cross_entropy_backward(T* dlogits, const T* probs, const std::int32_t* targets,
+                            std::size_t B, std::size_t V, double scale) {
+  const double s = scale / double(B);
+  for (std::size_t i = 0; i < B; ++i) {
+    for (std::size_t j = 0; j < V; ++j) dlogits[i * V + j] = T(s * double(probs[i * V + j]));
+    dlogits[i * V + targets[i]] -= T(s);
+  }
+}
+
+template <class T>
+void embedding_forward(T* y, const std::int32_t* tokens, const T* E, std::size_t N, std::size_t V,
+                       std::size_t D) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (tokens[i] < 0 || std::size_t(tokens[i]) >= V) {
+      fail("embedding: token ", tokens[i], " at position ", i, " is outside the vocabulary [0, ",
+           V, ")");
+    }
+    std::copy(E + std::size_t(tokens[i]) * D, E + (std::size_t(tokens[i]) + 1) * D, y + i * D);
+  }
+}
+
+template <class T>
+void embedding_backward(T* dE, const T* dy, const std::int32_t* tokens, std::size_t N,
+                        std::size_t D) {
+  for (std::size_t i = 0; i < N; ++i) {
+    T* row = dE + std::size_t(tokens[i]) * D;
+    for (std::size_t j = 0; j < D; ++j) row[j] += dy[i * D + j];
+  }
+}
+
+template <class T>
+void dropout_forward(T* y, std::vector<T>& mask, const T* x, std::size_t n, double p, Rng& rng) {
+  if (!(p >= 0 && p < 1)) fail("dropout: p must be in [0, 1), got ", p);
+  mask.resize(n);
+  std::bernoulli_distribution keep(1 - p);
+  const T scale = T(1 / (1 - p));
+  for (std::size_t i = 0; i < n; ++i) {
+    mask[i] = keep(rng) ? scale : T(0);
+    y[i] = x[i] * mask[i];
+  }
+}
+
+template <class T>
+void dropout_backward(T* dx, const T* dy, const std::vector<T>& mask, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * mask[i];
+}
+
+#define NORMLAB_INSTANTIATE(T)                                                                  \
+  template void linear_forward<T>(T*, const T*, const T*, const T*, std::size_t, std::size_t,   \
+                                  std::size_t);                                                 \
+  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, std::size_t,       \
+                                   std::size_t, std::size_t);                                   \
+  template void activation_forward<T>(T*, const T*, std::size_t, Activation);                   \
+  template void activation_backward<T>(T*, const T*, const T*, const T*, std::size_t,           \
+                                       Activation);                                             \
+  template double cross_entropy_forward<T>(T*, const T*, const std::int32_t*, std::size_t,      \
+                                           std::size_t);                                        \
+  template void cross_entropy_backward<T>(T*, const T*, const std::int32_t*, std::size_t,       \
+                                          std::size_t, double);                                 \
+  template void embedding_forward<T>(T*, const std::int32_t*, const T*, std::size_t,            \
+                                     std::size_t, std::size_t);                                 \
+  template void embedding_backward<T>(T*, const T*, const std::int32_t*, std::size_t,           \
+                                      std::size_t);                                             \
+  template void dropout_forward<T>(T*, std::vector<T>&, const T*, std::size_t, double, Rng&);   \
+  template void dropout_backward<T>(T*, const T*, const std::vector<T>&, std::size_t);
+NORMLAB_INSTANTIATE(float)
+NORMLAB_INSTANTIATE(double)
+#undef NORMLAB_INSTANTIATE
+
+}  // namespace normlab::nn

@@ -1,0 +1,65 @@
+// Layer kernels: free functions, forward and backward side by side, templated on float/double.
+// Argument order everywhere: outputs, caches, inputs, parameters, sizes. Backward WRITES the input
+// gradient and ACCUMULATES (+=) into parameter gradients.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/random.hpp"
+
+namespace normlab::nn {
+
+// ---- Linear: y = x W^T + b, W stored (out, in) as torch.nn.Linear ----
+// y (B, out); x (B, in); W (out, in); b (out) or empty.
+template <class T>
+void linear_forward(T* y, const T* x, const T* W, const T* b, std::size_t B, std::size_t in,
+                    std::size_t out);
+// dx (B, in) written unless null; dW (out, in) +=; db (out) += unless null.
+template <class T>
+void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, std::size_t B,
+                     std::size_t in, std::size_t out);
+
+// ---- element-wise activations: y = f(x); dx = dy * f'(.) (written; dx may alias dy) ----
+enum class Activation { relu, gelu, tanh, sigmoid };
+Activation parse_activation(const std::string& name);
+const char* to_string(Activation a);
+
+// y (n); x (n)
+template <class T>
+void activation_forward(T* y, const T* x, std::size_t n, Activation a);
+// dx (n) from dy (n), the input x and the output y of the forward
+template <class T>
+void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t n, Activation a);
+
+// ---- softmax cross-entropy, mean over rows; stable (subtracts the row max) ----
+// probs (B, V) cache; logits (B, V); targets (B). Returns the mean loss (accumulated in double).
+template <class T>
+double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targets, std::size_t B,
+                             std::size_t V);
+// dlogits (B, V) written = scale * (probs - onehot) / B
+template <class T>
+void cross_entropy_backward(T* dlogits, const T* probs, const std::int32_t* targets,
+                            std::size_t B, std::size_t V, double scale = 1.0);
+
+// ---- Embedding: y[i] = E[tokens[i]] ----
+// y (N, D); tokens (N); E (V, D). Tokens outside [0, V) throw.
+template <class T>
+void embedding_forward(T* y, const std::int32_t* tokens, const T* E, std::size_t N, std::size_t V,
+                       std::size_t D);
+// dE (V, D) += scatter of dy (N, D)
+template <class T>
+void embedding_backward(T* dE, const T* dy, const std::int32_t* tokens, std::size_t N,
+                        std::size_t D);
+
+// ---- inverted dropout: y = x * mask / (1 - p); mask drawn here, kept for the backward ----
+// y (n), mask (n) in {0, 1/(1-p)}; p in [0, 1)
+template <class T>
+void dropout_forward(T* y, std::vector<T>& mask, const T* x, std::size_t n, double p, Rng& rng);
+template <class T>
+void dropout_backward(T* dx, const T* dy, const std::vector<T>& mask, std::size_t n);
+
+}  // namespace normlab::nn

@@ -1,0 +1,106 @@
+#include "nn/optim.hpp"
+
+#include <cmath>
+#include <numbers>
+
+#include "core/error.hpp"
+
+namespace normlab::nn {
+
+void validate(const OptimConfig& c) {
+  if (c.name != "sgd" && c.name != "adam" && c.name != "adamw")
+    fail("optim.name: '", c.name, "' is not one of sgd, adam, adamw");
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) fail("optim.lr must be a finite number > 0, got ", c.lr);
+  if (!(c.momentum >= 0 && c.momentum < 1)) fail("optim.momentum must be in [0, 1), got ", c.momentum);
+  if (!(c.beta1 >= 0 && c.beta1 < 1)) fail("optim.beta1 must be in [0, 1), got ", c.beta1);
+  if (!(c.beta2 >= 0 && c.beta2 < 1)) fail("optim.beta2 must be in [0, 1), got ", c.beta2);
+  if (!(c.eps > 0)) fail("optim.eps must be > 0, got ", c.eps);
+  if (!(c.weight_decay >= 0)) fail("optim.weight_decay must be >= 0, got ", c.weight_decay);
+  if (!(c.clip >= 0)) fail("optim.clip must be >= 0 (0 turns clipping off), got ", c.clip);
+  if (c.schedule != "constant" && c.schedule != "cosine" && c.schedule != "inverse_sqrt")
+    fail("optim.schedule: '", c.schedule, "' is not one of constant, cosine, inverse_sqrt");
+  if (c.warmup < 0) fail("optim.warmup must be >= 0, got ", c.warmup);
+}
+
+double learning_rate(const OptimConfig& c, std::int64_t t) {
+  if (t < c.warmup) return c.lr * double(t + 1) / double(c.warmup);
+  if (c.schedule == "cosine") {
+    double span = double(std::max<std::int64_t>(c.steps - c.warmup, 1));
+    double progress = std::min(1.0, double(t - c.warmup) / span);
+    return c.lr * 0.5 * (1 + std::cos(std::numbers::pi * progress));
+  }
+  if (c.schedule == "inverse_sqrt") {
+    double w = double(std::max<std::int64_t>(c.warmup, 1));
+    return c.lr * std::sqrt(w / double(std::max<std::int64_t>(t + 1, c.warmup)));
+  }
+  return c.lr;
+}
+
+template <class T>
+double global_norm(const std::vector<T>& grads) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (std::size_t i = 0; i < grads.size(); ++i) s += double(grads[i]) * double(grads[i]);
+  return std::sqrt(s);
+}
+
+template <class T>
+Optimizer<T>::Optimizer(OptimConfig config, const ParamStore<T>& params)
+    : c_(std::move(config)), m_(params.size(), T(0)), v_(params.size(), T(0)),
+      decay_(params.size(), 0) {
+  validate(c_);
+  for (const auto& info : params.infos()) {
+    bool decays = info.role == ParamRole::weight || info.role == ParamRole::embedding ||
+                  c_.decay_gains_biases;
+    std::fill_n(decay_.begin() + info.offset, info.size, decays ? 1 : 0);
+  }
+}
+
+template <class T>
+double Optimizer<T>::step(ParamStore<T>& params, double norm) {
+  std::vector<T>& p = params.values();
+  std::vector<T>& g = params.grads();
+  const double lr = learning_rate(c_, t_);
+  ++t_;
+  if (c_.clip > 0 && norm > c_.clip) {
+    const T scale = T(c_.clip / (norm + 1e-6));  // torch.nn.utils.clip_grad_norm_'s 1e-6
+    for (auto& v : g) v *= scale;
+  }
+  const double wd = c_.weight_decay;
+  const std::size_t n = p.size();
+  if (c_.name == "sgd") {
+    for (std::size_t i = 0; i < n; ++i) {
+      double grad = double(g[i]) + (decay_[i] ? wd * double(p[i]) : 0.0);
+      double buf = t_ == 1 ? grad : c_.momentum * double(m_[i]) + grad;  // torch: first buf = g
+      m_[i] = T(buf);
+      p[i] = T(double(p[i]) - lr * buf);
+    }
+    return lr;
+  }
+  const bool decoupled = c_.name == "adamw";
+  const double bias1 = 1 - std::pow(c_.beta1, double(t_));
+  const double bias2 = 1 - std::pow(c_.beta2, double(t_));
+  for (std::size_t i = 0; i < n; ++i) {
+    double param = double(p[i]);
+    double grad = double(g[i]);
+    if (decay_[i] && wd > 0) {
+      if (decoupled) param *= 1 - lr * wd;
+      else grad += wd * param;
+    }
+    double m = c_.beta1 * double(m_[i]) + (1 - c_.beta1) * grad;
+    double v = c_.beta2 * double(v_[i]) + (1 - c_.beta2) * grad * grad;
+    m_[i] = T(m);
+    v_[i] = T(v);
+    // torch.optim.Adam: p -= lr * m_hat / (sqrt(v_hat) + eps) written as below
+    double denom = std::sqrt(v) / std::sqrt(bias2) + c_.eps;
+    p[i] = T(param - (lr / bias1) * m / denom);
+  }
+  return lr;
+}
+
+template double global_norm<float>(const std::vector<float>&);
+template double global_norm<double>(const std::vector<double>&);
+template class Optimizer<float>;
+template class Optimizer<double>;
+
+}  // namespace normlab::nn

@@ -1,0 +1,61 @@
+// The flat parameter store a model owns: every parameter, its gradient and (in the optimizer)
+// its moments live in one contiguous buffer each; layers hold handles and see slices.
+// Zeroing gradients is one fill; the optimizer is one loop over one buffer.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/random.hpp"
+
+namespace normlab::nn {
+
+// What a parameter is, for initialization and for weight-decay exclusion.
+enum class ParamRole { weight, bias, gain, embedding, lambda };
+std::string to_string(ParamRole role);
+
+struct ParamInfo {
+  std::string name;                // "block0.attn.wq", "mlp.norm1.gain"
+  std::vector<std::size_t> shape;  // e.g. (out, in) for a Linear weight
+  ParamRole role;
+  double init = 0;  // the starting value of gains, biases and lambda (weights are drawn)
+  std::size_t offset = 0, size = 0;
+};
+
+// A parameter's place in the store.
+struct Param {
+  std::size_t offset = 0, size = 0;
+};
+
+template <class T>
+class ParamStore {
+ public:
+  // Declares a parameter; valid until allocate() is called.
+  Param add(std::string name, std::vector<std::size_t> shape, ParamRole role, double init = 0);
+  void allocate();  // sizes the buffers (values 0) once every parameter is declared
+
+  std::span<T> value(Param p) { return std::span<T>(values_).subspan(p.offset, p.size); }
+  std::span<const T> value(Param p) const {
+    return std::span<const T>(values_).subspan(p.offset, p.size);
+  }
+  std::span<T> grad(Param p) { return std::span<T>(grads_).subspan(p.offset, p.size); }
+
+  std::vector<T>& values() { return values_; }
+  const std::vector<T>& values() const { return values_; }
+  std::vector<T>& grads() { return grads_; }
+  const std::vector<ParamInfo>& infos() const { return infos_; }
+  const ParamInfo& info(const std::string& name) const;  // throws, naming the known ones
+  std::size_t size() const { return values_.size(); }
+  void zero_grads();
+  // Draws weights and embeddings from N(mean, std^2) and sets everything else to its init.
+  void initialize(double mean, double std, Rng& rng);
+
+ private:
+  std::vector<ParamInfo> infos_;
+  std::vector<T> values_, grads_;
+  bool allocated_ = false;
+};
+
+}  // namespace normlab::nn

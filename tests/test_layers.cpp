@@ -1,0 +1,169 @@
+// The nn layers and the MLP against central finite differences in double, with random upstream
+// gradients: relative error ||a - b|| / ||a + b|| <= 1e-6 on input and parameter gradients.
+#include <catch2/catch.hpp>
+#include <functional>
+
+#include "compare.hpp"
+#include "helpers.hpp"
+#include "models/mlp.hpp"
+#include "core/strings.hpp"
+#include "nn/layers.hpp"
+
+namespace {
+
+using namespace normlab;
+constexpr double kMaxRelativeError = 1e-6;  // as the normalizers' check (test_finite_difference)
+
+// Central differences of loss() with respect to every element of v.
+std::vector<double> numeric_gradient(const std::function<double()>& loss, std::vector<double>& v) {
+  std::vector<double> g(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const double saved = v[i], h = 1e-5 * std::max(1.0, std::abs(saved));
+    v[i] = saved + h;
+    double up = loss();
+    v[i] = saved - h;
+    double down = loss();
+    v[i] = saved;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+#define CHECK_GRADIENT(name, analytic, numeric)                      \
+  do {                                                              \
+    double e_ = test::relative_error(analytic, numeric);            \
+    INFO(name << " relative error " << e_);                         \
+    CHECK(e_ <= kMaxRelativeError);                                 \
+  } while (0)
+
+}  // namespace
+
+TEST_CASE("linear: dx, dW, db by finite differences", "[layers]") {
+  const std::size_t B = 3, in = 5, out = 4;
+  Rng rng(1);
+  auto x = test::random_normal(B * in, rng), W = test::random_normal(out * in, rng);
+  auto b = test::random_normal(out, rng), dy = test::random_normal(B * out, rng);
+  auto loss = [&] {
+    std::vector<double> y(B * out);
+    nn::linear_forward(y.data(), x.data(), W.data(), b.data(), B, in, out);
+    return dot(y, dy);
+  };
+  std::vector<double> dx(B * in), dW(out * in, 0.0), db(out, 0.0);
+  nn::linear_backward(dx.data(), dW.data(), db.data(), dy.data(), x.data(), W.data(), B, in, out);
+  CHECK_GRADIENT("dx", dx, numeric_gradient(loss, x));
+  CHECK_GRADIENT("dW", dW, numeric_gradient(loss, W));
+  CHECK_GRADIENT("db", db, numeric_gradient(loss, b));
+}
+
+TEST_CASE("activations by finite differences", "[layers]") {
+  for (auto a : {nn::Activation::relu, nn::Activation::gelu, nn::Activation::tanh,
+                 nn::Activation::sigmoid}) {
+    Rng rng(2);
+    auto x = test::random_normal(40, rng), dy = test::random_normal(40, rng);
+    std::vector<double> y(40), dx(40);
+    auto loss = [&] {
+      nn::activation_forward(y.data(), x.data(), 40, a);
+      return dot(y, dy);
+    };
+    loss();
+    nn::activation_backward(dx.data(), dy.data(), x.data(), y.data(), 40, a);
+    CHECK_GRADIENT(nn::to_string(a), dx, numeric_gradient(loss, x));
+  }
+  // GELU is torch's exact form x * Phi(x): GELU(1) = 0.8413447460685429
+  double one = 1, y = 0;
+  nn::activation_forward(&y, &one, 1, nn::Activation::gelu);
+  CHECK(y == Approx(0.8413447460685429).epsilon(1e-15));
+}
+
+TEST_CASE("softmax cross-entropy: stable, and its gradient", "[layers]") {
+  const std::size_t B = 3, V = 6;
+  Rng rng(3);
+  auto logits = test::random_normal(B * V, rng, 0, 3);
+  std::vector<std::int32_t> targets{0, 5, 2};
+  std::vector<double> probs(B * V), dlogits(B * V);
+  auto loss = [&] { return nn::cross_entropy_forward(probs.data(), logits.data(), targets.data(), B, V); };
+  loss();
+  nn::cross_entropy_backward(dlogits.data(), probs.data(), targets.data(), B, V);
+  CHECK_GRADIENT("dlogits", dlogits, numeric_gradient(loss, logits));
+  // uniform logits: loss = log V; huge logits do not overflow
+  std::vector<double> flat(V, 1e4);
+  std::int32_t t = 1;
+  CHECK(nn::cross_entropy_forward(probs.data(), flat.data(), &t, 1, V) == Approx(std::log(6.0)));
+  flat[1] = 1e4 + 50;
+  CHECK(nn::cross_entropy_forward(probs.data(), flat.data(), &t, 1, V) < 1e-20);
+  std::int32_t bad = 6;
+  CHECK_THROWS_WITH(nn::cross_entropy_forward(probs.data(), flat.data(), &bad, 1, V),
+                    Catch::Matchers::Contains("target 6 at row 0 is outside [0, 6)"));
+}
+
+TEST_CASE("embedding: scatter-add gradient", "[layers]") {
+  const std::size_t V = 5, D = 3, N = 4;
+  Rng rng(4);
+  auto E = test::random_normal(V * D, rng), dy = test::random_normal(N * D, rng);
+  std::vector<std::int32_t> tokens{1, 3, 1, 0};
+  auto loss = [&] {
+    std::vector<double> y(N * D);
+    nn::embedding_forward(y.data(), tokens.data(), E.data(), N, V, D);
+    return dot(y, dy);
+  };
+  std::vector<double> dE(V * D, 0.0);
+  nn::embedding_backward(dE.data(), dy.data(), tokens.data(), N, D);
+  CHECK_GRADIENT("dE", dE, numeric_gradient(loss, E));
+  std::vector<std::int32_t> bad{7};
+  std::vector<double> y(D);
+  CHECK_THROWS_WITH(nn::embedding_forward(y.data(), bad.data(), E.data(), 1, V, D),
+                    Catch::Matchers::Contains("token 7"));
+}
+
+TEST_CASE("dropout: kept units scaled by 1/(1-p), gradient through the same mask", "[layers]") {
+  Rng rng(5);
+  std::vector<double> x(10000, 1.0), y(10000), mask, dx(10000);
+  nn::dropout_forward(y.data(), mask, x.data(), x.size(), 0.25, rng);
+  double kept = 0;
+  for (double m : mask) {
+    CHECK((m == 0.0 || m == Approx(1 / 0.75)));
+    kept += m != 0;
+  }
+  CHECK(kept / 10000 == Approx(0.75).margin(0.02));  // binomial sd 0.0043
+  nn::dropout_backward(dx.data(), x.data(), mask, x.size());
+  CHECK(dx == mask);
+}
+
+TEST_CASE("MLP: every parameter gradient by finite differences, across normalizers",
+          "[layers][mlp]") {
+  const std::vector<std::vector<std::string>> stacks = {
+      {"rmsnorm"}, {"layernorm"}, {"none"}, {"pcnorm"}, {"layernorm", "rmsnorm"}};
+  for (const auto& norms : stacks) {
+    for (auto act : {nn::Activation::relu, nn::Activation::gelu, nn::Activation::tanh}) {
+      models::MlpConfig c;
+      c.input = 5;
+      c.width = 6;
+      c.depth = 2;
+      c.classes = 3;
+      c.norms = norms;
+      c.norm_options = norms[0] == "pcnorm" ? norm::NormOptions{{"learn_lambda", "true"}}
+                                            : norm::NormOptions{};
+      c.activation = act;
+      models::Mlp<double> mlp(c);
+      Rng rng(6);
+      mlp.params().initialize(0.0, 0.5, rng);
+      for (auto& v : mlp.params().values()) v += 0.05 * std::normal_distribution<double>()(rng);
+      const std::size_t B = 4;
+      auto x = test::random_normal(B * c.input, rng, 0.5);
+      std::vector<std::int32_t> labels{0, 2, 1, 2};
+      auto loss = [&] { return mlp.forward(x.data(), labels.data(), B, false, nullptr); };
+      loss();
+      mlp.params().zero_grads();
+      mlp.backward();
+      std::vector<double> analytic = mlp.params().grads();
+      INFO(join(norms, "+") << " " << nn::to_string(act));
+      CHECK_GRADIENT("parameters", analytic, numeric_gradient(loss, mlp.params().values()));
+    }
+  }
+}
