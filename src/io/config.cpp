@@ -44,10 +44,14 @@ void collect_keys(const toml::table& t, const std::string& prefix, std::vector<s
   }
 }
 
-std::vector<std::string> all_keys() {
-  std::vector<std::string> keys;
-  collect_keys(defaults_table(), "", keys);
-  return keys;
+// Every key and section name of the defaults, for "did you mean" suggestions.
+std::vector<std::string> all_names() {
+  std::vector<std::string> names;
+  collect_keys(defaults_table(), "", names);
+  for (auto&& [k, v] : defaults_table()) {
+    if (v.is_table()) names.emplace_back(k.str());
+  }
+  return names;
 }
 
 // Checks `value` against the default at `key` and stores it (an integer where a number is
@@ -56,8 +60,7 @@ void assign(toml::table& root, const std::string& key, const toml::node& value,
             const std::string& origin) {
   const toml::node* def = defaults_table().at_path(key).node();
   if (!def || def->is_table()) {
-    std::vector<std::string> keys = all_keys();
-    fail(origin, ": unknown key '", key, "'", did_you_mean(key, keys),
+    fail(origin, ": unknown key '", key, "'", did_you_mean(key, all_names()),
          def ? " (it is a section; give one of its keys)" : "");
   }
   auto bad_type = [&](const char* expected) {

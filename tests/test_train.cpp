@@ -1,0 +1,195 @@
+// Config validation, the optimizers against closed forms, and the trainer end to end: learning,
+// determinism, divergence, the run file.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "helpers.hpp"
+#include "io/config.hpp"
+#include "io/hdf5.hpp"
+#include "nn/optim.hpp"
+#include "train/trainer.hpp"
+
+namespace {
+
+using namespace normlab;
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("normlab_train_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+io::Config parse(const std::string& text) { return io::Config::parse(text, "test.toml"); }
+
+}  // namespace
+
+TEST_CASE("config: defaults, files, --set", "[config]") {
+  io::Config c;
+  CHECK(c.string("optim.name") == "adam");
+  CHECK(c.number("optim.lr") == 0.001);
+  c.set("optim.lr=3e-4");
+  c.set("model.norm=layernorm");       // a bare word is a string
+  c.set("optim.warmup = 10");
+  c.set("model.norm=[\"layernorm\", \"rmsnorm\"]");
+  CHECK(c.number("optim.lr") == 3e-4);
+  CHECK(c.integer("optim.warmup") == 10);
+  CHECK(c.strings("model.norm") == std::vector<std::string>{"layernorm", "rmsnorm"});
+  io::Config f = parse("seed = 3\n[optim]\nlr = 1\n");  // an integer where a number is expected
+  CHECK(f.number("optim.lr") == 1.0);
+  CHECK(f.integer("seed") == 3);
+  // the resolved config reads back as itself
+  io::Config again = parse(f.to_toml());
+  for (const auto& key : f.keys()) CHECK(again.value_text(key) == f.value_text(key));
+}
+
+TEST_CASE("config: a catalogue of bad configs, each with its message", "[config]") {
+  CHECK_THROWS_WITH(io::Config::load("/nonexistent/exp.toml"),
+                    Contains("/nonexistent/exp.toml: cannot read the config file"));
+  CHECK_THROWS_WITH(parse("seed = 1\n[optim\nlr = 2\n"),
+                    Contains("test.toml:2:") && Contains("TOML syntax error"));
+  CHECK_THROWS_WITH(parse("[optim]\nlrr = 0.1\n"),
+                    Contains("unknown key 'optim.lrr' (did you mean 'optim.lr'?)"));
+  CHECK_THROWS_WITH(parse("[optm]\nlr = 0.1\n"),
+                    Contains("unknown key 'optm' (did you mean 'optim'?)"));
+  CHECK_THROWS_WITH(parse("[optim]\nlr = \"fast\"\n"),
+                    Contains("key 'optim.lr' must be a number, got a string"));
+  CHECK_THROWS_WITH(parse("[train]\nsteps = 1.5\n"), Contains("'train.steps' must be an integer"));
+  CHECK_THROWS_WITH(parse("[optim]\nname = 3\n"), Contains("'optim.name' must be a string"));
+  CHECK_THROWS_WITH(parse("[model]\nnorm = [1, 2]\n"),
+                    Contains("'model.norm' must be a string or a non-empty list of strings"));
+  CHECK_THROWS_WITH(parse("optim = 3\n"), Contains("it is a section"));
+  io::Config c;
+  CHECK_THROWS_WITH(c.set("optim.lr"), Contains("expected key=value"));
+  CHECK_THROWS_WITH(c.set("optim.lr=fast"), Contains("--set optim.lr: key 'optim.lr' must be a number"));
+  CHECK_THROWS_WITH(c.set("model.widht=3"), Contains("did you mean 'model.width'"));
+}
+
+TEST_CASE("trainer: bad values are refused before any run file exists", "[config][train]") {
+  TempDir dir;
+  std::ostringstream log;
+  auto refused = [&](const std::string& assignment, const std::string& message) {
+    io::Config c;
+    c.set(assignment);
+    INFO(assignment);
+    CHECK_THROWS_WITH(train::run(c, dir.path.string(), log), Contains(message));
+    CHECK(fs::is_empty(dir.path));
+  };
+  refused("optim.lr=-0.1", "optim.lr must be a finite number > 0");
+  refused("optim.name=adamax", "'adamax' is not one of sgd, adam, adamw");
+  refused("model.norm=rmsnrom", "unknown normalizer 'rmsnrom' (did you mean 'rmsnorm'?)");
+  refused("model.norm_options=eps=0", "eps must be a finite number > 0");
+  refused("model.norm=[\"rmsnorm\", \"layernorm\"]", "model.norm lists 2 normalizers; the MLP has depth 3");
+  refused("train.batch=0", "train.batch must be at least 1");
+  refused("model.activation=swish", "unknown activation 'swish'");
+  refused("model.family=gru", "'gru' is not implemented yet");
+  refused("dtype=float16", "dtype: 'float16' is not one of float32, float64");
+}
+
+TEST_CASE("optimizers match their closed forms on a first step", "[train]") {
+  nn::ParamStore<double> store;
+  auto w = store.add("w", {2}, nn::ParamRole::weight);
+  auto g = store.add("g", {1}, nn::ParamRole::gain, 1.0);
+  store.allocate();
+  auto reset = [&] {
+    store.values() = {1.0, -2.0, 1.0};
+    store.grads() = {0.5, -4.0, 2.0};
+  };
+  nn::OptimConfig c;
+  c.lr = 0.1;
+  SECTION("adam: the first step is lr * g / (|g| + eps)") {
+    reset();
+    nn::Optimizer<double> opt(c, store);
+    opt.step(store, nn::global_norm(store.grads()));
+    CHECK(store.value(w)[0] == Approx(1.0 - 0.1 * 0.5 / (0.5 + 1e-8)).epsilon(1e-14));
+    CHECK(store.value(w)[1] == Approx(-2.0 + 0.1 * 4.0 / (4.0 + 1e-8)).epsilon(1e-14));
+  }
+  SECTION("sgd with momentum: buf = g, then buf = m * buf + g") {
+    reset();
+    c.name = "sgd";
+    nn::Optimizer<double> opt(c, store);
+    opt.step(store, 0);
+    CHECK(store.value(w)[0] == Approx(1.0 - 0.1 * 0.5));
+    opt.step(store, 0);  // same gradients again: buf = 0.9 * 0.5 + 0.5
+    CHECK(store.value(w)[0] == Approx(1.0 - 0.1 * 0.5 - 0.1 * 0.95));
+  }
+  SECTION("adamw decays weights but not gains (decay_gains_biases = false)") {
+    reset();
+    c.name = "adamw";
+    c.weight_decay = 0.5;
+    store.grads() = {0.0, 0.0, 0.0};
+    nn::Optimizer<double> opt(c, store);
+    opt.step(store, 0);
+    CHECK(store.value(w)[0] == Approx(1.0 * (1 - 0.1 * 0.5)));
+    CHECK(store.value(g)[0] == 1.0);
+  }
+  SECTION("clipping scales the gradient to the threshold") {
+    reset();
+    c.name = "sgd";
+    c.clip = 1.0;
+    nn::Optimizer<double> opt(c, store);
+    double norm = nn::global_norm(store.grads());  // sqrt(0.25 + 16 + 4) = 4.5
+    CHECK(norm == Approx(4.5));
+    opt.step(store, norm);
+    CHECK(store.value(w)[0] == Approx(1.0 - 0.1 * 0.5 / 4.5).epsilon(1e-6));
+  }
+  SECTION("schedules") {
+    c.warmup = 10;
+    c.steps = 110;
+    c.schedule = "cosine";
+    CHECK(nn::learning_rate(c, 0) == Approx(0.01));
+    CHECK(nn::learning_rate(c, 9) == Approx(0.1));
+    CHECK(nn::learning_rate(c, 60) == Approx(0.05));
+    CHECK(nn::learning_rate(c, 110) == Approx(0.0).margin(1e-12));
+    c.schedule = "inverse_sqrt";
+    CHECK(nn::learning_rate(c, 39) == Approx(0.1 * std::sqrt(10.0 / 40.0)));
+  }
+}
+
+TEST_CASE("trainer: the MLP learns, runs are bit-identical, divergence is recorded", "[train]") {
+  TempDir dir;
+  std::ostringstream log;
+  io::Config c;
+  c.set("train.steps=300");
+  auto r = train::run(c, dir.path.string(), log);
+  CHECK(r.status == "completed");
+  // Chance is log(8) = 2.08 nats, accuracy 1/8; a model that learns nothing stays there.
+  CHECK(r.val_loss < 1.2);
+  CHECK(r.val_metric > 0.6);
+
+  h5::File f = h5::File::open(r.path);
+  CHECK(f.read_string_attribute("/", "format") == "normlab-run");
+  CHECK(f.read_string_attribute("/", "status") == "completed");
+  CHECK(f.shape("train_loss") == h5::Shape{300});
+  CHECK(f.shape("checkpoint/layer0.weight") == h5::Shape{128, 32});
+  auto stored_loss = f.read<double>("train_loss");
+  std::vector<double> first(stored_loss.begin(), stored_loss.end());
+  io::Config stored = io::Config::parse(f.read_string_attribute("/", "config_toml"), "stored");
+  CHECK(stored.integer("train.steps") == 300);
+
+  c.set("name=again");
+  auto r2 = train::run(c, dir.path.string(), log);
+  auto loss2 = h5::File::open(r2.path).read<double>("train_loss");
+  std::vector<double> second(loss2.begin(), loss2.end());
+  CHECK(first == second);  // bit-identical
+
+  c.set("name=diverging");
+  c.set("optim.name=sgd");
+  c.set("optim.lr=1e6");
+  c.set("optim.clip=0");
+  c.set("model.norm=none");
+  auto d = train::run(c, dir.path.string(), log);
+  CHECK(d.status == "diverged");
+  CHECK(d.steps < 300);
+  CHECK(h5::File::open(d.path).read_string_attribute("/", "status") == "diverged");
+  CHECK_FALSE(fs::exists(d.path + ".partial"));
+}
