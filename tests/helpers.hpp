@@ -1,8 +1,10 @@
 // Shared test helpers: run a normalizer on std::vectors in one call.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include "core/random.hpp"
@@ -54,5 +56,20 @@ inline std::vector<double> random_normal(std::size_t n, Rng& rng, double mean = 
   fill_normal(std::span<double>(v), rng, mean, sd);
   return v;
 }
+
+// A fresh directory per test, removed afterwards.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    static int counter = 0;
+    path = std::filesystem::temp_directory_path() /
+           ("normlab_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::create_directories(path);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
 
 }  // namespace normlab::test

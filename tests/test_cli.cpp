@@ -16,20 +16,8 @@ namespace {
 
 using namespace normlab;
 namespace fs = std::filesystem;
+using test::TempDir;
 using Catch::Matchers::Contains;
-
-// A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("normlab_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 struct CliResult {
   int status;

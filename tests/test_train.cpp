@@ -15,19 +15,8 @@ namespace {
 
 using namespace normlab;
 namespace fs = std::filesystem;
+using test::TempDir;
 using Catch::Matchers::Contains;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("normlab_train_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 io::Config parse(const std::string& text) { return io::Config::parse(text, "test.toml"); }
 

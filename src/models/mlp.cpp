@@ -40,30 +40,32 @@ Mlp<T>::Mlp(const MlpConfig& config) : c_(config) {
   params_.allocate();
 }
 
-template <class T>
-norm::NormParams<const T> Mlp<T>::norm_view(const Layer& l) const {
-  std::vector<norm::ParamSpec> specs = l.norm->param_specs(c_.width);
-  norm::NormParams<const T> p;
+namespace {
+// Named views (gain, bias, lambda) of a normalizer's parameters, or of their gradients.
+template <class V>
+norm::NormParams<V> bind_norm_params(const std::vector<norm::ParamSpec>& specs,
+                                     const std::vector<nn::Param>& handles, auto&& slice) {
+  norm::NormParams<V> p;
   for (std::size_t i = 0; i < specs.size(); ++i) {
-    auto v = params_.value(l.norm_params[i]);
+    std::span<V> v = slice(handles[i]);
     if (specs[i].name == "gain") p.gain = v;
     else if (specs[i].name == "bias") p.bias = v;
     else p.lambda = v;
   }
   return p;
 }
+}  // namespace
+
+template <class T>
+norm::NormParams<const T> Mlp<T>::norm_view(const Layer& l) const {
+  return bind_norm_params<const T>(l.norm->param_specs(c_.width), l.norm_params,
+                       [&](nn::Param h) { return params_.value(h); });
+}
 
 template <class T>
 norm::NormParams<T> Mlp<T>::norm_grad_view(Layer& l) {
-  std::vector<norm::ParamSpec> specs = l.norm->param_specs(c_.width);
-  norm::NormParams<T> p;
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    auto v = params_.grad(l.norm_params[i]);
-    if (specs[i].name == "gain") p.gain = v;
-    else if (specs[i].name == "bias") p.bias = v;
-    else p.lambda = v;
-  }
-  return p;
+  return bind_norm_params<T>(l.norm->param_specs(c_.width), l.norm_params,
+                 [&](nn::Param h) { return params_.grad(h); });
 }
 
 template <class T>
