@@ -59,13 +59,13 @@ norm::NormParams<V> bind_norm_params(const std::vector<norm::ParamSpec>& specs,
 template <class T>
 norm::NormParams<const T> Mlp<T>::norm_view(const Layer& l) const {
   return bind_norm_params<const T>(l.norm->param_specs(c_.width), l.norm_params,
-                       [&](nn::Param h) { return params_.value(h); });
+                                   [&](nn::Param h) { return params_.value(h); });
 }
 
 template <class T>
 norm::NormParams<T> Mlp<T>::norm_grad_view(Layer& l) {
   return bind_norm_params<T>(l.norm->param_specs(c_.width), l.norm_params,
-                 [&](nn::Param h) { return params_.grad(h); });
+                             [&](nn::Param h) { return params_.grad(h); });
 }
 
 template <class T>
