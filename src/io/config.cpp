@@ -78,17 +78,15 @@ void assign(toml::table& root, const std::string& key, const toml::node& value,
     if (!value.is_boolean()) bad_type("true or false");
     *slot->as_boolean() = *value.as_boolean();
   } else if (def->is_string()) {
+    // A list key may switch between a string and a list: replace the node wholesale.
+    const std::size_t dot = key.rfind('.');
+    toml::table* table = dot == std::string::npos ? &root : root.at_path(key.substr(0, dot)).as_table();
+    const std::string leaf = dot == std::string::npos ? key : key.substr(dot + 1);
+    const toml::array* list = value.as_array();
     if (value.is_string()) {
-      // a list key may hold a list now: replace the node wholesale
-      std::string parent = key.substr(0, key.rfind('.') == std::string::npos ? 0 : key.rfind('.'));
-      std::string leaf = key.substr(key.rfind('.') == std::string::npos ? 0 : key.rfind('.') + 1);
-      toml::table* table = parent.empty() ? &root : root.at_path(parent).as_table();
       table->insert_or_assign(leaf, *value.as_string());
-    } else if (accepts_list(key) && value.is_array() && value.as_array()->is_homogeneous<std::string>() &&
-               !value.as_array()->empty()) {
-      std::string parent = key.substr(0, key.rfind('.'));
-      root.at_path(parent).as_table()->insert_or_assign(key.substr(key.rfind('.') + 1),
-                                                        *value.as_array());
+    } else if (accepts_list(key) && list && !list->empty() && list->is_homogeneous<std::string>()) {
+      table->insert_or_assign(leaf, *list);
     } else {
       bad_type(accepts_list(key) ? "a string or a non-empty list of strings" : "a string");
     }
