@@ -180,7 +180,7 @@ TEST_CASE("apply: bad input gets a one-line error and leaves no output", "[cli]"
                     write_matrix(f, "x", 1, 2, {1, 2});
                     f.write<double>("lambda", {1}, std::vector<double>{5});
                   }), "--out", out},
-                 "dataset 'lambda' is 5, outside [0, 1]", out);
+                 "dataset 'lambda': lambda must be in [0, 1], got 5", out);
   expect_failure(apply(file_with("big.h5", [](h5::File& f) { write_matrix(f, "x", 1, 2, {1, 1e300}); }),
                        {"--dtype", "float32"}),
                  "the value 1e+300 at row 0, column 1, which float32 cannot hold", out);

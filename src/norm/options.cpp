@@ -80,6 +80,10 @@ Enum parse_enum(std::string_view name, std::string_view value,
 
 }  // namespace
 
+void check_lambda(double lambda, std::string_view what) {
+  if (!(lambda >= 0 && lambda <= 1)) fail(what, ": lambda must be in [0, 1], got ", lambda);
+}
+
 void set_option(NormConfig& c, std::string_view name, std::string_view text) {
   std::string what = cat("option ", name);
   text = trim(text);
@@ -98,9 +102,8 @@ void set_option(NormConfig& c, std::string_view name, std::string_view text) {
     if (!(p > 0 && p <= 1)) fail(what, ": p must be in (0, 1], got ", text);
     c.p = p;
   } else if (name == "lambda") {
-    double lambda = parse_double(text, what);
-    if (!(lambda >= 0 && lambda <= 1)) fail(what, ": lambda must be in [0, 1], got ", text);
-    c.lambda = lambda;
+    c.lambda = parse_double(text, what);
+    check_lambda(c.lambda, what);
   } else if (name == "learn_lambda") {
     c.learn_lambda = parse_bool(text, what);
   } else if (name == "variance") {

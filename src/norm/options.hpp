@@ -54,6 +54,9 @@ struct NormConfig {
   VarianceAlgo variance = VarianceAlgo::two_pass;
 };
 
+// Throws Error naming `what` unless 0 <= lambda <= 1 (a fixed option or a learned value given).
+void check_lambda(double lambda, std::string_view what);
+
 // Sets one option on `config` from text, validating its value; throws Error naming the option.
 void set_option(NormConfig& config, std::string_view name, std::string_view value);
 

@@ -73,10 +73,8 @@ ApplyResult apply_typed(const norm::Normalizer& normalizer, const h5::File& in,
              ", ", normalizer.kind(), " needs ", h5::shape_string(want));
       }
       xt::xarray<T> values = read_checked<T>(in, spec.name);
-      for (T v : values) {  // a learned lambda is held to the range a fixed one is
-        if (spec.name == "lambda" && !(v >= 0 && v <= 1)) {
-          fail(file, ": dataset 'lambda' is ", v, ", outside [0, 1]");
-        }
+      if (spec.name == "lambda") {  // a learned lambda is held to the range a fixed one is
+        for (T v : values) norm::check_lambda(v, cat(file, ": dataset 'lambda'"));
       }
       flat.insert(flat.end(), values.begin(), values.end());
     } else {
