@@ -167,3 +167,30 @@ TEST_CASE("MLP: every parameter gradient by finite differences, across normalize
     }
   }
 }
+
+TEST_CASE("MLP with dropout: gradients through the kept units, by finite differences",
+          "[layers][mlp]") {
+  models::MlpConfig c;
+  c.input = 5;
+  c.width = 8;
+  c.depth = 2;
+  c.classes = 3;
+  c.activation = nn::Activation::tanh;  // its backward reads the activation's output
+  c.dropout = 0.3;
+  models::Mlp<double> mlp(c);
+  Rng rng(8);
+  mlp.params().initialize(0.0, 0.5, rng);
+  const std::size_t B = 4;
+  auto x = test::random_normal(B * c.input, rng, 0.5);
+  std::vector<std::int32_t> labels{0, 2, 1, 2};
+  auto loss = [&] {
+    Rng masks(7);  // the same dropout masks on every evaluation
+    return mlp.forward(x.data(), labels.data(), B, true, &masks);
+  };
+  const double with_dropout = loss();
+  mlp.params().zero_grads();
+  mlp.backward();
+  std::vector<double> analytic = mlp.params().grads();
+  CHECK_GRADIENT("parameters", analytic, numeric_gradient(loss, mlp.params().values()));
+  CHECK(with_dropout != mlp.forward(x.data(), labels.data(), B, false, nullptr));  // it did drop
+}

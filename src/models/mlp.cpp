@@ -79,17 +79,18 @@ double Mlp<T>::forward(const T* x, const std::int32_t* labels, std::size_t B, bo
   for (Layer& L : layers_) {
     L.pre.resize(n);
     L.normed.resize(n);
-    L.out.resize(n);
+    L.act.resize(n);
     nn::linear_forward(L.pre.data(), h, params_.value(L.W).data(), params_.value(L.b).data(), B,
                        L.in, W);
     L.norm->forward(std::span<T>(L.normed), L.cache, std::span<const T>(L.pre), norm_view(L), B, W);
-    nn::activation_forward(L.out.data(), L.normed.data(), n, c_.activation);
+    nn::activation_forward(L.act.data(), L.normed.data(), n, c_.activation);
     if (train && c_.dropout > 0) {
-      nn::dropout_forward(L.out.data(), L.mask, L.out.data(), n, c_.dropout, *rng);
+      L.dropped.resize(n);
+      nn::dropout_forward(L.dropped.data(), L.mask, L.act.data(), n, c_.dropout, *rng);
     } else {
       L.mask.clear();
     }
-    h = L.out.data();
+    h = L.out().data();
   }
   logits_.resize(B * c_.classes);
   probs_.resize(B * c_.classes);
@@ -104,18 +105,15 @@ void Mlp<T>::backward() {
   std::vector<T> dlogits(B * c_.classes), dh(n), dtmp(n);
   nn::cross_entropy_backward(dlogits.data(), probs_.data(), labels_.data(), B, c_.classes);
   nn::linear_backward(dh.data(), params_.grad(head_W_).data(), params_.grad(head_b_).data(),
-                      dlogits.data(), layers_.back().out.data(), params_.value(head_W_).data(), B,
+                      dlogits.data(), layers_.back().out().data(), params_.value(head_W_).data(), B,
                       W, c_.classes);
   for (std::size_t l = layers_.size(); l-- > 0;) {
     Layer& L = layers_[l];
     if (!L.mask.empty()) nn::dropout_backward(dh.data(), dh.data(), L.mask, n);
-    // the activation's output before dropout is f(normed); recompute what its derivative needs
-    std::vector<T>& act = dtmp;
-    nn::activation_forward(act.data(), L.normed.data(), n, c_.activation);
-    nn::activation_backward(dh.data(), dh.data(), L.normed.data(), act.data(), n, c_.activation);
+    nn::activation_backward(dh.data(), dh.data(), L.normed.data(), L.act.data(), n, c_.activation);
     L.norm->backward(std::span<T>(dtmp), norm_grad_view(L), L.cache, std::span<const T>(dh),
                      std::span<const T>(L.pre), norm_view(L), B, W);
-    const T* h = l == 0 ? input_.data() : layers_[l - 1].out.data();
+    const T* h = l == 0 ? input_.data() : layers_[l - 1].out().data();
     dh.resize(B * L.in);
     nn::linear_backward(l == 0 ? nullptr : dh.data(), params_.grad(L.W).data(),
                         params_.grad(L.b).data(), dtmp.data(), h, params_.value(L.W).data(), B,

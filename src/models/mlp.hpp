@@ -48,7 +48,9 @@ class Mlp {
     std::vector<nn::Param> norm_params;  // in the normalizer's param_specs order
     std::size_t in = 0;
     // activations of the last forward
-    std::vector<T> pre, normed, out, mask;  // (B, width) each
+    std::vector<T> pre, normed, act;  // (B, width) each: Linear out, normalizer out, f(normed)
+    std::vector<T> mask, dropped;     // (B, width) each, only while dropout is active
+    const std::vector<T>& out() const { return mask.empty() ? act : dropped; }  // the layer's output
     norm::NormCache cache;
   };
   norm::NormParams<const T> norm_view(const Layer& l) const;
