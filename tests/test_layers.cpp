@@ -1,47 +1,18 @@
 // The nn layers and the MLP against central finite differences in double, with random upstream
 // gradients: relative error ||a - b|| / ||a + b|| <= 1e-6 on input and parameter gradients.
 #include <catch2/catch.hpp>
-#include <functional>
 
 #include "compare.hpp"
+#include "gradcheck.hpp"
 #include "helpers.hpp"
 #include "models/mlp.hpp"
 #include "core/strings.hpp"
 #include "nn/layers.hpp"
 
 namespace {
-
 using namespace normlab;
-constexpr double kMaxRelativeError = 1e-6;  // as the normalizers' check (test_finite_difference)
-
-// Central differences of loss() with respect to every element of v.
-std::vector<double> numeric_gradient(const std::function<double()>& loss, std::vector<double>& v) {
-  std::vector<double> g(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const double saved = v[i], h = 1e-5 * std::max(1.0, std::abs(saved));
-    v[i] = saved + h;
-    double up = loss();
-    v[i] = saved - h;
-    double down = loss();
-    v[i] = saved;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
-
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-#define CHECK_GRADIENT(name, analytic, numeric)                      \
-  do {                                                              \
-    double e_ = test::relative_error(analytic, numeric);            \
-    INFO(name << " relative error " << e_);                         \
-    CHECK(e_ <= kMaxRelativeError);                                 \
-  } while (0)
-
+using test::dot;
+using test::numeric_gradient;
 }  // namespace
 
 TEST_CASE("linear: dx, dW, db by finite differences", "[layers]") {

@@ -6,14 +6,6 @@
 
 namespace normlab::models {
 
-namespace {
-nn::ParamRole role_of(const std::string& spec_name) {
-  if (spec_name == "gain") return nn::ParamRole::gain;
-  if (spec_name == "bias") return nn::ParamRole::bias;
-  return nn::ParamRole::lambda;
-}
-}  // namespace
-
 template <class T>
 Mlp<T>::Mlp(const MlpConfig& config) : c_(config) {
   if (c_.depth == 0) fail("model.depth must be at least 1");
@@ -29,43 +21,13 @@ Mlp<T>::Mlp(const MlpConfig& config) : c_(config) {
     L.in = l == 0 ? c_.input : c_.width;
     L.W = params_.add(prefix + ".weight", {c_.width, L.in}, nn::ParamRole::weight);
     L.b = params_.add(prefix + ".bias", {c_.width}, nn::ParamRole::bias);
-    L.norm = norm::make_normalizer(c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l], c_.norm_options);
-    for (const auto& spec : L.norm->param_specs(c_.width)) {
-      L.norm_params.push_back(params_.add(prefix + ".norm." + spec.name, {spec.size},
-                                          role_of(spec.name), spec.init));
-    }
+    L.norm = nn::NormSite<T>(params_, prefix + ".norm",
+                             c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l], c_.norm_options,
+                             c_.width);
   }
   head_W_ = params_.add("head.weight", {c_.classes, c_.width}, nn::ParamRole::weight);
   head_b_ = params_.add("head.bias", {c_.classes}, nn::ParamRole::bias);
   params_.allocate();
-}
-
-namespace {
-// Named views (gain, bias, lambda) of a normalizer's parameters, or of their gradients.
-template <class V>
-norm::NormParams<V> bind_norm_params(const std::vector<norm::ParamSpec>& specs,
-                                     const std::vector<nn::Param>& handles, auto&& slice) {
-  norm::NormParams<V> p;
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    std::span<V> v = slice(handles[i]);
-    if (specs[i].name == "gain") p.gain = v;
-    else if (specs[i].name == "bias") p.bias = v;
-    else p.lambda = v;
-  }
-  return p;
-}
-}  // namespace
-
-template <class T>
-norm::NormParams<const T> Mlp<T>::norm_view(const Layer& l) const {
-  return bind_norm_params<const T>(l.norm->param_specs(c_.width), l.norm_params,
-                                   [&](nn::Param h) { return params_.value(h); });
-}
-
-template <class T>
-norm::NormParams<T> Mlp<T>::norm_grad_view(Layer& l) {
-  return bind_norm_params<T>(l.norm->param_specs(c_.width), l.norm_params,
-                             [&](nn::Param h) { return params_.grad(h); });
 }
 
 template <class T>
@@ -82,7 +44,7 @@ double Mlp<T>::forward(const T* x, const std::int32_t* labels, std::size_t B, bo
     L.act.resize(n);
     nn::linear_forward(L.pre.data(), h, params_.value(L.W).data(), params_.value(L.b).data(), B,
                        L.in, W);
-    L.norm->forward(std::span<T>(L.normed), L.cache, std::span<const T>(L.pre), norm_view(L), B, W);
+    L.norm.forward(params_, L.normed.data(), L.pre.data(), B);
     nn::activation_forward(L.act.data(), L.normed.data(), n, c_.activation);
     if (train && c_.dropout > 0) {
       L.dropped.resize(n);
@@ -111,8 +73,7 @@ void Mlp<T>::backward() {
     Layer& L = layers_[l];
     if (!L.mask.empty()) nn::dropout_backward(dh.data(), dh.data(), L.mask, n);
     nn::activation_backward(dh.data(), dh.data(), L.normed.data(), L.act.data(), n, c_.activation);
-    L.norm->backward(std::span<T>(dtmp), norm_grad_view(L), L.cache, std::span<const T>(dh),
-                     std::span<const T>(L.pre), norm_view(L), B, W);
+    L.norm.backward(params_, dtmp.data(), dh.data(), L.pre.data(), B);
     const T* h = l == 0 ? input_.data() : layers_[l - 1].out().data();
     dh.resize(B * L.in);
     nn::linear_backward(l == 0 ? nullptr : dh.data(), params_.grad(L.W).data(),

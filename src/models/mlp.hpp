@@ -10,6 +10,7 @@
 
 #include "core/random.hpp"
 #include "nn/layers.hpp"
+#include "nn/norm_site.hpp"
 #include "nn/params.hpp"
 #include "norm/registry.hpp"
 
@@ -44,17 +45,13 @@ class Mlp {
  private:
   struct Layer {
     nn::Param W, b;
-    std::unique_ptr<norm::Normalizer> norm;
-    std::vector<nn::Param> norm_params;  // in the normalizer's param_specs order
+    nn::NormSite<T> norm;
     std::size_t in = 0;
     // activations of the last forward
     std::vector<T> pre, normed, act;  // (B, width) each: Linear out, normalizer out, f(normed)
     std::vector<T> mask, dropped;     // (B, width) each, only while dropout is active
     const std::vector<T>& out() const { return mask.empty() ? act : dropped; }  // the layer's output
-    norm::NormCache cache;
   };
-  norm::NormParams<const T> norm_view(const Layer& l) const;
-  norm::NormParams<T> norm_grad_view(Layer& l);
 
   MlpConfig c_;
   nn::ParamStore<T> params_;

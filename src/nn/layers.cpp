@@ -98,6 +98,12 @@ void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t
   }
 }
 
+namespace {
+std::size_t scored_rows(const std::int32_t* targets, std::size_t B) {
+  return std::size_t(std::count_if(targets, targets + B, [](std::int32_t t) { return t != kIgnore; }));
+}
+}  // namespace
+
 template <class T>
 double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targets, std::size_t B,
                              std::size_t V) {
@@ -105,7 +111,7 @@ double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targ
   for (std::size_t i = 0; i < B; ++i) {
     const T* z = logits + i * V;
     T* p = probs + i * V;
-    if (targets[i] < 0 || std::size_t(targets[i]) >= V) {
+    if (targets[i] != kIgnore && (targets[i] < 0 || std::size_t(targets[i]) >= V)) {
       fail("cross entropy: target ", targets[i], " at row ", i, " is outside [0, ", V, ")");
     }
     double max = double(*std::max_element(z, z + V));  // subtract the max: exp never overflows
@@ -113,18 +119,21 @@ double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targ
     for (std::size_t j = 0; j < V; ++j) sum += std::exp(double(z[j]) - max);
     double log_sum = std::log(sum);
     for (std::size_t j = 0; j < V; ++j) p[j] = T(std::exp(double(z[j]) - max - log_sum));
-    total += log_sum + max - double(z[targets[i]]);
+    if (targets[i] != kIgnore) total += log_sum + max - double(z[targets[i]]);
   }
-  return total / double(B);
+  const std::size_t n = scored_rows(targets, B);
+  return n ? total / double(n) : 0.0;
 }
 
 template <class T>
 void cross_entropy_backward(T* dlogits, const T* probs, const std::int32_t* targets,
                             std::size_t B, std::size_t V, double scale) {
-  const double s = scale / double(B);
+  const std::size_t n = scored_rows(targets, B);
+  const double s = n ? scale / double(n) : 0.0;
   for (std::size_t i = 0; i < B; ++i) {
-    for (std::size_t j = 0; j < V; ++j) dlogits[i * V + j] = T(s * double(probs[i * V + j]));
-    dlogits[i * V + targets[i]] -= T(s);
+    const double si = targets[i] == kIgnore ? 0.0 : s;
+    for (std::size_t j = 0; j < V; ++j) dlogits[i * V + j] = T(si * double(probs[i * V + j]));
+    if (targets[i] != kIgnore) dlogits[i * V + targets[i]] -= T(s);
   }
 }
 

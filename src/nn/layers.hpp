@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/random.hpp"
+#include "core/targets.hpp"
 
 namespace normlab::nn {
 
@@ -35,12 +36,14 @@ void activation_forward(T* y, const T* x, std::size_t n, Activation a);
 template <class T>
 void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t n, Activation a);
 
-// ---- softmax cross-entropy, mean over rows; stable (subtracts the row max) ----
-// probs (B, V) cache; logits (B, V); targets (B). Returns the mean loss (accumulated in double).
+// ---- softmax cross-entropy, mean over the scored rows; stable (subtracts the row max) ----
+// probs (B, V) cache; logits (B, V); targets (B), each in [0, V) or kIgnore (no loss, zero
+// gradient; torch's ignore_index). Returns the mean loss over scored rows (accumulated in double;
+// 0 when no row is scored).
 template <class T>
 double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targets, std::size_t B,
                              std::size_t V);
-// dlogits (B, V) written = scale * (probs - onehot) / B
+// dlogits (B, V) written = scale * (probs - onehot) / (scored rows); 0 on ignored rows
 template <class T>
 void cross_entropy_backward(T* dlogits, const T* probs, const std::int32_t* targets,
                             std::size_t B, std::size_t V, double scale = 1.0);

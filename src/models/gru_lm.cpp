@@ -1,0 +1,237 @@
+#include "models/gru_lm.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+#include "core/gemm.hpp"
+#include "nn/layers.hpp"
+
+namespace normlab::models {
+
+GruNormSites parse_gru_norm_sites(const std::string& name) {
+  if (name == "both") return GruNormSites::both;
+  if (name == "input") return GruNormSites::input;
+  if (name == "recurrent") return GruNormSites::recurrent;
+  if (name == "none") return GruNormSites::none;
+  fail("model.gru_norm: '", name, "' is not one of both, input, recurrent, none");
+}
+
+template <class T>
+GruLm<T>::GruLm(const GruConfig& config) : c_(config) {
+  if (c_.layers == 0 || c_.hidden == 0 || c_.embed == 0 || c_.vocab == 0) {
+    fail("the GRU needs at least one layer, hidden and embedding feature and vocabulary entry");
+  }
+  if (c_.norms.size() != 1 && c_.norms.size() != c_.layers) {
+    fail("model.norm lists ", c_.norms.size(), " normalizers; the GRU has ", c_.layers,
+         " layers (give one kind, or one per layer)");
+  }
+  const std::size_t H = c_.hidden;
+  embed_ = params_.add("embed.weight", {c_.vocab, c_.embed}, nn::ParamRole::embedding);
+  layers_.resize(c_.layers);
+  for (std::size_t l = 0; l < c_.layers; ++l) {
+    Layer& L = layers_[l];
+    const std::string prefix = "gru" + std::to_string(l);
+    const std::string& kind = c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l];
+    L.in = l == 0 ? c_.embed : H;
+    L.W_ih = params_.add(prefix + ".weight_ih", {3 * H, L.in}, nn::ParamRole::weight);
+    L.W_hh = params_.add(prefix + ".weight_hh", {3 * H, H}, nn::ParamRole::weight);
+    L.b_ih = params_.add(prefix + ".bias_ih", {3 * H}, nn::ParamRole::bias);
+    L.b_hh = params_.add(prefix + ".bias_hh", {3 * H}, nn::ParamRole::bias);
+    if (c_.sites == GruNormSites::both || c_.sites == GruNormSites::input) {
+      L.norm_ih = nn::NormSite<T>(params_, prefix + ".norm_ih", kind, c_.norm_options, 3 * H);
+    }
+    if (c_.sites == GruNormSites::both || c_.sites == GruNormSites::recurrent) {
+      L.norm_hh = nn::NormSite<T>(params_, prefix + ".norm_hh", kind, c_.norm_options, 3 * H);
+    }
+  }
+  head_W_ = params_.add("head.weight", {c_.vocab, H}, nn::ParamRole::weight);
+  head_b_ = params_.add("head.bias", {c_.vocab}, nn::ParamRole::bias);
+  params_.allocate();
+}
+
+namespace {
+template <class T>
+T sigmoid(T v) {
+  return T(1) / (T(1) + std::exp(-v));
+}
+template <class T>
+void add_rows(T* y, const T* b, std::size_t rows, std::size_t n) {  // y[i, :] += b
+  for (std::size_t i = 0; i < rows; ++i) {
+#pragma omp simd
+    for (std::size_t j = 0; j < n; ++j) y[i * n + j] += b[j];
+  }
+}
+template <class T>
+void add_column_sums(T* db, const T* dy, std::size_t rows, std::size_t n) {  // db += sum_i dy[i, :]
+  for (std::size_t i = 0; i < rows; ++i) {
+#pragma omp simd
+    for (std::size_t j = 0; j < n; ++j) db[j] += dy[i * n + j];
+  }
+}
+}  // namespace
+
+template <class T>
+void GruLm<T>::layer_forward(Layer& L, const T* x) {
+  const std::size_t B = B_, len = len_, H = c_.hidden, G = 3 * H, rows = len * B;
+  const T* W_hh = params_.value(L.W_hh).data();
+  const T* b_hh = params_.value(L.b_hh).data();
+  L.A.resize(rows * G);
+  L.gx.resize(rows * G);
+  L.gh.resize(rows * G);
+  L.hp.resize(rows * G);
+  L.r.resize(rows * H);
+  L.z.resize(rows * H);
+  L.n.resize(rows * H);
+  L.h.resize(rows * H);
+
+  // The input projection of every step at once: one GEMM over T*B rows, one normalizer call.
+  nn::linear_forward(L.A.data(), x, params_.value(L.W_ih).data(), static_cast<const T*>(nullptr),
+                     rows, L.in, G);
+  if (L.norm_ih.active()) L.norm_ih.forward(params_, L.gx.data(), L.A.data(), rows);
+  else L.gx = L.A;
+  add_rows(L.gx.data(), params_.value(L.b_ih).data(), rows, G);
+
+  for (std::size_t t = 0; t < len; ++t) {
+    T* hp = L.hp.data() + t * B * G;
+    T* gh = L.gh.data() + t * B * G;
+    if (t == 0) std::fill(hp, hp + B * G, T(0));  // h_{-1} = 0
+    else nn::linear_forward(hp, L.h.data() + (t - 1) * B * H, W_hh, static_cast<const T*>(nullptr), B, H, G);
+    if (L.norm_hh.active()) L.norm_hh.forward(params_, gh, hp, B, t);
+    else std::copy(hp, hp + B * G, gh);
+    add_rows(gh, b_hh, B, G);
+    for (std::size_t b = 0; b < B; ++b) {
+      const std::size_t row = t * B + b;
+      const T* gxr = L.gx.data() + row * G;
+      const T* ghr = gh + b * G;
+      const T* hprev = t == 0 ? nullptr : L.h.data() + (row - B) * H;
+      T *r = L.r.data() + row * H, *z = L.z.data() + row * H, *n = L.n.data() + row * H;
+      T* h = L.h.data() + row * H;
+      for (std::size_t j = 0; j < H; ++j) {
+        r[j] = sigmoid(gxr[j] + ghr[j]);
+        z[j] = sigmoid(gxr[H + j] + ghr[H + j]);
+        n[j] = std::tanh(gxr[2 * H + j] + r[j] * ghr[2 * H + j]);
+        h[j] = (T(1) - z[j]) * n[j] + z[j] * (hprev ? hprev[j] : T(0));
+      }
+    }
+  }
+}
+
+template <class T>
+void GruLm<T>::layer_backward(Layer& L, const T* x, const T* dh_out, T* dx) {
+  const std::size_t B = B_, len = len_, H = c_.hidden, G = 3 * H, rows = len * B;
+  const T* W_hh = params_.value(L.W_hh).data();
+  std::vector<T> dgx(rows * G), dhp(rows * G), dgh(B * G), dh(B * H, T(0)), dh_prev(B * H);
+  for (std::size_t t = len; t-- > 0;) {
+    for (std::size_t b = 0; b < B; ++b) {
+      const std::size_t row = t * B + b;
+      const T *r = L.r.data() + row * H, *z = L.z.data() + row * H, *n = L.n.data() + row * H;
+      const T* ghr = L.gh.data() + row * G;
+      const T* hprev = t == 0 ? nullptr : L.h.data() + (row - B) * H;
+      const T* up = dh_out + row * H;
+      T* dhb = dh.data() + b * H;
+      T* dhp_b = dh_prev.data() + b * H;
+      T* dgxr = dgx.data() + row * G;
+      T* dghr = dgh.data() + b * G;
+      for (std::size_t j = 0; j < H; ++j) {
+        const T d = dhb[j] + up[j];  // from the step above and from this step's output
+        const T hp = hprev ? hprev[j] : T(0);
+        const T dn = d * (T(1) - z[j]) * (T(1) - n[j] * n[j]);  // through tanh
+        const T dz = d * (hp - n[j]) * z[j] * (T(1) - z[j]);    // through sigmoid
+        const T dr = dn * ghr[2 * H + j] * r[j] * (T(1) - r[j]);
+        dgxr[j] = dr;
+        dgxr[H + j] = dz;
+        dgxr[2 * H + j] = dn;
+        dghr[j] = dr;
+        dghr[H + j] = dz;
+        dghr[2 * H + j] = dn * r[j];
+        dhp_b[j] = d * z[j];
+      }
+    }
+    add_column_sums(params_.grad(L.b_hh).data(), dgh.data(), B, G);
+    T* dhp_t = dhp.data() + t * B * G;
+    if (L.norm_hh.active()) {
+      L.norm_hh.backward(params_, dhp_t, dgh.data(), L.hp.data() + t * B * G, B, t);
+    } else {
+      std::copy(dgh.begin(), dgh.end(), dhp_t);
+    }
+    // dh_{t-1} = z * dh_t + (dL/d(W_hh h_{t-1})) W_hh
+    if (t > 0) gemm(Trans::no, Trans::no, B, H, G, T(1), dhp_t, G, W_hh, H, T(1), dh_prev.data(), H);
+    std::swap(dh, dh_prev);
+  }
+  // dW_hh += sum_t dhp_t^T h_{t-1}: one GEMM over steps 1..T-1 (h_{-1} = 0 adds nothing).
+  if (len > 1) {
+    gemm(Trans::yes, Trans::no, G, H, (len - 1) * B, T(1), dhp.data() + B * G, G, L.h.data(),
+         H, T(1), params_.grad(L.W_hh).data(), H);
+  }
+  add_column_sums(params_.grad(L.b_ih).data(), dgx.data(), rows, G);
+  std::vector<T> dA;
+  const T* dpre = dgx.data();
+  if (L.norm_ih.active()) {
+    dA.resize(rows * G);
+    L.norm_ih.backward(params_, dA.data(), dgx.data(), L.A.data(), rows);
+    dpre = dA.data();
+  }
+  nn::linear_backward(dx, params_.grad(L.W_ih).data(), static_cast<T*>(nullptr), dpre, x,
+                      params_.value(L.W_ih).data(), rows, L.in, G);
+}
+
+template <class T>
+double GruLm<T>::forward(const std::int32_t* tokens, const std::int32_t* targets, std::size_t B,
+                         std::size_t len) {
+  B_ = B;
+  len_ = len;
+  const std::size_t H = c_.hidden, V = c_.vocab, rows = B * len;
+  tokens_tm_.resize(rows);
+  for (std::size_t b = 0; b < B; ++b) {
+    for (std::size_t t = 0; t < len; ++t) tokens_tm_[t * B + b] = tokens[b * len + t];
+  }
+  targets_.assign(targets, targets + rows);
+  x0_.resize(rows * c_.embed);
+  nn::embedding_forward(x0_.data(), tokens_tm_.data(), params_.value(embed_).data(), rows, V,
+                        c_.embed);
+  const T* x = x0_.data();
+  for (Layer& L : layers_) {
+    layer_forward(L, x);
+    x = L.h.data();
+  }
+  top_.resize(rows * H);  // batch-major, to meet the (B, T) targets
+  for (std::size_t b = 0; b < B; ++b) {
+    for (std::size_t t = 0; t < len; ++t) {
+      std::copy(x + (t * B + b) * H, x + (t * B + b + 1) * H, top_.data() + (b * len + t) * H);
+    }
+  }
+  logits_.resize(rows * V);
+  probs_.resize(rows * V);
+  nn::linear_forward(logits_.data(), top_.data(), params_.value(head_W_).data(),
+                     params_.value(head_b_).data(), rows, H, V);
+  return nn::cross_entropy_forward(probs_.data(), logits_.data(), targets_.data(), rows, V);
+}
+
+template <class T>
+void GruLm<T>::backward() {
+  const std::size_t B = B_, len = len_, H = c_.hidden, V = c_.vocab, rows = B * len;
+  std::vector<T> dlogits(rows * V), dtop(rows * H), dh(rows * H);
+  nn::cross_entropy_backward(dlogits.data(), probs_.data(), targets_.data(), rows, V);
+  nn::linear_backward(dtop.data(), params_.grad(head_W_).data(), params_.grad(head_b_).data(),
+                      dlogits.data(), top_.data(), params_.value(head_W_).data(), rows, H, V);
+  for (std::size_t b = 0; b < B; ++b) {
+    for (std::size_t t = 0; t < len; ++t) {
+      std::copy(dtop.data() + (b * len + t) * H, dtop.data() + (b * len + t + 1) * H,
+                dh.data() + (t * B + b) * H);
+    }
+  }
+  std::vector<T> dx;
+  for (std::size_t l = layers_.size(); l-- > 0;) {
+    Layer& L = layers_[l];
+    dx.resize(rows * L.in);
+    layer_backward(L, l == 0 ? x0_.data() : layers_[l - 1].h.data(), dh.data(), dx.data());
+    std::swap(dh, dx);
+  }
+  nn::embedding_backward(params_.grad(embed_).data(), dh.data(), tokens_tm_.data(), rows, c_.embed);
+}
+
+template class GruLm<float>;
+template class GruLm<double>;
+
+}  // namespace normlab::models

@@ -1,0 +1,71 @@
+// GRU language model: Embedding -> `layers` GRU layers -> Linear head -> softmax cross-entropy.
+//
+// The GRU follows torch.nn.GRU (gate order r, z, n in the rows of W_ih and W_hh, two bias vectors),
+// with the normalized projections of Ba et al. (2016), as in the RMSNorm paper's RNNSearch
+// experiments: the normalizer is applied to the whole input projection W_ih x (3H features) and,
+// separately, to the whole recurrent projection W_hh h (3H features), before the biases:
+//   gx = N_ih(W_ih x_t) + b_ih          gh = N_hh(W_hh h_{t-1}) + b_hh          (B, 3H) each
+//   r = sigmoid(gx_r + gh_r)   z = sigmoid(gx_z + gh_z)   n = tanh(gx_n + r * gh_n)
+//   h_t = (1 - z) * n + z * h_{t-1}                                              h_{-1} = 0
+// `sites` chooses which projections are normalized; with none the layer is exactly torch.nn.GRU.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/sequence_model.hpp"
+#include "nn/norm_site.hpp"
+
+namespace normlab::models {
+
+enum class GruNormSites { both, input, recurrent, none };
+GruNormSites parse_gru_norm_sites(const std::string& name);  // names the key model.gru_norm
+
+struct GruConfig {
+  std::size_t vocab = 65, embed = 64, hidden = 128, layers = 1;
+  std::vector<std::string> norms{"rmsnorm"};  // one kind, or one per layer
+  norm::NormOptions norm_options;
+  GruNormSites sites = GruNormSites::both;
+};
+
+template <class T>
+class GruLm final : public SequenceModel<T> {
+ public:
+  explicit GruLm(const GruConfig& config);
+
+  nn::ParamStore<T>& params() override { return params_; }
+  std::size_t vocab() const override { return c_.vocab; }
+  double forward(const std::int32_t* tokens, const std::int32_t* targets, std::size_t B,
+                 std::size_t len) override;
+  void backward() override;
+  const std::vector<T>& logits() const override { return logits_; }
+
+ private:
+  struct Layer {
+    std::size_t in = 0;
+    nn::Param W_ih, W_hh, b_ih, b_hh;
+    nn::NormSite<T> norm_ih, norm_hh;  // inactive when that projection is not normalized
+    // the last forward, time-major: row t*B + b
+    std::vector<T> A;        // (T*B, 3H) W_ih x before the normalizer
+    std::vector<T> gx, gh;   // (T*B, 3H) the gate inputs after normalizer and bias
+    std::vector<T> hp;       // (T*B, 3H) W_hh h_{t-1} before the normalizer
+    std::vector<T> r, z, n;  // (T*B, H)
+    std::vector<T> h;        // (T*B, H) the outputs h_t
+  };
+  void layer_forward(Layer& L, const T* x);
+  // dh (T*B, H) is the gradient reaching the outputs; writes dx (T*B, in) unless null.
+  void layer_backward(Layer& L, const T* x, const T* dh, T* dx);
+
+  GruConfig c_;
+  nn::ParamStore<T> params_;
+  nn::Param embed_, head_W_, head_b_;
+  std::vector<Layer> layers_;
+  // the last forward
+  std::size_t B_ = 0, len_ = 0;
+  std::vector<std::int32_t> tokens_tm_, targets_;  // tokens time-major; targets as given (B, T)
+  std::vector<T> x0_;                              // (T*B, embed) time-major embeddings
+  std::vector<T> top_;                             // (B*T, H) last layer's outputs, batch-major
+  std::vector<T> logits_, probs_;                  // (B*T, V)
+};
+
+}  // namespace normlab::models

@@ -1,0 +1,65 @@
+#include "nn/norm_site.hpp"
+
+namespace normlab::nn {
+
+ParamRole norm_param_role(const std::string& spec_name) {
+  if (spec_name == "gain") return ParamRole::gain;
+  if (spec_name == "bias") return ParamRole::bias;
+  return ParamRole::lambda;
+}
+
+template <class T>
+NormSite<T>::NormSite(ParamStore<T>& store, const std::string& prefix, const std::string& kind,
+                      const norm::NormOptions& options, std::size_t D)
+    : norm_(norm::make_normalizer(kind, options)), specs_(norm_->param_specs(D)), D_(D) {
+  for (const auto& s : specs_) {
+    handles_.push_back(store.add(prefix + "." + s.name, {s.size}, norm_param_role(s.name), s.init));
+  }
+}
+
+namespace {
+// Named views (gain, bias, lambda) of a site's parameters, or of their gradients.
+template <class V, class Slice>
+norm::NormParams<V> bind(const std::vector<norm::ParamSpec>& specs,
+                         const std::vector<Param>& handles, Slice slice) {
+  norm::NormParams<V> p;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    std::span<V> v = slice(handles[i]);
+    if (specs[i].name == "gain") p.gain = v;
+    else if (specs[i].name == "bias") p.bias = v;
+    else p.lambda = v;
+  }
+  return p;
+}
+}  // namespace
+
+template <class T>
+norm::NormParams<const T> NormSite<T>::values(const ParamStore<T>& store) const {
+  return bind<const T>(specs_, handles_, [&](Param h) { return store.value(h); });
+}
+
+template <class T>
+norm::NormParams<T> NormSite<T>::grads(ParamStore<T>& store) const {
+  return bind<T>(specs_, handles_, [&](Param h) { return store.grad(h); });
+}
+
+template <class T>
+void NormSite<T>::forward(const ParamStore<T>& store, T* y, const T* x, std::size_t B,
+                          std::size_t call) {
+  if (caches_.size() <= call) caches_.resize(call + 1);
+  norm_->forward(std::span<T>(y, B * D_), caches_[call], std::span<const T>(x, B * D_),
+                 values(store), B, D_);
+}
+
+template <class T>
+void NormSite<T>::backward(ParamStore<T>& store, T* dx, const T* dy, const T* x, std::size_t B,
+                           std::size_t call) {
+  norm_->backward(std::span<T>(dx, B * D_), grads(store), caches_.at(call),
+                  std::span<const T>(dy, B * D_), std::span<const T>(x, B * D_), values(store), B,
+                  D_);
+}
+
+template class NormSite<float>;
+template class NormSite<double>;
+
+}  // namespace normlab::nn

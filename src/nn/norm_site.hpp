@@ -1,0 +1,50 @@
+// One normalizer placed in a model: the normalizer, its parameters' handles in the model's
+// ParamStore, the cache of its last forward call(s), and forward/backward over that store.
+// A site may be called several times per forward (a GRU's recurrent projection, once per time
+// step): pass the call index and the site keeps one cache per call.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/params.hpp"
+#include "norm/registry.hpp"
+
+namespace normlab::nn {
+
+template <class T>
+class NormSite {
+ public:
+  NormSite() = default;
+  // Declares the normalizer `kind` over D features; its parameters are named "<prefix>.gain", ...
+  NormSite(ParamStore<T>& store, const std::string& prefix, const std::string& kind,
+           const norm::NormOptions& options, std::size_t D);
+
+  bool active() const { return norm_ != nullptr; }  // false for a default-constructed site
+  const std::string& kind() const { return norm_->kind(); }
+  std::size_t features() const { return D_; }
+
+  // y (B, D) <- N(x (B, D)); the cache is kept as call number `call`.
+  void forward(const ParamStore<T>& store, T* y, const T* x, std::size_t B, std::size_t call = 0);
+  // dx (B, D) written, parameter gradients accumulated; x is the input of forward call `call`.
+  void backward(ParamStore<T>& store, T* dx, const T* dy, const T* x, std::size_t B,
+                std::size_t call = 0);
+
+  const norm::NormCache& cache(std::size_t call = 0) const { return caches_.at(call); }
+
+ private:
+  norm::NormParams<const T> values(const ParamStore<T>& store) const;
+  norm::NormParams<T> grads(ParamStore<T>& store) const;
+
+  std::unique_ptr<norm::Normalizer> norm_;
+  std::vector<norm::ParamSpec> specs_;
+  std::vector<Param> handles_;  // in specs_ order
+  std::size_t D_ = 0;
+  std::vector<norm::NormCache> caches_;
+};
+
+// The parameter role of a normalizer parameter named by its spec ("gain", "bias", "lambda").
+ParamRole norm_param_role(const std::string& spec_name);
+
+}  // namespace normlab::nn
