@@ -6,6 +6,7 @@
 #include "gradcheck.hpp"
 #include "helpers.hpp"
 #include "models/gru_lm.hpp"
+#include "models/transformer_lm.hpp"
 
 namespace {
 using namespace normlab;
@@ -67,5 +68,40 @@ TEST_CASE("GRU LM: every parameter gradient through time, by finite differences"
     randomize(model.params(), rng, 0.5);
     INFO(join(c.norms, "+") << " sites " << int(c.sites));
     check_model_gradients(model, 2, 5, rng);
+  }
+}
+
+TEST_CASE("Transformer LM: every parameter gradient, each placement, by finite differences",
+          "[models][transformer]") {
+  using models::Placement;
+  struct Case {
+    Placement placement;
+    std::vector<std::string> norms;
+    bool qk_norm;
+    std::string norm_final;
+  };
+  const std::vector<Case> cases = {
+      {Placement::pre, {"rmsnorm"}, false, ""},      {Placement::pre, {"layernorm"}, true, ""},
+      {Placement::post, {"rmsnorm"}, false, ""},     {Placement::sandwich, {"rmsnorm"}, true, ""},
+      {Placement::peri, {"layernorm"}, false, ""},   {Placement::none, {"none"}, false, ""},
+      {Placement::pre, {"layernorm", "rmsnorm"}, false, "scalenorm"},
+  };
+  for (const auto& c : cases) {
+    models::TransformerConfig t;
+    t.vocab = 6;
+    t.d = 8;
+    t.heads = 2;
+    t.layers = 2;
+    t.context = 5;
+    t.mlp_ratio = 2;
+    t.norms = c.norms;
+    t.placement = c.placement;
+    t.qk_norm = c.qk_norm;
+    t.norm_final = c.norm_final;
+    models::TransformerLm<double> model(t);
+    Rng rng(12);
+    randomize(model.params(), rng, 0.4);
+    INFO(models::to_string(c.placement) << " " << join(c.norms, "+") << " qk " << c.qk_norm);
+    check_model_gradients(model, 2, 4, rng);
   }
 }

@@ -1,0 +1,301 @@
+#include "models/transformer_lm.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "nn/attention.hpp"
+
+namespace normlab::models {
+
+Placement parse_placement(const std::string& name) {
+  for (Placement p : {Placement::pre, Placement::post, Placement::sandwich, Placement::peri,
+                      Placement::none}) {
+    if (name == to_string(p)) return p;
+  }
+  fail("model.placement: '", name, "' is not one of pre, post, sandwich, peri, none");
+}
+
+const char* to_string(Placement p) {
+  switch (p) {
+    case Placement::pre: return "pre";
+    case Placement::post: return "post";
+    case Placement::sandwich: return "sandwich";
+    case Placement::peri: return "peri";
+    case Placement::none: return "none";
+  }
+  return "?";
+}
+
+namespace {
+bool norm_before(Placement p) { return p == Placement::pre || p == Placement::sandwich; }
+bool norm_after_sum(Placement p) { return p == Placement::post; }
+bool norm_on_output(Placement p) { return p == Placement::sandwich || p == Placement::peri; }
+bool final_norm(Placement p) {
+  return p == Placement::pre || p == Placement::sandwich || p == Placement::peri;
+}
+
+template <class T>
+void add(T* y, const T* a, const T* b, std::size_t n) {  // y = a + b
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+}  // namespace
+
+template <class T>
+TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
+  const std::size_t d = c_.d;
+  if (c_.layers == 0 || d == 0 || c_.heads == 0 || c_.context == 0 || c_.vocab == 0 ||
+      c_.mlp_ratio == 0) {
+    fail("the Transformer needs at least one layer, head, feature, position and vocabulary entry");
+  }
+  if (d % c_.heads != 0) {
+    fail("model.width (d = ", d, ") is not divisible by model.heads (", c_.heads, ")");
+  }
+  if (c_.norms.size() != 1 && c_.norms.size() != c_.layers) {
+    fail("model.norm lists ", c_.norms.size(), " normalizers; the Transformer has ", c_.layers,
+         " blocks (give one kind, or one per block)");
+  }
+  hd_ = d / c_.heads;
+  m_ = c_.mlp_ratio * d;
+  const Placement p = c_.placement;
+  auto kind = [&](const std::string& role_kind, std::size_t l) {
+    if (!role_kind.empty()) return role_kind;
+    return c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l];
+  };
+  auto site = [&](const std::string& name, const std::string& k, std::size_t D) {
+    return nn::NormSite<T>(params_, name, k, c_.norm_options, D);
+  };
+  embed_ = params_.add("embed.weight", {c_.vocab, d}, nn::ParamRole::embedding);
+  pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
+  blocks_.resize(c_.layers);
+  for (std::size_t l = 0; l < c_.layers; ++l) {
+    Block& b = blocks_[l];
+    const std::string a = "block" + std::to_string(l) + ".attn", m = "block" + std::to_string(l) + ".mlp";
+    const std::string ka = kind(c_.norm_attn, l), km = kind(c_.norm_mlp, l);
+    if (norm_before(p) || norm_after_sum(p)) b.attn.norm = site(a + ".norm", ka, d);
+    b.qkv_W = params_.add(a + ".qkv.weight", {3 * d, d}, nn::ParamRole::weight);
+    b.qkv_b = params_.add(a + ".qkv.bias", {3 * d}, nn::ParamRole::bias);
+    if (c_.qk_norm) {
+      b.norm_q = site(a + ".norm_q", kind(c_.norm_qk, l), hd_);
+      b.norm_k = site(a + ".norm_k", kind(c_.norm_qk, l), hd_);
+    }
+    b.proj_W = params_.add(a + ".proj.weight", {d, d}, nn::ParamRole::weight);
+    b.proj_b = params_.add(a + ".proj.bias", {d}, nn::ParamRole::bias);
+    if (norm_on_output(p)) b.attn.norm_out = site(a + ".norm_out", ka, d);
+    if (norm_before(p) || norm_after_sum(p)) b.mlp.norm = site(m + ".norm", km, d);
+    b.fc_W = params_.add(m + ".fc.weight", {m_, d}, nn::ParamRole::weight);
+    b.fc_b = params_.add(m + ".fc.bias", {m_}, nn::ParamRole::bias);
+    b.out_W = params_.add(m + ".proj.weight", {d, m_}, nn::ParamRole::weight);
+    b.out_b = params_.add(m + ".proj.bias", {d}, nn::ParamRole::bias);
+    if (norm_on_output(p)) b.mlp.norm_out = site(m + ".norm_out", km, d);
+  }
+  if (final_norm(p)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d);
+  head_W_ = params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
+  head_b_ = params_.add("head.bias", {c_.vocab}, nn::ParamRole::bias);
+  params_.allocate();
+}
+
+template <class T>
+void TransformerLm<T>::attention_forward(Block& blk, T* f, const T* u) {
+  const std::size_t N = B_ * len_, d = c_.d, n = N * d;
+  std::vector<T> qkv(N * 3 * d);
+  nn::linear_forward(qkv.data(), u, params_.value(blk.qkv_W).data(),
+                     params_.value(blk.qkv_b).data(), N, d, 3 * d);
+  blk.q.resize(n);
+  blk.k.resize(n);
+  blk.v.resize(n);
+  for (std::size_t i = 0; i < N; ++i) {
+    const T* row = qkv.data() + i * 3 * d;
+    std::copy(row, row + d, blk.q.data() + i * d);
+    std::copy(row + d, row + 2 * d, blk.k.data() + i * d);
+    std::copy(row + 2 * d, row + 3 * d, blk.v.data() + i * d);
+  }
+  const T *Q = blk.q.data(), *K = blk.k.data();
+  if (c_.qk_norm) {  // (N, d) is (N * heads, head_dim): one row per head
+    blk.qn.resize(n);
+    blk.kn.resize(n);
+    blk.norm_q.forward(params_, blk.qn.data(), Q, N * c_.heads);
+    blk.norm_k.forward(params_, blk.kn.data(), K, N * c_.heads);
+    Q = blk.qn.data();
+    K = blk.kn.data();
+  }
+  blk.probs.resize(B_ * c_.heads * len_ * len_);
+  blk.att.resize(n);
+  nn::attention_forward(blk.att.data(), blk.probs.data(), Q, K, blk.v.data(), B_, len_, c_.heads,
+                        hd_);
+  nn::linear_forward(f, blk.att.data(), params_.value(blk.proj_W).data(),
+                     params_.value(blk.proj_b).data(), N, d, d);
+}
+
+template <class T>
+void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const T* u) {
+  const std::size_t N = B_ * len_, d = c_.d, n = N * d;
+  std::vector<T> datt(n), dq(n), dk(n), dv(n);
+  nn::linear_backward(datt.data(), params_.grad(blk.proj_W).data(),
+                      params_.grad(blk.proj_b).data(), df, blk.att.data(),
+                      params_.value(blk.proj_W).data(), N, d, d);
+  const T* Q = c_.qk_norm ? blk.qn.data() : blk.q.data();
+  const T* K = c_.qk_norm ? blk.kn.data() : blk.k.data();
+  nn::attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), blk.probs.data(), Q, K,
+                         blk.v.data(), B_, len_, c_.heads, hd_);
+  if (c_.qk_norm) {
+    std::vector<T> tmp(n);
+    blk.norm_q.backward(params_, tmp.data(), dq.data(), blk.q.data(), N * c_.heads);
+    dq.swap(tmp);
+    blk.norm_k.backward(params_, tmp.data(), dk.data(), blk.k.data(), N * c_.heads);
+    dk.swap(tmp);
+  }
+  std::vector<T> dqkv(N * 3 * d);
+  for (std::size_t i = 0; i < N; ++i) {
+    T* row = dqkv.data() + i * 3 * d;
+    std::copy(dq.data() + i * d, dq.data() + (i + 1) * d, row);
+    std::copy(dk.data() + i * d, dk.data() + (i + 1) * d, row + d);
+    std::copy(dv.data() + i * d, dv.data() + (i + 1) * d, row + 2 * d);
+  }
+  nn::linear_backward(du, params_.grad(blk.qkv_W).data(), params_.grad(blk.qkv_b).data(),
+                      dqkv.data(), u, params_.value(blk.qkv_W).data(), N, d, 3 * d);
+}
+
+template <class T>
+void TransformerLm<T>::mlp_forward(Block& blk, T* f, const T* u) {
+  const std::size_t N = B_ * len_, d = c_.d;
+  blk.hidden.resize(N * m_);
+  blk.act.resize(N * m_);
+  nn::linear_forward(blk.hidden.data(), u, params_.value(blk.fc_W).data(),
+                     params_.value(blk.fc_b).data(), N, d, m_);
+  nn::activation_forward(blk.act.data(), blk.hidden.data(), N * m_, c_.activation);
+  nn::linear_forward(f, blk.act.data(), params_.value(blk.out_W).data(),
+                     params_.value(blk.out_b).data(), N, m_, d);
+}
+
+template <class T>
+void TransformerLm<T>::mlp_backward(Block& blk, T* du, const T* df, const T* u) {
+  const std::size_t N = B_ * len_, d = c_.d;
+  std::vector<T> dact(N * m_);
+  nn::linear_backward(dact.data(), params_.grad(blk.out_W).data(), params_.grad(blk.out_b).data(),
+                      df, blk.act.data(), params_.value(blk.out_W).data(), N, m_, d);
+  nn::activation_backward(dact.data(), dact.data(), blk.hidden.data(), blk.act.data(), N * m_,
+                          c_.activation);
+  nn::linear_backward(du, params_.grad(blk.fc_W).data(), params_.grad(blk.fc_b).data(),
+                      dact.data(), u, params_.value(blk.fc_W).data(), N, d, m_);
+}
+
+template <class T>
+void TransformerLm<T>::sublayer_forward(Block& blk, Sublayer& sub, bool attention, const T* s) {
+  const std::size_t N = B_ * len_, n = N * c_.d;
+  const Placement p = c_.placement;
+  const T* u = s;
+  if (norm_before(p)) {
+    sub.u.resize(n);
+    sub.norm.forward(params_, sub.u.data(), s, N);
+    u = sub.u.data();
+  }
+  sub.f.resize(n);
+  if (attention) attention_forward(blk, sub.f.data(), u);
+  else mlp_forward(blk, sub.f.data(), u);
+  const T* g = sub.f.data();
+  if (sub.norm_out.active()) {
+    sub.g.resize(n);
+    sub.norm_out.forward(params_, sub.g.data(), sub.f.data(), N);
+    g = sub.g.data();
+  }
+  sub.r.resize(n);
+  add(sub.r.data(), s, g, n);
+  if (norm_after_sum(p)) {
+    sub.y.resize(n);
+    sub.norm.forward(params_, sub.y.data(), sub.r.data(), N);
+  } else {
+    sub.y.clear();
+  }
+}
+
+template <class T>
+void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attention, const T* s,
+                                         const T* dy, T* ds) {
+  const std::size_t N = B_ * len_, n = N * c_.d;
+  const Placement p = c_.placement;
+  std::vector<T> dr, dg, du(n);
+  const T* d_sum = dy;  // the gradient reaching r = s + g
+  if (norm_after_sum(p)) {
+    dr.resize(n);
+    sub.norm.backward(params_, dr.data(), dy, sub.r.data(), N);
+    d_sum = dr.data();
+  }
+  const T* d_f = d_sum;
+  if (sub.norm_out.active()) {
+    dg.resize(n);
+    sub.norm_out.backward(params_, dg.data(), d_sum, sub.f.data(), N);
+    d_f = dg.data();
+  }
+  const T* u = norm_before(p) ? sub.u.data() : s;
+  if (attention) attention_backward(blk, du.data(), d_f, u);
+  else mlp_backward(blk, du.data(), d_f, u);
+  if (norm_before(p)) {
+    std::vector<T> tmp(n);
+    sub.norm.backward(params_, tmp.data(), du.data(), s, N);
+    du.swap(tmp);
+  }
+  add(ds, d_sum, du.data(), n);  // the residual path plus the path through F
+}
+
+template <class T>
+double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t* targets,
+                                 std::size_t B, std::size_t len) {
+  if (len > c_.context) {
+    fail("sequence length ", len, " is longer than model.context (", c_.context, ")");
+  }
+  B_ = B;
+  len_ = len;
+  const std::size_t N = B * len, d = c_.d, V = c_.vocab;
+  tokens_.assign(tokens, tokens + N);
+  targets_.assign(targets, targets + N);
+  x0_.resize(N * d);
+  nn::embedding_forward(x0_.data(), tokens_.data(), params_.value(embed_).data(), N, V, d);
+  const T* pos = params_.value(pos_).data();
+  for (std::size_t i = 0; i < N; ++i) add(x0_.data() + i * d, x0_.data() + i * d, pos + (i % len) * d, d);
+  const T* s = x0_.data();
+  for (Block& blk : blocks_) {
+    sublayer_forward(blk, blk.attn, true, s);
+    sublayer_forward(blk, blk.mlp, false, blk.attn.out().data());
+    s = blk.mlp.out().data();
+  }
+  if (norm_final_.active()) {
+    xf_.resize(N * d);
+    norm_final_.forward(params_, xf_.data(), s, N);
+    s = xf_.data();
+  }
+  logits_.resize(N * V);
+  probs_.resize(N * V);
+  nn::linear_forward(logits_.data(), s, params_.value(head_W_).data(),
+                     params_.value(head_b_).data(), N, d, V);
+  return nn::cross_entropy_forward(probs_.data(), logits_.data(), targets_.data(), N, V);
+}
+
+template <class T>
+void TransformerLm<T>::backward() {
+  const std::size_t N = B_ * len_, d = c_.d, V = c_.vocab;
+  std::vector<T> dlogits(N * V), ds(N * d), tmp(N * d);
+  nn::cross_entropy_backward(dlogits.data(), probs_.data(), targets_.data(), N, V);
+  const T* last = blocks_.back().mlp.out().data();
+  nn::linear_backward(ds.data(), params_.grad(head_W_).data(), params_.grad(head_b_).data(),
+                      dlogits.data(), norm_final_.active() ? xf_.data() : last,
+                      params_.value(head_W_).data(), N, d, V);
+  if (norm_final_.active()) {
+    norm_final_.backward(params_, tmp.data(), ds.data(), last, N);
+    ds.swap(tmp);
+  }
+  for (std::size_t l = blocks_.size(); l-- > 0;) {
+    Block& blk = blocks_[l];
+    sublayer_backward(blk, blk.mlp, false, blk.attn.out().data(), ds.data(), tmp.data());
+    const T* s = l == 0 ? x0_.data() : blocks_[l - 1].mlp.out().data();
+    sublayer_backward(blk, blk.attn, true, s, tmp.data(), ds.data());
+  }
+  nn::embedding_backward(params_.grad(embed_).data(), ds.data(), tokens_.data(), N, d);
+  T* dpos = params_.grad(pos_).data();
+  for (std::size_t i = 0; i < N; ++i) add(dpos + (i % len_) * d, dpos + (i % len_) * d, ds.data() + i * d, d);
+}
+
+template class TransformerLm<float>;
+template class TransformerLm<double>;
+
+}  // namespace normlab::models

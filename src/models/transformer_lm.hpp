@@ -1,0 +1,96 @@
+// Decoder-only Transformer language model with the normalizer's placement as an option.
+//
+//   x = E[token] + P[position]                                     (B*len, d), learned positions
+//   each block: two sublayers, attention A then MLP M, each wrapped as its placement says:
+//     pre       s' = s + F(N(s))                  (GPT-2, Llama; a final norm before the head)
+//     post      s' = N(s + F(s))                  (the original Transformer; no final norm)
+//     sandwich  s' = s + N_out(F(N(s)))           (Gemma 3; final norm)
+//     peri      s' = s + N_out(F(s))              (OLMo 2; final norm)
+//     none      s' = s + F(s)
+//   A(u) = Wo · attention(q, k, v) + bo with [q k v] = Wqkv u + bqkv; causal, `heads` heads.
+//         With qk_norm, q and k are normalized per head (over head_dim features, one gain shared
+//         by the heads) before the scores.
+//   M(u) = W2 act(W1 u + b1) + b2, hidden width mlp_ratio * d.
+//   logits = W_head x_final + b_head
+//
+// The normalizer kind per site: `norms` gives one kind or one per block; the role overrides
+// (norm_attn, norm_mlp, norm_qk, norm_final) replace it for every site of that role.
+// Parameters: embed.weight, pos.weight, block{l}.attn.{norm,norm_out,qkv,norm_q,norm_k,proj},
+// block{l}.mlp.{norm,norm_out,fc,proj}, norm_final, head (weights (out, in) as torch.nn.Linear).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/sequence_model.hpp"
+#include "nn/layers.hpp"
+#include "nn/norm_site.hpp"
+
+namespace normlab::models {
+
+enum class Placement { pre, post, sandwich, peri, none };
+Placement parse_placement(const std::string& name);  // names the key model.placement
+const char* to_string(Placement p);
+
+struct TransformerConfig {
+  std::size_t vocab = 65, d = 128, layers = 4, heads = 4, context = 64, mlp_ratio = 4;
+  std::vector<std::string> norms{"rmsnorm"};  // one kind, or one per block
+  std::string norm_attn, norm_mlp, norm_qk, norm_final;  // "" takes the kind from `norms`
+  norm::NormOptions norm_options;
+  Placement placement = Placement::pre;
+  bool qk_norm = false;
+  nn::Activation activation = nn::Activation::gelu;
+};
+
+template <class T>
+class TransformerLm final : public SequenceModel<T> {
+ public:
+  explicit TransformerLm(const TransformerConfig& config);
+
+  nn::ParamStore<T>& params() override { return params_; }
+  std::size_t vocab() const override { return c_.vocab; }
+  double forward(const std::int32_t* tokens, const std::int32_t* targets, std::size_t B,
+                 std::size_t len) override;
+  void backward() override;
+  const std::vector<T>& logits() const override { return logits_; }
+
+ private:
+  // One residual sublayer (attention or MLP) with its normalizer sites and saved activations.
+  struct Sublayer {
+    nn::NormSite<T> norm, norm_out;  // norm: before F (pre, sandwich) or after the sum (post)
+    std::vector<T> u;                // (N, d) N(s), the input of F (pre, sandwich)
+    std::vector<T> f, g;             // (N, d) F's output; N_out(f) (sandwich, peri)
+    std::vector<T> r;                // (N, d) s + g
+    std::vector<T> y;                // (N, d) N(r) (post); otherwise the output is r
+    const std::vector<T>& out() const { return y.empty() ? r : y; }
+  };
+  struct Block {
+    Sublayer attn, mlp;
+    nn::Param qkv_W, qkv_b, proj_W, proj_b, fc_W, fc_b, out_W, out_b;
+    nn::NormSite<T> norm_q, norm_k;
+    std::vector<T> q, k, v, qn, kn, probs, att;  // attention activations
+    std::vector<T> hidden, act;                  // MLP activations (N, mlp_ratio * d)
+  };
+  // s' = sublayer(s); F is attention or the MLP of `blk`.
+  void sublayer_forward(Block& blk, Sublayer& sub, bool attention, const T* s);
+  void sublayer_backward(Block& blk, Sublayer& sub, bool attention, const T* s, const T* dy,
+                         T* ds);
+  void attention_forward(Block& blk, T* f, const T* u);
+  void attention_backward(Block& blk, T* du, const T* df, const T* u);
+  void mlp_forward(Block& blk, T* f, const T* u);
+  void mlp_backward(Block& blk, T* du, const T* df, const T* u);
+
+  TransformerConfig c_;
+  std::size_t hd_ = 0, m_ = 0;  // head dimension, MLP hidden width
+  nn::ParamStore<T> params_;
+  nn::Param embed_, pos_, head_W_, head_b_;
+  std::vector<Block> blocks_;
+  nn::NormSite<T> norm_final_;
+  // the last forward
+  std::size_t B_ = 0, len_ = 0;
+  std::vector<std::int32_t> tokens_, targets_;
+  std::vector<T> x0_, xf_;  // (N, d) embeddings; the final norm's output
+  std::vector<T> logits_, probs_;
+};
+
+}  // namespace normlab::models
