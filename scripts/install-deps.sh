@@ -12,6 +12,7 @@ packages=(
   libhdf5-dev hdf5-tools                                   # run files, fixtures, h5dump
   libboost-program-options-dev                             # command line
   libtomlplusplus-dev                                      # experiment files
+  zlib1g-dev                                               # reading the gzipped MNIST files
   catch2                                                   # tests (Catch2 v2)
 )
 if [[ "${1:-}" == "--python" ]]; then
