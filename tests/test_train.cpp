@@ -5,6 +5,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "core/strings.hpp"
 #include "helpers.hpp"
 #include "io/config.hpp"
 #include "io/hdf5.hpp"
@@ -66,12 +67,19 @@ TEST_CASE("config: a catalogue of bad configs, each with its message", "[config]
 TEST_CASE("trainer: bad values are refused before any run file exists", "[config][train]") {
   TempDir dir;
   std::ostringstream log;
-  auto refused = [&](const std::string& assignment, const std::string& message) {
+  TempDir data;
+  const std::string small = data / "small.txt", folder = data / "folder";
+  std::ofstream(small) << "to be or not to be, that is the question";  // 40 characters
+  fs::create_directories(folder);
+  auto refused_all = [&](const std::vector<std::string>& assignments, const std::string& message) {
     io::Config c;
-    c.set(assignment);
-    INFO(assignment);
+    for (const auto& a : assignments) c.set(a);
+    INFO(join(assignments, " "));
     CHECK_THROWS_WITH(train::run(c, dir.path.string(), log), Contains(message));
     CHECK(fs::is_empty(dir.path));
+  };
+  auto refused = [&](const std::string& assignment, const std::string& message) {
+    refused_all({assignment}, message);
   };
   refused("optim.lr=-0.1", "optim.lr must be a finite number > 0");
   refused("optim.name=adamax", "'adamax' is not one of sgd, adam, adamw");
@@ -80,7 +88,24 @@ TEST_CASE("trainer: bad values are refused before any run file exists", "[config
   refused("model.norm=[\"rmsnorm\", \"layernorm\"]", "model.norm lists 2 normalizers; the MLP has depth 3");
   refused("train.batch=0", "train.batch must be at least 1");
   refused("model.activation=swish", "unknown activation 'swish'");
-  refused("model.family=gru", "'gru' is not implemented yet");
+  refused("model.family=gpt", "model.family: 'gpt' is not one of mlp, gru, transformer");
+  refused("data.task=grammer", "did you mean 'grammar'?");
+  refused_all({"model.family=transformer", "model.width=100", "model.heads=3"},
+              "model.width (d = 100) is not divisible by model.heads (3)");
+  refused_all({"model.family=mlp", "data.task=copy"},
+              "model.family 'mlp' needs classification or mnist");
+  refused_all({"model.family=gru", "data.task=mnist"}, "model.family 'gru' needs copy, recall");
+  refused_all({"model.family=gru", "data.task=text", "data.path=/nonexistent/shakespeare.txt"},
+              "/nonexistent/shakespeare.txt: cannot read the text file: No such file");
+  refused_all({"model.family=gru", "data.task=text", "data.path=" + folder},
+              folder + ": cannot read the text file: Is a directory");
+  refused_all({"model.family=transformer", "data.task=text", "data.path=" + small,
+               "model.context=16"},
+              "model.context T=16 is longer than the validation text");
+  refused_all({"model.family=transformer", "data.task=recall", "model.context=64"},
+              "distinct keys but data.symbols=8");
+  refused_all({"model.family=mlp", "data.task=mnist", "data.path=" + folder},
+              "t10k-images-idx3-ubyte.gz: cannot open");
   refused("dtype=float16", "dtype: 'float16' is not one of float32, float64");
 }
 

@@ -1,7 +1,18 @@
+#include <cstdlib>
 #include <iostream>
+#include <unistd.h>
 
 #include "cli/cli.hpp"
+#include "core/gemm.hpp"
 
 int main(int argc, char** argv) {
+  // OpenBLAS picks its kernels when it loads. Where it misreads the CPU and no OPENBLAS_CORETYPE
+  // was given, start again with the right one in the environment (once: the variable is then set).
+  if (!std::getenv("OPENBLAS_CORETYPE")) {
+    if (const char* core = normlab::better_blas_core()) {
+      ::setenv("OPENBLAS_CORETYPE", core, 1);
+      ::execv("/proc/self/exe", argv);  // returns only on failure: then go on as we are
+    }
+  }
   return normlab::cli::run(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
 }

@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include <cstring>
+
 namespace normlab {
 
 namespace {
@@ -9,6 +11,19 @@ CBLAS_TRANSPOSE cblas_trans(Trans t) { return t == Trans::yes ? CblasTrans : Cbl
 }  // namespace
 
 void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+
+const char* blas_core() { return openblas_get_corename(); }
+
+const char* better_blas_core() {
+  if (std::strcmp(blas_core(), "Prescott") != 0) return nullptr;  // OpenBLAS detected it
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl")) {
+    return "SkylakeX";
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return nullptr;
+}
 
 void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K, float alpha,
           const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta, float* C,

@@ -5,15 +5,24 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <iomanip>
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
 #include "core/strings.hpp"
 #include "core/timer.hpp"
+#include "core/targets.hpp"
 #include "data/classification.hpp"
+#include "data/grammar.hpp"
+#include "data/mnist.hpp"
+#include "data/sequence.hpp"
+#include "data/text.hpp"
 #include "io/run_file.hpp"
+#include "models/gru_lm.hpp"
 #include "models/mlp.hpp"
+#include "models/transformer_lm.hpp"
 #include "nn/optim.hpp"
 
 namespace normlab::train {
@@ -28,6 +37,9 @@ std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
   return z ^ (z >> 31);
 }
 enum Stream : std::uint64_t { kInit, kTrainData, kValData, kDropout, kTaskDefinition };
+
+// Where the real data sets live when data.path is "" (../shared/data beside the checkout).
+constexpr const char* kSharedData = NORMLAB_SOURCE_DIR "/../shared/data";
 
 std::size_t positive(const io::Config& c, const char* key) {
   std::int64_t v = c.integer(key);
@@ -66,52 +78,235 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// What the training loop needs from a model family and its data: a step on a fresh batch,
+// an evaluation on the fixed validation set.
+template <class T>
+class Workload {
+ public:
+  virtual ~Workload() = default;
+  virtual nn::ParamStore<T>& params() = 0;
+  // Zeroes the gradients, then forward and backward on a fresh training batch; returns the loss.
+  virtual double step(Rng& data_rng, Rng& dropout_rng) = 0;
+  // The mean validation loss and accuracy (of classes, or of scored tokens).
+  virtual std::pair<double, double> evaluate() = 0;
+};
+
+// The MLP on labeled examples (the embedded classification task or MNIST).
+template <class T>
+class ClassifierWorkload final : public Workload<T> {
+ public:
+  using Sampler = std::function<data::LabeledBatch<T>(std::size_t, Rng&)>;
+  ClassifierWorkload(const models::MlpConfig& mc, Sampler sample, data::LabeledBatch<T> val,
+                     std::size_t batch)
+      : model_(mc), sample_(std::move(sample)), val_(std::move(val)), batch_(batch) {}
+
+  nn::ParamStore<T>& params() override { return model_.params(); }
+  double step(Rng& data_rng, Rng& dropout_rng) override {
+    auto b = sample_(batch_, data_rng);
+    model_.params().zero_grads();
+    double loss = model_.forward(b.x.data(), b.labels.data(), b.B, true, &dropout_rng);
+    model_.backward();
+    return loss;
+  }
+  std::pair<double, double> evaluate() override {
+    double loss = 0, correct = 0;
+    for (std::size_t start = 0; start < val_.B; start += batch_) {
+      std::size_t n = std::min(batch_, val_.B - start);
+      loss += model_.forward(val_.x.data() + start * val_.D, val_.labels.data() + start, n, false,
+                             nullptr) * double(n);
+      correct += model_.accuracy() * double(n);
+    }
+    return {loss / double(val_.B), correct / double(val_.B)};
+  }
+
+ private:
+  models::Mlp<T> model_;
+  Sampler sample_;
+  data::LabeledBatch<T> val_;
+  std::size_t batch_;
+};
+
+// A language model (GRU or Transformer) on a token task.
+template <class T>
+class LanguageWorkload final : public Workload<T> {
+ public:
+  LanguageWorkload(std::unique_ptr<models::SequenceModel<T>> model,
+                   std::unique_ptr<data::TokenTask> task, std::size_t batch, std::size_t len,
+                   std::size_t val_sequences, Rng& val_rng)
+      : model_(std::move(model)), task_(std::move(task)), batch_(batch), len_(len) {
+    if (task_->vocab() != model_->vocab()) fail("internal: task and model vocabularies differ");
+    val_ = task_->validation(val_sequences, len_, val_rng);
+  }
+
+  nn::ParamStore<T>& params() override { return model_->params(); }
+  double step(Rng& data_rng, Rng&) override {
+    auto b = task_->sample(batch_, len_, data_rng);
+    model_->params().zero_grads();
+    double loss = model_->forward(b.tokens.data(), b.targets.data(), b.B, b.T);
+    model_->backward();
+    return loss;
+  }
+  std::pair<double, double> evaluate() override {
+    double loss = 0, correct = 0, scored = 0;
+    for (std::size_t start = 0; start < val_.B; start += batch_) {
+      const std::size_t n = std::min(batch_, val_.B - start);
+      const std::int32_t* targets = val_.targets.data() + start * val_.T;
+      const double count = double(std::count_if(targets, targets + n * val_.T,
+                                                [](std::int32_t t) { return t != kIgnore; }));
+      loss += model_->forward(val_.tokens.data() + start * val_.T, targets, n, val_.T) * count;
+      correct += double(model_->correct(targets));
+      scored += count;
+    }
+    return {loss / scored, correct / scored};
+  }
+
+ private:
+  std::unique_ptr<models::SequenceModel<T>> model_;
+  std::unique_ptr<data::TokenTask> task_;
+  std::size_t batch_, len_;
+  data::TokenBatch val_;
+};
+
+// The family's embedded task when data.task is "auto".
+std::string task_name(const io::Config& c) {
+  std::string task = c.string("data.task"), family = c.string("model.family");
+  if (task != "auto") return task;
+  return family == "mlp" ? "classification" : "grammar";
+}
+
+template <class T>
+std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t seed,
+                                           std::ostream& log) {
+  const std::string family = c.string("model.family"), task = task_name(c);
+  const std::size_t batch = positive(c, "train.batch"), val_size = positive(c, "data.val_size");
+  const norm::NormOptions options = norm::parse_options(c.string("model.norm_options"));
+  const std::vector<std::string> norms = c.strings("model.norm");
+  const bool labeled = task == "classification" || task == "mnist";
+  const bool tokens = task == "copy" || task == "recall" || task == "grammar" || task == "text";
+  if (!labeled && !tokens) {
+    fail("data.task: '", task, "' is not one of auto, classification, mnist, copy, recall, "
+         "grammar, text", did_you_mean(task, {"auto", "classification", "mnist", "copy", "recall",
+                                                "grammar", "text"}));
+  }
+  if (family != "mlp" && family != "gru" && family != "transformer") {
+    fail("model.family: '", family, "' is not one of mlp, gru, transformer",
+         did_you_mean(family, {"mlp", "gru", "transformer"}));
+  }
+  if (family == "mlp" && !labeled) {
+    fail("data.task '", task, "' is a token task; model.family 'mlp' needs classification or mnist");
+  }
+  if (family != "mlp" && labeled) {
+    fail("data.task '", task, "' is a classification task; model.family '", family,
+         "' needs copy, recall, grammar or text");
+  }
+
+  if (family == "mlp") {
+    models::MlpConfig mc;
+    mc.width = positive(c, "model.width");
+    mc.depth = positive(c, "model.depth");
+    mc.norms = norms;
+    mc.norm_options = options;
+    mc.activation = nn::parse_activation(c.string("model.activation"));
+    mc.dropout = c.number("model.dropout");
+    if (!(mc.dropout >= 0 && mc.dropout < 1)) fail("model.dropout must be in [0, 1), got ", mc.dropout);
+    typename ClassifierWorkload<T>::Sampler sample;
+    data::LabeledBatch<T> val;
+    if (task == "classification") {
+      data::ClassificationConfig dc;
+      dc.features = positive(c, "data.features");
+      dc.classes = positive(c, "data.classes");
+      dc.noise = c.number("data.noise");
+      dc.offset = c.number("data.offset");
+      dc.scale = c.number("data.scale");
+      auto gen = std::make_shared<data::ClassificationTask<T>>(dc, derive_seed(seed, kTaskDefinition));
+      Rng val_rng(derive_seed(seed, kValData));
+      val = gen->sample(val_size, val_rng);
+      sample = [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); };
+      mc.input = dc.features;
+      mc.classes = dc.classes;
+      log << "data: " << dc.classes << " Gaussian clusters in " << dc.features << " features (noise "
+          << dc.noise << ", offset " << dc.offset << ", scale " << dc.scale << ")\n";
+    } else {
+      const std::string path = c.string("data.path");
+      auto gen = std::make_shared<data::MnistTask<T>>(
+          data::load_mnist_dir(path.empty() ? std::string(kSharedData) + "/mnist" : path), val_size);
+      val = gen->validation();
+      sample = [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); };
+      mc.input = data::kMnistPixels;
+      mc.classes = 10;
+      log << "data: MNIST t10k, " << gen->train_size() << " training and " << gen->val_size()
+          << " validation images (the last data.val_size of the file)\n";
+    }
+    return std::make_unique<ClassifierWorkload<T>>(mc, std::move(sample), std::move(val), batch);
+  }
+
+  const std::size_t len = positive(c, "model.context");
+  std::unique_ptr<data::TokenTask> data_task;
+  const double val_fraction = c.number("data.val_fraction");
+  if (task == "grammar") {
+    data_task = std::make_unique<data::CharText>(data::make_grammar_text(
+        positive(c, "data.chars"), val_fraction, derive_seed(seed, kTaskDefinition)));
+  } else if (task == "text") {
+    const std::string path = c.string("data.path");
+    data_task = std::make_unique<data::CharText>(data::load_char_text(
+        path.empty() ? std::string(kSharedData) + "/tinyshakespeare/input.txt" : path, val_fraction));
+  } else {
+    data_task = data::make_sequence_task(task, positive(c, "data.symbols"));
+  }
+  log << "data: " << data_task->describe() << "; unigram entropy " << std::setprecision(4)
+      << data_task->unigram_entropy() << " nats\n";
+
+  std::unique_ptr<models::SequenceModel<T>> model;
+  if (family == "gru") {
+    models::GruConfig g;
+    g.vocab = data_task->vocab();
+    g.embed = positive(c, "model.embed");
+    g.hidden = positive(c, "model.width");
+    g.layers = positive(c, "model.depth");
+    g.norms = norms;
+    g.norm_options = options;
+    g.sites = models::parse_gru_norm_sites(c.string("model.gru_norm"));
+    model = std::make_unique<models::GruLm<T>>(g);
+  } else {
+    models::TransformerConfig t;
+    t.vocab = data_task->vocab();
+    t.d = positive(c, "model.width");
+    t.layers = positive(c, "model.depth");
+    t.heads = positive(c, "model.heads");
+    t.context = len;
+    t.mlp_ratio = positive(c, "model.mlp_ratio");
+    t.norms = norms;
+    t.norm_attn = c.string("model.norm_attn");
+    t.norm_mlp = c.string("model.norm_mlp");
+    t.norm_qk = c.string("model.norm_qk");
+    t.norm_final = c.string("model.norm_final");
+    t.norm_options = options;
+    t.placement = models::parse_placement(c.string("model.placement"));
+    t.qk_norm = c.boolean("model.qk_norm");
+    t.activation = nn::parse_activation(c.string("model.activation"));
+    model = std::make_unique<models::TransformerLm<T>>(t);
+  }
+  Rng val_rng(derive_seed(seed, kValData));
+  return std::make_unique<LanguageWorkload<T>>(std::move(model), std::move(data_task), batch, len,
+                                               val_size, val_rng);
+}
+
 template <class T>
 TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream& log) {
   const std::uint64_t seed = std::uint64_t(c.integer("seed"));
-  const std::string family = c.string("model.family");
-  if (family != "mlp") {
-    fail("model.family: '", family, "' is not implemented yet; available: mlp");
-  }
-  const std::string task_name = c.string("data.task");
-  if (task_name != "classification") {
-    fail("data.task: '", task_name, "' is not one of: classification");
-  }
-  data::ClassificationConfig dc;
-  dc.features = positive(c, "data.features");
-  dc.classes = positive(c, "data.classes");
-  dc.noise = c.number("data.noise");
-  dc.offset = c.number("data.offset");
-  dc.scale = c.number("data.scale");
-  data::ClassificationTask<T> task(dc, derive_seed(seed, kTaskDefinition));
-
-  models::MlpConfig mc;
-  mc.input = dc.features;
-  mc.classes = dc.classes;
-  mc.width = positive(c, "model.width");
-  mc.depth = positive(c, "model.depth");
-  mc.norms = c.strings("model.norm");
-  mc.norm_options = norm::parse_options(c.string("model.norm_options"));
-  mc.activation = nn::parse_activation(c.string("model.activation"));
-  mc.dropout = c.number("model.dropout");
-  if (!(mc.dropout >= 0 && mc.dropout < 1)) fail("model.dropout must be in [0, 1), got ", mc.dropout);
-  models::Mlp<T> model(mc);
+  std::unique_ptr<Workload<T>> work = make_workload<T>(c, seed, log);
 
   const std::string init = c.string("model.init");
   if (init != "normal" && init != "offset") fail("model.init: '", init, "' is not one of normal, offset");
   const double init_std = c.number("model.init_std");
   if (!(init_std > 0)) fail("model.init_std must be > 0, got ", init_std);
   Rng init_rng(derive_seed(seed, kInit));
-  model.params().initialize(init == "offset" ? 0.2 : 0.0, init_std, init_rng);
+  work->params().initialize(init == "offset" ? 0.2 : 0.0, init_std, init_rng);
 
   const nn::OptimConfig oc = optim_config(c);
-  nn::Optimizer<T> optimizer(oc, model.params());
-  const std::size_t steps = positive(c, "train.steps"), batch = positive(c, "train.batch");
+  nn::Optimizer<T> optimizer(oc, work->params());
+  const std::size_t steps = positive(c, "train.steps");
   const std::size_t eval_every = positive(c, "train.eval_every");
-  const std::size_t val_size = positive(c, "data.val_size");
-
-  Rng val_rng(derive_seed(seed, kValData));
-  const auto val = task.sample(val_size, val_rng);
   Rng train_rng(derive_seed(seed, kTrainData)), dropout_rng(derive_seed(seed, kDropout));
 
   io::RunFile run(path);
@@ -127,41 +322,27 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   f.write_attribute("/", "seed", (long long)seed);
   f.write_attribute("/", "lr", oc.lr);
 
-  auto evaluate = [&]() {
-    double loss = 0, correct = 0;
-    for (std::size_t start = 0; start < val.B; start += batch) {
-      std::size_t n = std::min(batch, val.B - start);
-      loss += model.forward(val.x.data() + start * val.D, val.labels.data() + start, n, false,
-                            nullptr) * double(n);
-      correct += model.accuracy() * double(n);
-    }
-    return std::pair{loss / double(val.B), correct / double(val.B)};
-  };
-
   std::vector<long long> step_index, eval_step;
   std::vector<double> train_loss, lrs, grad_norms, step_times, val_loss, val_metric;
   std::string status = "completed";
   for (std::size_t t = 0; t < steps; ++t) {
     Timer timer;
-    auto b = task.sample(batch, train_rng);
-    model.params().zero_grads();
-    double loss = model.forward(b.x.data(), b.labels.data(), batch, true, &dropout_rng);
-    model.backward();
-    double norm = nn::global_norm(model.params().grads());
+    double loss = work->step(train_rng, dropout_rng);
+    double norm = nn::global_norm(work->params().grads());
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       log << "step " << t << ": " << (std::isfinite(loss) ? "gradient norm" : "loss")
           << " is not finite; the run diverged\n";
       status = "diverged";
       break;
     }
-    double lr = optimizer.step(model.params(), norm);
+    double lr = optimizer.step(work->params(), norm);
     step_times.push_back(timer.seconds());
     step_index.push_back((long long)t);
     train_loss.push_back(loss);
     lrs.push_back(lr);
     grad_norms.push_back(norm);
     if ((t + 1) % eval_every == 0 || t + 1 == steps) {
-      auto [vl, vm] = evaluate();
+      auto [vl, vm] = work->evaluate();
       eval_step.push_back((long long)t);
       val_loss.push_back(vl);
       val_metric.push_back(vm);
@@ -184,9 +365,9 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   write("val_loss", val_loss);
   write("val_metric", val_metric);
   f.write_attribute("/val_metric", "name", "accuracy");
-  for (const auto& info : model.params().infos()) {
+  for (const auto& info : work->params().infos()) {
     f.write<T>("checkpoint/" + info.name, info.shape,
-               std::span<const T>(model.params().values().data() + info.offset, info.size));
+               std::span<const T>(work->params().values().data() + info.offset, info.size));
   }
   f.write_attribute("/", "finished", now_iso());
   run.finish(status);
