@@ -7,6 +7,7 @@
 #include "helpers.hpp"
 #include "models/mlp.hpp"
 #include "core/strings.hpp"
+#include "nn/attention.hpp"
 #include "nn/layers.hpp"
 
 namespace {
@@ -164,4 +165,39 @@ TEST_CASE("MLP with dropout: gradients through the kept units, by finite differe
   std::vector<double> analytic = mlp.params().grads();
   CHECK_GRADIENT("parameters", analytic, numeric_gradient(loss, mlp.params().values()));
   CHECK(with_dropout != mlp.forward(x.data(), labels.data(), B, false, nullptr));  // it did drop
+}
+
+TEST_CASE("attention: causal (the future changes nothing before it), gradients by finite "
+          "differences", "[layers][attention]") {
+  const std::size_t B = 2, len = 5, heads = 2, hd = 3, n = B * len * heads * hd;
+  Rng rng(9);
+  auto q = test::random_normal(n, rng), k = test::random_normal(n, rng);
+  auto v = test::random_normal(n, rng), dout = test::random_normal(n, rng);
+  std::vector<double> out(n), probs(B * heads * len * len);
+  nn::attention_forward(out.data(), probs.data(), q.data(), k.data(), v.data(), B, len, heads, hd);
+
+  // Change q, k, v at the last position of sequence 0: rows before it must not move at all.
+  auto k2 = k, v2 = v, q2 = q, out2 = out;
+  const std::size_t last = (len - 1) * heads * hd;
+  for (std::size_t j = 0; j < heads * hd; ++j) {
+    k2[last + j] += 1.0;
+    v2[last + j] -= 2.0;
+    q2[last + j] *= 3.0;
+  }
+  nn::attention_forward(out2.data(), probs.data(), q2.data(), k2.data(), v2.data(), B, len, heads,
+                        hd);
+  CHECK(std::equal(out.begin(), out.begin() + last, out2.begin()));
+  CHECK(!std::equal(out.begin() + last, out.begin() + last + heads * hd, out2.begin() + last));
+
+  auto loss = [&] {
+    nn::attention_forward(out.data(), probs.data(), q.data(), k.data(), v.data(), B, len, heads, hd);
+    return dot(out, dout);
+  };
+  loss();
+  std::vector<double> dq(n), dk(n), dv(n);
+  nn::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), probs.data(), q.data(),
+                         k.data(), v.data(), B, len, heads, hd);
+  CHECK_GRADIENT("dq", dq, numeric_gradient(loss, q));
+  CHECK_GRADIENT("dk", dk, numeric_gradient(loss, k));
+  CHECK_GRADIENT("dv", dv, numeric_gradient(loss, v));
 }

@@ -314,11 +314,13 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   f.write_attribute("/", "run_id", run_name(c));
   f.write_attribute("/", "config_toml", c.to_toml());
   f.write_attribute("/", "started", now_iso());
-  for (const char* key : {"model.family", "model.norm", "model.norm_options", "data.task",
-                          "optim.name", "dtype"}) {
+  // Flat attributes of the main keys, as plain strings (a per-layer norm list joined by ",").
+  for (const char* key : {"model.family", "model.norm", "model.norm_options", "optim.name",
+                          "dtype"}) {
     f.write_attribute("/", std::string(key).substr(std::string(key).find('.') + 1),
-                      c.value_text(key));
+                      join(c.strings(key), ","));
   }
+  f.write_attribute("/", "task", task_name(c));
   f.write_attribute("/", "seed", (long long)seed);
   f.write_attribute("/", "lr", oc.lr);
 
