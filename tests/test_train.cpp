@@ -87,6 +87,9 @@ TEST_CASE("trainer: bad values are refused before any run file exists", "[config
   refused("model.norm_options=eps=0", "eps must be a finite number > 0");
   refused("model.norm=[\"rmsnorm\", \"layernorm\"]", "model.norm lists 2 normalizers; the MLP has depth 3");
   refused("train.batch=0", "train.batch must be at least 1");
+  refused("model.init=xavir", "model.init: 'xavir' is not one of normal, offset, xavier, kaiming "
+                              "(did you mean 'xavier'?)");
+  refused("model.init_std=0", "model.init_std must be > 0, got 0");
   refused("model.activation=swish", "unknown activation 'swish'");
   refused("model.family=gpt", "model.family: 'gpt' is not one of mlp, gru, transformer");
   refused("data.task=grammer", "did you mean 'grammar'?");
@@ -256,6 +259,35 @@ TEST_CASE("trainer: the GRU solves the copy task", "[train][learning]") {
   // Ignoring the first half scores log 4 = 1.39 nats and accuracy 1/4 on the copied half.
   CHECK(r.val_loss < 0.15);
   CHECK(r.val_metric > 0.95);
+}
+
+TEST_CASE("init schemes draw weights at the documented scale", "[train]") {
+  nn::ParamStore<double> store;
+  store.add("w", {400, 100}, nn::ParamRole::weight);
+  store.add("e", {50, 100}, nn::ParamRole::embedding);
+  store.add("g", {100}, nn::ParamRole::gain, 1.0);
+  store.allocate();
+  auto moments = [&](const std::string& name) {
+    const auto& i = store.info(name);
+    double sum = 0, sq = 0;
+    for (std::size_t j = 0; j < i.size; ++j) sum += store.values()[i.offset + j];
+    const double mean = sum / double(i.size);
+    for (std::size_t j = 0; j < i.size; ++j) sq += std::pow(store.values()[i.offset + j] - mean, 2);
+    return std::pair{mean, std::sqrt(sq / double(i.size))};
+  };
+  Rng rng(3);
+  // 40000 draws: the sample sd is within 1% of sigma (its relative sd is 1/sqrt(2n) = 0.35%)
+  struct Expect { const char* scheme; double mean, sd; };
+  for (Expect e : {Expect{"normal", 0.0, 0.05}, Expect{"offset", 0.2, 0.05},
+                   Expect{"xavier", 0.0, std::sqrt(2.0 / 500)}, Expect{"kaiming", 0.0, std::sqrt(2.0 / 100)}}) {
+    store.initialize(e.scheme, 0.05, rng);
+    auto [mean, sd] = moments("w");
+    INFO(e.scheme);
+    CHECK(mean == Approx(e.mean).margin(0.01 * e.sd + 1e-12));
+    CHECK(sd == Approx(e.sd).epsilon(0.01));
+    CHECK(moments("e").second == Approx(0.05).epsilon(0.03));
+    CHECK(store.values()[store.info("g").offset] == 1.0);
+  }
 }
 
 TEST_CASE("trainer: a Transformer run is bit-identical when repeated", "[train]") {

@@ -1,6 +1,7 @@
 #include "nn/params.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
@@ -62,6 +63,33 @@ void ParamStore<T>::initialize(double mean, double std, Rng& rng) {
     std::span<T> v(values_.data() + i.offset, i.size);
     if (i.role == ParamRole::weight || i.role == ParamRole::embedding) fill_normal(v, rng, mean, std);
     else std::fill(v.begin(), v.end(), T(i.init));
+  }
+}
+
+template <class T>
+void ParamStore<T>::initialize(const std::string& scheme, double std, Rng& rng) {
+  const std::vector<std::string> schemes{"normal", "offset", "xavier", "kaiming"};
+  if (std::find(schemes.begin(), schemes.end(), scheme) == schemes.end()) {
+    fail("model.init: '", scheme, "' is not one of ", join(schemes, ", "),
+         did_you_mean(scheme, schemes));
+  }
+  if (!(std > 0)) fail("model.init_std must be > 0, got ", std);
+  if (scheme == "normal" || scheme == "offset") {
+    initialize(scheme == "offset" ? 0.2 : 0.0, std, rng);
+    return;
+  }
+  if (!allocated_) fail("initialize() before allocate()");
+  for (const auto& i : infos_) {
+    std::span<T> v(values_.data() + i.offset, i.size);
+    if (i.role == ParamRole::weight && i.shape.size() == 2) {
+      const double fan_out = double(i.shape[0]), fan_in = double(i.shape[1]);
+      const double sd = scheme == "xavier" ? std::sqrt(2 / (fan_in + fan_out)) : std::sqrt(2 / fan_in);
+      fill_normal(v, rng, 0.0, sd);
+    } else if (i.role == ParamRole::weight || i.role == ParamRole::embedding) {
+      fill_normal(v, rng, 0.0, std);
+    } else {
+      std::fill(v.begin(), v.end(), T(i.init));
+    }
   }
 }
 

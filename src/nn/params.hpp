@@ -51,6 +51,13 @@ class ParamStore {
   void zero_grads();
   // Draws weights and embeddings from N(mean, std^2) and sets everything else to its init.
   void initialize(double mean, double std, Rng& rng);
+  // Initializes by scheme name (model.init), `std` being model.init_std:
+  //   normal   weights and embeddings N(0, std^2)
+  //   offset   weights and embeddings N(0.2, std^2): the RMSNorm paper's robustness test
+  //   xavier   weights N(0, 2 / (fan_in + fan_out)) (Glorot), embeddings N(0, std^2)
+  //   kaiming  weights N(0, 2 / fan_in) (He, for ReLU), embeddings N(0, std^2)
+  // Gains, biases and lambda start at their init value. Unknown names throw, listing the schemes.
+  void initialize(const std::string& scheme, double std, Rng& rng);
 
  private:
   std::vector<ParamInfo> infos_;

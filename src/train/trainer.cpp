@@ -296,12 +296,8 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   const std::uint64_t seed = std::uint64_t(c.integer("seed"));
   std::unique_ptr<Workload<T>> work = make_workload<T>(c, seed, log);
 
-  const std::string init = c.string("model.init");
-  if (init != "normal" && init != "offset") fail("model.init: '", init, "' is not one of normal, offset");
-  const double init_std = c.number("model.init_std");
-  if (!(init_std > 0)) fail("model.init_std must be > 0, got ", init_std);
   Rng init_rng(derive_seed(seed, kInit));
-  work->params().initialize(init == "offset" ? 0.2 : 0.0, init_std, init_rng);
+  work->params().initialize(c.string("model.init"), c.number("model.init_std"), init_rng);
 
   const nn::OptimConfig oc = optim_config(c);
   nn::Optimizer<T> optimizer(oc, work->params());
