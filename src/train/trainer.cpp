@@ -311,10 +311,10 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   f.write_attribute("/", "config_toml", c.to_toml());
   f.write_attribute("/", "started", now_iso());
   // Flat attributes of the main keys, as plain strings (a per-layer norm list joined by ",").
-  for (const char* key : {"model.family", "model.norm", "model.norm_options", "optim.name",
-                          "dtype"}) {
-    f.write_attribute("/", std::string(key).substr(std::string(key).find('.') + 1),
-                      join(c.strings(key), ","));
+  for (auto [attribute, key] : {std::pair{"family", "model.family"}, {"norm", "model.norm"},
+                                 {"norm_options", "model.norm_options"}, {"optimizer", "optim.name"},
+                                 {"dtype", "dtype"}}) {
+    f.write_attribute("/", attribute, join(c.strings(key), ","));
   }
   f.write_attribute("/", "task", task_name(c));
   f.write_attribute("/", "seed", (long long)seed);
