@@ -8,6 +8,7 @@
 #include "norm/registry.hpp"
 #include "tools/apply.hpp"
 #include "tools/bench_norms.hpp"
+#include "tools/bench_train.hpp"
 #include "tools/demo.hpp"
 #include "train/trainer.hpp"
 #include "io/config.hpp"
@@ -104,12 +105,51 @@ int cmd_apply(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+int cmd_bench_train(const std::vector<std::string>& args, std::ostream& out) {
+  tools::BenchTrainOptions o;
+  std::string workloads = join(o.workloads, ","), norms = join(o.norms, ","), torch = "auto";
+  po::options_description desc("options");
+  desc.add_options()
+      ("threads", po::value(&o.threads)->default_value(o.threads), "threads on both sides")
+      ("steps", po::value(&o.steps)->default_value(o.steps), "timed steps per figure")
+      ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")
+      ("workloads", po::value(&workloads)->default_value(workloads), "mlp, gru, transformer")
+      ("norms", po::value(&norms)->default_value(norms), "rmsnorm, layernorm, none")
+      ("quick", po::bool_switch(&o.quick), "tiny shapes (a smoke test, not a benchmark)")
+      ("torch", po::value(&torch)->default_value(torch),
+       "the PyTorch peer: auto (when the interpreter imports torch) | on | off")
+      ("python", po::value(&o.python)->default_value(o.python), "interpreter of the peer")
+      ("torch-script", po::value(&o.torch_script), "the peer (default: scripts/bench_train_torch.py)")
+      ("phases", po::bool_switch(&o.phases), "also print normlab's time per phase")
+      ("clock", po::value(&o.clock)->default_value(o.clock),
+       "wall | cpu (process CPU time: on one thread, robust to a loaded machine)");
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab bench train [options]\n\n"
+      "ms per training step (forward, backward, Adam) in float32 for an MLP, a GRU LM and a\n"
+      "Transformer LM with rmsnorm, layernorm and none, next to the same workloads in PyTorch.\n"
+      "Sets OPENBLAS_CORETYPE for both sides when the environment does not.";
+  if (!parse(args, desc, vm, out, usage)) return 0;
+  tools::reexec_with_openblas_coretype([&] {
+    std::vector<std::string> argv{"bench", "train"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }());
+  o.workloads = split(workloads, ',');
+  o.norms = split(norms, ',');
+  o.torch = tools::parse_torch_peer(torch);
+  if (o.quick) o.shapes = tools::BenchTrainShapes::quick();
+  tools::bench_train(out, o);
+  return 0;
+}
+
 int cmd_bench(const std::vector<std::string>& args, std::ostream& out) {
+  if (!args.empty() && args[0] == "train") return cmd_bench_train({args.begin() + 1, args.end()}, out);
   std::string what, dims, kinds;
   tools::BenchNormsOptions o;
   po::options_description desc("options");
   desc.add_options()
-      ("what", po::value(&what)->required(), "what to benchmark: norms")
+      ("what", po::value(&what)->required(), "what to benchmark: norms (or train: see bench train --help)")
       ("dims", po::value(&dims)->default_value("64,256,1024,4096"), "feature sizes D")
       ("mib", po::value(&o.mib)->default_value(o.mib), "MiB per (B, D) tensor")
       ("repeats", po::value(&o.repeats)->default_value(o.repeats), "timed runs per figure")
@@ -118,7 +158,7 @@ int cmd_bench(const std::vector<std::string>& args, std::ostream& out) {
   positional.add("what", 1);
   po::variables_map vm;
   if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]", &positional)) return 0;
-  if (what != "norms") fail("bench: unknown benchmark '", what, "'; available: norms");
+  if (what != "norms") fail("bench: unknown benchmark '", what, "'; available: norms, train");
   o.dims.clear();
   for (const auto& d : split(dims, ',')) {
     double v = parse_double(d, "--dims");
@@ -192,7 +232,7 @@ const std::vector<Command>& commands() {
       {"train", "train one model from an experiment file", cmd_train},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
-      {"bench", "benchmarks: `normlab bench norms`", cmd_bench},
+      {"bench", "benchmarks: `normlab bench norms`, `normlab bench train`", cmd_bench},
   };
   return list;
 }

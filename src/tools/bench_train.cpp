@@ -1,0 +1,470 @@
+#include "tools/bench_train.hpp"
+
+#include <cblas.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iomanip>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/gemm.hpp"
+#include "core/random.hpp"
+#include "core/strings.hpp"
+#include "models/gru_lm.hpp"
+#include "models/mlp.hpp"
+#include "models/transformer_lm.hpp"
+#include "nn/optim.hpp"
+
+namespace normlab::tools {
+
+BenchTrainShapes BenchTrainShapes::quick() {
+  BenchTrainShapes s;
+  s.mlp_input = 32, s.mlp_width = 16, s.mlp_depth = 2, s.mlp_batch = 8;
+  s.gru_embed = 8, s.gru_hidden = 16, s.gru_len = 6, s.gru_batch = 4;
+  s.tf_d = 16, s.tf_layers = 1, s.tf_heads = 2, s.tf_len = 6, s.tf_batch = 4;
+  return s;
+}
+
+std::string BenchTrainShapes::to_json() const {
+  nlohmann::ordered_json j;
+  j["mlp"] = {{"input", mlp_input}, {"width", mlp_width}, {"depth", mlp_depth},
+              {"classes", mlp_classes}, {"batch", mlp_batch}};
+  j["gru"] = {{"vocab", gru_vocab}, {"embed", gru_embed}, {"hidden", gru_hidden},
+              {"layers", gru_layers}, {"len", gru_len}, {"batch", gru_batch}};
+  j["transformer"] = {{"vocab", tf_vocab}, {"d", tf_d}, {"layers", tf_layers},
+                      {"heads", tf_heads}, {"len", tf_len}, {"batch", tf_batch},
+                      {"mlp_ratio", tf_mlp_ratio}};
+  return j.dump();
+}
+
+TorchPeer parse_torch_peer(const std::string& name) {
+  if (name == "auto") return TorchPeer::automatic;
+  if (name == "on") return TorchPeer::on;
+  if (name == "off") return TorchPeer::off;
+  fail("--torch: '", name, "' is not one of auto, on, off");
+}
+
+const std::vector<std::string>& bench_train_workloads() {
+  static const std::vector<std::string> names{"mlp", "gru", "transformer"};
+  return names;
+}
+
+const std::vector<std::string>& bench_train_norms() {
+  static const std::vector<std::string> names{"rmsnorm", "layernorm", "none"};
+  return names;
+}
+
+namespace {
+
+const char* kCoreTypeVariable = "OPENBLAS_CORETYPE";
+
+// The value DESIGN.md measured for this machine's virtual CPUs (OpenBLAS detects "Prescott" and
+// runs its generic kernel, about 5x slower); Haswell's kernels where there is no AVX-512.
+const char* coretype_for_this_cpu() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
+  if (__builtin_cpu_supports("avx2")) return "Haswell";
+  return nullptr;  // leave OpenBLAS's own detection alone
+}
+
+// Set by reexec_with_openblas_coretype in the re-executed process, so the report can say who set it.
+const char* kCoreTypeSetByUs = "NORMLAB_BENCH_SET_OPENBLAS_CORETYPE";
+
+}  // namespace
+
+void reexec_with_openblas_coretype(const std::vector<std::string>& argv) {
+  if (std::getenv(kCoreTypeVariable)) return;
+  const char* core = coretype_for_this_cpu();
+  if (!core) return;
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec || self.filename() != "normlab") return;  // embedded (tests): never replace the process
+  setenv(kCoreTypeVariable, core, 1);
+  setenv(kCoreTypeSetByUs, "1", 1);
+  std::vector<std::string> args{self.string()};
+  args.insert(args.end(), argv.begin(), argv.end());
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  std::fflush(nullptr);
+  execv(self.c_str(), cargs.data());
+  fail("could not re-execute ", self.string(), " with ", kCoreTypeVariable, "=", core,
+       "; set it in the environment and run again");
+}
+
+namespace {
+
+// One workload with one normalizer, ready to step: the model, its data, its optimizer.
+struct Trainee {
+  std::function<double()> forward;  // the mean loss of the fixed batch
+  std::function<void()> backward;
+  nn::ParamStore<float>* params = nullptr;
+  std::shared_ptr<void> model;  // keeps the model alive
+};
+
+std::vector<std::int32_t> random_ints(std::size_t n, std::size_t high, Rng& rng) {
+  std::uniform_int_distribution<std::int32_t> dist(0, std::int32_t(high) - 1);
+  std::vector<std::int32_t> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+Trainee make_mlp(const BenchTrainShapes& s, const std::string& norm, Rng& rng) {
+  models::MlpConfig c;
+  c.input = s.mlp_input, c.width = s.mlp_width, c.depth = s.mlp_depth, c.classes = s.mlp_classes;
+  c.norms = {norm};
+  c.activation = nn::Activation::relu;
+  auto model = std::make_shared<models::Mlp<float>>(c);
+  model->params().initialize(0, 0.02, rng);
+  auto x = std::make_shared<std::vector<float>>(s.mlp_batch * s.mlp_input);
+  fill_normal(std::span<float>(*x), rng);
+  auto labels = std::make_shared<std::vector<std::int32_t>>(random_ints(s.mlp_batch, s.mlp_classes, rng));
+  const std::size_t B = s.mlp_batch;
+  Trainee t;
+  t.forward = [=] { return model->forward(x->data(), labels->data(), B, true, nullptr); };
+  t.backward = [=] { model->backward(); };
+  t.params = &model->params();
+  t.model = model;
+  return t;
+}
+
+// Random tokens (B, len) and their targets, the next random token: a language-model batch.
+Trainee make_sequence(std::shared_ptr<models::SequenceModel<float>> model, std::size_t B,
+                      std::size_t len, std::size_t V, Rng& rng) {
+  model->params().initialize(0, 0.02, rng);
+  auto seq = random_ints(B * (len + 1), V, rng);
+  auto tokens = std::make_shared<std::vector<std::int32_t>>(B * len);
+  auto targets = std::make_shared<std::vector<std::int32_t>>(B * len);
+  for (std::size_t b = 0; b < B; ++b) {
+    for (std::size_t t = 0; t < len; ++t) {
+      (*tokens)[b * len + t] = seq[b * (len + 1) + t];
+      (*targets)[b * len + t] = seq[b * (len + 1) + t + 1];
+    }
+  }
+  Trainee tr;
+  tr.forward = [=] { return model->forward(tokens->data(), targets->data(), B, len); };
+  tr.backward = [=] { model->backward(); };
+  tr.params = &model->params();
+  tr.model = model;
+  return tr;
+}
+
+Trainee make_gru(const BenchTrainShapes& s, const std::string& norm, Rng& rng) {
+  models::GruConfig c;
+  c.vocab = s.gru_vocab, c.embed = s.gru_embed, c.hidden = s.gru_hidden, c.layers = s.gru_layers;
+  c.norms = {norm};
+  // With no normalizer the layer is exactly torch.nn.GRU: no identity sites to copy through.
+  c.sites = norm == "none" ? models::GruNormSites::none : models::GruNormSites::both;
+  if (norm == "none") c.norms = {"rmsnorm"};  // unused without sites
+  return make_sequence(std::make_shared<models::GruLm<float>>(c), s.gru_batch, s.gru_len,
+                       s.gru_vocab, rng);
+}
+
+Trainee make_transformer(const BenchTrainShapes& s, const std::string& norm, Rng& rng) {
+  models::TransformerConfig c;
+  c.vocab = s.tf_vocab, c.d = s.tf_d, c.layers = s.tf_layers, c.heads = s.tf_heads;
+  c.context = s.tf_len, c.mlp_ratio = s.tf_mlp_ratio;
+  c.activation = nn::Activation::gelu;
+  c.norms = {norm == "none" ? "rmsnorm" : norm};
+  // Without a normalizer, s' = s + F(s) and no final norm: the same graph as the torch peer's.
+  c.placement = norm == "none" ? models::Placement::none : models::Placement::pre;
+  return make_sequence(std::make_shared<models::TransformerLm<float>>(c), s.tf_batch, s.tf_len,
+                       s.tf_vocab, rng);
+}
+
+Trainee make_trainee(const std::string& workload, const BenchTrainShapes& s,
+                     const std::string& norm, Rng& rng) {
+  if (workload == "mlp") return make_mlp(s, norm, rng);
+  if (workload == "gru") return make_gru(s, norm, rng);
+  return make_transformer(s, norm, rng);
+}
+
+// Seconds on the clock --clock names: elapsed, or this process's CPU time.
+class StepClock {
+ public:
+  explicit StepClock(bool cpu) : cpu_(cpu) { reset(); }
+  void reset() { start_ = now(); }
+  double seconds() const { return now() - start_; }
+
+ private:
+  double now() const {
+    timespec ts;
+    clock_gettime(cpu_ ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  }
+  bool cpu_;
+  double start_ = 0;
+};
+
+// Milliseconds of the timed steps, per step, in total and by phase.
+struct StepTimes {
+  std::vector<double> total, zero, forward, backward, update;  // update: global norm + Adam
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? NAN : v[v.size() / 2];
+}
+double minimum(const std::vector<double>& v) {
+  return v.empty() ? NAN : *std::min_element(v.begin(), v.end());
+}
+
+StepTimes time_steps(Trainee& t, int warmup, int steps, bool cpu_clock) {
+  nn::OptimConfig oc;  // Adam, lr 1e-3, torch's betas and eps
+  nn::Optimizer<float> optimizer(oc, *t.params);
+  StepTimes st;
+  for (int i = 0; i < warmup + steps; ++i) {
+    StepClock step(cpu_clock), phase(cpu_clock);
+    t.params->zero_grads();
+    const double zero = phase.seconds();
+    phase.reset();
+    const double loss = t.forward();
+    const double fwd = phase.seconds();
+    phase.reset();
+    t.backward();
+    const double bwd = phase.seconds();
+    phase.reset();
+    const double norm = nn::global_norm(t.params->grads());
+    optimizer.step(*t.params, norm);
+    const double upd = phase.seconds();
+    const double total = step.seconds();
+    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+      fail("bench train: the loss or gradient norm is not finite at step ", i,
+           " (loss ", loss, ", norm ", norm, ")");
+    }
+    if (i < warmup) continue;
+    st.total.push_back(1e3 * total);
+    st.zero.push_back(1e3 * zero);
+    st.forward.push_back(1e3 * fwd);
+    st.backward.push_back(1e3 * bwd);
+    st.update.push_back(1e3 * upd);
+  }
+  return st;
+}
+
+struct Figure {
+  double median_ms = NAN, min_ms = NAN;
+};
+using Key = std::pair<std::string, std::string>;  // workload, norm
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string default_torch_script() {
+  return (std::filesystem::path(NORMLAB_SOURCE_DIR) / "scripts" / "bench_train_torch.py").string();
+}
+
+bool python_has_torch(const std::string& python) {
+  const std::string cmd = shell_quote(python) + " -c 'import torch' >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+struct PeerResult {
+  bool ran = false;
+  std::string note;  // why it did not run, or what ran
+  std::string torch_version, openblas_core;
+  std::map<Key, Figure> figures;
+};
+
+PeerResult run_torch_peer(const BenchTrainOptions& o, const std::string& coretype) {
+  PeerResult r;
+  const std::string script = o.torch_script.empty() ? default_torch_script() : o.torch_script;
+  if (o.torch == TorchPeer::off) {
+    r.note = "off (--torch off)";
+    return r;
+  }
+  const bool have = python_has_torch(o.python);
+  if (!have) {
+    if (o.torch == TorchPeer::on) fail("--torch on: ", o.python, " cannot import torch");
+    r.note = "not available (" + o.python + " cannot import torch); normlab figures only";
+    return r;
+  }
+  if (!std::filesystem::exists(script)) fail("bench train: no torch peer script at ", script);
+  const std::string n = std::to_string(o.threads);
+  std::string cmd = std::string(kCoreTypeVariable) + "=" + shell_quote(coretype) +
+                    " OMP_NUM_THREADS=" + n + " OPENBLAS_NUM_THREADS=" + n + " " +
+                    shell_quote(o.python) + " " + shell_quote(script) + " --threads " + n +
+                    " --steps " + std::to_string(o.steps) + " --warmup " +
+                    std::to_string(o.warmup) + " --clock " + o.clock + " --workloads " + join(o.workloads, ",") +
+                    " --norms " + join(o.norms, ",") + " --shapes " + shell_quote(o.shapes.to_json());
+  r.note = cmd;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) fail("bench train: could not start the torch peer: ", cmd);
+  std::string line;
+  char buf[4096];
+  std::vector<std::string> lines;
+  while (std::fgets(buf, sizeof buf, pipe)) {
+    line += buf;
+    if (!line.empty() && line.back() == '\n') {
+      lines.push_back(line);
+      line.clear();
+    }
+  }
+  if (!line.empty()) lines.push_back(line);
+  const int status = pclose(pipe);
+  for (const auto& l : lines) {
+    if (trim(l).empty() || trim(l).front() != '{') continue;
+    auto j = nlohmann::json::parse(l, nullptr, false);
+    if (j.is_discarded()) continue;
+    if (j.contains("torch")) {
+      r.torch_version = j.value("torch", "");
+      r.openblas_core = j.value("openblas_core", "");
+      if (j.contains("shapes") && j["shapes"] != nlohmann::json::parse(o.shapes.to_json())) {
+        fail("bench train: the torch peer ran other shapes than normlab: ", j["shapes"].dump());
+      }
+      if (j.value("threads", -1) != o.threads) {
+        fail("bench train: the torch peer ran ", j.value("threads", -1), " threads, not ", o.threads);
+      }
+    } else if (j.contains("workload")) {
+      r.figures[{j["workload"], j["norm"]}] = {j["median_ms"], j["min_ms"]};
+    }
+  }
+  if (status != 0) {
+    r.note = "failed (exit status " + std::to_string(status) + "): " + cmd;
+    return r;
+  }
+  r.ran = true;
+  return r;
+}
+
+std::string fixed(double v, int precision) {
+  if (!std::isfinite(v)) return "-";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(precision) << v;
+  return s.str();
+}
+
+void print_phases(std::ostream& out, const std::string& workload, const std::string& norm,
+                  const StepTimes& st) {
+  out << "    phases " << std::left << std::setw(12) << workload << std::setw(10) << norm
+      << std::right << "  zero " << fixed(median(st.zero), 2) << "  forward "
+      << fixed(median(st.forward), 2) << "  backward " << fixed(median(st.backward), 2)
+      << "  norm+adam " << fixed(median(st.update), 2) << "  (median ms)\n";
+}
+
+}  // namespace
+
+void bench_train(std::ostream& out, const BenchTrainOptions& o) {
+  for (const auto& w : o.workloads) {
+    const auto& known = bench_train_workloads();
+    if (std::find(known.begin(), known.end(), w) == known.end())
+      fail("--workloads: unknown workload '", w, "'", did_you_mean(w, known), "; available: ",
+           join(known, ", "));
+  }
+  for (const auto& n : o.norms) {
+    const auto& known = bench_train_norms();
+    if (std::find(known.begin(), known.end(), n) == known.end())
+      fail("--norms: unknown normalizer '", n, "'", did_you_mean(n, known), "; available: ",
+           join(known, ", "));
+  }
+  if (o.threads < 1) fail("--threads must be at least 1, got ", o.threads);
+  if (o.steps < 1) fail("--steps must be at least 1, got ", o.steps);
+  if (o.warmup < 0) fail("--warmup must be at least 0, got ", o.warmup);
+  if (o.clock != "wall" && o.clock != "cpu") fail("--clock: '", o.clock, "' is not one of wall, cpu");
+  set_blas_threads(o.threads);
+
+  const char* env_core = std::getenv(kCoreTypeVariable);
+  const std::string coretype = env_core ? env_core : "";
+  const bool set_by_us = std::getenv(kCoreTypeSetByUs) != nullptr;
+  out << "# normlab bench train: ms per training step (zero grads, forward, backward, global grad "
+         "norm, Adam), float32\n"
+      << "# threads " << o.threads << "; " << o.warmup << " warm-up steps, then the median (and min) of "
+      << o.steps << " timed steps" << (o.quick ? "; --quick shapes" : "") << "\n"
+      << "# clock: " << (o.clock == "cpu" ? "cpu (process CPU time, both sides)" : "wall (elapsed time, both sides)") << "\n"
+      << "# " << kCoreTypeVariable << "="
+      << (coretype.empty() ? "(unset: OpenBLAS detects the core itself)" : coretype)
+      << (set_by_us ? " (unset in the caller's environment; set by normlab bench for both sides)"
+                    : coretype.empty() ? "" : " (from the environment, passed to the torch peer)")
+      << "; OpenBLAS core in use here: " << openblas_get_corename() << "\n"
+      << "# shapes " << o.shapes.to_json() << "\n";
+  out.flush();
+
+  // The first figure measured came out twice as slow as its minimum in every phase (the core
+  // ramping up): step the first workload untimed for about a second before anything is timed.
+  {
+    Rng rng(1234);
+    Trainee t = make_trainee(o.workloads.front(), o.shapes, o.norms.front(), rng);
+    nn::Optimizer<float> optimizer(nn::OptimConfig{}, *t.params);
+    for (StepClock wall(false); wall.seconds() < (o.quick ? 0.05 : 1.0);) {
+      t.params->zero_grads();
+      t.forward();
+      t.backward();
+      optimizer.step(*t.params, nn::global_norm(t.params->grads()));
+    }
+  }
+  std::map<Key, Figure> ours;
+  std::map<Key, StepTimes> ours_steps;
+  for (const auto& w : o.workloads) {
+    for (const auto& n : o.norms) {
+      Rng rng(1234);
+      Trainee t = make_trainee(w, o.shapes, n, rng);
+      StepTimes st = time_steps(t, o.warmup, o.steps, o.clock == "cpu");
+      ours[{w, n}] = {median(st.total), minimum(st.total)};
+      ours_steps[{w, n}] = st;
+    }
+  }
+
+  PeerResult peer = run_torch_peer(o, coretype);
+  out << "# torch peer (--torch "
+      << (o.torch == TorchPeer::automatic ? "auto: runs when the interpreter can import torch"
+                                          : o.torch == TorchPeer::on ? "on" : "off")
+      << "): ";
+  if (peer.ran) {
+    out << "torch " << peer.torch_version << ", OpenBLAS core in use there: "
+        << (peer.openblas_core.empty() ? "?" : peer.openblas_core) << "\n#   " << peer.note << "\n";
+  } else {
+    out << peer.note << "\n";
+  }
+
+  out << "\n" << std::left << std::setw(13) << "workload" << std::setw(11) << "norm" << std::right
+      << std::setw(12) << "normlab ms" << std::setw(9) << "(min)" << std::setw(8) << "/LN";
+  if (peer.ran) {
+    out << std::setw(12) << "torch ms" << std::setw(9) << "(min)" << std::setw(8) << "/LN"
+        << std::setw(15) << "torch/normlab";
+  }
+  out << "\n";
+  auto rel = [&](const std::map<Key, Figure>& m, const std::string& w, const std::string& n) {
+    auto a = m.find({w, n}), ln = m.find({w, "layernorm"});
+    return a == m.end() || ln == m.end() ? NAN : a->second.median_ms / ln->second.median_ms;
+  };
+  for (const auto& w : o.workloads) {
+    for (const auto& n : o.norms) {
+      const Figure f = ours[{w, n}];
+      out << std::left << std::setw(13) << w << std::setw(11) << n << std::right << std::setw(12)
+          << fixed(f.median_ms, 2) << std::setw(9) << fixed(f.min_ms, 2) << std::setw(8)
+          << fixed(rel(ours, w, n), 2);
+      if (peer.ran) {
+        auto it = peer.figures.find({w, n});
+        const Figure p = it == peer.figures.end() ? Figure{} : it->second;
+        out << std::setw(12) << fixed(p.median_ms, 2) << std::setw(9) << fixed(p.min_ms, 2)
+            << std::setw(8) << fixed(rel(peer.figures, w, n), 2) << std::setw(15)
+            << fixed(p.median_ms / f.median_ms, 2);
+      }
+      out << "\n";
+    }
+  }
+  out << "\n/LN: median step time relative to LayerNorm's in the same implementation (< 1: faster "
+         "than LayerNorm)\n";
+  if (peer.ran) out << "torch/normlab: > 1 means normlab is faster\n";
+  if (o.phases) {
+    out << "\nwhere normlab's step time goes:\n";
+    for (const auto& w : o.workloads) {
+      for (const auto& n : o.norms) print_phases(out, w, n, ours_steps[{w, n}]);
+    }
+  }
+}
+
+}  // namespace normlab::tools

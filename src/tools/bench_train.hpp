@@ -1,0 +1,66 @@
+// `normlab bench train`: milliseconds per training step (zero the gradients, forward, backward,
+// global gradient norm, Adam update) in float32 for three reference workloads, each with RMSNorm,
+// LayerNorm and no normalizer, next to the same workloads written in PyTorch
+// (scripts/bench_train_torch.py) and measured in the same run, with the same thread count and the
+// same OpenBLAS core setting. Prints figures; asserts nothing about time.
+//
+//   mlp          784-256-256-256-10 (models::Mlp), batch 128, normalizer before each ReLU
+//   gru          GRU LM, V 65, embed 64, H 256, 1 layer, T 64, batch 32; normalized input and
+//                recurrent projections (GruNormSites::both); `none` is exactly torch.nn.GRU
+//   transformer  decoder-only LM, V 65, d 128, 4 layers, 4 heads, T 64, batch 32, pre-norm,
+//                mlp_ratio 4, GELU; `none` has no normalizer sites at all (Placement::none)
+#pragma once
+
+#include <cstddef>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace normlab::tools {
+
+// Every shape of the three workloads; the one source of truth, handed to the PyTorch peer too.
+struct BenchTrainShapes {
+  std::size_t mlp_input = 784, mlp_width = 256, mlp_depth = 3, mlp_classes = 10, mlp_batch = 128;
+  std::size_t gru_vocab = 65, gru_embed = 64, gru_hidden = 256, gru_layers = 1, gru_len = 64,
+              gru_batch = 32;
+  std::size_t tf_vocab = 65, tf_d = 128, tf_layers = 4, tf_heads = 4, tf_len = 64, tf_batch = 32,
+              tf_mlp_ratio = 4;
+
+  static BenchTrainShapes quick();  // tiny shapes for smoke tests: milliseconds, not seconds
+  std::string to_json() const;      // {"mlp": {...}, "gru": {...}, "transformer": {...}}
+};
+
+enum class TorchPeer { automatic, on, off };
+TorchPeer parse_torch_peer(const std::string& name);  // auto | on | off
+
+struct BenchTrainOptions {
+  int threads = 1;  // BLAS threads here, torch.set_num_threads in the peer
+  int steps = 20;   // timed steps per figure; the median and min are reported
+  int warmup = 3;   // untimed steps first (page faults, BLAS buffers, the optimizer's moments)
+  std::vector<std::string> workloads{"mlp", "gru", "transformer"};
+  std::vector<std::string> norms{"rmsnorm", "layernorm", "none"};
+  BenchTrainShapes shapes;
+  bool quick = false;  // recorded for the report; `shapes` already holds the quick shapes
+  TorchPeer torch = TorchPeer::automatic;  // automatic: run the peer when python can import torch
+  std::string python = "/usr/bin/python3";  // Debian's interpreter, which sees python3-torch
+  std::string torch_script;                 // default: <source dir>/scripts/bench_train_torch.py
+  bool phases = false;  // also print where normlab's step time goes (forward, backward, update)
+  // wall: elapsed time. cpu: the process's CPU time (all its threads), which on one thread does
+  // not count the time other processes hold the core: the figure to trust on a loaded machine.
+  std::string clock = "wall";
+};
+
+// The workload and norm names `bench train` knows.
+const std::vector<std::string>& bench_train_workloads();
+const std::vector<std::string>& bench_train_norms();
+
+// OpenBLAS reads OPENBLAS_CORETYPE once, when the library loads, so it cannot be set from inside
+// a running normlab. If it is unset and this process is the normlab binary, sets it (SkylakeX on
+// an AVX-512 CPU, Haswell on AVX2; DESIGN.md, "Environment facts") and re-executes
+// /proc/self/exe with `argv` (the arguments after the program name). Returns only when no
+// re-execution happened: the variable was set already, or this is not the normlab binary.
+void reexec_with_openblas_coretype(const std::vector<std::string>& argv);
+
+void bench_train(std::ostream& out, const BenchTrainOptions& options);
+
+}  // namespace normlab::tools
