@@ -305,3 +305,17 @@ TEST_CASE("trainer: a Transformer run is bit-identical when repeated", "[train]"
   CHECK(a.size() == 20);
   CHECK(a == b);
 }
+
+TEST_CASE("trainer: the MLP learns MNIST from the t10k files", "[train][learning]") {
+  TempDir dir;
+  std::ostringstream log;
+  io::Config c;
+  for (const char* s : {"data.task=mnist", "model.width=64", "model.depth=1", "train.steps=300",
+                        "data.val_size=2000", "optim.lr=0.003", "train.eval_every=300"}) {
+    c.set(s);
+  }
+  auto r = train::run(c, dir.path.string(), log);
+  INFO(log.str());
+  CHECK(log.str().find("8000 training and 2000 validation images") != std::string::npos);
+  CHECK(r.val_metric > 0.9);  // chance is 0.1
+}
