@@ -172,13 +172,22 @@ int cmd_bench(const std::vector<std::string>& args, std::ostream& out) {
 
 int cmd_demo(const std::vector<std::string>& args, std::ostream& out) {
   std::uint64_t seed = 0;
+  std::int64_t steps = 0;
+  std::string out_dir = "runs/demo";
   po::options_description desc("options");
-  desc.add_options()("seed", po::value(&seed)->default_value(0), "random seed of the batch");
+  desc.add_options()
+      ("seed", po::value(&seed)->default_value(0), "random seed of the batch and the runs")
+      ("steps", po::value(&steps)->default_value(0), "training steps per run (0: the experiment's)")
+      ("out", po::value(&out_dir)->default_value(out_dir), "directory of the run files");
   po::variables_map vm;
-  if (!parse(args, desc, vm, out, "usage: normlab demo [--seed N]\n\n"
-             "Every normalizer on a generated batch: what it removes, what it is invariant to."))
+  if (!parse(args, desc, vm, out, "usage: normlab demo [--seed N] [--steps N] [--out DIR]\n\n"
+             "Every normalizer on a generated batch: what it removes, what it is invariant to.\n"
+             "Then the default experiment: the MLP, GRU LM and Transformer LM of experiments/*.toml,\n"
+             "each with rmsnorm, layernorm and none, and a table of losses and time per step."))
     return 0;
-  tools::run_demo(out, seed);
+  if (steps < 0) fail("--steps must be >= 0, got ", steps);
+  tools::run_normalizer_table(out, seed);
+  tools::run_default_experiment(out, seed, out_dir, steps);
   return 0;
 }
 
@@ -228,7 +237,7 @@ int print_usage(std::ostream& out) {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
-      {"demo", "every normalizer on a generated batch (the quick-start job)", cmd_demo},
+      {"demo", "every normalizer on a batch, then the default experiment (the quick-start job)", cmd_demo},
       {"train", "train one model from an experiment file", cmd_train},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},

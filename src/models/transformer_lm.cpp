@@ -34,6 +34,13 @@ bool final_norm(Placement p) {
   return p == Placement::pre || p == Placement::sandwich || p == Placement::peri;
 }
 
+// v sized to n (contents unspecified: every use writes it before reading), as a pointer.
+template <class T>
+T* sized(std::vector<T>& v, std::size_t n) {
+  v.resize(n);
+  return v.data();
+}
+
 template <class T>
 void add(T* y, const T* a, const T* b, std::size_t n) {  // y = a + b
 #pragma omp simd
@@ -98,14 +105,14 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
 template <class T>
 void TransformerLm<T>::attention_forward(Block& blk, T* f, const T* u) {
   const std::size_t N = B_ * len_, d = c_.d, n = N * d;
-  std::vector<T> qkv(N * 3 * d);
-  nn::linear_forward(qkv.data(), u, params_.value(blk.qkv_W).data(),
+  T* qkv = sized(scratch_.qkv, N * 3 * d);
+  nn::linear_forward(qkv, u, params_.value(blk.qkv_W).data(),
                      params_.value(blk.qkv_b).data(), N, d, 3 * d);
   blk.q.resize(n);
   blk.k.resize(n);
   blk.v.resize(n);
   for (std::size_t i = 0; i < N; ++i) {
-    const T* row = qkv.data() + i * 3 * d;
+    const T* row = qkv + i * 3 * d;
     std::copy(row, row + d, blk.q.data() + i * d);
     std::copy(row + d, row + 2 * d, blk.k.data() + i * d);
     std::copy(row + 2 * d, row + 3 * d, blk.v.data() + i * d);
@@ -130,30 +137,30 @@ void TransformerLm<T>::attention_forward(Block& blk, T* f, const T* u) {
 template <class T>
 void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const T* u) {
   const std::size_t N = B_ * len_, d = c_.d, n = N * d;
-  std::vector<T> datt(n), dq(n), dk(n), dv(n);
-  nn::linear_backward(datt.data(), params_.grad(blk.proj_W).data(),
+  T *datt = sized(scratch_.datt, n), *dq = sized(scratch_.dq, n), *dk = sized(scratch_.dk, n);
+  T* dv = sized(scratch_.dv, n);
+  nn::linear_backward(datt, params_.grad(blk.proj_W).data(),
                       params_.grad(blk.proj_b).data(), df, blk.att.data(),
                       params_.value(blk.proj_W).data(), N, d, d);
   const T* Q = c_.qk_norm ? blk.qn.data() : blk.q.data();
   const T* K = c_.qk_norm ? blk.kn.data() : blk.k.data();
-  nn::attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), blk.probs.data(), Q, K,
-                         blk.v.data(), B_, len_, c_.heads, hd_);
-  if (c_.qk_norm) {
-    std::vector<T> tmp(n);
-    blk.norm_q.backward(params_, tmp.data(), dq.data(), blk.q.data(), N * c_.heads);
-    dq.swap(tmp);
-    blk.norm_k.backward(params_, tmp.data(), dk.data(), blk.k.data(), N * c_.heads);
-    dk.swap(tmp);
+  nn::attention_backward(dq, dk, dv, datt, blk.probs.data(), Q, K, blk.v.data(), B_, len_,
+                         c_.heads, hd_);
+  if (c_.qk_norm) {  // dq, dk become the gradients before the QK-norm
+    T* tmp = sized(scratch_.dqk, n);
+    blk.norm_q.backward(params_, tmp, dq, blk.q.data(), N * c_.heads);
+    std::copy(tmp, tmp + n, dq);
+    blk.norm_k.backward(params_, tmp, dk, blk.k.data(), N * c_.heads);
+    std::copy(tmp, tmp + n, dk);
   }
-  std::vector<T> dqkv(N * 3 * d);
+  T* dqkv = sized(scratch_.dqkv, N * 3 * d);
   for (std::size_t i = 0; i < N; ++i) {
-    T* row = dqkv.data() + i * 3 * d;
-    std::copy(dq.data() + i * d, dq.data() + (i + 1) * d, row);
-    std::copy(dk.data() + i * d, dk.data() + (i + 1) * d, row + d);
-    std::copy(dv.data() + i * d, dv.data() + (i + 1) * d, row + 2 * d);
+    T* row = dqkv + i * 3 * d;
+    std::copy(dq + i * d, dq + (i + 1) * d, row);
+    std::copy(dk + i * d, dk + (i + 1) * d, row + d);
+    std::copy(dv + i * d, dv + (i + 1) * d, row + 2 * d);
   }
-  nn::linear_backward(du, params_.grad(blk.qkv_W).data(), params_.grad(blk.qkv_b).data(),
-                      dqkv.data(), u, params_.value(blk.qkv_W).data(), N, d, 3 * d);
+  nn::linear_backward(du, params_.grad(blk.qkv_W).data(), params_.grad(blk.qkv_b).data(), dqkv, u, params_.value(blk.qkv_W).data(), N, d, 3 * d);
 }
 
 template <class T>
@@ -171,13 +178,11 @@ void TransformerLm<T>::mlp_forward(Block& blk, T* f, const T* u) {
 template <class T>
 void TransformerLm<T>::mlp_backward(Block& blk, T* du, const T* df, const T* u) {
   const std::size_t N = B_ * len_, d = c_.d;
-  std::vector<T> dact(N * m_);
-  nn::linear_backward(dact.data(), params_.grad(blk.out_W).data(), params_.grad(blk.out_b).data(),
+  T* dact = sized(scratch_.dact, N * m_);
+  nn::linear_backward(dact, params_.grad(blk.out_W).data(), params_.grad(blk.out_b).data(),
                       df, blk.act.data(), params_.value(blk.out_W).data(), N, m_, d);
-  nn::activation_backward(dact.data(), dact.data(), blk.hidden.data(), blk.act.data(), N * m_,
-                          c_.activation);
-  nn::linear_backward(du, params_.grad(blk.fc_W).data(), params_.grad(blk.fc_b).data(),
-                      dact.data(), u, params_.value(blk.fc_W).data(), N, d, m_);
+  nn::activation_backward(dact, dact, blk.hidden.data(), blk.act.data(), N * m_, c_.activation);
+  nn::linear_backward(du, params_.grad(blk.fc_W).data(), params_.grad(blk.fc_b).data(), dact, u, params_.value(blk.fc_W).data(), N, d, m_);
 }
 
 template <class T>
@@ -214,28 +219,28 @@ void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attenti
                                          const T* dy, T* ds) {
   const std::size_t N = B_ * len_, n = N * c_.d;
   const Placement p = c_.placement;
-  std::vector<T> dr, dg, du(n);
   const T* d_sum = dy;  // the gradient reaching r = s + g
   if (norm_after_sum(p)) {
-    dr.resize(n);
-    sub.norm.backward(params_, dr.data(), dy, sub.r.data(), N);
-    d_sum = dr.data();
+    T* dr = sized(scratch_.d_sum, n);
+    sub.norm.backward(params_, dr, dy, sub.r.data(), N);
+    d_sum = dr;
   }
   const T* d_f = d_sum;
   if (sub.norm_out.active()) {
-    dg.resize(n);
-    sub.norm_out.backward(params_, dg.data(), d_sum, sub.f.data(), N);
-    d_f = dg.data();
+    T* dg = sized(scratch_.d_f, n);
+    sub.norm_out.backward(params_, dg, d_sum, sub.f.data(), N);
+    d_f = dg;
   }
   const T* u = norm_before(p) ? sub.u.data() : s;
-  if (attention) attention_backward(blk, du.data(), d_f, u);
-  else mlp_backward(blk, du.data(), d_f, u);
+  T* du = sized(scratch_.du, n);
+  if (attention) attention_backward(blk, du, d_f, u);
+  else mlp_backward(blk, du, d_f, u);
   if (norm_before(p)) {
-    std::vector<T> tmp(n);
-    sub.norm.backward(params_, tmp.data(), du.data(), s, N);
-    du.swap(tmp);
+    T* du_in = sized(scratch_.du_in, n);
+    sub.norm.backward(params_, du_in, du, s, N);
+    du = du_in;
   }
-  add(ds, d_sum, du.data(), n);  // the residual path plus the path through F
+  add(ds, d_sum, du, n);  // the residual path plus the path through F
 }
 
 template <class T>
@@ -274,11 +279,15 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
 template <class T>
 void TransformerLm<T>::backward() {
   const std::size_t N = B_ * len_, d = c_.d, V = c_.vocab;
-  std::vector<T> dlogits(N * V), ds(N * d), tmp(N * d);
-  nn::cross_entropy_backward(dlogits.data(), probs_.data(), targets_.data(), N, V);
+  T* dlogits = sized(scratch_.dlogits, N * V);
+  std::vector<T>& ds = scratch_.ds;
+  std::vector<T>& tmp = scratch_.ds_next;
+  ds.resize(N * d);
+  tmp.resize(N * d);
+  nn::cross_entropy_backward(dlogits, probs_.data(), targets_.data(), N, V);
   const T* last = blocks_.back().mlp.out().data();
   nn::linear_backward(ds.data(), params_.grad(head_W_).data(), params_.grad(head_b_).data(),
-                      dlogits.data(), norm_final_.active() ? xf_.data() : last,
+                      dlogits, norm_final_.active() ? xf_.data() : last,
                       params_.value(head_W_).data(), N, d, V);
   if (norm_final_.active()) {
     norm_final_.backward(params_, tmp.data(), ds.data(), last, N);

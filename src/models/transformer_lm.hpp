@@ -86,6 +86,15 @@ class TransformerLm final : public SequenceModel<T> {
   nn::Param embed_, pos_, head_W_, head_b_;
   std::vector<Block> blocks_;
   nn::NormSite<T> norm_final_;
+  // Working memory kept between steps, so that a step reuses its buffers instead of asking the
+  // allocator for (and the kernel for zeroed pages of) tens of megabytes each time.
+  struct Scratch {
+    std::vector<T> qkv, dqkv, datt, dq, dk, dv, dqk, dact;  // inside attention and the MLP
+    std::vector<T> d_sum, d_f, du, du_in;                   // inside a sublayer
+    std::vector<T> dlogits, ds, ds_next;                    // between the blocks
+  };
+  Scratch scratch_;
+
   // the last forward
   std::size_t B_ = 0, len_ = 0;
   std::vector<std::int32_t> tokens_, targets_;
