@@ -128,13 +128,8 @@ int cmd_bench_train(const std::vector<std::string>& args, std::ostream& out) {
       "usage: normlab bench train [options]\n\n"
       "ms per training step (forward, backward, Adam) in float32 for an MLP, a GRU LM and a\n"
       "Transformer LM with rmsnorm, layernorm and none, next to the same workloads in PyTorch.\n"
-      "Sets OPENBLAS_CORETYPE for both sides when the environment does not.";
+      "Both sides run with the same OPENBLAS_CORETYPE and thread count.";
   if (!parse(args, desc, vm, out, usage)) return 0;
-  tools::reexec_with_openblas_coretype([&] {
-    std::vector<std::string> argv{"bench", "train"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
-  }());
   o.workloads = split(workloads, ',');
   o.norms = split(norms, ',');
   o.torch = tools::parse_torch_peer(torch);

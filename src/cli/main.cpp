@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   if (!std::getenv("OPENBLAS_CORETYPE")) {
     if (const char* core = normlab::better_blas_core()) {
       ::setenv("OPENBLAS_CORETYPE", core, 1);
+      ::setenv("NORMLAB_SET_OPENBLAS_CORETYPE", "1", 1);  // for the record (normlab bench says so)
       ::execv("/proc/self/exe", argv);  // returns only on failure: then go on as we are
     }
   }

@@ -67,40 +67,10 @@ const std::vector<std::string>& bench_train_norms() {
 namespace {
 
 const char* kCoreTypeVariable = "OPENBLAS_CORETYPE";
-
-// The value DESIGN.md measured for this machine's virtual CPUs (OpenBLAS detects "Prescott" and
-// runs its generic kernel, about 5x slower); Haswell's kernels where there is no AVX-512.
-const char* coretype_for_this_cpu() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
-  if (__builtin_cpu_supports("avx2")) return "Haswell";
-  return nullptr;  // leave OpenBLAS's own detection alone
-}
-
-// Set by reexec_with_openblas_coretype in the re-executed process, so the report can say who set it.
-const char* kCoreTypeSetByUs = "NORMLAB_BENCH_SET_OPENBLAS_CORETYPE";
+// Set by main() when it chose OPENBLAS_CORETYPE itself (OpenBLAS had misread the CPU).
+const char* kCoreTypeSetByUs = "NORMLAB_SET_OPENBLAS_CORETYPE";
 
 }  // namespace
-
-void reexec_with_openblas_coretype(const std::vector<std::string>& argv) {
-  if (std::getenv(kCoreTypeVariable)) return;
-  const char* core = coretype_for_this_cpu();
-  if (!core) return;
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec || self.filename() != "normlab") return;  // embedded (tests): never replace the process
-  setenv(kCoreTypeVariable, core, 1);
-  setenv(kCoreTypeSetByUs, "1", 1);
-  std::vector<std::string> args{self.string()};
-  args.insert(args.end(), argv.begin(), argv.end());
-  std::vector<char*> cargs;
-  for (auto& a : args) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  std::fflush(nullptr);
-  execv(self.c_str(), cargs.data());
-  fail("could not re-execute ", self.string(), " with ", kCoreTypeVariable, "=", core,
-       "; set it in the environment and run again");
-}
 
 namespace {
 
@@ -386,7 +356,7 @@ void bench_train(std::ostream& out, const BenchTrainOptions& o) {
       << "# clock: " << (o.clock == "cpu" ? "cpu (process CPU time, both sides)" : "wall (elapsed time, both sides)") << "\n"
       << "# " << kCoreTypeVariable << "="
       << (coretype.empty() ? "(unset: OpenBLAS detects the core itself)" : coretype)
-      << (set_by_us ? " (unset in the caller's environment; set by normlab bench for both sides)"
+      << (set_by_us ? " (unset in the caller's environment; set by normlab at startup, passed to the torch peer)"
                     : coretype.empty() ? "" : " (from the environment, passed to the torch peer)")
       << "; OpenBLAS core in use here: " << openblas_get_corename() << "\n"
       << "# shapes " << o.shapes.to_json() << "\n";

@@ -54,13 +54,6 @@ struct BenchTrainOptions {
 const std::vector<std::string>& bench_train_workloads();
 const std::vector<std::string>& bench_train_norms();
 
-// OpenBLAS reads OPENBLAS_CORETYPE once, when the library loads, so it cannot be set from inside
-// a running normlab. If it is unset and this process is the normlab binary, sets it (SkylakeX on
-// an AVX-512 CPU, Haswell on AVX2; DESIGN.md, "Environment facts") and re-executes
-// /proc/self/exe with `argv` (the arguments after the program name). Returns only when no
-// re-execution happened: the variable was set already, or this is not the normlab binary.
-void reexec_with_openblas_coretype(const std::vector<std::string>& argv);
-
 void bench_train(std::ostream& out, const BenchTrainOptions& options);
 
 }  // namespace normlab::tools
