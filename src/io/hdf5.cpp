@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <hdf5_hl.h>
+
 #include "core/error.hpp"
 
 namespace normlab::h5 {
@@ -84,9 +86,11 @@ File File::open(const std::string& path, Mode mode) {
   return File(path, Handle(id, H5Fclose));
 }
 
-File File::create(const std::string& path) {
+File File::create(const std::string& path, bool latest_format) {
   silence_hdf5();
-  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (latest_format) H5Pset_libver_bounds(access.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get());
   if (id < 0) fail(path, ": cannot create", hdf5_reason());
   return File(path, Handle(id, H5Fclose));
 }
@@ -196,6 +200,88 @@ void File::write(std::string_view dataset, const Shape& shape, std::span<const T
   }
 }
 
+template <class T>
+void File::create_series(std::string_view dataset, std::size_t columns, std::size_t chunk_rows) {
+  const int rank = columns ? 2 : 1;
+  hsize_t dims[2] = {0, columns}, max[2] = {H5S_UNLIMITED, columns};
+  hsize_t chunk[2] = {std::max<hsize_t>(chunk_rows, 1), std::max<hsize_t>(columns, 1)};
+  Handle space(H5Screate_simple(rank, dims, max), H5Sclose);
+  Handle props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_chunk(props.get(), rank, chunk);
+  Handle links = link_creation_with_parents();
+  Handle d(H5Dcreate2(id(), std::string(dataset).c_str(), native_type<T>(), space.get(),
+                      links.get(), props.get(), H5P_DEFAULT),
+           H5Dclose);
+  if (d.get() < 0) fail(where(dataset), ": cannot create series", hdf5_reason());
+}
+
+template <class T>
+void File::append(std::string_view dataset, std::span<const T> rows) {
+  Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
+  if (d.get() < 0) fail(where(dataset), ": no such series", hdf5_reason());
+  Handle space(H5Dget_space(d.get()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  hsize_t dims[2] = {0, 1};
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  const hsize_t width = rank == 2 ? dims[1] : 1;
+  if (rows.size() % width != 0) {
+    fail(where(dataset), ": ", rows.size(), " values are not whole rows of ", width);
+  }
+  if (rows.empty()) return;
+  hsize_t start[2] = {dims[0], 0}, count[2] = {rows.size() / width, width};
+  hsize_t grown[2] = {dims[0] + count[0], width};
+  if (H5Dset_extent(d.get(), grown) < 0) fail(where(dataset), ": cannot extend", hdf5_reason());
+  Handle file_space(H5Dget_space(d.get()), H5Sclose);
+  H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+  Handle memory(H5Screate_simple(rank, count, nullptr), H5Sclose);
+  if (H5Dwrite(d.get(), native_type<T>(), memory.get(), file_space.get(), H5P_DEFAULT,
+               rows.data()) < 0) {
+    fail(where(dataset), ": cannot append", hdf5_reason());
+  }
+}
+
+void File::write_strings(std::string_view dataset, const std::vector<std::string>& values) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  hsize_t n = values.size();
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Handle links = link_creation_with_parents();
+  Handle d(H5Dcreate2(id(), std::string(dataset).c_str(), type.get(), space.get(), links.get(),
+                      H5P_DEFAULT, H5P_DEFAULT),
+           H5Dclose);
+  if (d.get() < 0) fail(where(dataset), ": cannot create dataset", hdf5_reason());
+  std::vector<const char*> pointers;
+  for (const auto& v : values) pointers.push_back(v.c_str());
+  if (n > 0 && H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()) < 0) {
+    fail(where(dataset), ": cannot write", hdf5_reason());
+  }
+}
+
+void File::make_dimension_scale(std::string_view scale, std::string_view name) {
+  Handle d(H5Dopen2(id(), std::string(scale).c_str(), H5P_DEFAULT), H5Dclose);
+  if (d.get() < 0 || H5DSset_scale(d.get(), std::string(name).c_str()) < 0) {
+    fail(where(scale), ": cannot make it a dimension scale", hdf5_reason());
+  }
+}
+
+void File::attach_dimension_scale(std::string_view dataset, std::string_view scale, unsigned axis) {
+  Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
+  Handle s(H5Dopen2(id(), std::string(scale).c_str(), H5P_DEFAULT), H5Dclose);
+  if (d.get() < 0 || s.get() < 0 || H5DSattach_scale(d.get(), s.get(), axis) < 0) {
+    fail(where(dataset), ": cannot attach dimension scale ", scale, " to axis ", axis,
+         hdf5_reason());
+  }
+}
+
+void File::start_swmr_write() {
+  if (H5Fstart_swmr_write(id()) < 0) fail(path_, ": cannot start SWMR writing", hdf5_reason());
+}
+
+void File::flush() {
+  if (H5Fflush(id(), H5F_SCOPE_LOCAL) < 0) fail(path_, ": cannot flush", hdf5_reason());
+}
+
 bool File::has_attribute(std::string_view object, std::string_view name) const {
   return has(object) &&
          H5Aexists_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
@@ -271,5 +357,11 @@ template xt::xarray<long long> File::read<long long>(std::string_view) const;
 template void File::write<float>(std::string_view, const Shape&, std::span<const float>);
 template void File::write<double>(std::string_view, const Shape&, std::span<const double>);
 template void File::write<long long>(std::string_view, const Shape&, std::span<const long long>);
+template void File::create_series<float>(std::string_view, std::size_t, std::size_t);
+template void File::create_series<double>(std::string_view, std::size_t, std::size_t);
+template void File::create_series<long long>(std::string_view, std::size_t, std::size_t);
+template void File::append<float>(std::string_view, std::span<const float>);
+template void File::append<double>(std::string_view, std::span<const double>);
+template void File::append<long long>(std::string_view, std::span<const long long>);
 
 }  // namespace normlab::h5

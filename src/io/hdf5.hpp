@@ -43,7 +43,9 @@ class File {
  public:
   enum class Mode { read, read_write };
   static File open(const std::string& path, Mode mode = Mode::read);
-  static File create(const std::string& path);  // truncates an existing file
+  // Truncates an existing file. `latest_format` writes HDF5's newest file format, which SWMR
+  // (single writer, multiple readers) needs; readers need HDF5 >= 1.10.
+  static File create(const std::string& path, bool latest_format = false);
 
   const std::string& path() const { return path_; }
   void close();  // flushes and closes now; further use throws
@@ -67,6 +69,27 @@ class File {
     write<T>(dataset, Shape(data.shape().begin(), data.shape().end()),
              std::span<const T>(data.data(), data.size()));
   }
+
+  // ---- series written while a run goes on ----
+  // An empty dataset of shape (0,) (columns = 0) or (0, columns), unlimited along axis 0,
+  // chunked by `chunk_rows` rows.
+  template <class T>
+  void create_series(std::string_view dataset, std::size_t columns, std::size_t chunk_rows);
+  // Appends rows at the end of axis 0: rows.size() is a multiple of the row length.
+  template <class T>
+  void append(std::string_view dataset, std::span<const T> rows);
+  // A new 1-D dataset of variable-length UTF-8 strings.
+  void write_strings(std::string_view dataset, const std::vector<std::string>& values);
+
+  // Dimension scales (what netCDF-4 and xarray read as a dimension with coordinates): makes the
+  // 1-D dataset `scale` the scale of dimension `name`, or attaches it to `axis` of `dataset`.
+  void make_dimension_scale(std::string_view scale, std::string_view name);
+  void attach_dimension_scale(std::string_view dataset, std::string_view scale, unsigned axis);
+
+  // Enters SWMR writing: readers opening with SWMR see the data up to each flush. No datasets,
+  // groups or attributes may be created from here on (HDF5 1.10), only datasets extended and written.
+  void start_swmr_write();
+  void flush();  // pushes everything written so far to the file
 
   // Attributes on any object ("/" is the file). Strings are variable-length UTF-8.
   bool has_attribute(std::string_view object, std::string_view name) const;
