@@ -1,14 +1,24 @@
-// One run's HDF5 file (format "normlab-run", see FORMAT in README): written to NAME.h5.partial and
-// renamed to NAME.h5 when finished, so a reader globbing *.h5 never sees a half-written run.
+// One run's HDF5 file (format "normlab-run", see FORMAT in README), written while the run goes on:
+//  - created as NAME.h5.partial in HDF5's latest format, status "running";
+//  - the layout is declared first (attributes, per-step and per-evaluation series), then start()
+//    creates the appendable datasets with their dimension scales (`step`, `eval_step`) and enters
+//    SWMR writing, so a reader opening with SWMR sees every row up to the last flush();
+//  - finish() flushes, closes, reopens to write the final datasets (the checkpoint) and the status,
+//    and renames to NAME.h5, so a reader globbing *.h5 never sees a half-written run.
+// A run that ends otherwise (an exception, a signal) is closed with status "interrupted" and left
+// as .partial. A process killed outright leaves a .partial file that `h5clear -s` makes readable
+// up to its last flush.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "io/hdf5.hpp"
 
 namespace normlab::io {
 
-inline constexpr long long kRunFormatVersion = 1;
+inline constexpr long long kRunFormatVersion = 2;
 
 class RunFile {
  public:
@@ -17,15 +27,42 @@ class RunFile {
   RunFile& operator=(const RunFile&) = delete;
   ~RunFile();  // an unfinished run is closed with status "interrupted" and left as .partial
 
-  h5::File& file() { return file_; }
+  h5::File& file() { return file_; }  // attributes and fixed datasets: before start() only
   const std::string& path() const { return path_; }
-  // Sets the final status, closes and renames to the final path.
-  void finish(const std::string& status);
+
+  // The series, declared before start(): float64 values, one per step (dimension `step`) or one
+  // per evaluation (dimension `eval_step`), in the order record_step / record_eval take them.
+  void add_step_series(const std::string& name);
+  void add_eval_series(const std::string& name);
+  // Creates the series and their scales and starts SWMR writing.
+  void start();
+
+  // Buffers one row; flush() writes the buffered rows and makes them visible to readers.
+  void record_step(long long step, const std::vector<double>& values);
+  void record_eval(long long step, const std::vector<double>& values);
+  void flush();
+
+  // Flushes and closes; then, reopened, `final_writes` adds datasets and attributes, the status is
+  // set, and the file is renamed to its final path.
+  void finish(const std::string& status, const std::function<void(h5::File&)>& final_writes = {});
+  // Flushes and closes with `status` (e.g. "interrupted"), keeping the .partial name.
+  void abandon(const std::string& status);
 
  private:
+  struct Series {
+    std::string axis;                   // "step" or "eval_step"
+    std::vector<std::string> names;     // the value series on that axis
+    std::vector<long long> pending_axis;
+    std::vector<std::vector<double>> pending;  // per name
+  };
+  void record(Series& s, long long step, const std::vector<double>& values);
+  void write_pending(Series& s);
+  void close_with(const std::string& status);
+
   std::string path_;
   h5::File file_;
-  bool finished_ = false;
+  Series steps_{"step", {}, {}, {}}, evals_{"eval_step", {}, {}, {}};
+  bool started_ = false, finished_ = false;
 };
 
 }  // namespace normlab::io

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -37,6 +38,31 @@ std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
   return z ^ (z >> 31);
 }
 enum Stream : std::uint64_t { kInit, kTrainData, kValData, kDropout, kTaskDefinition };
+
+// SIGINT and SIGTERM while a run trains: the handler only notes the signal; the loop stops at the
+// next step and closes the run file cleanly. The previous handlers come back afterwards.
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    previous_int_ = std::signal(SIGINT, [](int sig) { g_stop_signal = sig; });
+    previous_term_ = std::signal(SIGTERM, [](int sig) { g_stop_signal = sig; });
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  bool received() const { return g_stop_signal != 0; }
+  const char* name() const { return g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM"; }
+
+ private:
+  void (*previous_int_)(int);
+  void (*previous_term_)(int);
+};
 
 // Where the real data sets live when data.path is "" (../shared/data beside the checkout).
 constexpr const char* kSharedData = NORMLAB_SOURCE_DIR "/../shared/data";
@@ -320,10 +346,21 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   f.write_attribute("/", "seed", (long long)seed);
   f.write_attribute("/", "lr", oc.lr);
 
-  std::vector<long long> step_index, eval_step;
-  std::vector<double> train_loss, lrs, grad_norms, step_times, val_loss, val_metric;
+  f.write_attribute("/", "val_metric_name", "accuracy");
+  for (const char* name : {"train_loss", "lr", "grad_norm", "step_time"}) run.add_step_series(name);
+  for (const char* name : {"val_loss", "val_metric"}) run.add_eval_series(name);
+  run.start();  // from here on a reader with SWMR sees every step up to the last flush
+
+  const std::size_t flush_every = positive(c, "train.flush_every");
+  StopSignals signals;  // SIGINT, SIGTERM: finish the step, close the file, status "interrupted"
+  std::vector<double> train_loss, step_times, val_loss, val_metric;
   std::string status = "completed";
   for (std::size_t t = 0; t < steps; ++t) {
+    if (signals.received()) {
+      log << "step " << t << ": " << signals.name() << " received; the run stops here\n";
+      status = "interrupted";
+      break;
+    }
     Timer timer;
     double loss = work->step(train_rng, dropout_rng);
     double norm = nn::global_norm(work->params().grads());
@@ -335,43 +372,35 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
     }
     double lr = optimizer.step(work->params(), norm);
     step_times.push_back(timer.seconds());
-    step_index.push_back((long long)t);
     train_loss.push_back(loss);
-    lrs.push_back(lr);
-    grad_norms.push_back(norm);
-    if ((t + 1) % eval_every == 0 || t + 1 == steps) {
+    run.record_step((long long)t, {loss, lr, norm, step_times.back()});
+    const bool evaluate = (t + 1) % eval_every == 0 || t + 1 == steps;
+    if (evaluate) {
       auto [vl, vm] = work->evaluate();
-      eval_step.push_back((long long)t);
       val_loss.push_back(vl);
       val_metric.push_back(vm);
+      run.record_eval((long long)t, {vl, vm});
       log << "step " << std::setw(5) << t + 1 << "  train loss " << std::fixed
           << std::setprecision(4) << loss << "  val loss " << vl << "  val accuracy "
           << std::setprecision(3) << vm << std::defaultfloat << "\n";
     }
+    if (evaluate || (t + 1) % flush_every == 0) run.flush();
   }
 
-  auto write = [&](const char* name, const auto& v) {
-    using V = typename std::decay_t<decltype(v)>::value_type;
-    f.write<V>(name, {v.size()}, std::span<const V>(v));
-  };
-  write("step", step_index);
-  write("train_loss", train_loss);
-  write("lr", lrs);
-  write("grad_norm", grad_norms);
-  write("step_time", step_times);
-  write("eval_step", eval_step);
-  write("val_loss", val_loss);
-  write("val_metric", val_metric);
-  f.write_attribute("/val_metric", "name", "accuracy");
-  for (const auto& info : work->params().infos()) {
-    f.write<T>("checkpoint/" + info.name, info.shape,
-               std::span<const T>(work->params().values().data() + info.offset, info.size));
+  if (status == "interrupted") {
+    run.abandon(status);  // closed cleanly, readable, and left as NAME.h5.partial
+  } else {
+    run.finish(status, [&](h5::File& out) {
+      for (const auto& info : work->params().infos()) {
+        out.write<T>("checkpoint/" + info.name, info.shape,
+                     std::span<const T>(work->params().values().data() + info.offset, info.size));
+      }
+      out.write_attribute("/", "finished", now_iso());
+    });
   }
-  f.write_attribute("/", "finished", now_iso());
-  run.finish(status);
 
   TrainResult r;
-  r.path = path;
+  r.path = status == "interrupted" ? path + ".partial" : path;
   r.status = status;
   r.steps = (std::int64_t)train_loss.size();
   r.final_train_loss = train_loss.empty() ? NAN : train_loss.back();
