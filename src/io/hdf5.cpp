@@ -71,7 +71,7 @@ void Handle::reset() {
   id_ = H5I_INVALID_HID;
 }
 
-File File::open(const std::string& path, Mode mode) {
+File File::open(const std::string& path, Mode mode, bool lock) {
   silence_hdf5();
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -81,7 +81,9 @@ File File::open(const std::string& path, Mode mode) {
     fail(path, ": not an HDF5 file");
   }
   unsigned flags = mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
-  hid_t id = H5Fopen(path.c_str(), flags, H5P_DEFAULT);
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!lock) H5Pset_file_locking(access.get(), false, true);
+  hid_t id = H5Fopen(path.c_str(), flags, access.get());
   if (id < 0) fail(path, ": cannot open", hdf5_reason());
   return File(path, Handle(id, H5Fclose));
 }

@@ -42,7 +42,9 @@ class Handle {
 class File {
  public:
   enum class Mode { read, read_write };
-  static File open(const std::string& path, Mode mode = Mode::read);
+  // `lock` = false opens without HDF5's file lock: how a writer reopens its own file while SWMR
+  // readers still hold it (they keep the lock and would make the open fail).
+  static File open(const std::string& path, Mode mode = Mode::read, bool lock = true);
   // Truncates an existing file. `latest_format` writes HDF5's newest file format, which SWMR
   // (single writer, multiple readers) needs; readers need HDF5 >= 1.10.
   static File create(const std::string& path, bool latest_format = false);

@@ -88,7 +88,8 @@ void RunFile::flush() {
 void RunFile::close_with(const std::string& status) {
   flush();
   file_.close();  // leaves SWMR; attributes may change again once reopened
-  file_ = h5::File::open(path_ + ".partial", h5::File::Mode::read_write);
+  // Without the lock: a reader watching the run with SWMR may still hold the file.
+  file_ = h5::File::open(path_ + ".partial", h5::File::Mode::read_write, /*lock=*/false);
   file_.write_attribute("/", "status", status);
 }
 
