@@ -10,6 +10,7 @@
 #include "data/grammar.hpp"
 #include "data/mnist.hpp"
 #include "data/sequence.hpp"
+#include "data/shared_data.hpp"
 #include "data/text.hpp"
 #include "helpers.hpp"
 
@@ -19,8 +20,8 @@ using namespace normlab;
 using Catch::Matchers::Contains;
 using test::TempDir;
 
-const std::string kShakespeare = "/work/shared/data/tinyshakespeare/input.txt";
-const std::string kMnistDir = "/work/shared/data/mnist";
+const std::string kShakespeare = std::string(data::kSharedDataDir) + "/tinyshakespeare/input.txt";
+const std::string kMnistDir = std::string(data::kSharedDataDir) + "/mnist";
 const std::string kImages = kMnistDir + "/t10k-images-idx3-ubyte.gz";
 const std::string kLabels = kMnistDir + "/t10k-labels-idx1-ubyte.gz";
 

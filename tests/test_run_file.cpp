@@ -55,6 +55,17 @@ void wait_for_progress(const std::string& partial) {
   FAIL("no progress in " << partial);
 }
 
+// Trains as run `name` in `dir` until its file has grown, sends `signal`, and returns the wait
+// status of the process.
+int train_then_signal(const test::TempDir& dir, const std::string& name, int signal) {
+  pid_t pid = start_training(dir.path.string(), name);
+  wait_for_progress(dir / (name + ".h5.partial"));
+  ::kill(pid, signal);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
 }  // namespace
 
 TEST_CASE("run file: SIGTERM closes it as interrupted, SIGKILL leaves it recoverable by h5clear",
@@ -66,12 +77,7 @@ TEST_CASE("run file: SIGTERM closes it as interrupted, SIGKILL leaves it recover
   const std::string done = dir / "done.h5", done_bytes = bytes_of(done);
 
   SECTION("SIGTERM") {
-    pid_t pid = start_training(dir.path.string(), "term");
-    wait_for_progress(dir / "term.h5.partial");
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status));
+    CHECK(WIFEXITED(train_then_signal(dir, "term", SIGTERM)));
     h5::File f = h5::File::open(dir / "term.h5.partial");  // readable as it is
     CHECK(f.read_string_attribute("/", "status") == "interrupted");
     CHECK(f.shape("step")[0] > 0);
@@ -79,12 +85,7 @@ TEST_CASE("run file: SIGTERM closes it as interrupted, SIGKILL leaves it recover
     CHECK(!fs::exists(dir / "term.h5"));
   }
   SECTION("SIGKILL") {
-    pid_t pid = start_training(dir.path.string(), "kill");
-    wait_for_progress(dir / "kill.h5.partial");
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    CHECK(WIFSIGNALED(status));
+    CHECK(WIFSIGNALED(train_then_signal(dir, "kill", SIGKILL)));
     const std::string partial = dir / "kill.h5.partial";
     // The documented recovery: clear the SWMR writer's mark, then read up to the last flush.
     REQUIRE(std::system(("h5clear -s " + partial).c_str()) == 0);

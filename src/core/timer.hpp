@@ -1,7 +1,10 @@
 // Wall-clock timing for benchmarks and step times.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <vector>
 
 namespace normlab {
 
@@ -15,5 +18,12 @@ class Timer {
   using Clock = std::chrono::steady_clock;
   Clock::time_point start_;
 };
+
+// The median of measured times (the upper middle one for an even count); NaN for none.
+inline double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
 
 }  // namespace normlab

@@ -62,13 +62,6 @@ void add_rows(T* y, const T* b, std::size_t rows, std::size_t n) {  // y[i, :] +
     for (std::size_t j = 0; j < n; ++j) y[i * n + j] += b[j];
   }
 }
-template <class T>
-void add_column_sums(T* db, const T* dy, std::size_t rows, std::size_t n) {  // db += sum_i dy[i, :]
-  for (std::size_t i = 0; i < rows; ++i) {
-#pragma omp simd
-    for (std::size_t j = 0; j < n; ++j) db[j] += dy[i * n + j];
-  }
-}
 }  // namespace
 
 template <class T>
@@ -148,7 +141,7 @@ void GruLm<T>::layer_backward(Layer& L, const T* x, const T* dh_out, T* dx) {
         dhp_b[j] = d * z[j];
       }
     }
-    add_column_sums(params_.grad(L.b_hh).data(), dgh.data(), B, G);
+    nn::add_column_sums(params_.grad(L.b_hh).data(), dgh.data(), B, G);
     T* dhp_t = dhp.data() + t * B * G;
     if (L.norm_hh.active()) {
       L.norm_hh.backward(params_, dhp_t, dgh.data(), L.hp.data() + t * B * G, B, t);
@@ -164,7 +157,7 @@ void GruLm<T>::layer_backward(Layer& L, const T* x, const T* dh_out, T* dx) {
     gemm(Trans::yes, Trans::no, G, H, (len - 1) * B, T(1), dhp.data() + B * G, G, L.h.data(),
          H, T(1), params_.grad(L.W_hh).data(), H);
   }
-  add_column_sums(params_.grad(L.b_ih).data(), dgx.data(), rows, G);
+  nn::add_column_sums(params_.grad(L.b_ih).data(), dgx.data(), rows, G);
   std::vector<T> dA;
   const T* dpre = dgx.data();
   if (L.norm_ih.active()) {

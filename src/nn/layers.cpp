@@ -26,12 +26,15 @@ void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, s
                      std::size_t in, std::size_t out) {
   if (dx) gemm(Trans::no, Trans::no, B, in, out, T(1), dy, out, W, in, T(0), dx, in);
   gemm(Trans::yes, Trans::no, out, in, B, T(1), dy, out, x, in, T(1), dW, in);
-  if (db) {
-    for (std::size_t i = 0; i < B; ++i) {
-      const T* row = dy + i * out;
+  if (db) add_column_sums(db, dy, B, out);
+}
+
+template <class T>
+void add_column_sums(T* db, const T* dy, std::size_t rows, std::size_t n) {
+  for (std::size_t i = 0; i < rows; ++i) {
+    const T* row = dy + i * n;
 #pragma omp simd
-      for (std::size_t j = 0; j < out; ++j) db[j] += row[j];
-    }
+    for (std::size_t j = 0; j < n; ++j) db[j] += row[j];
   }
 }
 
@@ -162,11 +165,9 @@ void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t
   }
 }
 
-namespace {
-std::size_t scored_rows(const std::int32_t* targets, std::size_t B) {
-  return std::size_t(std::count_if(targets, targets + B, [](std::int32_t t) { return t != kIgnore; }));
+std::size_t scored_targets(const std::int32_t* targets, std::size_t n) {
+  return std::size_t(std::count_if(targets, targets + n, [](std::int32_t t) { return t != kIgnore; }));
 }
-}  // namespace
 
 template <class T>
 double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targets, std::size_t B,
@@ -185,14 +186,14 @@ double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targ
     for (std::size_t j = 0; j < V; ++j) p[j] = T(std::exp(double(z[j]) - max - log_sum));
     if (targets[i] != kIgnore) total += log_sum + max - double(z[targets[i]]);
   }
-  const std::size_t n = scored_rows(targets, B);
+  const std::size_t n = scored_targets(targets, B);
   return n ? total / double(n) : 0.0;
 }
 
 template <class T>
 void cross_entropy_backward(T* dlogits, const T* probs, const std::int32_t* targets,
                             std::size_t B, std::size_t V, double scale) {
-  const std::size_t n = scored_rows(targets, B);
+  const std::size_t n = scored_targets(targets, B);
   const double s = n ? scale / double(n) : 0.0;
   for (std::size_t i = 0; i < B; ++i) {
     const double si = targets[i] == kIgnore ? 0.0 : s;
@@ -244,6 +245,7 @@ void dropout_backward(T* dx, const T* dy, const std::vector<T>& mask, std::size_
                                   std::size_t);                                                 \
   template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, std::size_t,       \
                                    std::size_t, std::size_t);                                   \
+  template void add_column_sums<T>(T*, const T*, std::size_t, std::size_t);                     \
   template void activation_forward<T>(T*, const T*, std::size_t, Activation);                   \
   template void activation_backward<T>(T*, const T*, const T*, const T*, std::size_t,           \
                                        Activation);                                             \

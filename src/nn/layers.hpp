@@ -36,6 +36,10 @@ void activation_forward(T* y, const T* x, std::size_t n, Activation a);
 template <class T>
 void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t n, Activation a);
 
+// db (n) += the column sums of dy (rows, n): a bias gradient.
+template <class T>
+void add_column_sums(T* db, const T* dy, std::size_t rows, std::size_t n);
+
 // ---- softmax cross-entropy, mean over the scored rows; stable (subtracts the row max) ----
 // probs (B, V) cache; logits (B, V); targets (B), each in [0, V) or kIgnore (no loss, zero
 // gradient; torch's ignore_index). Returns the mean loss over scored rows (accumulated in double;
@@ -44,6 +48,8 @@ template <class T>
 double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targets, std::size_t B,
                              std::size_t V);
 // dlogits (B, V) written = scale * (probs - onehot) / (scored rows); 0 on ignored rows
+// How many of the n targets carry a loss (are not kIgnore).
+std::size_t scored_targets(const std::int32_t* targets, std::size_t n);
 template <class T>
 void cross_entropy_backward(T* dlogits, const T* probs, const std::int32_t* targets,
                             std::size_t B, std::size_t V, double scale = 1.0);

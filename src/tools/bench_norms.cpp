@@ -23,8 +23,7 @@ double median_seconds(int repeats, Fn&& fn) {
     fn();
     times.push_back(t.seconds());
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return median(std::move(times));
 }
 
 }  // namespace

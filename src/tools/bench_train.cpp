@@ -20,6 +20,7 @@
 #include "core/gemm.hpp"
 #include "core/random.hpp"
 #include "core/strings.hpp"
+#include "core/timer.hpp"
 #include "models/gru_lm.hpp"
 #include "models/mlp.hpp"
 #include "models/transformer_lm.hpp"
@@ -181,10 +182,6 @@ struct StepTimes {
   std::vector<double> total, zero, forward, backward, update;  // update: global norm + Adam
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? NAN : v[v.size() / 2];
-}
 double minimum(const std::vector<double>& v) {
   return v.empty() ? NAN : *std::min_element(v.begin(), v.end());
 }

@@ -19,6 +19,7 @@
 #include "data/grammar.hpp"
 #include "data/mnist.hpp"
 #include "data/sequence.hpp"
+#include "data/shared_data.hpp"
 #include "data/text.hpp"
 #include "io/run_file.hpp"
 #include "models/gru_lm.hpp"
@@ -64,8 +65,6 @@ class StopSignals {
   void (*previous_term_)(int);
 };
 
-// Where the real data sets live when data.path is "" (../shared/data beside the checkout).
-constexpr const char* kSharedData = NORMLAB_SOURCE_DIR "/../shared/data";
 
 std::size_t positive(const io::Config& c, const char* key) {
   std::int64_t v = c.integer(key);
@@ -96,12 +95,6 @@ std::string now_iso() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 // What the training loop needs from a model family and its data: a step on a fresh batch,
@@ -177,8 +170,7 @@ class LanguageWorkload final : public Workload<T> {
     for (std::size_t start = 0; start < val_.B; start += batch_) {
       const std::size_t n = std::min(batch_, val_.B - start);
       const std::int32_t* targets = val_.targets.data() + start * val_.T;
-      const double count = double(std::count_if(targets, targets + n * val_.T,
-                                                [](std::int32_t t) { return t != kIgnore; }));
+      const double count = double(nn::scored_targets(targets, n * val_.T));
       loss += model_->forward(val_.tokens.data() + start * val_.T, targets, n, val_.T) * count;
       correct += double(model_->correct(targets));
       scored += count;
@@ -207,23 +199,29 @@ std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t se
   const std::size_t batch = positive(c, "train.batch"), val_size = positive(c, "data.val_size");
   const norm::NormOptions options = norm::parse_options(c.string("model.norm_options"));
   const std::vector<std::string> norms = c.strings("model.norm");
-  const bool labeled = task == "classification" || task == "mnist";
-  const bool tokens = task == "copy" || task == "recall" || task == "grammar" || task == "text";
-  if (!labeled && !tokens) {
-    fail("data.task: '", task, "' is not one of auto, classification, mnist, copy, recall, "
-         "grammar, text", did_you_mean(task, {"auto", "classification", "mnist", "copy", "recall",
-                                                "grammar", "text"}));
+  const std::vector<std::string> labeled_tasks{"classification", "mnist"},
+      token_tasks{"copy", "recall", "grammar", "text"}, families{"mlp", "gru", "transformer"};
+  auto among = [](const std::string& name, const std::vector<std::string>& names) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  const bool labeled = among(task, labeled_tasks);
+  if (!labeled && !among(task, token_tasks)) {
+    std::vector<std::string> all{"auto"};
+    all.insert(all.end(), labeled_tasks.begin(), labeled_tasks.end());
+    all.insert(all.end(), token_tasks.begin(), token_tasks.end());
+    fail("data.task: '", task, "' is not one of ", join(all, ", "), did_you_mean(task, all));
   }
-  if (family != "mlp" && family != "gru" && family != "transformer") {
-    fail("model.family: '", family, "' is not one of mlp, gru, transformer",
-         did_you_mean(family, {"mlp", "gru", "transformer"}));
+  if (!among(family, families)) {
+    fail("model.family: '", family, "' is not one of ", join(families, ", "),
+         did_you_mean(family, families));
   }
   if (family == "mlp" && !labeled) {
-    fail("data.task '", task, "' is a token task; model.family 'mlp' needs classification or mnist");
+    fail("data.task '", task, "' is a token task; model.family 'mlp' needs ",
+         join(labeled_tasks, " or "));
   }
   if (family != "mlp" && labeled) {
-    fail("data.task '", task, "' is a classification task; model.family '", family,
-         "' needs copy, recall, grammar or text");
+    fail("data.task '", task, "' is a classification task; model.family '", family, "' needs ",
+         join(token_tasks, ", "));
   }
 
   if (family == "mlp") {
@@ -255,7 +253,7 @@ std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t se
     } else {
       const std::string path = c.string("data.path");
       auto gen = std::make_shared<data::MnistTask<T>>(
-          data::load_mnist_dir(path.empty() ? std::string(kSharedData) + "/mnist" : path), val_size);
+          data::load_mnist_dir(path.empty() ? std::string(data::kSharedDataDir) + "/mnist" : path), val_size);
       val = gen->validation();
       sample = [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); };
       mc.input = data::kMnistPixels;
@@ -275,7 +273,7 @@ std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t se
   } else if (task == "text") {
     const std::string path = c.string("data.path");
     data_task = std::make_unique<data::CharText>(data::load_char_text(
-        path.empty() ? std::string(kSharedData) + "/tinyshakespeare/input.txt" : path, val_fraction));
+        path.empty() ? std::string(data::kSharedDataDir) + "/tinyshakespeare/input.txt" : path, val_fraction));
   } else {
     data_task = data::make_sequence_task(task, positive(c, "data.symbols"));
   }
@@ -406,7 +404,7 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   r.final_train_loss = train_loss.empty() ? NAN : train_loss.back();
   r.val_loss = val_loss.empty() ? NAN : val_loss.back();
   r.val_metric = val_metric.empty() ? NAN : val_metric.back();
-  r.ms_per_step = 1e3 * median(step_times);
+  r.ms_per_step = step_times.empty() ? 0.0 : 1e3 * median(step_times);
   return r;
 }
 
