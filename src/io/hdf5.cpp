@@ -80,7 +80,9 @@ File File::open(const std::string& path, Mode mode, bool lock) {
     std::fclose(probe);
     fail(path, ": not an HDF5 file");
   }
-  unsigned flags = mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
+  unsigned flags = mode == Mode::read        ? H5F_ACC_RDONLY
+                   : mode == Mode::read_swmr ? H5F_ACC_RDONLY | H5F_ACC_SWMR_READ
+                                             : H5F_ACC_RDWR;
   Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!lock) H5Pset_file_locking(access.get(), false, true);
   hid_t id = H5Fopen(path.c_str(), flags, access.get());
@@ -260,6 +262,29 @@ void File::write_strings(std::string_view dataset, const std::vector<std::string
   }
 }
 
+std::vector<std::string> File::read_strings(std::string_view dataset) const {
+  Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
+  if (d.get() < 0) fail(where(dataset), ": no such dataset");
+  Handle type(H5Dget_type(d.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) <= 0) {
+    fail(where(dataset), ": not a dataset of variable-length strings");
+  }
+  Handle space(H5Dget_space(d.get()), H5Sclose);
+  if (H5Sget_simple_extent_ndims(space.get()) != 1) fail(where(dataset), ": not 1-D");
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space.get(), &n, nullptr);
+  Handle memtype(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(memtype.get(), H5T_VARIABLE);
+  H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));
+  std::vector<char*> text(n, nullptr);
+  if (n > 0 && H5Dread(d.get(), memtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data()) < 0) {
+    fail(where(dataset), ": cannot read", hdf5_reason());
+  }
+  std::vector<std::string> out(text.begin(), text.end());
+  if (n > 0) H5Dvlen_reclaim(memtype.get(), space.get(), H5P_DEFAULT, text.data());
+  return out;
+}
+
 void File::make_dimension_scale(std::string_view scale, std::string_view name) {
   Handle d(H5Dopen2(id(), std::string(scale).c_str(), H5P_DEFAULT), H5Dclose);
   if (d.get() < 0 || H5DSset_scale(d.get(), std::string(name).c_str()) < 0) {
@@ -317,6 +342,23 @@ std::string File::read_string_attribute(std::string_view object, std::string_vie
   }
   out.resize(std::strlen(out.c_str()));  // fixed-length strings are NUL-padded
   return out;
+}
+
+long long File::read_integer_attribute(std::string_view object, std::string_view name) const {
+  if (!has_attribute(object, name)) fail(where(object), ": no attribute '", name, "'");
+  Handle a(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
+                           H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1) {
+    fail(where(object), ": attribute '", name, "' is not an integer");
+  }
+  long long value = 0;
+  if (H5Aread(a.get(), H5T_NATIVE_LLONG, &value) < 0) {
+    fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
+  }
+  return value;
 }
 
 namespace {

@@ -41,7 +41,8 @@ class Handle {
 
 class File {
  public:
-  enum class Mode { read, read_write };
+  // read_swmr: reading a file another process writes in SWMR mode (see start_swmr_write).
+  enum class Mode { read, read_write, read_swmr };
   // `lock` = false opens without HDF5's file lock: how a writer reopens its own file while SWMR
   // readers still hold it (they keep the lock and would make the open fail).
   static File open(const std::string& path, Mode mode = Mode::read, bool lock = true);
@@ -80,8 +81,9 @@ class File {
   // Appends rows at the end of axis 0: rows.size() is a multiple of the row length.
   template <class T>
   void append(std::string_view dataset, std::span<const T> rows);
-  // A new 1-D dataset of variable-length UTF-8 strings.
+  // A new 1-D dataset of variable-length UTF-8 strings, and reading one back.
   void write_strings(std::string_view dataset, const std::vector<std::string>& values);
+  std::vector<std::string> read_strings(std::string_view dataset) const;
 
   // Dimension scales (what netCDF-4 and xarray read as a dimension with coordinates): makes the
   // 1-D dataset `scale` the scale of dimension `name`, or attaches it to `axis` of `dataset`.
@@ -96,6 +98,7 @@ class File {
   // Attributes on any object ("/" is the file). Strings are variable-length UTF-8.
   bool has_attribute(std::string_view object, std::string_view name) const;
   std::string read_string_attribute(std::string_view object, std::string_view name) const;
+  long long read_integer_attribute(std::string_view object, std::string_view name) const;
   void write_attribute(std::string_view object, std::string_view name, std::string_view value);
   void write_attribute(std::string_view object, std::string_view name, double value);
   void write_attribute(std::string_view object, std::string_view name, long long value);

@@ -1,5 +1,6 @@
 #include "io/run_file.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -8,6 +9,22 @@ namespace normlab::io {
 
 namespace {
 constexpr std::size_t kChunkRows = 256;  // rows per HDF5 chunk of a series
+}
+
+h5::File open_run(const std::string& path, bool swmr) {
+  h5::File f = h5::File::open(path, swmr ? h5::File::Mode::read_swmr : h5::File::Mode::read);
+  if (!f.has_attribute("/", "format") || f.read_string_attribute("/", "format") != "normlab-run") {
+    fail(path, ": not a normlab run file (no root attribute format = \"normlab-run\")");
+  }
+  const long long version = f.has_attribute("/", "format_version")
+                                ? f.read_integer_attribute("/", "format_version")
+                                : 0;
+  if (version < 1) fail(path, ": a normlab run file without a valid format_version");
+  if (version > kRunFormatVersion) {
+    fail(path, ": run file format version ", version, " is newer than this normlab reads (",
+         kRunFormatVersion, "); update normlab");
+  }
+  return f;
 }
 
 RunFile::RunFile(std::string path)
@@ -37,13 +54,38 @@ void RunFile::add_eval_series(const std::string& name) {
   evals_.names.push_back(name);
 }
 
+void RunFile::add_site_stats(const SiteTable& sites, const std::vector<std::string>& stats) {
+  if (started_) fail("run file: site statistics declared after start()");
+  const std::size_t S = sites.names.size();
+  if (sites.kinds.size() != S || sites.layers.size() != S || sites.features.size() != S) {
+    fail("internal: a site table whose columns differ in length");
+  }
+  if (S == 0) return;
+  sites_ = sites;
+  stats_.columns = S;
+  stats_.names.insert(stats_.names.end(), stats.begin(), stats.end());
+}
+
 void RunFile::start() {
-  for (Series* s : {&steps_, &evals_}) {
+  if (stats_.columns > 0) {
+    const std::size_t S = stats_.columns;
+    file_.write_strings("site", sites_.names);
+    file_.make_dimension_scale("site", "site");
+    file_.write_strings("site_kind", sites_.kinds);
+    file_.write<long long>("site_layer", {S}, sites_.layers);
+    file_.write<long long>("site_features", {S}, sites_.features);
+    for (const char* table : {"site_kind", "site_layer", "site_features"}) {
+      file_.attach_dimension_scale(table, "site", 0);
+    }
+  }
+  for (Series* s : {&steps_, &evals_, &stats_}) {
+    if (s == &stats_ && s->columns == 0) continue;
     file_.create_series<long long>(s->axis, 0, kChunkRows);
     file_.make_dimension_scale(s->axis, s->axis);
     for (const auto& name : s->names) {
-      file_.create_series<double>(name, 0, kChunkRows);
+      file_.create_series<double>(name, s->columns, kChunkRows);
       file_.attach_dimension_scale(name, s->axis, 0);
+      if (s->columns > 0) file_.attach_dimension_scale(name, "site", 1);
     }
     s->pending.assign(s->names.size(), {});
   }
@@ -51,13 +93,18 @@ void RunFile::start() {
   started_ = true;
 }
 
-void RunFile::record(Series& s, long long step, const std::vector<double>& values) {
+void RunFile::record(Series& s, long long step, std::span<const double> values) {
   if (!started_) fail("run file: a row recorded before start()");
-  if (values.size() != s.names.size()) {
-    fail("run file: ", values.size(), " values for the ", s.names.size(), " series on ", s.axis);
+  const std::size_t width = std::max<std::size_t>(s.columns, 1);
+  if (values.size() != s.names.size() * width) {
+    fail("run file: ", values.size(), " values for the ", s.names.size(), " series on ", s.axis,
+         s.columns > 0 ? " (of " + std::to_string(s.columns) + " sites each)" : "");
   }
   s.pending_axis.push_back(step);
-  for (std::size_t i = 0; i < values.size(); ++i) s.pending[i].push_back(values[i]);
+  for (std::size_t i = 0; i < s.names.size(); ++i) {
+    s.pending[i].insert(s.pending[i].end(), values.begin() + i * width,
+                        values.begin() + (i + 1) * width);
+  }
 }
 
 void RunFile::record_step(long long step, const std::vector<double>& values) {
@@ -68,7 +115,13 @@ void RunFile::record_eval(long long step, const std::vector<double>& values) {
   record(evals_, step, values);
 }
 
+void RunFile::record_stats(long long step, std::span<const double> values) {
+  if (stats_.columns == 0) fail("run file: statistics recorded, but no sites were declared");
+  record(stats_, step, values);
+}
+
 void RunFile::write_pending(Series& s) {
+  if (s.pending_axis.empty()) return;
   // Values first, the axis last: a reader never sees a step without its values.
   for (std::size_t i = 0; i < s.names.size(); ++i) {
     file_.append<double>(s.names[i], s.pending[i]);
@@ -82,6 +135,7 @@ void RunFile::flush() {
   if (!started_) return;
   write_pending(steps_);
   write_pending(evals_);
+  write_pending(stats_);
   file_.flush();
 }
 

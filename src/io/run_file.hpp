@@ -1,8 +1,9 @@
-// One run's HDF5 file (format "normlab-run", see FORMAT in README), written while the run goes on:
+// One run's HDF5 file (format "normlab-run", docs/FORMAT.md), written while the run goes on:
 //  - created as NAME.h5.partial in HDF5's latest format, status "running";
-//  - the layout is declared first (attributes, per-step and per-evaluation series), then start()
-//    creates the appendable datasets with their dimension scales (`step`, `eval_step`) and enters
-//    SWMR writing, so a reader opening with SWMR sees every row up to the last flush();
+//  - the layout is declared first (attributes, per-step and per-evaluation series, the sites and
+//    their statistics), then start() creates the appendable datasets with their dimension scales
+//    (`step`, `eval_step`, `stat_step`, `site`) and enters SWMR writing, so a reader opening with
+//    SWMR sees every row up to the last flush();
 //  - finish() flushes, closes, reopens to write the final datasets (the checkpoint) and the status,
 //    and renames to NAME.h5, so a reader globbing *.h5 never sees a half-written run.
 // A run that ends otherwise (an exception, a signal) is closed with status "interrupted" and left
@@ -11,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,7 +20,18 @@
 
 namespace normlab::io {
 
-inline constexpr long long kRunFormatVersion = 2;
+inline constexpr long long kRunFormatVersion = 3;
+
+// The sites statistics are taken at, in forward order (datasets site, site_kind, ...).
+struct SiteTable {
+  std::vector<std::string> names, kinds;
+  std::vector<long long> layers, features;
+};
+
+// Opens a run file for reading, checking that it is one: the `format` attribute must be
+// "normlab-run" and `format_version` at most kRunFormatVersion; otherwise throws an Error naming
+// the file and what is wrong. `swmr` reads a file still being written.
+h5::File open_run(const std::string& path, bool swmr = false);
 
 class RunFile {
  public:
@@ -34,12 +47,17 @@ class RunFile {
   // per evaluation (dimension `eval_step`), in the order record_step / record_eval take them.
   void add_step_series(const std::string& name);
   void add_eval_series(const std::string& name);
+  // Statistics per site: one (stat_step, site) float64 series per name in `stats`. A table
+  // without sites adds nothing.
+  void add_site_stats(const SiteTable& sites, const std::vector<std::string>& stats);
   // Creates the series and their scales and starts SWMR writing.
   void start();
 
   // Buffers one row; flush() writes the buffered rows and makes them visible to readers.
   void record_step(long long step, const std::vector<double>& values);
   void record_eval(long long step, const std::vector<double>& values);
+  // One row per statistic, statistic-major: values[stat * sites + site].
+  void record_stats(long long step, std::span<const double> values);
   void flush();
 
   // Flushes and closes; then, reopened, `final_writes` adds datasets and attributes, the status is
@@ -50,18 +68,21 @@ class RunFile {
 
  private:
   struct Series {
-    std::string axis;                   // "step" or "eval_step"
+    explicit Series(std::string axis_name) : axis(std::move(axis_name)) {}
+    std::string axis;                   // "step", "eval_step" or "stat_step"
+    std::size_t columns = 0;            // 0: 1-D series; otherwise (rows, columns), along `site`
     std::vector<std::string> names;     // the value series on that axis
     std::vector<long long> pending_axis;
-    std::vector<std::vector<double>> pending;  // per name
+    std::vector<std::vector<double>> pending;  // per name, rows of max(columns, 1) values
   };
-  void record(Series& s, long long step, const std::vector<double>& values);
+  void record(Series& s, long long step, std::span<const double> values);
   void write_pending(Series& s);
   void close_with(const std::string& status);
 
   std::string path_;
   h5::File file_;
-  Series steps_{"step", {}, {}, {}}, evals_{"eval_step", {}, {}, {}};
+  Series steps_{"step"}, evals_{"eval_step"}, stats_{"stat_step"};
+  SiteTable sites_;
   bool started_ = false, finished_ = false;
 };
 

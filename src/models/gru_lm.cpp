@@ -39,10 +39,10 @@ GruLm<T>::GruLm(const GruConfig& config) : c_(config) {
     L.b_ih = params_.add(prefix + ".bias_ih", {3 * H}, nn::ParamRole::bias);
     L.b_hh = params_.add(prefix + ".bias_hh", {3 * H}, nn::ParamRole::bias);
     if (c_.sites == GruNormSites::both || c_.sites == GruNormSites::input) {
-      L.norm_ih = nn::NormSite<T>(params_, prefix + ".norm_ih", kind, c_.norm_options, 3 * H);
+      L.norm_ih = nn::NormSite<T>(params_, prefix + ".norm_ih", kind, c_.norm_options, 3 * H, l);
     }
     if (c_.sites == GruNormSites::both || c_.sites == GruNormSites::recurrent) {
-      L.norm_hh = nn::NormSite<T>(params_, prefix + ".norm_hh", kind, c_.norm_options, 3 * H);
+      L.norm_hh = nn::NormSite<T>(params_, prefix + ".norm_hh", kind, c_.norm_options, 3 * H, l);
     }
   }
   head_W_ = params_.add("head.weight", {c_.vocab, H}, nn::ParamRole::weight);
@@ -222,6 +222,16 @@ void GruLm<T>::backward() {
     std::swap(dh, dx);
   }
   nn::embedding_backward(params_.grad(embed_).data(), dh.data(), tokens_tm_.data(), rows, c_.embed);
+}
+
+template <class T>
+std::vector<nn::Probe<T>*> GruLm<T>::probes() {
+  std::vector<nn::Probe<T>*> out;
+  for (Layer& L : layers_) {
+    if (L.norm_ih.active()) out.push_back(&L.norm_ih.probe());
+    if (L.norm_hh.active()) out.push_back(&L.norm_hh.probe());
+  }
+  return out;
 }
 
 template class GruLm<float>;

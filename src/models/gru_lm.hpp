@@ -39,6 +39,7 @@ class GruLm final : public SequenceModel<T> {
                  std::size_t len) override;
   void backward() override;
   const std::vector<T>& logits() const override { return logits_; }
+  std::vector<nn::Probe<T>*> probes() override;
 
  private:
   struct Layer {

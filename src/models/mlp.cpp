@@ -23,7 +23,7 @@ Mlp<T>::Mlp(const MlpConfig& config) : c_(config) {
     L.b = params_.add(prefix + ".bias", {c_.width}, nn::ParamRole::bias);
     L.norm = nn::NormSite<T>(params_, prefix + ".norm",
                              c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l], c_.norm_options,
-                             c_.width);
+                             c_.width, l);
   }
   head_W_ = params_.add("head.weight", {c_.classes, c_.width}, nn::ParamRole::weight);
   head_b_ = params_.add("head.bias", {c_.classes}, nn::ParamRole::bias);
@@ -90,6 +90,13 @@ double Mlp<T>::accuracy() const {
     correct += std::size_t(std::max_element(row, row + c_.classes) - row) == std::size_t(labels_[i]);
   }
   return B_ ? double(correct) / double(B_) : 0.0;
+}
+
+template <class T>
+std::vector<nn::Probe<T>*> Mlp<T>::probes() {
+  std::vector<nn::Probe<T>*> out;
+  for (Layer& L : layers_) out.push_back(&L.norm.probe());
+  return out;
 }
 
 template class Mlp<float>;

@@ -41,6 +41,7 @@ class Mlp {
   // Fraction of rows of the last forward whose arg-max logit is the label.
   double accuracy() const;
   const std::vector<T>& logits() const { return logits_; }
+  std::vector<nn::Probe<T>*> probes();  // the normalizer sites, layer by layer
 
  private:
   struct Layer {

@@ -8,6 +8,7 @@
 
 #include "core/targets.hpp"
 #include "nn/params.hpp"
+#include "nn/probe.hpp"
 
 namespace normlab::models {
 
@@ -24,6 +25,8 @@ class SequenceModel {
   // Accumulates the gradient of the last forward's loss into params().grads().
   virtual void backward() = 0;
   virtual const std::vector<T>& logits() const = 0;  // (B, T, vocab) of the last forward
+  // The model's probes (normalizer sites, residual streams) in forward order.
+  virtual std::vector<nn::Probe<T>*> probes() = 0;
   // Scored targets of the last forward whose arg-max logit is the target (a count).
   std::size_t correct(const std::int32_t* targets) const {
     const std::vector<T>& z = logits();

@@ -69,8 +69,8 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     if (!role_kind.empty()) return role_kind;
     return c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l];
   };
-  auto site = [&](const std::string& name, const std::string& k, std::size_t D) {
-    return nn::NormSite<T>(params_, name, k, c_.norm_options, D);
+  auto site = [&](const std::string& name, const std::string& k, std::size_t D, std::size_t l) {
+    return nn::NormSite<T>(params_, name, k, c_.norm_options, D, l);
   };
   embed_ = params_.add("embed.weight", {c_.vocab, d}, nn::ParamRole::embedding);
   pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
@@ -79,24 +79,28 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     Block& b = blocks_[l];
     const std::string a = "block" + std::to_string(l) + ".attn", m = "block" + std::to_string(l) + ".mlp";
     const std::string ka = kind(c_.norm_attn, l), km = kind(c_.norm_mlp, l);
-    if (norm_before(p) || norm_after_sum(p)) b.attn.norm = site(a + ".norm", ka, d);
+    if (norm_before(p) || norm_after_sum(p)) b.attn.norm = site(a + ".norm", ka, d, l);
     b.qkv_W = params_.add(a + ".qkv.weight", {3 * d, d}, nn::ParamRole::weight);
     b.qkv_b = params_.add(a + ".qkv.bias", {3 * d}, nn::ParamRole::bias);
     if (c_.qk_norm) {
-      b.norm_q = site(a + ".norm_q", kind(c_.norm_qk, l), hd_);
-      b.norm_k = site(a + ".norm_k", kind(c_.norm_qk, l), hd_);
+      b.norm_q = site(a + ".norm_q", kind(c_.norm_qk, l), hd_, l);
+      b.norm_k = site(a + ".norm_k", kind(c_.norm_qk, l), hd_, l);
     }
     b.proj_W = params_.add(a + ".proj.weight", {d, d}, nn::ParamRole::weight);
     b.proj_b = params_.add(a + ".proj.bias", {d}, nn::ParamRole::bias);
-    if (norm_on_output(p)) b.attn.norm_out = site(a + ".norm_out", ka, d);
-    if (norm_before(p) || norm_after_sum(p)) b.mlp.norm = site(m + ".norm", km, d);
+    if (norm_on_output(p)) b.attn.norm_out = site(a + ".norm_out", ka, d, l);
+    if (norm_before(p) || norm_after_sum(p)) b.mlp.norm = site(m + ".norm", km, d, l);
     b.fc_W = params_.add(m + ".fc.weight", {m_, d}, nn::ParamRole::weight);
     b.fc_b = params_.add(m + ".fc.bias", {m_}, nn::ParamRole::bias);
     b.out_W = params_.add(m + ".proj.weight", {d, m_}, nn::ParamRole::weight);
     b.out_b = params_.add(m + ".proj.bias", {d}, nn::ParamRole::bias);
-    if (norm_on_output(p)) b.mlp.norm_out = site(m + ".norm_out", km, d);
+    if (norm_on_output(p)) b.mlp.norm_out = site(m + ".norm_out", km, d, l);
+    b.residual.name = "block" + std::to_string(l) + ".residual";
+    b.residual.kind = "residual";
+    b.residual.layer = l;
+    b.residual.features = d;
   }
-  if (final_norm(p)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d);
+  if (final_norm(p)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
   head_W_ = params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
   head_b_ = params_.add("head.bias", {c_.vocab}, nn::ParamRole::bias);
   params_.allocate();
@@ -263,6 +267,7 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
     sublayer_forward(blk, blk.attn, true, s);
     sublayer_forward(blk, blk.mlp, false, blk.attn.out().data());
     s = blk.mlp.out().data();
+    blk.residual.forward(s, nullptr, N);
   }
   if (norm_final_.active()) {
     xf_.resize(N * d);
@@ -295,6 +300,7 @@ void TransformerLm<T>::backward() {
   }
   for (std::size_t l = blocks_.size(); l-- > 0;) {
     Block& blk = blocks_[l];
+    blk.residual.backward(ds.data(), nullptr, N);  // ds: the gradient at the block's output
     sublayer_backward(blk, blk.mlp, false, blk.attn.out().data(), ds.data(), tmp.data());
     const T* s = l == 0 ? x0_.data() : blocks_[l - 1].mlp.out().data();
     sublayer_backward(blk, blk.attn, true, s, tmp.data(), ds.data());
@@ -302,6 +308,23 @@ void TransformerLm<T>::backward() {
   nn::embedding_backward(params_.grad(embed_).data(), ds.data(), tokens_.data(), N, d);
   T* dpos = params_.grad(pos_).data();
   for (std::size_t i = 0; i < N; ++i) add(dpos + (i % len_) * d, dpos + (i % len_) * d, ds.data() + i * d, d);
+}
+
+template <class T>
+std::vector<nn::Probe<T>*> TransformerLm<T>::probes() {
+  std::vector<nn::Probe<T>*> out;
+  auto add = [&](nn::NormSite<T>& site) {
+    if (site.active()) out.push_back(&site.probe());
+  };
+  for (Block& b : blocks_) {
+    for (nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.attn.norm_out, &b.mlp.norm,
+                                  &b.mlp.norm_out}) {
+      add(*site);
+    }
+    out.push_back(&b.residual);
+  }
+  add(norm_final_);
+  return out;
 }
 
 template class TransformerLm<float>;

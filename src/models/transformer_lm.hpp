@@ -53,6 +53,7 @@ class TransformerLm final : public SequenceModel<T> {
                  std::size_t len) override;
   void backward() override;
   const std::vector<T>& logits() const override { return logits_; }
+  std::vector<nn::Probe<T>*> probes() override;
 
  private:
   // One residual sublayer (attention or MLP) with its normalizer sites and saved activations.
@@ -68,6 +69,7 @@ class TransformerLm final : public SequenceModel<T> {
     Sublayer attn, mlp;
     nn::Param qkv_W, qkv_b, proj_W, proj_b, fc_W, fc_b, out_W, out_b;
     nn::NormSite<T> norm_q, norm_k;
+    nn::Probe<T> residual;  // the stream leaving the block
     std::vector<T> q, k, v, qn, kn, probs, att;  // attention activations
     std::vector<T> hidden, act;                  // MLP activations (N, mlp_ratio * d)
   };

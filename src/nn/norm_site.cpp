@@ -1,5 +1,7 @@
 #include "nn/norm_site.hpp"
 
+#include <algorithm>
+
 namespace normlab::nn {
 
 ParamRole norm_param_role(const std::string& spec_name) {
@@ -10,10 +12,26 @@ ParamRole norm_param_role(const std::string& spec_name) {
 
 template <class T>
 NormSite<T>::NormSite(ParamStore<T>& store, const std::string& prefix, const std::string& kind,
-                      const norm::NormOptions& options, std::size_t D)
+                      const norm::NormOptions& options, std::size_t D, std::size_t layer)
     : norm_(norm::make_normalizer(kind, options)), specs_(norm_->param_specs(D)), D_(D) {
   for (const auto& s : specs_) {
     handles_.push_back(store.add(prefix + "." + s.name, {s.size}, norm_param_role(s.name), s.init));
+  }
+  probe_.name = prefix;
+  probe_.kind = kind;
+  probe_.layer = layer;
+  probe_.features = D;
+  for (std::size_t i = 0; i < specs_.size(); ++i) {
+    if (specs_[i].name == "gain") probe_.gain = handles_[i];
+    else if (specs_[i].name == "bias") probe_.bias = handles_[i];
+    else probe_.lambda = handles_[i];
+  }
+  const norm::NormConfig& config = norm_->config();
+  if (config.zero_centered_gain) probe_.gain_offset = 1;
+  const auto& applicable = norm::kind_info(kind).options;
+  if (!config.learn_lambda &&
+      std::find(applicable.begin(), applicable.end(), "lambda") != applicable.end()) {
+    probe_.fixed_lambda = config.lambda;
   }
 }
 
@@ -49,6 +67,7 @@ void NormSite<T>::forward(const ParamStore<T>& store, T* y, const T* x, std::siz
   if (caches_.size() <= call) caches_.resize(call + 1);
   norm_->forward(std::span<T>(y, B * D_), caches_[call], std::span<const T>(x, B * D_),
                  values(store), B, D_);
+  probe_.forward(x, y, B);
 }
 
 template <class T>
@@ -57,6 +76,7 @@ void NormSite<T>::backward(ParamStore<T>& store, T* dx, const T* dy, const T* x,
   norm_->backward(std::span<T>(dx, B * D_), grads(store), caches_.at(call),
                   std::span<const T>(dy, B * D_), std::span<const T>(x, B * D_), values(store), B,
                   D_);
+  probe_.backward(dx, dy, B);
 }
 
 template class NormSite<float>;

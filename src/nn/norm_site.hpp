@@ -1,7 +1,8 @@
 // One normalizer placed in a model: the normalizer, its parameters' handles in the model's
 // ParamStore, the cache of its last forward call(s), and forward/backward over that store.
 // A site may be called several times per forward (a GRU's recurrent projection, once per time
-// step): pass the call index and the site keeps one cache per call.
+// step): pass the call index and the site keeps one cache per call. The site is also a probe
+// (nn/probe.hpp) named as its parameters' prefix: an attached observer sees x, y, dx and dy.
 #pragma once
 
 #include <memory>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "nn/params.hpp"
+#include "nn/probe.hpp"
 #include "norm/registry.hpp"
 
 namespace normlab::nn {
@@ -18,8 +20,9 @@ class NormSite {
  public:
   NormSite() = default;
   // Declares the normalizer `kind` over D features; its parameters are named "<prefix>.gain", ...
+  // `layer` is the layer or block the site belongs to (for the probe).
   NormSite(ParamStore<T>& store, const std::string& prefix, const std::string& kind,
-           const norm::NormOptions& options, std::size_t D);
+           const norm::NormOptions& options, std::size_t D, std::size_t layer);
 
   bool active() const { return norm_ != nullptr; }  // false for a default-constructed site
   const std::string& kind() const { return norm_->kind(); }
@@ -32,6 +35,7 @@ class NormSite {
                 std::size_t call = 0);
 
   const norm::NormCache& cache(std::size_t call = 0) const { return caches_.at(call); }
+  Probe<T>& probe() { return probe_; }
 
  private:
   norm::NormParams<const T> values(const ParamStore<T>& store) const;
@@ -42,6 +46,7 @@ class NormSite {
   std::vector<Param> handles_;  // in specs_ order
   std::size_t D_ = 0;
   std::vector<norm::NormCache> caches_;
+  Probe<T> probe_;
 };
 
 // The parameter role of a normalizer parameter named by its spec ("gain", "bias", "lambda").

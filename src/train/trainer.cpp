@@ -26,6 +26,7 @@
 #include "models/mlp.hpp"
 #include "models/transformer_lm.hpp"
 #include "nn/optim.hpp"
+#include "stats/recorder.hpp"
 
 namespace normlab::train {
 
@@ -108,6 +109,8 @@ class Workload {
   virtual double step(Rng& data_rng, Rng& dropout_rng) = 0;
   // The mean validation loss and accuracy (of classes, or of scored tokens).
   virtual std::pair<double, double> evaluate() = 0;
+  // The model's probes (normalizer sites, residual streams) in forward order.
+  virtual std::vector<nn::Probe<T>*> probes() = 0;
 };
 
 // The MLP on labeled examples (the embedded classification task or MNIST).
@@ -120,6 +123,7 @@ class ClassifierWorkload final : public Workload<T> {
       : model_(mc), sample_(std::move(sample)), val_(std::move(val)), batch_(batch) {}
 
   nn::ParamStore<T>& params() override { return model_.params(); }
+  std::vector<nn::Probe<T>*> probes() override { return model_.probes(); }
   double step(Rng& data_rng, Rng& dropout_rng) override {
     auto b = sample_(batch_, data_rng);
     model_.params().zero_grads();
@@ -158,6 +162,7 @@ class LanguageWorkload final : public Workload<T> {
   }
 
   nn::ParamStore<T>& params() override { return model_->params(); }
+  std::vector<nn::Probe<T>*> probes() override { return model_->probes(); }
   double step(Rng& data_rng, Rng&) override {
     auto b = task_->sample(batch_, len_, data_rng);
     model_->params().zero_grads();
@@ -345,8 +350,21 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   f.write_attribute("/", "lr", oc.lr);
 
   f.write_attribute("/", "val_metric_name", "accuracy");
+  const std::int64_t stats_every = c.integer("stats.every");
+  if (stats_every < 0) fail("stats.every must be 0 (never) or a number of steps, got ", stats_every);
+  f.write_attribute("/", "stats_every", (long long)stats_every);
   for (const char* name : {"train_loss", "lr", "grad_norm", "step_time"}) run.add_step_series(name);
   for (const char* name : {"val_loss", "val_metric"}) run.add_eval_series(name);
+  stats::Recorder<T> recorder(work->probes(), work->params());
+  io::SiteTable sites;
+  for (std::size_t i = 0; i < recorder.sites(); ++i) {
+    const nn::Probe<T>& p = recorder.site(i);
+    sites.names.push_back(p.name);
+    sites.kinds.push_back(p.kind);
+    sites.layers.push_back((long long)p.layer);
+    sites.features.push_back((long long)p.features);
+  }
+  run.add_site_stats(sites, stats::stat_names());
   run.start();  // from here on a reader with SWMR sees every step up to the last flush
 
   const std::size_t flush_every = positive(c, "train.flush_every");
@@ -359,8 +377,13 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
       status = "interrupted";
       break;
     }
+    // Statistics at step 0, every stats.every steps and at the last step.
+    const bool record = recorder.sites() > 0 && stats_every > 0 &&
+                        (t % std::size_t(stats_every) == 0 || t + 1 == steps);
     Timer timer;
+    if (record) recorder.begin();
     double loss = work->step(train_rng, dropout_rng);
+    if (record) recorder.after_backward();
     double norm = nn::global_norm(work->params().grads());
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       log << "step " << t << ": " << (std::isfinite(loss) ? "gradient norm" : "loss")
@@ -369,6 +392,10 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
       break;
     }
     double lr = optimizer.step(work->params(), norm);
+    if (record) {
+      recorder.after_update();
+      run.record_stats((long long)t, recorder.values());
+    }
     step_times.push_back(timer.seconds());
     train_loss.push_back(loss);
     run.record_step((long long)t, {loss, lr, norm, step_times.back()});

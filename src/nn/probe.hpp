@@ -1,0 +1,46 @@
+// A probe: a named point of a model where activations can be watched (a normalizer site, the
+// residual stream leaving a Transformer block). The model calls the observer attached to a probe,
+// when one is, with what passes that point in forward and in backward; the statistics layer
+// (src/stats) attaches observers on the steps it records. Unobserved, a probe costs one branch.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "nn/params.hpp"
+
+namespace normlab::nn {
+
+template <class T>
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  // x (rows, D): the input at the point; y: a normalizer's output, nullptr at other points.
+  virtual void forward(const T* x, const T* y, std::size_t rows, std::size_t D) = 0;
+  // dx (rows, D): the gradient at the input; dy: at a normalizer's output, nullptr elsewhere.
+  virtual void backward(const T* dx, const T* dy, std::size_t rows, std::size_t D) = 0;
+};
+
+template <class T>
+struct Probe {
+  std::string name;       // "block0.attn.norm", "block0.residual"
+  std::string kind;       // the normalizer kind, or "residual"
+  std::size_t layer = 0;  // the layer or block it belongs to
+  std::size_t features = 0;
+  // The normalizer's parameters (size 0 when absent), and how to read them.
+  Param gain, bias, lambda;
+  double gain_offset = 0;      // added to the stored gain: 1 under zero_centered_gain
+  double fixed_lambda = NAN;   // partial centering's lambda when it is an option, not learned
+  Observer<T>* observer = nullptr;
+
+  void forward(const T* x, const T* y, std::size_t rows) const {
+    if (observer) observer->forward(x, y, rows, features);
+  }
+  void backward(const T* dx, const T* dy, std::size_t rows) const {
+    if (observer) observer->backward(dx, dy, rows, features);
+  }
+};
+
+}  // namespace normlab::nn
