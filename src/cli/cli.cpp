@@ -8,6 +8,7 @@
 #include "norm/registry.hpp"
 #include "tools/apply.hpp"
 #include "tools/bench_norms.hpp"
+#include "tools/bench_stats.hpp"
 #include "tools/bench_train.hpp"
 #include "tools/demo.hpp"
 #include "train/trainer.hpp"
@@ -138,8 +139,35 @@ int cmd_bench_train(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+int cmd_bench_stats(const std::vector<std::string>& args, std::ostream& out) {
+  tools::BenchStatsOptions o;
+  std::string workloads = join(o.workloads, ",");
+  po::options_description desc("options");
+  desc.add_options()
+      ("threads", po::value(&o.threads)->default_value(o.threads), "BLAS threads")
+      ("rounds", po::value(&o.rounds)->default_value(o.rounds), "alternations of the conditions")
+      ("steps", po::value(&o.steps)->default_value(o.steps), "steps per condition and round")
+      ("every", po::value(&o.every)->default_value(o.every),
+       "the cadence to compare (0: stats.every of experiments/defaults.toml)")
+      ("workloads", po::value(&workloads)->default_value(workloads), "mlp, gru, transformer")
+      ("norm", po::value(&o.norm)->default_value(o.norm), "the normalizer at every site")
+      ("quick", po::bool_switch(&o.quick), "tiny shapes (a smoke test, not a benchmark)")
+      ("clock", po::value(&o.clock)->default_value(o.clock), "wall | cpu");
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab bench stats [options]\n\n"
+      "What recording per-site statistics costs: ms per training step of the three reference\n"
+      "workloads of `bench train` without statistics, at the default cadence, and at every step.";
+  if (!parse(args, desc, vm, out, usage)) return 0;
+  o.workloads = split(workloads, ',');
+  if (o.quick) o.shapes = tools::BenchTrainShapes::quick();
+  tools::bench_stats(out, o);
+  return 0;
+}
+
 int cmd_bench(const std::vector<std::string>& args, std::ostream& out) {
   if (!args.empty() && args[0] == "train") return cmd_bench_train({args.begin() + 1, args.end()}, out);
+  if (!args.empty() && args[0] == "stats") return cmd_bench_stats({args.begin() + 1, args.end()}, out);
   std::string what, dims, kinds;
   tools::BenchNormsOptions o;
   po::options_description desc("options");
@@ -153,7 +181,7 @@ int cmd_bench(const std::vector<std::string>& args, std::ostream& out) {
   positional.add("what", 1);
   po::variables_map vm;
   if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]", &positional)) return 0;
-  if (what != "norms") fail("bench: unknown benchmark '", what, "'; available: norms, train");
+  if (what != "norms") fail("bench: unknown benchmark '", what, "'; available: norms, train, stats");
   o.dims.clear();
   for (const auto& d : split(dims, ',')) {
     double v = parse_double(d, "--dims");
@@ -236,7 +264,7 @@ const std::vector<Command>& commands() {
       {"train", "train one model from an experiment file", cmd_train},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
-      {"bench", "benchmarks: `normlab bench norms`, `normlab bench train`", cmd_bench},
+      {"bench", "benchmarks: `normlab bench norms`, `bench train`, `bench stats`", cmd_bench},
   };
   return list;
 }
