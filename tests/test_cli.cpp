@@ -256,3 +256,20 @@ TEST_CASE("hdf5 wrapper: round trip, attributes, clear errors", "[hdf5]") {
   CHECK_THROWS_WITH(f.read_string_attribute("/", "nope"), Contains("no attribute 'nope'"));
   CHECK_THROWS_WITH(f.read_string_attribute("/group", "number"), Contains("is not a string"));
 }
+
+TEST_CASE("info: a run's summary; refuses what is not a run", "[cli]") {
+  test::TempDir dir;
+  REQUIRE(run_cli({"train", "--set", "train.steps=8", "--set", "stats.every=3", "--set",
+                   "model.depth=2", "--set", "train.eval_every=8", "--out", dir.path.string()})
+              .status == 0);
+  CliResult r = run_cli({"info", dir / "mlp-rmsnorm-s0.h5", "--config"});
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("status completed") && Contains("8 steps") &&
+                        Contains("2 sites (2 rmsnorm): layer0.norm ... layer1.norm") &&
+                        Contains("statistics at 4 steps (stats.every = 3)")  // 0, 3, 6, 7 &&
+                        Contains("[stats]"));
+  std::ofstream(dir / "x.h5") << "text";
+  CliResult bad = run_cli({"info", dir / "x.h5"});
+  CHECK(bad.status != 0);
+  CHECK_THAT(bad.err, Contains("x.h5: not an HDF5 file"));
+}

@@ -11,6 +11,7 @@
 #include "tools/bench_stats.hpp"
 #include "tools/bench_train.hpp"
 #include "tools/demo.hpp"
+#include "tools/info.hpp"
 #include "train/trainer.hpp"
 #include "io/config.hpp"
 
@@ -250,6 +251,25 @@ int cmd_train(const std::vector<std::string>& args, std::ostream& out) {
   return r.status == "completed" ? 0 : 3;
 }
 
+int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
+  std::vector<std::string> paths;
+  po::options_description desc("options");
+  desc.add_options()
+      ("runs", po::value(&paths), "run files")
+      ("config", "also print each run's whole config");
+  po::positional_options_description positional;
+  positional.add("runs", -1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab info RUN.h5 ... [--config]\n\n"
+      "What each run file holds: status, config summary, steps, last losses, sites, statistics.\n"
+      "A NAME.h5.partial (a run in progress, or one whose writer was killed) is read with SWMR.";
+  if (!parse(args, desc, vm, out, usage, &positional)) return 0;
+  if (paths.empty()) fail("info: no run file given\n", usage);
+  for (const auto& p : paths) tools::print_run_info(out, p, vm.count("config") > 0);
+  return 0;
+}
+
 int print_usage(std::ostream& out) {
   out << "normlab " << NORMLAB_VERSION << ": a toolkit for research on normalization layers\n\n"
       << "usage: normlab <command> [options]    (normlab <command> --help for its options)\n\n"
@@ -262,6 +282,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"demo", "every normalizer on a batch, then the default experiment (the quick-start job)", cmd_demo},
       {"train", "train one model from an experiment file", cmd_train},
+      {"info", "what a run file holds: status, steps, losses, sites, statistics", cmd_info},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
       {"bench", "benchmarks: `normlab bench norms`, `bench train`, `bench stats`", cmd_bench},

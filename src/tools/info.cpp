@@ -1,0 +1,73 @@
+#include "tools/info.hpp"
+
+#include <cmath>
+#include <iomanip>
+#include <map>
+#include <vector>
+
+#include "core/strings.hpp"
+#include "core/timer.hpp"
+#include "io/run_file.hpp"
+
+namespace normlab::tools {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::vector<double> series(const h5::File& f, const std::string& name, std::size_t rows) {
+  if (!f.has(name)) return {};
+  auto v = f.read<double>(name);
+  return std::vector<double>(v.begin(), v.begin() + long(std::min(rows, v.size())));
+}
+
+}  // namespace
+
+void print_run_info(std::ostream& out, const std::string& path, bool with_config) {
+  h5::File f = io::open_run(path, /*swmr=*/ends_with(path, ".partial"));
+  auto attribute = [&](const char* name) {
+    return f.has_attribute("/", name) ? f.read_string_attribute("/", name) : std::string("?");
+  };
+  out << path << "\n"
+      << "  run " << attribute("run_id") << ", status " << attribute("status") << ", format version "
+      << f.read_integer_attribute("/", "format_version") << ", started " << attribute("started")
+      << (f.has_attribute("/", "finished") ? ", finished " + attribute("finished") : "") << "\n"
+      << "  " << attribute("family") << " on " << attribute("task") << ", norm "
+      << attribute("norm")
+      << (attribute("norm_options").empty() ? "" : " (" + attribute("norm_options") + ")") << ", "
+      << attribute("optimizer") << ", " << attribute("dtype") << "\n";
+  // Sized by the axes: values are written before their axis, so the axis is never ahead.
+  const std::size_t steps = f.has("step") ? f.shape("step")[0] : 0;
+  const std::size_t evals = f.has("eval_step") ? f.shape("eval_step")[0] : 0;
+  const auto loss = series(f, "train_loss", steps), time = series(f, "step_time", steps);
+  out << "  " << steps << " steps";
+  if (!loss.empty()) {
+    out << ", last train loss " << std::setprecision(4) << loss.back() << ", median step "
+        << std::setprecision(3) << 1e3 * median(time) << " ms";
+  }
+  out << "\n";
+  if (evals > 0) {
+    const auto vl = series(f, "val_loss", evals), vm = series(f, "val_metric", evals);
+    out << "  " << evals << " evaluations, last val loss " << std::setprecision(4) << vl.back()
+        << ", " << attribute("val_metric_name") << " " << std::setprecision(3) << vm.back() << "\n";
+  }
+  if (f.has("site")) {
+    const auto sites = f.read_strings("site"), kinds = f.read_strings("site_kind");
+    std::map<std::string, int> by_kind;
+    for (const auto& k : kinds) ++by_kind[k];
+    std::vector<std::string> counts;
+    for (const auto& [k, n] : by_kind) counts.push_back(std::to_string(n) + " " + k);
+    out << "  " << sites.size() << " sites (" << join(counts, ", ") << "): " << sites.front()
+        << (sites.size() > 1 ? " ... " + sites.back() : "") << "\n"
+        << "  statistics at " << f.shape("stat_step")[0] << " steps (stats.every = "
+        << f.read_integer_attribute("/", "stats_every") << ")\n";
+  } else {
+    out << "  no sites (no normalizer and no residual stream to watch)\n";
+  }
+  if (f.has("checkpoint")) out << "  checkpoint: " << f.members("checkpoint").size() << " parameters\n";
+  if (with_config) out << "\n" << attribute("config_toml");
+}
+
+}  // namespace normlab::tools
