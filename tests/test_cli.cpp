@@ -266,7 +266,7 @@ TEST_CASE("info: a run's summary; refuses what is not a run", "[cli]") {
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Contains("status completed") && Contains("8 steps") &&
                         Contains("2 sites (2 rmsnorm): layer0.norm ... layer1.norm") &&
-                        Contains("statistics at 4 steps (stats.every = 3)")  // 0, 3, 6, 7 &&
+                        Contains("statistics at 4 steps (stats.every = 3)") &&  // 0, 3, 6, 7
                         Contains("[stats]"));
   std::ofstream(dir / "x.h5") << "text";
   CliResult bad = run_cli({"info", dir / "x.h5"});
