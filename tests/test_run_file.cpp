@@ -87,6 +87,9 @@ TEST_CASE("run file: SIGTERM closes it as interrupted, SIGKILL leaves it recover
   SECTION("SIGKILL") {
     CHECK(WIFSIGNALED(train_then_signal(dir, "kill", SIGKILL)));
     const std::string partial = dir / "kill.h5.partial";
+    // Still marked as open by its writer: a plain open fails, a SWMR reader reads it as it is.
+    CHECK_THROWS(h5::File::open(partial));
+    const std::size_t swmr_steps = h5::File::open(partial, h5::File::Mode::read_swmr).shape("step")[0];
     // The documented recovery: clear the SWMR writer's mark, then read up to the last flush.
     REQUIRE(std::system(("h5clear -s " + partial).c_str()) == 0);
     h5::File f = h5::File::open(partial);
@@ -97,6 +100,15 @@ TEST_CASE("run file: SIGTERM closes it as interrupted, SIGKILL leaves it recover
     auto loss = f.read<double>("train_loss");
     CHECK(loss.size() >= steps);
     CHECK(std::isfinite(loss(steps - 1)));
+    CHECK(swmr_steps == steps);
+    // The statistics (every 10 steps by default) went out with the same flushes: steps 0, 10, ...
+    const std::size_t records = f.shape("stat_step")[0];
+    CHECK(records == (steps + 9) / 10);
+    auto stat_steps = f.read<long long>("stat_step");
+    CHECK(stat_steps(records - 1) == static_cast<long long>(10 * (records - 1)));
+    auto rms = f.read<double>("in_rms");
+    CHECK(rms.shape(0) >= records);
+    CHECK(std::isfinite(rms(records - 1, 0)));
   }
   CHECK(bytes_of(done) == done_bytes);
 }
