@@ -43,12 +43,13 @@ pid_t start_training(const std::string& dir, const std::string& name) {
   return pid;
 }
 
-// Waits (up to 60 s) until the .partial file has grown past its first flushes.
+// Waits (up to 60 s) until a SWMR reader sees the .partial file past its first flushes.
 void wait_for_progress(const std::string& partial) {
   for (int i = 0; i < 600; ++i) {
-    if (fs::exists(partial) && fs::file_size(partial) > 20000) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
-      return;
+    try {
+      if (h5::File::open(partial, h5::File::Mode::read_swmr).shape("step")[0] >= 10) return;
+    } catch (const std::exception&) {
+      // not created yet, or not yet in SWMR mode
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
