@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what normlab needs from Debian 12's archive; a no-op when everything is there.
-#   scripts/install-deps.sh            build + test dependencies
-#   scripts/install-deps.sh --python   also the Python side (PyTorch for the fixture generator, h5py)
+#   scripts/install-deps.sh            build + test dependencies (the C++ side and analysis/normlab)
+#   scripts/install-deps.sh --python   also PyTorch, for the fixture generators and bench train
 # Runs apt-get as root (directly, or through sudo when not root).
 set -euo pipefail
 
@@ -14,9 +14,16 @@ packages=(
   libtomlplusplus-dev                                      # experiment files
   zlib1g-dev                                               # reading the gzipped MNIST files
   catch2                                                   # tests (Catch2 v2)
+  python3                                                  # /usr/bin/python3: analysis/, its tests
+  python3-numpy python3-h5py                               # arrays; run files in HDF5
+  python3-pandas                                           # run files as DataFrames
+  python3-xarray python3-h5netcdf                          # run files as Datasets (xarray's engine)
+  python3-matplotlib                                       # the example notebook's figures
+  python3-nbformat python3-nbclient                        # running the notebook in the tests
+  python3-ipykernel                                        # its kernel (the python3 kernelspec)
 )
 if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3 python3-numpy python3-h5py python3-torch)
+  packages+=(python3-torch)                                # tests/gen_*fixtures.py, bench train
 fi
 
 missing=()

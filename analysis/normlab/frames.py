@@ -1,0 +1,116 @@
+"""Many runs at once: a directory of run files, and frames across runs with config keys as columns,
+ready for groupby on what a sweep varied (`model.norm`, `optim.lr`, ...)."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .runs import RunFileError, open_run
+
+
+class Runs(list):
+    """A list of open runs that closes them all, by close() or as a context manager."""
+
+    def close(self):
+        for run in self:
+            run.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def load_runs(source, pattern="*.h5", include_partial=False, skip_unreadable=False):
+    """Opens the run files under a directory (recursively, by `pattern`) or in a list of paths.
+
+    include_partial adds the `.partial` files of runs training, interrupted or killed, opened with
+    SWMR. A file that cannot be read stops the load with a RunFileError naming every such file
+    and why; skip_unreadable=True instead warns about each and returns the others.
+    """
+    if isinstance(source, (str, Path)):
+        root = Path(source)
+        if not root.is_dir():
+            raise NotADirectoryError(f"{root}: not a directory of run files")
+        patterns = [pattern, pattern + ".partial"] if include_partial else [pattern]
+        paths = sorted(p for pat in patterns for p in root.rglob(pat))
+    else:
+        paths = [Path(p) for p in source]
+    runs, failures = Runs(), []
+    for path in paths:
+        try:
+            runs.append(open_run(path, swmr=path.name.endswith(".partial")))
+        except (RunFileError, OSError) as e:
+            failures.append(str(e))
+    if failures and not skip_unreadable:
+        runs.close()
+        raise RunFileError(f"{len(failures)} of {len(paths)} run files cannot be read:\n  "
+                           + "\n  ".join(failures))
+    for failure in failures:
+        warnings.warn(f"skipped: {failure}", stacklevel=2)
+    return runs
+
+
+def varying_keys(runs):
+    """The flat config keys whose values differ between the runs, in config order."""
+    keys = dict.fromkeys(k for run in runs for k in run.flat_config)
+    return [k for k in keys if len({repr(run.flat_config.get(k)) for run in runs}) > 1]
+
+
+def summary(runs):
+    """One row per run: run_id, status, every config key, then how it went (steps done, final
+    train loss, final and best validation loss, final validation metric, median step time) and
+    the file's path."""
+    rows = []
+    for run in runs:
+        steps, evals = run.steps(), run.evals()
+        rows.append({
+            "run_id": run.run_id,
+            "status": run.status,
+            **run.flat_config,
+            "steps_done": len(steps),
+            "final_train_loss": _last(steps["train_loss"]),
+            "final_val_loss": _last(evals["val_loss"]),
+            "best_val_loss": evals["val_loss"].min(),
+            "final_val_metric": _last(evals["val_metric"]),
+            "median_step_time": steps["step_time"].median(),
+            "path": str(run.path),
+        })
+    return pd.DataFrame(rows)
+
+
+def steps_frame(runs, config=None):
+    """Every run's steps in long form: run_id, config columns, step, train_loss, lr, ...
+
+    config: the flat config keys to add as columns; None adds those that vary between the runs.
+    """
+    return _across(runs, config, lambda run: run.steps().reset_index())
+
+
+def evals_frame(runs, config=None):
+    """Every run's evaluations in long form: run_id, config columns, eval_step, val_loss, ..."""
+    return _across(runs, config, lambda run: run.evals().reset_index())
+
+
+def stats_frame(runs, config=None):
+    """Every run's site_stats() in long form: run_id, config columns, stat_step, site, kind,
+    layer, features and one column per statistic."""
+    return _across(runs, config, lambda run: run.site_stats())
+
+
+def _across(runs, config, frame_of):
+    """frame_of(run) for each run, tagged with run_id and the config columns, concatenated."""
+    keys = varying_keys(runs) if config is None else list(config)
+    frames = []
+    for run in runs:
+        frame = frame_of(run)
+        tags = {"run_id": run.run_id, **{k: run.flat_config.get(k) for k in keys}}
+        frames.append(frame.assign(**tags)[[*tags, *frame.columns]])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _last(series):
+    return series.iloc[-1] if len(series) else np.nan

@@ -1,0 +1,41 @@
+"""What the Python tests share: the repository, the normlab binary, and tiny training runs.
+
+CTest passes NORMLAB_REPO and NORMLAB_BINARY (tests/python/CMakeLists.txt); run by hand, the tests
+take this checkout and its build/normlab.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(os.environ.get("NORMLAB_REPO", Path(__file__).resolve().parents[2]))
+BINARY = Path(os.environ.get("NORMLAB_BINARY", REPO / "build" / "normlab"))
+sys.path.insert(0, str(REPO / "analysis"))
+
+TRANSFORMER = REPO / "experiments" / "transformer.toml"
+GRU = REPO / "experiments" / "gru.toml"
+# The language models at a size that trains in a fraction of a second.
+SMALL_LM = ["model.width=32", "data.chars=20000"]
+
+
+def train_command(out, name, *sets, config=None):
+    """The `normlab train` command line for a run `name` in `out` with `--set` for each of sets."""
+    command = [str(BINARY), "train"] + ([str(config)] if config else [])
+    for key_value in (*sets, f"name={name}"):
+        command += ["--set", key_value]
+    return command + ["--out", str(out)]
+
+
+def train(out, name, *sets, config=None):
+    """Runs `normlab train` to completion and returns the path of its run file."""
+    command = train_command(out, name, *sets, config=config)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
+    return Path(out) / f"{name}.h5"
+
+
+def expected_stat_steps(steps, every):
+    """The steps docs/FORMAT.md says statistics are taken at: 0, every k, and the last."""
+    return sorted(set(range(0, steps, every)) | {steps - 1})
