@@ -54,9 +54,14 @@ def load_runs(source, pattern="*.h5", include_partial=False, skip_unreadable=Fal
     return runs
 
 
+# Where a run's file went is bookkeeping, not part of the experiment.
+_NOT_EXPERIMENT_KEYS = {"train.out"}
+
+
 def varying_keys(runs):
-    """The flat config keys whose values differ between the runs, in config order."""
-    keys = dict.fromkeys(k for run in runs for k in run.flat_config)
+    """The flat config keys whose values differ between the runs, in config order, leaving out
+    train.out (the directory the file was written to)."""
+    keys = dict.fromkeys(k for run in runs for k in run.flat_config if k not in _NOT_EXPERIMENT_KEYS)
     return [k for k in keys if len({repr(run.flat_config.get(k)) for run in runs}) > 1]
 
 

@@ -120,22 +120,23 @@ void RunFile::record_stats(long long step, std::span<const double> values) {
   record(stats_, step, values);
 }
 
-void RunFile::write_pending(Series& s) {
-  if (s.pending_axis.empty()) return;
-  // Values first, the axis last: a reader never sees a step without its values.
-  for (std::size_t i = 0; i < s.names.size(); ++i) {
-    file_.append<double>(s.names[i], s.pending[i]);
-    s.pending[i].clear();
-  }
-  file_.append<long long>(s.axis, s.pending_axis);
-  s.pending_axis.clear();
-}
-
 void RunFile::flush() {
   if (!started_) return;
-  write_pending(steps_);
-  write_pending(evals_);
-  write_pending(stats_);
+  // Values first, the axes after them: a reader never sees a step without its values. Until a
+  // flush, HDF5 may put the datasets' new sizes on disk in any order, so the values are flushed
+  // before the axes are extended.
+  for (Series* s : {&steps_, &evals_, &stats_}) {
+    for (std::size_t i = 0; i < s->names.size() && !s->pending_axis.empty(); ++i) {
+      file_.append<double>(s->names[i], s->pending[i]);
+      s->pending[i].clear();
+    }
+  }
+  file_.flush();
+  for (Series* s : {&steps_, &evals_, &stats_}) {
+    if (s->pending_axis.empty()) continue;
+    file_.append<long long>(s->axis, s->pending_axis);
+    s->pending_axis.clear();
+  }
   file_.flush();
 }
 

@@ -76,7 +76,6 @@ class RunFile {
     std::vector<std::vector<double>> pending;  // per name, rows of max(columns, 1) values
   };
   void record(Series& s, long long step, std::span<const double> values);
-  void write_pending(Series& s);
   void close_with(const std::string& status);
 
   std::string path_;

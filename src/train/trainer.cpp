@@ -453,7 +453,13 @@ TrainResult run(const io::Config& c, const std::string& out_dir, std::ostream& l
   const std::string dir = out_dir.empty() ? c.string("train.out") : out_dir;
   std::filesystem::create_directories(dir);
   const std::string path = (std::filesystem::path(dir) / (run_name(c) + ".h5")).string();
-  return dtype == "float64" ? run_typed<double>(c, path, log) : run_typed<float>(c, path, log);
+  // The stored config says where the file went (--out overrides train.out), as a TOML string.
+  io::Config resolved = c;
+  std::string quoted = "\"";
+  for (char ch : dir) quoted += ch == '"' || ch == '\\' ? std::string("\\") + ch : std::string(1, ch);
+  resolved.set("train.out=" + quoted + "\"");
+  return dtype == "float64" ? run_typed<double>(resolved, path, log)
+                            : run_typed<float>(resolved, path, log);
 }
 
 }  // namespace normlab::train
