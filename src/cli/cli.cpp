@@ -1,7 +1,14 @@
 #include "cli/cli.hpp"
 
 #include <boost/program_options.hpp>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
 #include <iomanip>
+#include <iostream>
+#include <map>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
@@ -12,6 +19,9 @@
 #include "tools/bench_train.hpp"
 #include "tools/demo.hpp"
 #include "tools/info.hpp"
+#include "sweep/collect.hpp"
+#include "sweep/runner.hpp"
+#include "sweep/sweep.hpp"
 #include "train/trainer.hpp"
 #include "io/config.hpp"
 
@@ -270,6 +280,103 @@ int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+// "I/N" -> (I, N); also from Slurm's array variables when no --shard is given.
+std::pair<int, int> parse_shard(const std::string& text) {
+  if (text.empty()) {
+    const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+    const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+    if (id && count) return parse_shard(std::string(id) + "/" + count);
+    return {0, 1};
+  }
+  const auto parts = split(text, '/');
+  if (parts.size() != 2) fail("--shard: '", text, "' is not I/N");
+  const double i = parse_double(parts[0], "--shard"), n = parse_double(parts[1], "--shard");
+  if (i != std::floor(i) || n != std::floor(n) || n < 1 || i < 0 || i >= n) {
+    fail("--shard: '", text, "' needs whole numbers with 0 <= I < N");
+  }
+  return {int(i), int(n)};
+}
+
+int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
+  std::string path, shard, out_dir;
+  sweep::RunnerOptions o;
+  po::options_description desc("options");
+  desc.add_options()
+      ("sweep", po::value(&path), "the sweep file")
+      ("jobs", po::value(&o.jobs)->default_value(o.jobs), "runs at a time (each its own process)")
+      ("shard", po::value(&shard), "I/N: run every N-th run from the I-th (default: from "
+                                   "SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else 0/1)")
+      ("out", po::value(&out_dir), "the sweep directory (default: the file's `out`)")
+      ("dry-run", "list the runs and their overrides; run nothing");
+  po::positional_options_description positional;
+  positional.add("sweep", 1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab sweep SWEEP.toml [--jobs N] [--shard I/N] [--out DIR] [--dry-run]\n\n"
+      "Expands the sweep file (an experiment and axes over its keys) and trains every run as its\n"
+      "own process. Again, it skips the runs already done and reruns the others. At the end it\n"
+      "writes DIR/index.csv and DIR/index.h5 (normlab collect).";
+  if (!parse(args, desc, vm, out, usage, &positional)) return 0;
+  if (path.empty()) fail("sweep: no sweep file given\n", usage);
+  sweep::Sweep s = sweep::load(path);
+  if (!out_dir.empty()) s.out = out_dir;
+  std::tie(o.shard, o.shards) = parse_shard(shard);
+  if (vm.count("dry-run")) {
+    out << s.runs.size() << " runs -> " << s.out << "\n";
+    for (std::size_t i = 0; i < s.runs.size(); ++i) {
+      if (int(i % std::size_t(o.shards)) != o.shard) continue;
+      std::vector<std::string> sets;
+      for (const auto& [k, v] : s.runs[i].overrides) sets.push_back(k + "=" + v);
+      out << std::left << std::setw(44) << s.runs[i].id << " " << join(sets, "  ") << "\n";
+    }
+    return 0;
+  }
+  char self[4096] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  o.binary = n > 0 ? std::string(self, std::size_t(n)) : std::string();
+  o.progress_bar = ::isatty(STDOUT_FILENO) && &out == &std::cout;
+  sweep::DirectoryLock lock(s.out);
+  const auto outcomes = sweep::run_sweep(s, o, out);
+  std::map<std::string, int> counts;
+  for (const auto& r : outcomes) {
+    if (!r.status.empty()) ++counts[r.status];
+  }
+  std::vector<std::string> parts;
+  for (const auto& [status, count] : counts) parts.push_back(std::to_string(count) + " " + status);
+  out << "summary: " << join(parts, ", ") << "\n";
+  for (const auto& r : outcomes) {
+    if (r.status == "failed" || r.status == "killed" || r.status == "interrupted") {
+      out << "  " << r.status << ": " << r.id << " (log: " << s.out << "/logs/" << r.id << ".log)\n";
+    }
+  }
+  sweep::collect(s.out);
+  out << "index: " << s.out << "/index.csv, " << s.out << "/index.h5\n";
+  return sweep::any_failed(outcomes) ? 1 : 0;
+}
+
+int cmd_collect(const std::vector<std::string>& args, std::ostream& out) {
+  std::string dir;
+  po::options_description desc("options");
+  desc.add_options()("dir", po::value(&dir), "the sweep directory");
+  po::positional_options_description positional;
+  positional.add("dir", 1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab collect DIR\n\n"
+      "Writes DIR/index.csv and DIR/index.h5: one row per run of the sweep directory (id, status,\n"
+      "the axis values, final losses, time), from its run files.";
+  if (!parse(args, desc, vm, out, usage, &positional)) return 0;
+  if (dir.empty()) fail("collect: no directory given\n", usage);
+  const sweep::Index index = sweep::collect(dir);
+  std::map<std::string, int> counts;
+  for (const auto& r : index.rows) ++counts[r.status];
+  std::vector<std::string> parts;
+  for (const auto& [status, count] : counts) parts.push_back(std::to_string(count) + " " + status);
+  out << dir << ": " << index.rows.size() << " runs (" << join(parts, ", ") << ") -> " << dir
+      << "/index.csv, " << dir << "/index.h5\n";
+  return 0;
+}
+
 int print_usage(std::ostream& out) {
   out << "normlab " << NORMLAB_VERSION << ": a toolkit for research on normalization layers\n\n"
       << "usage: normlab <command> [options]    (normlab <command> --help for its options)\n\n"
@@ -282,6 +389,8 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"demo", "every normalizer on a batch, then the default experiment (the quick-start job)", cmd_demo},
       {"train", "train one model from an experiment file", cmd_train},
+      {"sweep", "train every run of a sweep file, in parallel, resumable, sharded", cmd_sweep},
+      {"collect", "index a sweep directory: one row per run (CSV and HDF5)", cmd_collect},
       {"info", "what a run file holds: status, steps, losses, sites, statistics", cmd_info},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},

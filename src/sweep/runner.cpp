@@ -1,0 +1,251 @@
+#include "sweep/runner.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "io/run_file.hpp"
+
+namespace normlab::sweep {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Writes `text` to `path` through a temporary file and a rename: readers see all of it or none.
+void write_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp);
+    f << text;
+    if (!f) fail(tmp.string(), ": cannot write");
+  }
+  fs::rename(tmp, path);
+}
+
+std::string quoted(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) q += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+  return q + "\"";
+}
+
+void write_manifest(const Sweep& sweep) {
+  std::ostringstream m;
+  m << "# written by normlab sweep; read by normlab collect\n"
+    << "sweep = " << quoted(fs::absolute(sweep.path).string()) << "\naxes = [";
+  for (std::size_t i = 0; i < sweep.axis_keys.size(); ++i) m << (i ? ", " : "") << quoted(sweep.axis_keys[i]);
+  m << "]\nruns = [\n";
+  for (const Run& r : sweep.runs) m << "  " << quoted(r.id) << ",\n";
+  m << "]\n";
+  write_atomically(fs::path(sweep.out) / "manifest.toml", m.str());
+}
+
+// The status a finished run left in its files: the final file's status, or what the .partial says.
+std::string status_on_disk(const fs::path& runs, const std::string& id) {
+  const fs::path final_path = runs / (id + ".h5");
+  if (fs::exists(final_path)) {
+    try {
+      return io::open_run(final_path.string()).read_string_attribute("/", "status");
+    } catch (const Error&) {
+      return "failed";  // unreadable: rerun it
+    }
+  }
+  return "";
+}
+
+// SIGINT and SIGTERM while a sweep runs: stop starting runs, pass SIGTERM on to the running ones
+// (which close their files as interrupted), wait for them.
+volatile std::sig_atomic_t g_stop = 0;
+
+struct Running {
+  std::size_t index;
+  Clock::time_point start;
+};
+
+pid_t launch(const RunnerOptions& o, const fs::path& config, const fs::path& runs,
+             const fs::path& log) {
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) fail("sweep: cannot start a process: ", std::strerror(errno));
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    ::execl(o.binary.c_str(), o.binary.c_str(), "train", config.c_str(), "--out", runs.c_str(),
+            static_cast<char*>(nullptr));
+    std::fprintf(stderr, "sweep: cannot execute %s: %s\n", o.binary.c_str(), std::strerror(errno));
+    std::_Exit(127);
+  }
+  return pid;
+}
+
+std::string duration(double seconds) {
+  std::ostringstream s;
+  if (seconds >= 3600) s << int(seconds / 3600) << "h" << std::setw(2) << std::setfill('0') << int(seconds / 60) % 60 << "m";
+  else if (seconds >= 60) s << int(seconds / 60) << "m" << std::setw(2) << std::setfill('0') << int(seconds) % 60 << "s";
+  else s << std::fixed << std::setprecision(1) << seconds << "s";
+  return s.str();
+}
+
+}  // namespace
+
+DirectoryLock::DirectoryLock(const std::string& dir) {
+  fs::create_directories(dir);
+  const std::string path = (fs::path(dir) / "sweep.lock").string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  if (fd_ < 0) fail(path, ": cannot open the lock file: ", std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {};
+    (void)!::pread(fd_, pid, sizeof pid - 1, 0);
+    ::close(fd_);
+    fail(dir, ": another sweep is writing this directory (process ", trim(pid), "); wait for it, "
+         "or give this one another directory");
+  }
+  const std::string me = std::to_string(::getpid()) + "\n";
+  (void)!::ftruncate(fd_, 0);
+  (void)!::pwrite(fd_, me.data(), me.size(), 0);
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the lock, as does the process dying
+}
+
+bool any_failed(const std::vector<Outcome>& outcomes) {
+  for (const auto& o : outcomes) {
+    if (o.status == "failed" || o.status == "killed" || o.status == "interrupted") return true;
+  }
+  return false;
+}
+
+std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& o, std::ostream& out) {
+  if (o.jobs < 1) fail("--jobs must be at least 1, got ", o.jobs);
+  if (o.shards < 1 || o.shard < 0 || o.shard >= o.shards) {
+    fail("--shard ", o.shard, "/", o.shards, ": the shard must be in 0 .. ", o.shards - 1);
+  }
+  if (o.binary.empty() || !fs::exists(o.binary)) fail("sweep: no normlab executable at '", o.binary, "'");
+  const fs::path dir = sweep.out, runs = dir / "runs", configs = dir / "configs", logs = dir / "logs";
+  for (const auto& d : {runs, configs, logs}) fs::create_directories(d);
+  write_manifest(sweep);
+
+  std::vector<Outcome> outcomes(sweep.runs.size());
+  std::vector<std::size_t> todo;
+  std::size_t mine = 0;
+  for (std::size_t i = 0; i < sweep.runs.size(); ++i) {
+    outcomes[i].id = sweep.runs[i].id;
+    if (i % std::size_t(o.shards) != std::size_t(o.shard)) continue;
+    ++mine;
+    const std::string done = status_on_disk(runs, sweep.runs[i].id);
+    if (done == "completed" || done == "diverged") {
+      outcomes[i].status = "skipped";
+      continue;
+    }
+    write_atomically(configs / (sweep.runs[i].id + ".toml"), sweep.runs[i].config.to_toml());
+    todo.push_back(i);
+  }
+  out << "sweep " << sweep.path << ": " << sweep.runs.size() << " runs"
+      << (o.shards > 1 ? ", shard " + std::to_string(o.shard) + "/" + std::to_string(o.shards) +
+                             " has " + std::to_string(mine)
+                       : std::string())
+      << "; " << mine - todo.size() << " already done, " << todo.size() << " to run, " << o.jobs
+      << " at a time -> " << dir.string() << "\n";
+  out.flush();
+
+  // Without SA_RESTART, so that a signal interrupts waitpid and the sweep reacts at once.
+  g_stop = 0;
+  struct sigaction stop {}, previous_int {}, previous_term {};
+  stop.sa_handler = [](int) { g_stop = 1; };
+  sigemptyset(&stop.sa_mask);
+  ::sigaction(SIGINT, &stop, &previous_int);
+  ::sigaction(SIGTERM, &stop, &previous_term);
+  std::map<pid_t, Running> running;
+  std::size_t next = 0, finished = 0, failures = 0;
+  double busy_seconds = 0;
+  const Clock::time_point start = Clock::now();
+  bool forwarded = false;
+  auto status_line = [&] {
+    const std::size_t width = 24, n = todo.size(), filled = n ? width * finished / n : width;
+    std::ostringstream s;
+    s << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << finished
+      << "/" << n << "  failed " << failures << "  running " << running.size();
+    if (finished > 0 && finished < n) {
+      const double per_run = busy_seconds / double(finished);
+      s << "  ETA " << duration(per_run * double(n - finished) / double(o.jobs));
+    }
+    s << "  " << duration(since(start)) << "\033[K";
+    out << s.str();
+    out.flush();
+  };
+  while (next < todo.size() || !running.empty()) {
+    if (g_stop && !forwarded) {
+      for (const auto& [pid, r] : running) ::kill(pid, SIGTERM);
+      forwarded = true;
+    }
+    while (!g_stop && next < todo.size() && running.size() < std::size_t(o.jobs)) {
+      const Run& run = sweep.runs[todo[next]];
+      const fs::path log = logs / (run.id + ".log");
+      std::ofstream(log, std::ios::app) << "== normlab sweep: run " << run.id << "\n";
+      running[launch(o, configs / (run.id + ".toml"), runs, log)] = {todo[next], Clock::now()};
+      if (!o.progress_bar) out << "started   " << run.id << "\n";
+      ++next;
+    }
+    if (g_stop && running.empty()) break;
+    int wstatus = 0;
+    pid_t pid = ::waitpid(-1, &wstatus, o.progress_bar ? WNOHANG : 0);
+    if (pid == 0 || (pid < 0 && errno == EINTR)) {
+      if (o.progress_bar) status_line();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    if (pid < 0) fail("sweep: waitpid: ", std::strerror(errno));
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    Outcome& outcome = outcomes[it->second.index];
+    outcome.seconds = since(it->second.start);
+    busy_seconds += outcome.seconds;
+    const std::string on_disk = status_on_disk(runs, outcome.id);
+    if (WIFSIGNALED(wstatus)) outcome.status = "killed";
+    else if (!on_disk.empty()) outcome.status = on_disk;
+    else if (fs::exists(runs / (outcome.id + ".h5.partial")) && WEXITSTATUS(wstatus) == 3) outcome.status = "interrupted";
+    else outcome.status = "failed";
+    running.erase(it);
+    ++finished;
+    if (outcome.status == "failed" || outcome.status == "killed" || outcome.status == "interrupted") ++failures;
+    if (o.progress_bar) {
+      status_line();
+    } else {
+      out << std::left << std::setw(10) << outcome.status << outcome.id << " (" << duration(outcome.seconds)
+          << ")" << (outcome.status == "completed" || outcome.status == "diverged"
+                         ? std::string()
+                         : ", log " + (logs / (outcome.id + ".log")).string())
+          << "\n";
+      out.flush();
+    }
+  }
+  ::sigaction(SIGINT, &previous_int, nullptr);
+  ::sigaction(SIGTERM, &previous_term, nullptr);
+  if (o.progress_bar) out << "\n";
+  for (std::size_t i = next; i < todo.size(); ++i) outcomes[todo[i]].status = "interrupted";  // never started
+  return outcomes;
+}
+
+}  // namespace normlab::sweep

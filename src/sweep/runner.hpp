@@ -1,0 +1,54 @@
+// Running a sweep on this machine: every run is its own `normlab train` process, at most `jobs`
+// at a time, so a crash in one never takes the sweep down. The sweep directory:
+//
+//   DIR/manifest.toml      the sweep file, its axis keys and every run id (for collect)
+//   DIR/configs/ID.toml    each run's resolved config
+//   DIR/runs/ID.h5         the run files (ID.h5.partial while running or after a failure)
+//   DIR/logs/ID.log        each run's output (appended to on a rerun)
+//   DIR/sweep.lock         held (flock) while a sweep writes the directory
+//   DIR/index.csv, .h5     one row per run (collect.hpp), rewritten at the end
+//
+// Running the same sweep again skips the runs that have a final run file (completed or
+// diverged: results) and reruns the others (failed, killed, interrupted, never started).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "sweep/sweep.hpp"
+
+namespace normlab::sweep {
+
+struct RunnerOptions {
+  int jobs = 1;
+  std::string binary;        // the normlab executable that trains each run
+  int shard = 0, shards = 1;  // run only the runs whose index % shards == shard
+  bool progress_bar = false;  // a redrawn status line (a terminal) instead of log lines
+};
+
+struct Outcome {
+  std::string id;
+  std::string status;  // completed | diverged | failed | killed | interrupted | skipped (done before)
+  double seconds = 0;  // wall time of its process (0 when skipped)
+};
+
+// Runs the sweep's runs of this shard; returns one outcome per run, in expansion order.
+std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& options, std::ostream& out);
+
+// True when any outcome is a failure to produce a result (failed, killed, interrupted).
+bool any_failed(const std::vector<Outcome>& outcomes);
+
+// Holds the sweep directory's lock for its lifetime; throws when another process holds it.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(const std::string& dir);
+  ~DirectoryLock();
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace normlab::sweep
