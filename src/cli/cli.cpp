@@ -16,6 +16,7 @@
 #include "tools/apply.hpp"
 #include "tools/bench_norms.hpp"
 #include "tools/bench_stats.hpp"
+#include "tools/bench_sweep.hpp"
 #include "tools/bench_train.hpp"
 #include "tools/demo.hpp"
 #include "tools/info.hpp"
@@ -176,9 +177,28 @@ int cmd_bench_stats(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+int cmd_bench_sweep(const std::vector<std::string>& args, std::ostream& out) {
+  tools::BenchSweepOptions o;
+  po::options_description desc("options");
+  desc.add_options()
+      ("runs", po::value(&o.runs)->default_value(o.runs), "runs per sweep")
+      ("steps", po::value(&o.steps)->default_value(o.steps), "training steps per run")
+      ("jobs", po::value(&o.jobs)->default_value(o.jobs), "processes of the parallel sweep");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, out, "usage: normlab bench sweep [--runs N] [--steps N] [--jobs N]\n\n"
+             "Runs per minute of a sweep of short runs with --jobs 1 and --jobs N, and the ratio."))
+    return 0;
+  char self[4096] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  o.binary = n > 0 ? std::string(self, std::size_t(n)) : std::string();
+  tools::bench_sweep(out, o);
+  return 0;
+}
+
 int cmd_bench(const std::vector<std::string>& args, std::ostream& out) {
   if (!args.empty() && args[0] == "train") return cmd_bench_train({args.begin() + 1, args.end()}, out);
   if (!args.empty() && args[0] == "stats") return cmd_bench_stats({args.begin() + 1, args.end()}, out);
+  if (!args.empty() && args[0] == "sweep") return cmd_bench_sweep({args.begin() + 1, args.end()}, out);
   std::string what, dims, kinds;
   tools::BenchNormsOptions o;
   po::options_description desc("options");
@@ -192,7 +212,7 @@ int cmd_bench(const std::vector<std::string>& args, std::ostream& out) {
   positional.add("what", 1);
   po::variables_map vm;
   if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]", &positional)) return 0;
-  if (what != "norms") fail("bench: unknown benchmark '", what, "'; available: norms, train, stats");
+  if (what != "norms") fail("bench: unknown benchmark '", what, "'; available: norms, train, stats, sweep");
   o.dims.clear();
   for (const auto& d : split(dims, ',')) {
     double v = parse_double(d, "--dims");
@@ -394,7 +414,7 @@ const std::vector<Command>& commands() {
       {"info", "what a run file holds: status, steps, losses, sites, statistics", cmd_info},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
-      {"bench", "benchmarks: `normlab bench norms`, `bench train`, `bench stats`", cmd_bench},
+      {"bench", "benchmarks: `normlab bench norms`, `bench train`, `bench stats`, `bench sweep`", cmd_bench},
   };
   return list;
 }
