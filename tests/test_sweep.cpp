@@ -196,6 +196,13 @@ TEST_CASE("sweep: shards split the runs; collect merges them; a lock keeps a sec
   CHECK(ran.size() == 5);
   for (const auto& row : sweep::collect(s.out, false).rows) CHECK(row.status == "completed");
 
-  sweep::DirectoryLock held(s.out);
-  CHECK_THROWS_WITH(sweep::DirectoryLock(s.out), Contains("another sweep is writing"));
+  {
+    sweep::DirectoryLock held(s.out);
+    CHECK_THROWS_WITH(sweep::DirectoryLock(s.out), Contains("another sweep is writing"));
+    CHECK_THROWS_WITH(sweep::DirectoryLock(s.out, 0, 2), Contains("another sweep is writing"));
+  }
+  // The shards of one sweep run side by side; a second copy of a shard, or a whole sweep, not.
+  sweep::DirectoryLock shard0(s.out, 0, 2), shard1(s.out, 1, 2);
+  CHECK_THROWS_WITH(sweep::DirectoryLock(s.out, 1, 2), Contains("sweep.shard-1-of-2.lock"));
+  CHECK_THROWS_WITH(sweep::DirectoryLock(s.out), Contains("sweep.lock"));
 }

@@ -22,6 +22,7 @@
 #include "tools/info.hpp"
 #include "sweep/collect.hpp"
 #include "sweep/runner.hpp"
+#include "sweep/slurm.hpp"
 #include "sweep/sweep.hpp"
 #include "train/trainer.hpp"
 #include "io/config.hpp"
@@ -320,6 +321,7 @@ std::pair<int, int> parse_shard(const std::string& text) {
 int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
   std::string path, shard, out_dir;
   sweep::RunnerOptions o;
+  sweep::SlurmOptions slurm;
   po::options_description desc("options");
   desc.add_options()
       ("sweep", po::value(&path), "the sweep file")
@@ -327,12 +329,21 @@ int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
       ("shard", po::value(&shard), "I/N: run every N-th run from the I-th (default: from "
                                    "SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else 0/1)")
       ("out", po::value(&out_dir), "the sweep directory (default: the file's `out`)")
-      ("dry-run", "list the runs and their overrides; run nothing");
+      ("dry-run", "list the runs and their overrides (with --slurm: print the script); run nothing")
+      ("slurm", "write DIR/slurm/sweep.sbatch (a job array, one task per shard) and submit it")
+      ("tasks", po::value(&slurm.tasks)->default_value(slurm.tasks), "--slurm: array tasks (0: one per run)")
+      ("cpus", po::value(&slurm.cpus)->default_value(slurm.cpus), "--slurm: CPUs per task = its runs at a time")
+      ("time", po::value(&slurm.time)->default_value(slurm.time), "--slurm: time limit per task")
+      ("partition", po::value(&slurm.partition), "--slurm: the partition (default: Slurm's)")
+      ("max-running", po::value(&slurm.max_running)->default_value(0), "--slurm: tasks at a time (0: no limit)")
+      ("wait", "--slurm: wait until every task has ended (sbatch --wait)");
   po::positional_options_description positional;
   positional.add("sweep", 1);
   po::variables_map vm;
   const std::string usage =
-      "usage: normlab sweep SWEEP.toml [--jobs N] [--shard I/N] [--out DIR] [--dry-run]\n\n"
+      "usage: normlab sweep SWEEP.toml [--jobs N] [--shard I/N] [--out DIR] [--dry-run]\n"
+      "       normlab sweep SWEEP.toml --slurm [--tasks N] [--cpus N] [--time T] [--partition P]\n"
+      "                                        [--max-running N] [--wait] [--dry-run]\n\n"
       "Expands the sweep file (an experiment and axes over its keys) and trains every run as its\n"
       "own process. Again, it skips the runs already done and reruns the others. At the end it\n"
       "writes DIR/index.csv and DIR/index.h5 (normlab collect).";
@@ -341,6 +352,26 @@ int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
   sweep::Sweep s = sweep::load(path);
   if (!out_dir.empty()) s.out = out_dir;
   std::tie(o.shard, o.shards) = parse_shard(shard);
+  char self[4096] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  o.binary = slurm.binary = n > 0 ? std::string(self, std::size_t(n)) : std::string();
+  if (vm.count("slurm")) {
+    const std::string script = sweep::write_sbatch_script(s, slurm);
+    if (vm.count("dry-run")) {
+      out << "# " << script << "\n" << sweep::sbatch_script(s, slurm);
+      return 0;
+    }
+    out << "submitting " << script << "\n" << sweep::submit(script, vm.count("wait") > 0);
+    if (vm.count("wait")) {
+      const sweep::Index index = sweep::collect(s.out);
+      int done = 0;
+      for (const auto& r : index.rows) done += r.status == "completed" || r.status == "diverged";
+      out << "index: " << index.rows.size() << " runs, " << done << " with a result -> " << s.out
+          << "/index.csv\n";
+      return done == int(index.rows.size()) ? 0 : 1;
+    }
+    return 0;
+  }
   if (vm.count("dry-run")) {
     out << s.runs.size() << " runs -> " << s.out << "\n";
     for (std::size_t i = 0; i < s.runs.size(); ++i) {
@@ -351,11 +382,8 @@ int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
     }
     return 0;
   }
-  char self[4096] = {};
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  o.binary = n > 0 ? std::string(self, std::size_t(n)) : std::string();
   o.progress_bar = ::isatty(STDOUT_FILENO) && &out == &std::cout;
-  sweep::DirectoryLock lock(s.out);
+  sweep::DirectoryLock lock(s.out, o.shard, o.shards);
   const auto outcomes = sweep::run_sweep(s, o, out);
   std::map<std::string, int> counts;
   for (const auto& r : outcomes) {

@@ -109,25 +109,37 @@ std::string duration(double seconds) {
 
 }  // namespace
 
-DirectoryLock::DirectoryLock(const std::string& dir) {
+DirectoryLock::DirectoryLock(const std::string& dir, int shard, int shards) {
   fs::create_directories(dir);
-  const std::string path = (fs::path(dir) / "sweep.lock").string();
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
-  if (fd_ < 0) fail(path, ": cannot open the lock file: ", std::strerror(errno));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    char pid[32] = {};
-    (void)!::pread(fd_, pid, sizeof pid - 1, 0);
-    ::close(fd_);
-    fail(dir, ": another sweep is writing this directory (process ", trim(pid), "); wait for it, "
-         "or give this one another directory");
+  const fs::path root(dir);
+  const std::string who = shards > 1 ? "shard " + std::to_string(shard) + "/" + std::to_string(shards) : "sweep";
+  whole_ = take((root / "sweep.lock").string(), shards > 1 ? LOCK_SH : LOCK_EX, who);
+  if (shards > 1) {
+    try {
+      shard_ = take((root / ("sweep.shard-" + std::to_string(shard) + "-of-" + std::to_string(shards) + ".lock")).string(),
+                    LOCK_EX, who);
+    } catch (...) {
+      ::close(whole_);
+      throw;
+    }
   }
-  const std::string me = std::to_string(::getpid()) + "\n";
-  (void)!::ftruncate(fd_, 0);
-  (void)!::pwrite(fd_, me.data(), me.size(), 0);
+}
+
+int DirectoryLock::take(const std::string& path, int operation, const std::string& who) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  if (fd < 0) fail(path, ": cannot open the lock file: ", std::strerror(errno));
+  if (::flock(fd, operation | LOCK_NB) != 0) {
+    ::close(fd);
+    fail(fs::path(path).parent_path().string(), ": another sweep is writing this directory (",
+         path, " is locked); wait for it, or give this ", who, " another directory");
+  }
+  return fd;
 }
 
 DirectoryLock::~DirectoryLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing releases the lock, as does the process dying
+  // Closing releases a lock, as does the process ending.
+  if (shard_ >= 0) ::close(shard_);
+  if (whole_ >= 0) ::close(whole_);
 }
 
 bool any_failed(const std::vector<Outcome>& outcomes) {

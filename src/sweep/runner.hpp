@@ -39,16 +39,20 @@ std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& options,
 // True when any outcome is a failure to produce a result (failed, killed, interrupted).
 bool any_failed(const std::vector<Outcome>& outcomes);
 
-// Holds the sweep directory's lock for its lifetime; throws when another process holds it.
+// Holds the sweep directory's lock for its lifetime (flock: released however the process ends);
+// throws when another sweep holds it. A whole sweep (shards = 1) locks DIR/sweep.lock exclusively;
+// a shard shares that lock with the other shards and locks DIR/sweep.shard-I-of-N.lock alone, so
+// the shards of one sweep run side by side while a second copy of any of them is kept out.
 class DirectoryLock {
  public:
-  explicit DirectoryLock(const std::string& dir);
+  explicit DirectoryLock(const std::string& dir, int shard = 0, int shards = 1);
   ~DirectoryLock();
   DirectoryLock(const DirectoryLock&) = delete;
   DirectoryLock& operator=(const DirectoryLock&) = delete;
 
  private:
-  int fd_ = -1;
+  int take(const std::string& path, int operation, const std::string& who);
+  int whole_ = -1, shard_ = -1;
 };
 
 }  // namespace normlab::sweep

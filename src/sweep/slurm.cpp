@@ -1,0 +1,80 @@
+#include "sweep/slurm.hpp"
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace normlab::sweep {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Single-quoted for the shell.
+std::string shell(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+}  // namespace
+
+std::string sbatch_script(const Sweep& sweep, const SlurmOptions& o) {
+  if (o.cpus < 1) fail("--cpus must be at least 1, got ", o.cpus);
+  if (o.tasks < 0) fail("--tasks must be at least 1, got ", o.tasks);
+  if (o.binary.empty()) fail("slurm: no normlab executable");
+  const int runs = int(sweep.runs.size());
+  const int tasks = std::min(o.tasks > 0 ? o.tasks : std::min(runs, 1000), runs);
+  const fs::path dir = fs::absolute(sweep.out);
+  std::ostringstream s;
+  s << "#!/bin/bash\n"
+    << "# Written by normlab sweep --slurm: " << runs << " runs of " << fs::absolute(sweep.path).string()
+    << "\n# in " << tasks << " array tasks; task I runs every " << tasks
+    << "-th run from the I-th (its shard), " << o.cpus << " at a time.\n"
+    << "#SBATCH --job-name=normlab-" << fs::path(sweep.path).stem().string() << "\n"
+    << "#SBATCH --array=0-" << tasks - 1;
+  if (o.max_running > 0) s << '%' << o.max_running;
+  s << "\n"
+    << "#SBATCH --cpus-per-task=" << o.cpus << "\n"
+    << "#SBATCH --time=" << o.time << "\n";
+  if (!o.partition.empty()) s << "#SBATCH --partition=" << o.partition << "\n";
+  s << "#SBATCH --output=" << (dir / "slurm" / "%A_%a.out").string() << "\n"
+    << "exec " << shell(o.binary) << " sweep " << shell(fs::absolute(sweep.path).string()) << " --out "
+    << shell(dir.string()) << " --jobs " << o.cpus << "\n";
+  return s.str();
+}
+
+std::string write_sbatch_script(const Sweep& sweep, const SlurmOptions& o) {
+  const fs::path dir = fs::path(sweep.out) / "slurm";
+  fs::create_directories(dir);
+  const fs::path path = dir / "sweep.sbatch";
+  std::ofstream(path) << sbatch_script(sweep, o);
+  fs::permissions(path, fs::perms::owner_exec, fs::perm_options::add);
+  return path.string();
+}
+
+std::string submit(const std::string& script_path, bool wait) {
+  const std::string command = std::string("sbatch ") + (wait ? "--wait " : "") + shell(script_path) + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) fail("slurm: cannot run sbatch");
+  std::string output;
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
+  const int status = ::pclose(pipe);
+  if (status != 0) {
+    fail("slurm: `", command.substr(0, command.size() - 5), "` failed (exit status ",
+         WIFEXITED(status) ? WEXITSTATUS(status) : -1, "): ", output.empty() ? "no output" : output);
+  }
+  return output;
+}
+
+}  // namespace normlab::sweep
