@@ -1,13 +1,17 @@
 // Sweeps: expansion (product and zipped axes, order, stable ids), bad sweep files refused before
 // anything runs, the local runner end to end (parallel processes, a diverging and a failing run
 // among completed ones, reruns that skip what is done and touch no finished file, shards, the
-// directory lock) and the index that collect writes.
+// directory lock, a run killed mid-run) and the index that collect writes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "helpers.hpp"
 #include "io/hdf5.hpp"
@@ -205,4 +209,81 @@ TEST_CASE("sweep: shards split the runs; collect merges them; a lock keeps a sec
   sweep::DirectoryLock shard0(s.out, 0, 2), shard1(s.out, 1, 2);
   CHECK_THROWS_WITH(sweep::DirectoryLock(s.out, 1, 2), Contains("sweep.shard-1-of-2.lock"));
   CHECK_THROWS_WITH(sweep::DirectoryLock(s.out), Contains("sweep.lock"));
+}
+
+namespace {
+
+// The pid of the process whose command line contains `needle` (a run's config path), or 0.
+pid_t find_process(const std::string& needle) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = bytes_of((e.path() / "cmdline").string());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos) return pid_t(std::stol(name));
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("sweep: a run killed mid-run is recorded, the others finish, a rerun completes it",
+          "[sweep]") {
+  test::TempDir dir;
+  // Run 0 diverges, run 1 is long (it gets killed), run 2 completes.
+  sweep::Sweep s = sweep::parse(R"(
+[set]
+model.width = 16
+data.val_size = 64
+train.flush_every = 10
+[[zip]]
+"optim.name" = ["sgd", "adam", "adam"]
+"optim.lr" = [1e6, 0.001, 0.001]
+"optim.clip" = [0.0, 1.0, 1.0]
+"model.norm" = ["none", "rmsnorm", "rmsnorm"]
+"train.steps" = [50, 20000, 30]
+"train.eval_every" = [50, 5000, 30]
+)",
+                                "killed.toml");
+  s.out = dir / "sweep";
+  sweep::RunnerOptions o;
+  o.jobs = 3;
+  o.binary = NORMLAB_BINARY;
+  std::ostringstream log;
+  std::vector<sweep::Outcome> outcomes;
+  std::thread runner([&] { outcomes = sweep::run_sweep(s, o, log); });
+  // Kill run 1 once a reader sees its first flushes.
+  const std::string partial = s.out + "/runs/" + s.runs[1].id + ".h5.partial";
+  bool killed = false;
+  for (int i = 0; i < 3000 && !killed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    try {
+      if (h5::File::open(partial, h5::File::Mode::read_swmr).shape("step")[0] < 20) continue;
+    } catch (const std::exception&) {
+      continue;
+    }
+    const pid_t pid = find_process("configs/" + s.runs[1].id + ".toml");
+    if (pid > 0) killed = ::kill(pid, SIGKILL) == 0;
+  }
+  runner.join();
+  INFO(log.str());
+  REQUIRE(killed);
+  CHECK(outcomes[0].status == "diverged");
+  CHECK(outcomes[1].status == "killed");
+  CHECK(outcomes[2].status == "completed");
+  CHECK(sweep::any_failed(outcomes));
+  CHECK(sweep::collect(s.out, false).rows[1].status == "running");  // its writer never closed it
+
+  const std::string file0 = s.out + "/runs/" + s.runs[0].id + ".h5";
+  const std::string file2 = s.out + "/runs/" + s.runs[2].id + ".h5";
+  const std::string bytes0 = bytes_of(file0), bytes2 = bytes_of(file2);
+  // The same sweep again completes run 1; the finished files are not touched.
+  auto again = sweep::run_sweep(s, o, log);
+  CHECK(again[0].status == "skipped");
+  CHECK(again[1].status == "completed");
+  CHECK(again[2].status == "skipped");
+  CHECK(bytes_of(file0) == bytes0);
+  CHECK(bytes_of(file2) == bytes2);
+  CHECK(io::open_run(s.out + "/runs/" + s.runs[1].id + ".h5").read_string_attribute("/", "status") ==
+        "completed");
 }
