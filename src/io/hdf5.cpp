@@ -361,18 +361,56 @@ long long File::read_integer_attribute(std::string_view object, std::string_view
   return value;
 }
 
+double File::read_number_attribute(std::string_view object, std::string_view name) const {
+  if (!has_attribute(object, name)) fail(where(object), ": no attribute '", name, "'");
+  Handle a(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
+                           H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  const H5T_class_t kind = H5Tget_class(type.get());
+  if ((kind != H5T_FLOAT && kind != H5T_INTEGER) || H5Sget_simple_extent_npoints(space.get()) != 1) {
+    fail(where(object), ": attribute '", name, "' is not a number");
+  }
+  double value = 0;
+  if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
+    fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
+  }
+  return value;
+}
+
+std::vector<long long> File::read_integers_attribute(std::string_view object,
+                                                     std::string_view name) const {
+  if (!has_attribute(object, name)) fail(where(object), ": no attribute '", name, "'");
+  Handle a(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
+                           H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_ndims(space.get()) > 1) {
+    fail(where(object), ": attribute '", name, "' is not a list of integers");
+  }
+  std::vector<long long> values(std::size_t(H5Sget_simple_extent_npoints(space.get())));
+  if (!values.empty() && H5Aread(a.get(), H5T_NATIVE_LLONG, values.data()) < 0) {
+    fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
+  }
+  return values;
+}
+
 namespace {
+// Writes (replacing) attribute `name` of `object`: a scalar, or with `count` a 1-D array.
 void write_attribute_raw(hid_t file, const std::string& where, std::string_view object,
-                         std::string_view name, hid_t type, const void* value) {
+                         std::string_view name, hid_t type, const void* value,
+                         const hsize_t* count = nullptr) {
   std::string obj(object), attr(name);
   if (H5Aexists_by_name(file, obj.c_str(), attr.c_str(), H5P_DEFAULT) > 0) {
     H5Adelete_by_name(file, obj.c_str(), attr.c_str(), H5P_DEFAULT);
   }
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle space(count ? H5Screate_simple(1, count, nullptr) : H5Screate(H5S_SCALAR), H5Sclose);
   Handle a(H5Acreate_by_name(file, obj.c_str(), attr.c_str(), type, space.get(), H5P_DEFAULT,
                              H5P_DEFAULT, H5P_DEFAULT),
            H5Aclose);
-  if (a.get() < 0 || H5Awrite(a.get(), type, value) < 0) {
+  if (a.get() < 0 || ((!count || *count > 0) && H5Awrite(a.get(), type, value) < 0)) {
     fail(where, ": cannot write attribute '", name, "'", hdf5_reason());
   }
 }
@@ -393,6 +431,12 @@ void File::write_attribute(std::string_view object, std::string_view name, doubl
 
 void File::write_attribute(std::string_view object, std::string_view name, long long value) {
   write_attribute_raw(id(), where(object), object, name, H5T_NATIVE_LLONG, &value);
+}
+
+void File::write_integers_attribute(std::string_view object, std::string_view name,
+                                    std::span<const long long> values) {
+  const hsize_t count = values.size();
+  write_attribute_raw(id(), where(object), object, name, H5T_NATIVE_LLONG, values.data(), &count);
 }
 
 template xt::xarray<float> File::read<float>(std::string_view) const;

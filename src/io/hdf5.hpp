@@ -102,6 +102,12 @@ class File {
   void write_attribute(std::string_view object, std::string_view name, std::string_view value);
   void write_attribute(std::string_view object, std::string_view name, double value);
   void write_attribute(std::string_view object, std::string_view name, long long value);
+  // A float attribute (read as double), and 1-D int64 attributes (possibly empty).
+  double read_number_attribute(std::string_view object, std::string_view name) const;
+  void write_integers_attribute(std::string_view object, std::string_view name,
+                                std::span<const long long> values);
+  std::vector<long long> read_integers_attribute(std::string_view object,
+                                                 std::string_view name) const;
 
  private:
   File(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}

@@ -140,6 +140,41 @@ void RunFile::flush() {
   file_.flush();
 }
 
+std::size_t RunFile::copy_rows_before(const h5::File& from, long long before) {
+  if (!started_) fail("run file: rows copied before start()");
+  std::size_t copied_steps = 0;
+  for (Series* s : {&steps_, &evals_, &stats_}) {
+    if (s == &stats_ && s->columns == 0) continue;
+    if (!from.is_dataset(s->axis)) fail(from.path(), ": no series '", s->axis, "' to copy");
+    const auto axis = from.read<long long>(s->axis);
+    std::size_t rows = 0;  // the axis is in step order: the rows to keep come first
+    while (rows < axis.size() && axis(rows) < before) ++rows;
+    const std::size_t width = std::max<std::size_t>(s->columns, 1);
+    std::vector<xt::xarray<double>> values;
+    for (const auto& name : s->names) {
+      if (!from.is_dataset(name)) fail(from.path(), ": no series '", name, "' to copy");
+      values.push_back(from.read<double>(name));
+      const h5::Shape shape = from.shape(name);
+      // The values of a flushed row are on disk before its axis entry, so there are at least as
+      // many value rows as axis rows.
+      if (shape[0] < rows || (s->columns > 0 && (shape.size() != 2 || shape[1] != s->columns))) {
+        fail(from.path(), ": series '", name, "' has shape ", h5::shape_string(shape), " where ",
+             rows, " rows", s->columns > 0 ? " of " + std::to_string(s->columns) + " sites" : "",
+             " were expected");
+      }
+    }
+    std::vector<double> row(s->names.size() * width);
+    for (std::size_t r = 0; r < rows; ++r) {
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        std::copy_n(values[i].data() + r * width, width, row.begin() + i * width);
+      }
+      record(*s, axis(r), row);
+    }
+    if (s == &steps_) copied_steps = rows;
+  }
+  return copied_steps;
+}
+
 void RunFile::close_with(const std::string& status) {
   flush();
   file_.close();  // leaves SWMR; attributes may change again once reopened

@@ -8,7 +8,8 @@
 //    and renames to NAME.h5, so a reader globbing *.h5 never sees a half-written run.
 // A run that ends otherwise (an exception, a signal) is closed with status "interrupted" and left
 // as .partial. A process killed outright leaves a .partial file that `h5clear -s` makes readable
-// up to its last flush.
+// up to its last flush. A resumed run starts a new file and copies the old one's rows into it
+// (copy_rows_before).
 #pragma once
 
 #include <functional>
@@ -59,6 +60,11 @@ class RunFile {
   // One row per statistic, statistic-major: values[stat * sites + site].
   void record_stats(long long step, std::span<const double> values);
   void flush();
+
+  // Resuming: records again the rows of `from` (an earlier file of this run, with the same
+  // series) whose step is below `before`, the rows written before the resume checkpoint; later
+  // rows are left out. After start(). Returns the number of per-step rows copied.
+  std::size_t copy_rows_before(const h5::File& from, long long before);
 
   // Flushes and closes; then, reopened, `final_writes` adds datasets and attributes, the status is
   // set, and the file is renamed to its final path.

@@ -57,6 +57,18 @@ Optimizer<T>::Optimizer(OptimConfig config, const ParamStore<T>& params)
 }
 
 template <class T>
+void Optimizer<T>::set_state(OptimizerState<T> state) {
+  if (state.m.size() != m_.size() || state.v.size() != v_.size()) {
+    fail("optimizer state: moments of ", state.m.size(), " and ", state.v.size(), " values for ",
+         m_.size(), " parameters");
+  }
+  if (state.t < 0) fail("optimizer state: a negative step count ", state.t);
+  t_ = state.t;
+  m_ = std::move(state.m);
+  v_ = std::move(state.v);
+}
+
+template <class T>
 double Optimizer<T>::step(ParamStore<T>& params, double norm) {
   std::vector<T>& p = params.values();
   std::vector<T>& g = params.grads();

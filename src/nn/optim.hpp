@@ -32,6 +32,15 @@ double learning_rate(const OptimConfig& c, std::int64_t t);
 template <class T>
 double global_norm(const std::vector<T>& grads);
 
+// What an optimizer carries from one update to the next, for resume checkpoints: exact values in
+// the run's dtype, so a restored optimizer continues bit for bit.
+template <class T>
+struct OptimizerState {
+  std::int64_t t = 0;  // updates taken (Adam's bias correction, the schedule's position)
+  std::vector<T> m;    // (P) first moments; sgd: the momentum buffer
+  std::vector<T> v;    // (P) second moments (zeros for sgd)
+};
+
 template <class T>
 class Optimizer {
  public:
@@ -40,6 +49,9 @@ class Optimizer {
   // rate used. The gradient norm before clipping is `norm` (from global_norm).
   double step(ParamStore<T>& params, double norm);
   std::int64_t steps_taken() const { return t_; }
+  OptimizerState<T> state() const { return {t_, m_, v_}; }
+  // Continues from a saved state; throws unless its moments have one value per parameter.
+  void set_state(OptimizerState<T> state);
 
  private:
   OptimConfig c_;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <iomanip>
+#include <optional>
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
@@ -27,6 +28,7 @@
 #include "models/transformer_lm.hpp"
 #include "nn/optim.hpp"
 #include "stats/recorder.hpp"
+#include "train/checkpoint.hpp"
 
 namespace normlab::train {
 
@@ -320,8 +322,55 @@ std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t se
                                                val_size, val_rng);
 }
 
+// Where a run's files are: NAME.h5 when finished, NAME.h5.partial while it runs, NAME.resume.h5
+// its checkpoint, and NAME.h5.partial.old the file of an interrupted run while a resume copies
+// its rows (if that resume is killed too, the .old file is still the one to copy from).
+struct RunPaths {
+  explicit RunPaths(const std::string& run_path)
+      : run(run_path), partial(run + ".partial"), old_rows(partial + ".old"),
+        checkpoint(checkpoint_path(run)) {}
+  std::string run, partial, old_rows, checkpoint;
+};
+
+// Reads the checkpoint to resume from and checks that it belongs to this config; nothing happens
+// to any file when it does not.
 template <class T>
-TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream& log) {
+Checkpoint<T> checkpoint_to_resume(const RunPaths& paths, const io::Config& c, std::size_t steps) {
+  Checkpoint<T> k = load_checkpoint<T>(paths.checkpoint);
+  const io::Config saved = io::Config::parse(k.config_toml, paths.checkpoint);
+  const std::string key = config_difference(saved, c);
+  if (!key.empty()) {
+    auto value = [&key](const io::Config& config) {
+      const auto keys = config.keys();
+      return std::find(keys.begin(), keys.end(), key) == keys.end() ? std::string("(no such key)")
+                                                                    : config.value_text(key);
+    };
+    fail("cannot resume ", paths.run, ": its checkpoint ", paths.checkpoint,
+         " was written with another config: ", key, " = ", value(saved), " there, ", value(c),
+         " now; resume with the same config, or delete the checkpoint to start afresh");
+  }
+  if (std::size_t(k.step) >= steps) {
+    fail(paths.checkpoint, ": a checkpoint after step ", k.step, " of a run of ", steps, " steps");
+  }
+  if (!std::filesystem::exists(paths.partial) && !std::filesystem::exists(paths.old_rows)) {
+    fail("cannot resume ", paths.run, " from ", paths.checkpoint, ": the steps before step ",
+         k.step, " were in ", paths.partial, ", which is gone; delete the checkpoint to start afresh");
+  }
+  return k;
+}
+
+// The file of the interrupted run whose rows a resume copies, read with SWMR (its writer may have
+// been killed): NAME.h5.partial, moved to NAME.h5.partial.old first, or the .old file that a
+// resume killed while copying left behind (the new .partial may miss rows; the .old has them).
+h5::File rows_to_copy(const RunPaths& paths) {
+  if (!std::filesystem::exists(paths.old_rows)) std::filesystem::rename(paths.partial, paths.old_rows);
+  return io::open_run(paths.old_rows, /*swmr=*/true);
+}
+
+template <class T>
+TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream& log,
+                      const TrainOptions& options) {
+  namespace fs = std::filesystem;
   const std::uint64_t seed = std::uint64_t(c.integer("seed"));
   std::unique_ptr<Workload<T>> work = make_workload<T>(c, seed, log);
 
@@ -332,13 +381,54 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   nn::Optimizer<T> optimizer(oc, work->params());
   const std::size_t steps = positive(c, "train.steps");
   const std::size_t eval_every = positive(c, "train.eval_every");
+  const std::size_t flush_every = positive(c, "train.flush_every");
+  const std::int64_t stats_every = c.integer("stats.every");
+  if (stats_every < 0) fail("stats.every must be 0 (never) or a number of steps, got ", stats_every);
+  const std::int64_t checkpoint_every = c.integer("train.checkpoint_every");
+  if (checkpoint_every < 0) {
+    fail("train.checkpoint_every must be 0 (never) or a number of steps, got ", checkpoint_every);
+  }
   Rng train_rng(derive_seed(seed, kTrainData)), dropout_rng(derive_seed(seed, kDropout));
+
+  // Resuming: the checkpoint's state replaces the fresh one, and the rows of the interrupted run
+  // before it are copied into the new file below.
+  const RunPaths paths(path);
+  std::optional<Checkpoint<T>> resume;
+  if (options.resume && fs::exists(paths.checkpoint)) {
+    resume = checkpoint_to_resume<T>(paths, c, steps);
+    if (resume->params.size() != work->params().size()) {
+      fail(paths.checkpoint, ": ", resume->params.size(), " parameters, the model has ",
+           work->params().size());
+    }
+    work->params().values() = resume->params;
+    optimizer.set_state(resume->optimizer);
+    train_rng = resume->train_rng;
+    dropout_rng = resume->dropout_rng;
+  } else if (options.resume) {
+    log << "no checkpoint " << paths.checkpoint << ": the run starts afresh\n";
+  }
+  std::optional<h5::File> old_file;
+  std::vector<long long> resumed_from;  // the steps at which earlier sessions were resumed
+  std::string started = now_iso();
+  if (resume) {
+    old_file.emplace(rows_to_copy(paths));
+    if (old_file->has_attribute("/", "resumed_from")) {
+      resumed_from = old_file->read_integers_attribute("/", "resumed_from");
+    }
+    started = old_file->read_string_attribute("/", "started");
+    resumed_from.push_back(resume->step);
+  } else {
+    // Starting afresh: what an earlier run of this name left to resume from is stale now.
+    fs::remove(paths.checkpoint);
+    fs::remove(paths.old_rows);
+  }
 
   io::RunFile run(path);
   h5::File& f = run.file();
   f.write_attribute("/", "run_id", run_name(c));
   f.write_attribute("/", "config_toml", c.to_toml());
-  f.write_attribute("/", "started", now_iso());
+  f.write_attribute("/", "started", started);
+  f.write_integers_attribute("/", "resumed_from", resumed_from);
   // Flat attributes of the main keys, as plain strings (a per-layer norm list joined by ",").
   for (auto [attribute, key] : {std::pair{"family", "model.family"}, {"norm", "model.norm"},
                                  {"norm_options", "model.norm_options"}, {"optimizer", "optim.name"},
@@ -350,8 +440,6 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   f.write_attribute("/", "lr", oc.lr);
 
   f.write_attribute("/", "val_metric_name", "accuracy");
-  const std::int64_t stats_every = c.integer("stats.every");
-  if (stats_every < 0) fail("stats.every must be 0 (never) or a number of steps, got ", stats_every);
   f.write_attribute("/", "stats_every", (long long)stats_every);
   for (const char* name : {"train_loss", "lr", "grad_norm", "step_time"}) run.add_step_series(name);
   for (const char* name : {"val_loss", "val_metric"}) run.add_eval_series(name);
@@ -367,13 +455,50 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   run.add_site_stats(sites, stats::stat_names());
   run.start();  // from here on a reader with SWMR sees every step up to the last flush
 
-  const std::size_t flush_every = positive(c, "train.flush_every");
+  std::size_t done = 0;  // steps done
+  double last_loss = NAN, last_val_loss = NAN, last_val_metric = NAN;
+  if (resume) {
+    const std::size_t copied = run.copy_rows_before(*old_file, resume->step);
+    if (copied != std::size_t(resume->step)) {
+      fail("cannot resume ", path, ": ", paths.old_rows, " holds ", copied,
+           " steps before the checkpoint's step ", resume->step,
+           " (its last rows never reached the disk?); delete ", paths.checkpoint,
+           " to start afresh");
+    }
+    run.flush();
+    old_file->close();
+    fs::remove(paths.old_rows);  // the new file holds those rows now
+    done = std::size_t(resume->step);
+    last_loss = resume->train_loss;
+    last_val_loss = resume->val_loss;
+    last_val_metric = resume->val_metric;
+    log << "resumed at step " << done << " from " << paths.checkpoint << "\n";
+  }
+  const std::string config_toml = c.to_toml();
+  std::size_t checkpoint_step = done;  // the step of the checkpoint on disk (0: none yet)
+  auto save = [&] {
+    Checkpoint<T> k;
+    k.step = std::int64_t(done);
+    k.config_toml = config_toml;
+    k.params = work->params().values();
+    k.optimizer = optimizer.state();
+    k.train_rng = train_rng;
+    k.dropout_rng = dropout_rng;
+    k.train_loss = last_loss;
+    k.val_loss = last_val_loss;
+    k.val_metric = last_val_metric;
+    save_checkpoint(paths.checkpoint, k);
+    checkpoint_step = done;
+  };
+
   StopSignals signals;  // SIGINT, SIGTERM: finish the step, close the file, status "interrupted"
-  std::vector<double> train_loss, step_times, val_loss, val_metric;
+  std::vector<double> step_times;
   std::string status = "completed";
-  for (std::size_t t = 0; t < steps; ++t) {
-    if (signals.received()) {
-      log << "step " << t << ": " << signals.name() << " received; the run stops here\n";
+  for (std::size_t t = done; t < steps; ++t) {
+    const bool stop_here = options.stop_at_step > 0 && t == std::size_t(options.stop_at_step);
+    if (signals.received() || stop_here) {
+      log << "step " << t << ": " << (signals.received() ? signals.name() : "stop_at_step")
+          << (signals.received() ? " received" : " reached") << "; the run stops here\n";
       status = "interrupted";
       break;
     }
@@ -397,23 +522,32 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
       run.record_stats((long long)t, recorder.values());
     }
     step_times.push_back(timer.seconds());
-    train_loss.push_back(loss);
+    last_loss = loss;
+    done = t + 1;
     run.record_step((long long)t, {loss, lr, norm, step_times.back()});
-    const bool evaluate = (t + 1) % eval_every == 0 || t + 1 == steps;
+    const bool evaluate = done % eval_every == 0 || done == steps;
     if (evaluate) {
       auto [vl, vm] = work->evaluate();
-      val_loss.push_back(vl);
-      val_metric.push_back(vm);
+      last_val_loss = vl;
+      last_val_metric = vm;
       run.record_eval((long long)t, {vl, vm});
-      log << "step " << std::setw(5) << t + 1 << "  train loss " << std::fixed
+      log << "step " << std::setw(5) << done << "  train loss " << std::fixed
           << std::setprecision(4) << loss << "  val loss " << vl << "  val accuracy "
           << std::setprecision(3) << vm << std::defaultfloat << "\n";
     }
-    if (evaluate || (t + 1) % flush_every == 0) run.flush();
+    // The checkpoint comes after the rows before it are in the file, so a resume finds them.
+    const bool checkpoint = checkpoint_every > 0 && done % std::size_t(checkpoint_every) == 0 &&
+                            done < steps;
+    if (evaluate || done % flush_every == 0 || checkpoint) run.flush();
+    if (checkpoint) save();
   }
 
   if (status == "interrupted") {
     run.abandon(status);  // closed cleanly, readable, and left as NAME.h5.partial
+    if (checkpoint_every > 0 && done > checkpoint_step) save();  // nothing done is lost
+    if (checkpoint_step > 0) {
+      log << "checkpoint after step " << checkpoint_step << ": " << paths.checkpoint << "\n";
+    }
   } else {
     run.finish(status, [&](h5::File& out) {
       for (const auto& info : work->params().infos()) {
@@ -422,15 +556,18 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
       }
       out.write_attribute("/", "finished", now_iso());
     });
+    fs::remove(paths.checkpoint);  // a finished run is never resumed
+    fs::remove(paths.checkpoint + ".tmp");
   }
 
   TrainResult r;
-  r.path = status == "interrupted" ? path + ".partial" : path;
+  r.path = status == "interrupted" ? paths.partial : path;
   r.status = status;
-  r.steps = (std::int64_t)train_loss.size();
-  r.final_train_loss = train_loss.empty() ? NAN : train_loss.back();
-  r.val_loss = val_loss.empty() ? NAN : val_loss.back();
-  r.val_metric = val_metric.empty() ? NAN : val_metric.back();
+  r.steps = (std::int64_t)done;
+  r.resumed_from = resume ? resume->step : -1;
+  r.final_train_loss = last_loss;
+  r.val_loss = last_val_loss;
+  r.val_metric = last_val_metric;
   r.ms_per_step = step_times.empty() ? 0.0 : 1e3 * median(step_times);
   return r;
 }
@@ -444,7 +581,8 @@ std::string run_name(const io::Config& c) {
          std::to_string(c.integer("seed"));
 }
 
-TrainResult run(const io::Config& c, const std::string& out_dir, std::ostream& log) {
+TrainResult run(const io::Config& c, const std::string& out_dir, std::ostream& log,
+                const TrainOptions& options) {
   const std::string dtype = c.string("dtype");
   if (dtype != "float32" && dtype != "float64") fail("dtype: '", dtype, "' is not one of float32, float64");
   const std::int64_t threads = c.integer("threads");
@@ -458,8 +596,8 @@ TrainResult run(const io::Config& c, const std::string& out_dir, std::ostream& l
   std::string quoted = "\"";
   for (char ch : dir) quoted += ch == '"' || ch == '\\' ? std::string("\\") + ch : std::string(1, ch);
   resolved.set("train.out=" + quoted + "\"");
-  return dtype == "float64" ? run_typed<double>(resolved, path, log)
-                            : run_typed<float>(resolved, path, log);
+  return dtype == "float64" ? run_typed<double>(resolved, path, log, options)
+                            : run_typed<float>(resolved, path, log, options);
 }
 
 }  // namespace normlab::train

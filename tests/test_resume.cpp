@@ -1,0 +1,320 @@
+// Resume checkpoints: a run stopped (in-process, as SIGINT stops it) or killed (SIGKILL, in a
+// normlab process) and resumed from NAME.resume.h5 ends with a run file bit-identical to an
+// uninterrupted run's in every value but step_time; a changed config is refused naming the key;
+// without a checkpoint a resume starts afresh.
+#include <catch2/catch.hpp>
+
+#include <bit>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "core/gemm.hpp"
+#include "helpers.hpp"
+#include "io/config.hpp"
+#include "io/hdf5.hpp"
+#include "io/run_file.hpp"
+#include "stats/recorder.hpp"
+#include "train/checkpoint.hpp"
+#include "train/trainer.hpp"
+
+using namespace normlab;
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+namespace {
+
+io::Config config_of(const std::vector<std::string>& assignments) {
+  io::Config c;
+  for (const auto& a : assignments) c.set(a);
+  return c;
+}
+
+// The MLP with dropout on the classification task: data, dropout and the optimizer (SGD's
+// momentum, the cosine schedule) all carry state from step to step. Checkpoints every 7 steps,
+// statistics every 4, evaluations every 10.
+const std::vector<std::string> kMlp{
+    "model.family=mlp", "model.width=16", "model.depth=2", "model.dropout=0.3",
+    "optim.name=sgd", "optim.lr=0.05", "optim.schedule=cosine",
+    "data.features=8", "data.val_size=64", "train.batch=16", "train.steps=40",
+    "train.eval_every=10", "train.flush_every=6", "train.checkpoint_every=7", "stats.every=4",
+    "name=run"};
+
+// The Transformer (pre-norm, QK-norm) on the grammar text, in float64, with AdamW after a warmup.
+const std::vector<std::string> kTransformer{
+    "model.family=transformer", "dtype=float64", "model.width=16", "model.depth=1",
+    "optim.name=adamw", "optim.weight_decay=0.1", "optim.warmup=6",
+    "model.heads=2", "model.context=8", "model.qk_norm=true", "data.chars=4000",
+    "data.val_size=8", "train.batch=4", "train.steps=12", "train.eval_every=5",
+    "train.flush_every=3", "train.checkpoint_every=4", "stats.every=3", "name=run"};
+
+// The GRU on the grammar text (Adam), long enough to be killed while it trains.
+const std::vector<std::string> kGru{
+    "model.family=gru", "model.width=16", "model.embed=8", "model.context=8", "data.chars=4000",
+    "data.val_size=8", "train.batch=4", "train.steps=600", "train.eval_every=25",
+    "train.flush_every=10", "train.checkpoint_every=20", "stats.every=15", "name=run"};
+
+// Every dataset of a run file that the run computes (not step_time): equal bit for bit.
+void check_bit_identical(const std::string& resumed_path, const std::string& reference_path) {
+  h5::File resumed = io::open_run(resumed_path), reference = io::open_run(reference_path);
+  CHECK(resumed.members("/") == reference.members("/"));
+  CHECK(resumed.members("checkpoint") == reference.members("checkpoint"));
+  std::vector<std::string> names{"step", "train_loss", "lr", "grad_norm", "eval_step", "val_loss",
+                                 "val_metric", "stat_step", "site_layer", "site_features"};
+  for (const auto& stat : stats::stat_names()) names.push_back(stat);
+  for (const auto& param : reference.members("checkpoint")) names.push_back("checkpoint/" + param);
+  for (const auto& name : names) {
+    INFO(name);
+    REQUIRE(reference.is_dataset(name));
+    REQUIRE(resumed.is_dataset(name));
+    REQUIRE(resumed.shape(name) == reference.shape(name));
+    REQUIRE(resumed.float_bits(name) == reference.float_bits(name));
+    // Read as double: float32 and int64 values convert exactly. NaN (a statistic that does not
+    // apply) is compared by its bits too.
+    const auto a = resumed.read<double>(name), b = reference.read<double>(name);
+    std::size_t differ = 0, first = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (std::bit_cast<std::uint64_t>(a.data()[i]) != std::bit_cast<std::uint64_t>(b.data()[i])) {
+        if (differ++ == 0) first = i;
+      }
+    }
+    INFO(differ << " values differ; the first at flat index " << first << ": "
+                << (differ ? a.data()[first] : 0.0) << " resumed, " << (differ ? b.data()[first] : 0.0)
+                << " uninterrupted");
+    CHECK(differ == 0);
+  }
+  CHECK(resumed.shape("step_time") == reference.shape("step_time"));
+}
+
+// Runs `assignments` to completion in `dir` (the uninterrupted reference).
+std::string reference_run(const test::TempDir& dir, const std::vector<std::string>& assignments) {
+  std::ostringstream log;
+  auto r = train::run(config_of(assignments), dir.path.string(), log);
+  INFO(log.str());
+  REQUIRE(r.status == "completed");
+  return r.path;
+}
+
+train::TrainResult stop_at(const test::TempDir& dir, const std::vector<std::string>& assignments,
+                           std::int64_t step, bool resume) {
+  std::ostringstream log;
+  auto r = train::run(config_of(assignments), dir.path.string(), log,
+                      {.resume = resume, .stop_at_step = step});
+  INFO(log.str());
+  CHECK(r.status == "interrupted");
+  CHECK(r.steps == step);
+  return r;
+}
+
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("resume: the MLP with dropout, stopped twice, ends bit-identical (float32)", "[resume]") {
+  test::TempDir ref_dir, dir;
+  const std::string reference = reference_run(ref_dir, kMlp);
+  const std::string checkpoint = dir / "run.resume.h5", partial = dir / "run.h5.partial";
+
+  // Stopped after 16 steps: the periodic checkpoint of step 14 is replaced by one of step 16.
+  auto first = stop_at(dir, kMlp, 16, false);
+  CHECK(first.path == partial);
+  REQUIRE(fs::exists(checkpoint));
+  CHECK_FALSE(fs::exists(checkpoint + ".tmp"));
+  {
+    h5::File k = h5::File::open(checkpoint);
+    CHECK(k.read_string_attribute("/", "format") == "normlab-resume");
+    CHECK(k.read_integer_attribute("/", "step") == 16);
+    CHECK(k.read_integer_attribute("/", "optimizer_t") == 16);
+    CHECK(k.read_string_attribute("/", "dtype") == "float32");
+    CHECK(k.float_bits("params") == 32);
+    CHECK(k.shape("optimizer_m") == k.shape("params"));
+    h5::File p = h5::File::open(partial);
+    CHECK(p.read_string_attribute("/", "status") == "interrupted");
+    CHECK(p.shape("step") == h5::Shape{16});
+  }
+  // Resumed, then stopped again after 23 steps; then resumed to the end.
+  auto second = stop_at(dir, kMlp, 23, true);
+  CHECK(second.resumed_from == 16);
+  CHECK(h5::File::open(checkpoint).read_integer_attribute("/", "step") == 23);
+  std::ostringstream log;
+  auto last = train::run(config_of(kMlp), dir.path.string(), log, {.resume = true});
+  INFO(log.str());
+  CHECK(last.status == "completed");
+  CHECK(last.resumed_from == 23);
+  CHECK(last.steps == 40);
+  CHECK(last.path == dir / "run.h5");
+
+  // What an uninterrupted run returns too.
+  std::ostringstream ref_log;
+  auto again = train::run(config_of(kMlp), ref_dir.path.string(), ref_log);
+  CHECK(last.final_train_loss == again.final_train_loss);
+  CHECK(last.val_loss == again.val_loss);
+  CHECK(last.val_metric == again.val_metric);
+
+  check_bit_identical(last.path, reference);
+  h5::File f = io::open_run(last.path);
+  CHECK(f.read_integers_attribute("/", "resumed_from") == std::vector<long long>{16, 23});
+  CHECK(io::open_run(reference).read_integers_attribute("/", "resumed_from").empty());
+  // Nothing else is left: no checkpoint, no .partial, no copy of the old rows.
+  CHECK(std::vector<fs::path>(fs::directory_iterator(dir.path), {}) ==
+        std::vector<fs::path>{dir.path / "run.h5"});
+}
+
+TEST_CASE("resume: the Transformer from an older checkpoint drops the rows after it (float64)",
+          "[resume]") {
+  test::TempDir ref_dir, dir;
+  const std::string reference = reference_run(ref_dir, kTransformer);
+  const std::string checkpoint = dir / "run.resume.h5";
+
+  // Stopped exactly at the periodic checkpoint of step 4 (no second write); kept aside.
+  stop_at(dir, kTransformer, 4, false);
+  const std::string older = dir / "older.resume.h5";
+  fs::copy_file(checkpoint, older);
+  // On to step 7: the file holds steps 0..6, an evaluation after step 4 and statistics at 6.
+  stop_at(dir, kTransformer, 7, true);
+  {
+    h5::File p = h5::File::open(dir / "run.h5.partial");
+    CHECK(p.shape("step") == h5::Shape{7});
+    CHECK(p.shape("eval_step") == h5::Shape{1});
+    CHECK(p.shape("stat_step") == h5::Shape{3});
+  }
+  // Back to the checkpoint of step 4, as a run killed between the two would have left it: the
+  // rows from step 4 on are recomputed, not kept twice.
+  fs::rename(older, checkpoint);
+  std::ostringstream log;
+  auto r = train::run(config_of(kTransformer), dir.path.string(), log, {.resume = true});
+  INFO(log.str());
+  CHECK(r.status == "completed");
+  CHECK(r.resumed_from == 4);
+  check_bit_identical(r.path, reference);
+  CHECK(io::open_run(r.path).read_integers_attribute("/", "resumed_from") ==
+        std::vector<long long>{4, 4});
+  CHECK_FALSE(fs::exists(checkpoint));
+}
+
+TEST_CASE("resume: a GRU training process killed with SIGKILL resumes bit-identical",
+          "[resume]") {
+  test::TempDir ref_dir, dir;
+  const std::string checkpoint = dir / "run.resume.h5", partial = dir / "run.h5.partial";
+  std::fflush(nullptr);  // else the child would write out the parent's buffered output too
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    // The kernels this process runs, so that the child computes what train::run computes here
+    // (normlab would otherwise pick its own OPENBLAS_CORETYPE, see main.cpp).
+    ::setenv("OPENBLAS_CORETYPE", blas_core(), 1);
+    std::vector<std::string> args{NORMLAB_BINARY, "train"};
+    for (const auto& a : kGru) args.insert(args.end(), {"--set", a});
+    args.insert(args.end(), {"--out", dir.path.string()});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(NORMLAB_BINARY, argv.data());
+    std::_Exit(127);
+  }
+  // Killed once its first checkpoint (step 20) is there, renamed into place, so complete, and a
+  // flush after it has written rows the resume must drop.
+  bool checkpointed = false;
+  for (int i = 0; i < 30000 && !checkpointed; ++i) {
+    try {
+      checkpointed = fs::exists(checkpoint) &&
+                     h5::File::open(partial, h5::File::Mode::read_swmr).shape("step")[0] > 20;
+    } catch (const std::exception&) {
+      // the run file is not created yet, or not yet in SWMR mode
+    }
+    if (!checkpointed) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(checkpointed);
+  REQUIRE(WIFSIGNALED(status));  // not finished before it was killed
+  const long long step = h5::File::open(checkpoint).read_integer_attribute("/", "step");
+  CHECK(step % 20 == 0);
+  CHECK_THROWS(h5::File::open(partial));  // still marked as open by its killed writer
+
+  std::ostringstream log;
+  auto r = train::run(config_of(kGru), dir.path.string(), log, {.resume = true});
+  INFO(log.str());
+  CHECK(r.status == "completed");
+  CHECK(r.resumed_from == step);
+  check_bit_identical(r.path, reference_run(ref_dir, kGru));
+  CHECK_FALSE(fs::exists(checkpoint));
+  CHECK_FALSE(fs::exists(partial + ".old"));
+}
+
+TEST_CASE("resume: another config is refused naming the key; no checkpoint starts afresh",
+          "[resume]") {
+  test::TempDir dir;
+  const std::string checkpoint = dir / "run.resume.h5", partial = dir / "run.h5.partial";
+  stop_at(dir, kMlp, 9, false);
+  const std::string checkpoint_bytes = bytes_of(checkpoint), partial_bytes = bytes_of(partial);
+
+  SECTION("a changed key is named, and nothing is touched") {
+    std::ostringstream log;
+    io::Config changed = config_of(kMlp);
+    changed.set("optim.lr=0.002");
+    CHECK_THROWS_WITH(train::run(changed, dir.path.string(), log, {.resume = true}),
+                      Contains("another config: optim.lr = 0.05") && Contains("0.002 now"));
+    changed = config_of(kMlp);
+    changed.set("model.dropout=0.5");
+    CHECK_THROWS_WITH(train::run(changed, dir.path.string(), log, {.resume = true}),
+                      Contains("model.dropout"));
+    CHECK(bytes_of(checkpoint) == checkpoint_bytes);
+    CHECK(bytes_of(partial) == partial_bytes);
+    CHECK_FALSE(fs::exists(partial + ".old"));
+  }
+  SECTION("train.out is not part of the comparison") {
+    io::Config a = config_of(kMlp), b = config_of(kMlp);
+    a.set("train.out=\"here\"");
+    b.set("train.out=\"there\"");
+    CHECK(train::config_difference(a, b).empty());
+    b.set("seed=3");
+    CHECK(train::config_difference(a, b) == "seed");
+  }
+  SECTION("without a checkpoint a resume starts afresh over the stale .partial") {
+    fs::remove(checkpoint);
+    std::ostringstream log;
+    auto r = train::run(config_of(kMlp), dir.path.string(), log, {.resume = true});
+    CHECK(r.status == "completed");
+    CHECK(r.resumed_from == -1);
+    CHECK_THAT(log.str(), Contains("starts afresh"));
+    CHECK(io::open_run(r.path).read_integers_attribute("/", "resumed_from").empty());
+    CHECK(io::open_run(r.path).shape("step") == h5::Shape{40});
+    CHECK_FALSE(fs::exists(partial));
+  }
+  SECTION("a run without resume discards the checkpoint; checkpoint_every = 0 writes none") {
+    std::vector<std::string> never = kMlp;
+    never.push_back("train.checkpoint_every=0");
+    auto r = stop_at(dir, never, 12, false);  // not even when stopped
+    CHECK(r.resumed_from == -1);
+    CHECK_FALSE(fs::exists(checkpoint));
+    CHECK(h5::File::open(partial).shape("step") == h5::Shape{12});
+  }
+}
+
+TEST_CASE("resume: a diverged run leaves no checkpoint", "[resume]") {
+  test::TempDir dir;
+  std::vector<std::string> diverging = kMlp;
+  for (const char* s : {"optim.name=sgd", "optim.lr=1e6", "optim.clip=0", "model.norm=none",
+                        "train.checkpoint_every=1", "model.dropout=0"}) {
+    diverging.push_back(s);
+  }
+  std::ostringstream log;
+  auto r = train::run(config_of(diverging), dir.path.string(), log);
+  REQUIRE(r.status == "diverged");
+  CHECK(r.steps >= 1);
+  CHECK_FALSE(fs::exists(dir / "run.resume.h5"));
+  CHECK(fs::exists(dir / "run.h5"));
+}
