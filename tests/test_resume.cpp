@@ -203,9 +203,13 @@ TEST_CASE("resume: the Transformer from an older checkpoint drops the rows after
   CHECK_FALSE(fs::exists(checkpoint));
 }
 
-TEST_CASE("resume: a GRU training process killed with SIGKILL resumes bit-identical",
-          "[resume]") {
-  test::TempDir ref_dir, dir;
+namespace {
+
+// Starts `normlab train` with `assignments` writing into `dir`, waits until its first checkpoint
+// (step 20) is there, renamed into place, so complete, and a flush after it has written rows past
+// it, then sends `signal`; returns the process's wait status.
+int train_then_signal(const test::TempDir& dir, const std::vector<std::string>& assignments,
+                      int signal) {
   const std::string checkpoint = dir / "run.resume.h5", partial = dir / "run.h5.partial";
   std::fflush(nullptr);  // else the child would write out the parent's buffered output too
   const pid_t pid = ::fork();
@@ -215,7 +219,7 @@ TEST_CASE("resume: a GRU training process killed with SIGKILL resumes bit-identi
     // (normlab would otherwise pick its own OPENBLAS_CORETYPE, see main.cpp).
     ::setenv("OPENBLAS_CORETYPE", blas_core(), 1);
     std::vector<std::string> args{NORMLAB_BINARY, "train"};
-    for (const auto& a : kGru) args.insert(args.end(), {"--set", a});
+    for (const auto& a : assignments) args.insert(args.end(), {"--set", a});
     args.insert(args.end(), {"--out", dir.path.string()});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -223,35 +227,60 @@ TEST_CASE("resume: a GRU training process killed with SIGKILL resumes bit-identi
     ::execv(NORMLAB_BINARY, argv.data());
     std::_Exit(127);
   }
-  // Killed once its first checkpoint (step 20) is there, renamed into place, so complete, and a
-  // flush after it has written rows the resume must drop.
-  bool checkpointed = false;
-  for (int i = 0; i < 30000 && !checkpointed; ++i) {
+  bool ready = false;
+  for (int i = 0; i < 30000 && !ready; ++i) {
     try {
-      checkpointed = fs::exists(checkpoint) &&
-                     h5::File::open(partial, h5::File::Mode::read_swmr).shape("step")[0] > 20;
+      ready = fs::exists(checkpoint) &&
+              h5::File::open(partial, h5::File::Mode::read_swmr).shape("step")[0] > 20;
     } catch (const std::exception&) {
       // the run file is not created yet, or not yet in SWMR mode
     }
-    if (!checkpointed) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ::kill(pid, SIGKILL);
+  ::kill(pid, signal);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  REQUIRE(checkpointed);
-  REQUIRE(WIFSIGNALED(status));  // not finished before it was killed
-  const long long step = h5::File::open(checkpoint).read_integer_attribute("/", "step");
-  CHECK(step % 20 == 0);
-  CHECK_THROWS(h5::File::open(partial));  // still marked as open by its killed writer
+  REQUIRE(ready);
+  return status;
+}
 
+// Resumes kGru in `dir` to the end and checks it against an uninterrupted run.
+void resume_and_compare(const test::TempDir& dir, long long from_step) {
+  test::TempDir ref_dir;
   std::ostringstream log;
   auto r = train::run(config_of(kGru), dir.path.string(), log, {.resume = true});
   INFO(log.str());
   CHECK(r.status == "completed");
-  CHECK(r.resumed_from == step);
+  CHECK(r.resumed_from == from_step);
   check_bit_identical(r.path, reference_run(ref_dir, kGru));
-  CHECK_FALSE(fs::exists(checkpoint));
-  CHECK_FALSE(fs::exists(partial + ".old"));
+  CHECK_FALSE(fs::exists(dir / "run.resume.h5"));
+  CHECK_FALSE(fs::exists(dir / "run.h5.partial.old"));
+}
+
+}  // namespace
+
+TEST_CASE("resume: a GRU training process killed with SIGKILL resumes bit-identical",
+          "[resume]") {
+  test::TempDir dir;
+  const int status = train_then_signal(dir, kGru, SIGKILL);
+  REQUIRE(WIFSIGNALED(status));  // not finished before it was killed
+  const long long step = h5::File::open(dir / "run.resume.h5").read_integer_attribute("/", "step");
+  CHECK(step % 20 == 0);  // a periodic checkpoint; the rows after it are dropped
+  CHECK_THROWS(h5::File::open(dir / "run.h5.partial"));  // still marked as open by its writer
+  resume_and_compare(dir, step);
+}
+
+TEST_CASE("resume: a GRU training process stopped by SIGTERM loses no step", "[resume]") {
+  test::TempDir dir;
+  const int status = train_then_signal(dir, kGru, SIGTERM);
+  REQUIRE(WIFEXITED(status));
+  // The checkpoint is of the step it stopped at, not of the last periodic one.
+  const long long step = h5::File::open(dir / "run.resume.h5").read_integer_attribute("/", "step");
+  h5::File partial = h5::File::open(dir / "run.h5.partial");
+  CHECK(partial.read_string_attribute("/", "status") == "interrupted");
+  CHECK(partial.shape("step") == h5::Shape{std::size_t(step)});
+  partial.close();
+  resume_and_compare(dir, step);
 }
 
 TEST_CASE("resume: another config is refused naming the key; no checkpoint starts afresh",
@@ -274,6 +303,25 @@ TEST_CASE("resume: another config is refused naming the key; no checkpoint start
     CHECK(bytes_of(checkpoint) == checkpoint_bytes);
     CHECK(bytes_of(partial) == partial_bytes);
     CHECK_FALSE(fs::exists(partial + ".old"));
+  }
+  SECTION("a resume killed while it copied the rows: the .old file is still their source") {
+    // What such a resume leaves: the old rows moved aside, a new file that may miss some.
+    fs::rename(partial, partial + ".old");
+    std::ofstream(partial) << "the start of a file a killed resume was writing";
+    std::ostringstream log;
+    auto r = train::run(config_of(kMlp), dir.path.string(), log, {.resume = true});
+    CHECK(r.status == "completed");
+    CHECK(r.resumed_from == 9);
+    test::TempDir ref_dir;
+    check_bit_identical(r.path, reference_run(ref_dir, kMlp));
+    CHECK_FALSE(fs::exists(partial + ".old"));
+  }
+  SECTION("a checkpoint without the run file it continues is refused") {
+    fs::remove(partial);
+    std::ostringstream log;
+    CHECK_THROWS_WITH(train::run(config_of(kMlp), dir.path.string(), log, {.resume = true}),
+                      Contains("run.h5.partial, which is gone; delete the checkpoint"));
+    CHECK(bytes_of(checkpoint) == checkpoint_bytes);
   }
   SECTION("train.out is not part of the comparison") {
     io::Config a = config_of(kMlp), b = config_of(kMlp);
