@@ -236,6 +236,7 @@ TEST_CASE("sweep: a run killed mid-run is recorded, the others finish, a rerun c
 model.width = 16
 data.val_size = 64
 train.flush_every = 10
+train.checkpoint_every = 10
 [[zip]]
 "optim.name" = ["sgd", "adam", "adam"]
 "optim.lr" = [1e6, 0.001, 0.001]
@@ -258,7 +259,7 @@ train.flush_every = 10
   for (int i = 0; i < 3000 && !killed; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     try {
-      if (h5::File::open(partial, h5::File::Mode::read_swmr).shape("step")[0] < 20) continue;
+      if (h5::File::open(partial, h5::File::Mode::read_swmr).shape("step")[0] < 30) continue;
     } catch (const std::exception&) {
       continue;
     }
@@ -277,13 +278,18 @@ train.flush_every = 10
   const std::string file0 = s.out + "/runs/" + s.runs[0].id + ".h5";
   const std::string file2 = s.out + "/runs/" + s.runs[2].id + ".h5";
   const std::string bytes0 = bytes_of(file0), bytes2 = bytes_of(file2);
-  // The same sweep again completes run 1; the finished files are not touched.
+  // The same sweep again completes run 1, from its last checkpoint; the finished files are not
+  // touched.
   auto again = sweep::run_sweep(s, o, log);
   CHECK(again[0].status == "skipped");
   CHECK(again[1].status == "completed");
   CHECK(again[2].status == "skipped");
   CHECK(bytes_of(file0) == bytes0);
   CHECK(bytes_of(file2) == bytes2);
-  CHECK(io::open_run(s.out + "/runs/" + s.runs[1].id + ".h5").read_string_attribute("/", "status") ==
-        "completed");
+  h5::File resumed = io::open_run(s.out + "/runs/" + s.runs[1].id + ".h5");
+  CHECK(resumed.read_string_attribute("/", "status") == "completed");
+  const auto resumed_at = resumed.read_integers_attribute("/", "resumed_from");
+  REQUIRE(resumed_at.size() == 1);
+  CHECK(resumed_at[0] >= 20);
+  CHECK(resumed_at[0] % 10 == 0);
 }

@@ -254,12 +254,13 @@ int cmd_train(const std::vector<std::string>& args, std::ostream& out) {
       ("config", po::value(&config_path), "experiment TOML file (differences from the defaults)")
       ("set", po::value(&sets)->composing(), "override a key: --set optim.lr=3e-4 (repeatable)")
       ("out", po::value(&out_dir), "directory of the run file (default: train.out)")
+      ("resume", "continue from the run's checkpoint (NAME.resume.h5) when there is one")
       ("print-config", "print the resolved config and exit");
   po::positional_options_description positional;
   positional.add("config", 1);
   po::variables_map vm;
   const std::string usage =
-      "usage: normlab train [CONFIG.toml] [--set key=value ...] [--out DIR] [--print-config]\n\n"
+      "usage: normlab train [CONFIG.toml] [--set key=value ...] [--out DIR] [--resume] [--print-config]\n\n"
       "Trains one model as the config says (defaults: experiments/defaults.toml, compiled in)\n"
       "and writes DIR/NAME.h5 with the config, loss curves, step times and final parameters.";
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
@@ -276,9 +277,12 @@ int cmd_train(const std::vector<std::string>& args, std::ostream& out) {
     if (config.value_text(key) != defaults.value_text(key))
       out << "  " << key << " = " << config.value_text(key) << "\n";
   }
-  train::TrainResult r = train::run(config, out_dir, out);
-  out << r.status << " after " << r.steps << " steps, " << std::setprecision(3) << r.ms_per_step
-      << " ms/step -> " << r.path << "\n";
+  train::TrainOptions options;
+  options.resume = vm.count("resume") > 0;
+  train::TrainResult r = train::run(config, out_dir, out, options);
+  out << r.status << " after " << r.steps << " steps"
+      << (r.resumed_from >= 0 ? " (resumed at step " + std::to_string(r.resumed_from) + ")" : "")
+      << ", " << std::setprecision(3) << r.ms_per_step << " ms/step -> " << r.path << "\n";
   return r.status == "completed" ? 0 : 3;
 }
 

@@ -92,7 +92,7 @@ pid_t launch(const RunnerOptions& o, const fs::path& config, const fs::path& run
       ::close(fd);
     }
     ::execl(o.binary.c_str(), o.binary.c_str(), "train", config.c_str(), "--out", runs.c_str(),
-            static_cast<char*>(nullptr));
+            "--resume", static_cast<char*>(nullptr));
     std::fprintf(stderr, "sweep: cannot execute %s: %s\n", o.binary.c_str(), std::strerror(errno));
     std::_Exit(127);
   }

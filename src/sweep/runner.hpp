@@ -9,7 +9,8 @@
 //   DIR/index.csv, .h5     one row per run (collect.hpp), rewritten at the end
 //
 // Running the same sweep again skips the runs that have a final run file (completed or
-// diverged: results) and reruns the others (failed, killed, interrupted, never started).
+// diverged: results) and reruns the others (failed, killed, interrupted, never started); every
+// run is started with --resume, so one that left a checkpoint continues from it.
 #pragma once
 
 #include <ostream>

@@ -66,6 +66,11 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
   } else {
     out << "  no sites (no normalizer and no residual stream to watch)\n";
   }
+  if (f.has_attribute("/", "resumed_from")) {
+    std::vector<std::string> steps_at;
+    for (long long s : f.read_integers_attribute("/", "resumed_from")) steps_at.push_back(std::to_string(s));
+    if (!steps_at.empty()) out << "  resumed at step " << join(steps_at, ", ") << "\n";
+  }
   if (f.has("checkpoint")) out << "  checkpoint: " << f.members("checkpoint").size() << " parameters\n";
   if (with_config) out << "\n" << attribute("config_toml");
 }
