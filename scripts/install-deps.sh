@@ -2,6 +2,7 @@
 # Installs what normlab needs from Debian 12's archive; a no-op when everything is there.
 #   scripts/install-deps.sh            build + test dependencies (the C++ side and analysis/normlab)
 #   scripts/install-deps.sh --python   also PyTorch, for the fixture generators and bench train
+#   scripts/install-deps.sh --slurm    also Slurm and MUNGE, for the real Slurm test (.ci/run uses it)
 # Runs apt-get as root (directly, or through sudo when not root).
 set -euo pipefail
 
@@ -22,9 +23,13 @@ packages=(
   python3-nbformat python3-nbclient                        # running the notebook in the tests
   python3-ipykernel                                        # its kernel (the python3 kernelspec)
 )
-if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3-torch)                                # tests/gen_*fixtures.py, bench train
-fi
+for option in "$@"; do
+  case "$option" in
+    --python) packages+=(python3-torch) ;;                 # tests/gen_*fixtures.py, bench train
+    --slurm) packages+=(slurm-wlm munge) ;;                # tests/slurm/test_slurm.sh
+    *) echo "install-deps: unknown option $option (known: --python, --slurm)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
