@@ -230,7 +230,7 @@ pid_t find_process(const std::string& needle) {
 TEST_CASE("sweep: a run killed mid-run is recorded, the others finish, a rerun completes it",
           "[sweep]") {
   test::TempDir dir;
-  // Run 0 diverges, run 1 is long (it gets killed), run 2 completes.
+  // Run 0 diverges, run 1 is long (it gets killed), run 2 completes, run 3 throws (no data).
   sweep::Sweep s = sweep::parse(R"(
 [set]
 model.width = 16
@@ -238,17 +238,19 @@ data.val_size = 64
 train.flush_every = 10
 train.checkpoint_every = 10
 [[zip]]
-"optim.name" = ["sgd", "adam", "adam"]
-"optim.lr" = [1e6, 0.001, 0.001]
-"optim.clip" = [0.0, 1.0, 1.0]
-"model.norm" = ["none", "rmsnorm", "rmsnorm"]
-"train.steps" = [50, 20000, 30]
-"train.eval_every" = [50, 5000, 30]
+"optim.name" = ["sgd", "adam", "adam", "adam"]
+"optim.lr" = [1e6, 0.001, 0.001, 0.001]
+"optim.clip" = [0.0, 1.0, 1.0, 1.0]
+"model.norm" = ["none", "rmsnorm", "rmsnorm", "rmsnorm"]
+"train.steps" = [50, 20000, 30, 30]
+"train.eval_every" = [50, 5000, 30, 30]
+"data.task" = ["classification", "classification", "classification", "mnist"]
+"data.path" = ["", "", "", "/nonexistent/mnist"]
 )",
                                 "killed.toml");
   s.out = dir / "sweep";
   sweep::RunnerOptions o;
-  o.jobs = 3;
+  o.jobs = 4;
   o.binary = NORMLAB_BINARY;
   std::ostringstream log;
   std::vector<sweep::Outcome> outcomes;
@@ -272,6 +274,7 @@ train.checkpoint_every = 10
   CHECK(outcomes[0].status == "diverged");
   CHECK(outcomes[1].status == "killed");
   CHECK(outcomes[2].status == "completed");
+  CHECK(outcomes[3].status == "failed");
   CHECK(sweep::any_failed(outcomes));
   CHECK(sweep::collect(s.out, false).rows[1].status == "running");  // its writer never closed it
 
@@ -284,6 +287,7 @@ train.checkpoint_every = 10
   CHECK(again[0].status == "skipped");
   CHECK(again[1].status == "completed");
   CHECK(again[2].status == "skipped");
+  CHECK(again[3].status == "failed");  // still no data: it fails again, and says so
   CHECK(bytes_of(file0) == bytes0);
   CHECK(bytes_of(file2) == bytes2);
   h5::File resumed = io::open_run(s.out + "/runs/" + s.runs[1].id + ".h5");
