@@ -18,6 +18,7 @@
 #include "io/run_file.hpp"
 #include "sweep/collect.hpp"
 #include "sweep/runner.hpp"
+#include "sweep/slurm.hpp"
 #include "sweep/sweep.hpp"
 
 using namespace normlab;
@@ -296,4 +297,27 @@ train.checkpoint_every = 10
   REQUIRE(resumed_at.size() == 1);
   CHECK(resumed_at[0] >= 20);
   CHECK(resumed_at[0] % 10 == 0);
+}
+
+TEST_CASE("sweep --slurm: the job array script", "[sweep]") {
+  sweep::Sweep s = sweep::parse("[grid]\nseed = [0, 1, 2, 3, 4]\n", "/data/arr.toml");
+  s.out = "/scratch/arr";
+  sweep::SlurmOptions o;
+  o.binary = "/opt/normlab";
+  o.tasks = 2;
+  o.cpus = 4;
+  o.time = "00:30:00";
+  o.partition = "short";
+  o.max_running = 1;
+  const std::string script = sweep::sbatch_script(s, o);
+  CHECK_THAT(script, Contains("#SBATCH --array=0-1%1\n") && Contains("#SBATCH --cpus-per-task=4\n") &&
+                         Contains("#SBATCH --time=00:30:00\n") && Contains("#SBATCH --partition=short\n") &&
+                         Contains("#SBATCH --output=/scratch/arr/slurm/%A_%a.out\n") &&
+                         Contains("exec '/opt/normlab' sweep '/data/arr.toml' --out '/scratch/arr' --jobs 4\n"));
+  o.tasks = 0;  // one per run
+  o.partition.clear();
+  o.output = "/logs/%A.%a";
+  const std::string per_run = sweep::sbatch_script(s, o);
+  CHECK_THAT(per_run, Contains("#SBATCH --array=0-4%1\n") && Contains("#SBATCH --output=/logs/%A.%a\n"));
+  CHECK(per_run.find("--partition") == std::string::npos);
 }

@@ -340,6 +340,8 @@ int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
       ("time", po::value(&slurm.time)->default_value(slurm.time), "--slurm: time limit per task")
       ("partition", po::value(&slurm.partition), "--slurm: the partition (default: Slurm's)")
       ("max-running", po::value(&slurm.max_running)->default_value(0), "--slurm: tasks at a time (0: no limit)")
+      ("slurm-output", po::value(&slurm.output),
+       "--slurm: the tasks' output files, with sbatch's %A (job) and %a (task) (default: DIR/slurm/%A_%a.out)")
       ("wait", "--slurm: wait until every task has ended (sbatch --wait)");
   po::positional_options_description positional;
   positional.add("sweep", 1);

@@ -47,7 +47,9 @@ std::string sbatch_script(const Sweep& sweep, const SlurmOptions& o) {
     << "#SBATCH --cpus-per-task=" << o.cpus << "\n"
     << "#SBATCH --time=" << o.time << "\n";
   if (!o.partition.empty()) s << "#SBATCH --partition=" << o.partition << "\n";
-  s << "#SBATCH --output=" << (dir / "slurm" / "%A_%a.out").string() << "\n"
+  s << "#SBATCH --output="
+    << (o.output.empty() ? (dir / "slurm" / "%A_%a.out").string() : fs::absolute(o.output).string())
+    << "\n"
     << "exec " << shell(o.binary) << " sweep " << shell(fs::absolute(sweep.path).string()) << " --out "
     << shell(dir.string()) << " --jobs " << o.cpus << "\n";
   return s.str();

@@ -15,6 +15,7 @@ struct SlurmOptions {
   std::string time = "01:00:00";
   std::string partition;   // "" leaves Slurm's default
   int max_running = 0;     // the array's %limit (0: none)
+  std::string output;      // the tasks' output files (sbatch --output); "": DIR/slurm/%A_%a.out
   std::string binary;      // the normlab executable the tasks run
 };
 
