@@ -114,7 +114,17 @@ template <class T>
 void GruLm<T>::layer_backward(Layer& L, const T* x, const T* dh_out, T* dx) {
   const std::size_t B = B_, len = len_, H = c_.hidden, G = 3 * H, rows = len * B;
   const T* W_hh = params_.value(L.W_hh).data();
-  std::vector<T> dgx(rows * G), dhp(rows * G), dgh(B * G), dh(B * H, T(0)), dh_prev(B * H);
+  Scratch& w = scratch_;
+  w.dgx.resize(rows * G);
+  w.dhp.resize(rows * G);
+  w.dgh.resize(B * G);
+  w.dh_step.assign(B * H, T(0));  // nothing reaches h_{T-1} from a later step
+  w.dh_prev.resize(B * H);        // written for each b before the GEMM adds to it
+  std::vector<T>& dgx = w.dgx;
+  std::vector<T>& dhp = w.dhp;
+  std::vector<T>& dgh = w.dgh;
+  std::vector<T>& dh = w.dh_step;
+  std::vector<T>& dh_prev = w.dh_prev;
   for (std::size_t t = len; t-- > 0;) {
     for (std::size_t b = 0; b < B; ++b) {
       const std::size_t row = t * B + b;
@@ -158,12 +168,11 @@ void GruLm<T>::layer_backward(Layer& L, const T* x, const T* dh_out, T* dx) {
          H, T(1), params_.grad(L.W_hh).data(), H);
   }
   nn::add_column_sums(params_.grad(L.b_ih).data(), dgx.data(), rows, G);
-  std::vector<T> dA;
   const T* dpre = dgx.data();
   if (L.norm_ih.active()) {
-    dA.resize(rows * G);
-    L.norm_ih.backward(params_, dA.data(), dgx.data(), L.A.data(), rows);
-    dpre = dA.data();
+    w.dA.resize(rows * G);
+    L.norm_ih.backward(params_, w.dA.data(), dgx.data(), L.A.data(), rows);
+    dpre = w.dA.data();
   }
   nn::linear_backward(dx, params_.grad(L.W_ih).data(), static_cast<T*>(nullptr), dpre, x,
                       params_.value(L.W_ih).data(), rows, L.in, G);
@@ -204,7 +213,12 @@ double GruLm<T>::forward(const std::int32_t* tokens, const std::int32_t* targets
 template <class T>
 void GruLm<T>::backward() {
   const std::size_t B = B_, len = len_, H = c_.hidden, V = c_.vocab, rows = B * len;
-  std::vector<T> dlogits(rows * V), dtop(rows * H), dh(rows * H);
+  std::vector<T>& dlogits = scratch_.dlogits;
+  std::vector<T>& dtop = scratch_.dtop;
+  std::vector<T>& dh = scratch_.dh;
+  dlogits.resize(rows * V);
+  dtop.resize(rows * H);
+  dh.resize(rows * H);
   nn::cross_entropy_backward(dlogits.data(), probs_.data(), targets_.data(), rows, V);
   nn::linear_backward(dtop.data(), params_.grad(head_W_).data(), params_.grad(head_b_).data(),
                       dlogits.data(), top_.data(), params_.value(head_W_).data(), rows, H, V);
@@ -214,7 +228,10 @@ void GruLm<T>::backward() {
                 dh.data() + (t * B + b) * H);
     }
   }
-  std::vector<T> dx;
+  std::vector<T>& dx = scratch_.dx;
+  // dh and dx trade places layer by layer: both hold the larger size, so neither regrows later.
+  dh.reserve(rows * std::max(H, c_.embed));
+  dx.reserve(rows * std::max(H, c_.embed));
   for (std::size_t l = layers_.size(); l-- > 0;) {
     Layer& L = layers_[l];
     dx.resize(rows * L.in);

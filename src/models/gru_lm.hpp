@@ -67,6 +67,13 @@ class GruLm final : public SequenceModel<T> {
   std::vector<T> x0_;                              // (T*B, embed) time-major embeddings
   std::vector<T> top_;                             // (B*T, H) last layer's outputs, batch-major
   std::vector<T> logits_, probs_;                  // (B*T, V)
+  // Working memory kept between steps, so that a step in the steady state allocates nothing.
+  struct Scratch {
+    std::vector<T> dlogits, dtop, dh, dx;  // backward(): (B*T, V), (B*T, H), (T*B, H), (T*B, in)
+    std::vector<T> dgx, dhp, dA;           // layer_backward(): (T*B, 3H) each
+    std::vector<T> dgh, dh_step, dh_prev;  // layer_backward(), one step: (B, 3H), (B, H), (B, H)
+  };
+  Scratch scratch_;
 };
 
 }  // namespace normlab::models

@@ -64,7 +64,12 @@ double Mlp<T>::forward(const T* x, const std::int32_t* labels, std::size_t B, bo
 template <class T>
 void Mlp<T>::backward() {
   const std::size_t B = B_, W = c_.width, n = B * W;
-  std::vector<T> dlogits(B * c_.classes), dh(n), dtmp(n);
+  std::vector<T>& dlogits = dlogits_;  // members: sized once, then reused step after step
+  std::vector<T>& dh = dh_;
+  std::vector<T>& dtmp = dtmp_;
+  dlogits.resize(B * c_.classes);
+  dh.resize(n);
+  dtmp.resize(n);
   nn::cross_entropy_backward(dlogits.data(), probs_.data(), labels_.data(), B, c_.classes);
   nn::linear_backward(dh.data(), params_.grad(head_W_).data(), params_.grad(head_b_).data(),
                       dlogits.data(), layers_.back().out().data(), params_.value(head_W_).data(), B,

@@ -63,6 +63,8 @@ class Mlp {
   std::vector<T> input_;  // (B, in) copy of the last input
   std::vector<T> logits_, probs_;
   std::vector<std::int32_t> labels_;
+  // backward's working memory, kept so that a step in the steady state allocates nothing
+  std::vector<T> dlogits_, dh_, dtmp_;  // (B, classes); (B, max(in, width)); (B, width)
 };
 
 }  // namespace normlab::models

@@ -149,7 +149,7 @@ void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const 
   const T* Q = c_.qk_norm ? blk.qn.data() : blk.q.data();
   const T* K = c_.qk_norm ? blk.kn.data() : blk.k.data();
   nn::attention_backward(dq, dk, dv, datt, blk.probs.data(), Q, K, blk.v.data(), B_, len_,
-                         c_.heads, hd_);
+                         c_.heads, hd_, sized(scratch_.dscores, len_ * len_));
   if (c_.qk_norm) {  // dq, dk become the gradients before the QK-norm
     T* tmp = sized(scratch_.dqk, n);
     blk.norm_q.backward(params_, tmp, dq, blk.q.data(), N * c_.heads);

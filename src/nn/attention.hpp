@@ -18,9 +18,11 @@ void attention_forward(T* out, T* probs, const T* q, const T* k, const T* v, std
 // dq, dk, dv (B*len, heads*hd) written from dout and the forward's probs, q, k, v.
 // dP = dO V^T;  dV = P^T dO;  dS = P * (dP - rowsum(P * dP));  dQ = dS K / sqrt(hd);
 // dK = dS^T Q / sqrt(hd). Masked entries have P = 0, so they get no gradient.
+// work (len, len) is working memory for dS: a caller stepping repeatedly passes a buffer it keeps
+// (no allocation per call); nullptr allocates one here.
 template <class T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* probs, const T* q,
                         const T* k, const T* v, std::size_t B, std::size_t len, std::size_t heads,
-                        std::size_t hd);
+                        std::size_t hd, T* work = nullptr);
 
 }  // namespace normlab::nn
