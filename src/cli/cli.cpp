@@ -282,7 +282,8 @@ int cmd_train(const std::vector<std::string>& args, std::ostream& out) {
   train::TrainResult r = train::run(config, out_dir, out, options);
   out << r.status << " after " << r.steps << " steps"
       << (r.resumed_from >= 0 ? " (resumed at step " + std::to_string(r.resumed_from) + ")" : "")
-      << ", " << std::setprecision(3) << r.ms_per_step << " ms/step -> " << r.path << "\n";
+      << ", " << std::setprecision(3) << r.ms_per_step << " ms/step, peak RSS "
+      << std::setprecision(4) << r.peak_rss_mib << " MiB -> " << r.path << "\n";
   return r.status == "completed" ? 0 : 3;
 }
 

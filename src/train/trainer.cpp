@@ -11,6 +11,8 @@
 #include <iomanip>
 #include <optional>
 
+#include <sys/resource.h>
+
 #include "core/error.hpp"
 #include "core/gemm.hpp"
 #include "core/strings.hpp"
@@ -33,6 +35,13 @@
 namespace normlab::train {
 
 namespace {
+
+// This process's peak resident set size so far (getrusage's ru_maxrss, KiB on Linux), in MiB.
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;
+}
 
 // Independent streams from one seed (SplitMix64 of seed and stream number).
 std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
@@ -555,6 +564,7 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
                      std::span<const T>(work->params().values().data() + info.offset, info.size));
       }
       out.write_attribute("/", "finished", now_iso());
+      out.write_attribute("/", "peak_rss_mib", peak_rss_mib());
     });
     fs::remove(paths.checkpoint);  // a finished run is never resumed
     fs::remove(paths.checkpoint + ".tmp");
@@ -569,6 +579,7 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   r.val_loss = last_val_loss;
   r.val_metric = last_val_metric;
   r.ms_per_step = step_times.empty() ? 0.0 : 1e3 * median(step_times);
+  r.peak_rss_mib = peak_rss_mib();
   return r;
 }
 

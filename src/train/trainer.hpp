@@ -18,6 +18,7 @@ struct TrainResult {
   std::int64_t resumed_from = -1;  // the step this session continued from; -1: started afresh
   double final_train_loss = 0, val_loss = 0, val_metric = 0;
   double ms_per_step = 0;  // median over this session's steps
+  double peak_rss_mib = 0;  // the process's peak resident set size at the end (getrusage)
 };
 
 struct TrainOptions {
