@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <type_traits>
 
 #include "core/error.hpp"
 
@@ -82,14 +84,14 @@ double denominator_slope(double s, double eps, EpsMode mode) {
   return 0;
 }
 
-// y_j = (x_j - shift) * scale * (g0 + g_j) + b_j; the gain factor only with VectorGain,
-// b only with Bias.  y, x, g, b: (D)
-template <class T, bool VectorGain, bool Bias>
+// y_j = z_j * scale * (g0 + g_j) + b_j with z_j = x_j - shift (x_j where not Centered); the
+// gain factor only with VectorGain, the bias only with Bias.  y, x, g, b: (n)
+template <class T, bool Centered, bool VectorGain, bool Bias>
 void affine_row(T* y, const T* x, double shift, double scale, const T* g, double g0, const T* b,
-                std::size_t D) {
+                std::size_t n) {
 #pragma omp simd
-  for (std::size_t j = 0; j < D; ++j) {
-    double v = (double(x[j]) - shift) * scale;
+  for (std::size_t j = 0; j < n; ++j) {
+    double v = (Centered ? double(x[j]) - shift : double(x[j])) * scale;
     if constexpr (VectorGain) v *= g0 + double(g[j]);
     if constexpr (Bias) v += double(b[j]);
     y[j] = T(v);
@@ -98,52 +100,67 @@ void affine_row(T* y, const T* x, double shift, double scale, const T* g, double
 
 struct BackwardSums {
   double dn_dot_z = 0;  // A = sum_j dn_j z_j
-  double dn_sum = 0;    // sum_j dn_j
+  double dn_sum = 0;    // sum_j dn_j (Centered only)
+  double z_sum = 0;     // sum_j z_j (Centered only)
   double dy_dot_n = 0;  // sum_j dy_j n_j: the gradient of a scalar gain
 };
 
-// First backward pass over a row: the sums, and dg_j += dy_j * n_j for a vector gain (dg is the
-// double accumulator of the whole call).
-// gs is the applied scalar gain when !VectorGain (1 where the kind has no gain).  (D)
-template <class T, bool VectorGain>
-BackwardSums backward_sums(double* dg, const T* dy, const T* x, double shift, double rstd,
-                           const T* g, double g0, double gs, std::size_t D) {
-  double a = 0, s = 0, q = 0;
-#pragma omp simd reduction(+ : a, s, q)
-  for (std::size_t j = 0; j < D; ++j) {
-    double z = double(x[j]) - shift;
-    double gain = VectorGain ? g0 + double(g[j]) : gs;
-    double dn = double(dy[j]) * gain;
+// First backward pass over a row, everything that reads dy and x once: the sums, and for the
+// whole call's double accumulators dg_j += dy_j * n_j (VectorGain) and db_j += dy_j (Bias).
+// The applied gain is g0 + g_j (VectorGain), else gs (1 where the kind has none).
+// dg, db, dy, x, g: (n)
+template <class T, bool Centered, bool VectorGain, bool Bias>
+BackwardSums backward_sums(double* dg, double* db, const T* dy, const T* x, double shift,
+                           double rstd, const T* g, double g0, double gs, std::size_t n) {
+  double a = 0, s = 0, zs = 0, q = 0;
+#pragma omp simd reduction(+ : a, s, zs, q)
+  for (std::size_t j = 0; j < n; ++j) {
+    const double z = Centered ? double(x[j]) - shift : double(x[j]), dyj = double(dy[j]);
+    const double dn = dyj * (VectorGain ? g0 + double(g[j]) : gs);
     a += dn * z;
-    s += dn;
-    if constexpr (VectorGain) dg[j] += double(dy[j]) * z * rstd;
-    else q += double(dy[j]) * z * rstd;
+    if constexpr (Centered) s += dn, zs += z;
+    if constexpr (VectorGain) dg[j] += dyj * z * rstd;
+    else q += dyj * z * rstd;
+    if constexpr (Bias) db[j] += dyj;
   }
-  return {a, s, q};
+  return {a, s, zs, q};
 }
 
 // dx_j = rstd * dn_j - z_j * c - correction over features [0, n).  dx, dy, x, g: (n)
-template <class T, bool VectorGain>
+template <class T, bool Centered, bool VectorGain>
 void backward_dx(T* dx, const T* dy, const T* x, double shift, double rstd, double c,
                  double correction, const T* g, double g0, double gs, std::size_t n) {
 #pragma omp simd
   for (std::size_t j = 0; j < n; ++j) {
-    double z = double(x[j]) - shift;
-    double gain = VectorGain ? g0 + double(g[j]) : gs;
-    dx[j] = T(rstd * double(dy[j]) * gain - z * c - correction);
+    const double z = Centered ? double(x[j]) - shift : double(x[j]);
+    dx[j] = T(rstd * double(dy[j]) * (VectorGain ? g0 + double(g[j]) : gs) - z * c - correction);
   }
 }
 
-// acc_j += v_j  (n)
-template <class T>
-void add_row(double* acc, const T* v, std::size_t n) {
-#pragma omp simd
-  for (std::size_t j = 0; j < n; ++j) acc[j] += double(v[j]);
+// Per-thread rows of doubles (the parameter-gradient accumulators), grown to the largest D seen
+// and then reused: a call in the steady state allocates nothing. They carry nothing between
+// calls; each call zeroes what it sums into.
+enum WorkRow { kGainGradRow, kBiasGradRow, kWorkRows };
+std::span<double> work_row(WorkRow which, std::size_t n) {
+  thread_local std::vector<double> rows[kWorkRows];
+  if (rows[which].size() < n) rows[which].resize(n);
+  return {rows[which].data(), n};
+}
+
+// Calls f(std::bool_constant<a>, std::bool_constant<b>, std::bool_constant<c>): one template
+// instance of a row kernel per combination of the runtime flags.
+template <class F>
+void with_flags(bool a, bool b, bool c, F&& f) {
+  auto pick = [](bool v, auto&& next) {
+    if (v) next(std::true_type{});
+    else next(std::false_type{});
+  };
+  pick(a, [&](auto A) { pick(b, [&](auto B) { pick(c, [&](auto C) { f(A, B, C); }); }); });
 }
 
 // grad_j += T(acc_j): parameter gradients are summed over rows in double, stored once.  (n)
 template <class T>
-void store_accumulated(std::span<T> grad, const std::vector<double>& acc) {
+void store_accumulated(std::span<T> grad, std::span<const double> acc) {
   for (std::size_t j = 0; j < grad.size(); ++j) grad[j] += T(acc[j]);
 }
 
@@ -167,34 +184,36 @@ std::size_t statistic_features(double p, std::size_t D) {
 ShiftScaleNorm::ShiftScaleNorm(NormConfig config, ShiftScaleForm form)
     : Normalizer(std::move(config)), form_(form) {}
 
-std::vector<ParamSpec> ShiftScaleNorm::param_specs(std::size_t D) const {
+ShiftScaleNorm::ParamSizes ShiftScaleNorm::param_sizes(std::size_t D) const {
   using Gain = ShiftScaleForm::Gain;
+  return {form_.gain == Gain::none ? 0 : form_.gain == Gain::scalar ? 1 : D,
+          config().bias ? D : 0,
+          form_.centering == ShiftScaleForm::Centering::partial && config().learn_lambda ? 1u : 0u};
+}
+
+std::vector<ParamSpec> ShiftScaleNorm::param_specs(std::size_t D) const {
+  const ParamSizes sizes = param_sizes(D);
   std::vector<ParamSpec> specs;
-  if (form_.gain != Gain::none) {
-    std::size_t size = form_.gain == Gain::scalar ? 1 : D;
+  if (sizes.gain) {
     double g0 = form_.scalar_gain_sqrt_d ? std::sqrt(double(D)) : 1.0;
-    specs.push_back({"gain", size, config().zero_centered_gain ? 0.0 : g0});
+    specs.push_back({"gain", sizes.gain, config().zero_centered_gain ? 0.0 : g0});
   }
-  if (config().bias) specs.push_back({"bias", D, 0.0});
-  if (form_.centering == ShiftScaleForm::Centering::partial && config().learn_lambda) {
-    specs.push_back({"lambda", 1, config().lambda});
-  }
+  if (sizes.bias) specs.push_back({"bias", sizes.bias, 0.0});
+  if (sizes.lambda) specs.push_back({"lambda", sizes.lambda, config().lambda});
   return specs;
 }
 
+// Checks the views against param_sizes without building param_specs: a forward or backward call
+// allocates nothing in the steady state.
 template <class T>
 void ShiftScaleNorm::check_params(const char* what, NormParams<T> p, std::size_t D) const {
-  std::vector<ParamSpec> specs = param_specs(D);
-  auto find = [&](const char* name) -> const ParamSpec* {
-    for (const auto& s : specs) if (s.name == name) return &s;
-    return nullptr;
-  };
-  for (auto [name, view] : {std::pair{"gain", p.gain}, {"bias", p.bias}, {"lambda", p.lambda}}) {
-    const ParamSpec* spec = find(name);
-    std::size_t want = spec ? spec->size : 0;
+  const ParamSizes sizes = param_sizes(D);
+  for (auto [name, view, want] : {std::tuple{"gain", p.gain, sizes.gain},
+                                  {"bias", p.bias, sizes.bias},
+                                  {"lambda", p.lambda, sizes.lambda}}) {
     if (view.size() != want) {
       fail(kind(), ": ", what, " '", name, "' has ", view.size(), " values, expected ", want,
-           spec ? "" : cat(" (", kind(), " with these options has no ", name, ")"));
+           want ? "" : cat(" (", kind(), " with these options has no ", name, ")"));
     }
   }
 }
@@ -235,6 +254,9 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   cache.mean.assign(B, 0.0);
   cache.stat.assign(B, 0.0);
   cache.rstd.assign(B, 1.0);
+  const bool centered = form_.centering != C::none, vector_gain = form_.gain == Gain::vector,
+             bias = !p.bias.empty();
+  const T *g = p.gain.data(), *b = p.bias.data();
 
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
@@ -255,15 +277,12 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
     cache.stat[i] = stat;
     cache.rstd[i] = rstd;
 
-    const T* b = p.bias.data();
-    const bool vector_gain = form_.gain == Gain::vector;
     double scale = rstd;
     if (form_.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
     const double shift = lambda * mean;
-    if (vector_gain && b) affine_row<T, true, true>(yr, xr, shift, scale, p.gain.data(), g0, b, D);
-    else if (vector_gain) affine_row<T, true, false>(yr, xr, shift, scale, p.gain.data(), g0, b, D);
-    else if (b) affine_row<T, false, true>(yr, xr, shift, scale, nullptr, g0, b, D);
-    else affine_row<T, false, false>(yr, xr, shift, scale, nullptr, g0, b, D);
+    with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
+      affine_row<T, Centered(), VectorGain(), Bias()>(yr, xr, shift, scale, g, g0, b, D);
+    });
   }
 }
 
@@ -286,12 +305,16 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
   const NormConfig& cfg = config();
   const auto [rescale, k, divisor, lambda, learn_lambda, g0] =
       call_constants(p.lambda.empty() ? 0.0 : double(p.lambda[0]), D);
-  const bool vector_gain = form_.gain == Gain::vector;
+  const bool centered = form_.centering != ShiftScaleForm::Centering::none,
+             vector_gain = form_.gain == Gain::vector, bias = !grads.bias.empty();
   const double gs = form_.gain == Gain::scalar ? g0 + double(p.gain[0]) : 1.0;
   const T* g = p.gain.data();
 
   // Sums over rows in double, added to the caller's gradients once at the end.
-  std::vector<double> dgain(grads.gain.size(), 0.0), dbias(grads.bias.size(), 0.0);
+  std::span<double> dgain = work_row(kGainGradRow, grads.gain.size());
+  std::span<double> dbias = work_row(kBiasGradRow, grads.bias.size());
+  std::fill(dgain.begin(), dgain.end(), 0.0);
+  std::fill(dbias.begin(), dbias.end(), 0.0);
   double dlambda = 0;
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
@@ -299,30 +322,30 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
     T* dxr = dx.data() + i * D;
     const double mean = cache.mean[i], rstd = cache.rstd[i], shift = lambda * mean;
 
-    BackwardSums sums = vector_gain
-        ? backward_sums<T, true>(dgain.data(), dyr, xr, shift, rstd, g, g0, gs, D)
-        : backward_sums<T, false>(nullptr, dyr, xr, shift, rstd, g, g0, gs, D);
+    BackwardSums sums;
+    with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
+      sums = backward_sums<T, Centered(), VectorGain(), Bias()>(dgain.data(), dbias.data(), dyr,
+                                                                xr, shift, rstd, g, g0, gs, D);
+    });
     if (form_.gain == Gain::scalar) dgain[0] += sums.dy_dot_n;
-    if (!grads.bias.empty()) add_row(dbias.data(), dyr, D);
 
     const double c = rescale ? sums.dn_dot_z * rstd * rstd *
                                    denominator_slope(cache.stat[i], cfg.eps, cfg.eps_mode) / divisor
                              : 0.0;
     double dz_sum = 0;
     if (lambda != 0 || learn_lambda) {
-      dz_sum = rstd * sums.dn_sum - c * sum_deviation(xr, shift, k);
+      // sum_{j<k} z_j: the first pass summed all D (no kind both centers and has k < D).
+      const double z_sum = k == D ? sums.z_sum : sum_deviation(xr, shift, k);
+      dz_sum = rstd * sums.dn_sum - c * z_sum;
     }
     const double correction = lambda * dz_sum / double(D);
-    auto dx_range = [&](std::size_t begin, std::size_t end, double cj) {
-      if (vector_gain)
-        backward_dx<T, true>(dxr + begin, dyr + begin, xr + begin, shift, rstd, cj, correction,
-                             g + begin, g0, gs, end - begin);
-      else
-        backward_dx<T, false>(dxr + begin, dyr + begin, xr + begin, shift, rstd, cj, correction,
-                              nullptr, g0, gs, end - begin);
-    };
-    dx_range(0, k, c);
-    if (k < D) dx_range(k, D, 0.0);
+    // The statistic's term -z_j * c reaches the first k features only.
+    with_flags(centered, vector_gain, false, [&](auto Centered, auto VectorGain, auto) {
+      constexpr bool C = Centered(), G = VectorGain();
+      backward_dx<T, C, G>(dxr, dyr, xr, shift, rstd, c, correction, g, g0, gs, k);
+      backward_dx<T, C, G>(dxr + k, dyr + k, xr + k, shift, rstd, 0.0, correction,
+                           G ? g + k : g, g0, gs, D - k);
+    });
     dlambda -= mean * dz_sum;
   }
   store_accumulated(grads.gain, dgain);

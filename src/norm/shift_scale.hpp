@@ -67,6 +67,11 @@ class ShiftScaleNorm final : public Normalizer {
   template <class T>
   void backward_impl(std::span<T>, NormParams<T>, const NormCache&, std::span<const T>,
                      std::span<const T>, NormParams<const T>, std::size_t, std::size_t) const;
+  // Sizes of the parameters param_specs lays out for D features (0: absent).
+  struct ParamSizes {
+    std::size_t gain, bias, lambda;
+  };
+  ParamSizes param_sizes(std::size_t D) const;
   template <class T>
   void check_params(const char* what, NormParams<T> params, std::size_t D) const;
 
