@@ -315,11 +315,15 @@ bool File::has_attribute(std::string_view object, std::string_view name) const {
                            H5P_DEFAULT) > 0;
 }
 
-std::string File::read_string_attribute(std::string_view object, std::string_view name) const {
+Handle File::open_attribute(std::string_view object, std::string_view name) const {
   if (!has_attribute(object, name)) fail(where(object), ": no attribute '", name, "'");
-  Handle a(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
-                           H5P_DEFAULT, H5P_DEFAULT),
-           H5Aclose);
+  return Handle(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
+                                H5P_DEFAULT, H5P_DEFAULT),
+                H5Aclose);
+}
+
+std::string File::read_string_attribute(std::string_view object, std::string_view name) const {
+  Handle a = open_attribute(object, name);
   Handle type(H5Aget_type(a.get()), H5Tclose);
   if (H5Tget_class(type.get()) != H5T_STRING) {
     fail(where(object), ": attribute '", name, "' is not a string");
@@ -345,10 +349,7 @@ std::string File::read_string_attribute(std::string_view object, std::string_vie
 }
 
 long long File::read_integer_attribute(std::string_view object, std::string_view name) const {
-  if (!has_attribute(object, name)) fail(where(object), ": no attribute '", name, "'");
-  Handle a(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
-                           H5P_DEFAULT, H5P_DEFAULT),
-           H5Aclose);
+  Handle a = open_attribute(object, name);
   Handle type(H5Aget_type(a.get()), H5Tclose);
   Handle space(H5Aget_space(a.get()), H5Sclose);
   if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1) {
@@ -362,10 +363,7 @@ long long File::read_integer_attribute(std::string_view object, std::string_view
 }
 
 double File::read_number_attribute(std::string_view object, std::string_view name) const {
-  if (!has_attribute(object, name)) fail(where(object), ": no attribute '", name, "'");
-  Handle a(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
-                           H5P_DEFAULT, H5P_DEFAULT),
-           H5Aclose);
+  Handle a = open_attribute(object, name);
   Handle type(H5Aget_type(a.get()), H5Tclose);
   Handle space(H5Aget_space(a.get()), H5Sclose);
   const H5T_class_t kind = H5Tget_class(type.get());
@@ -381,10 +379,7 @@ double File::read_number_attribute(std::string_view object, std::string_view nam
 
 std::vector<long long> File::read_integers_attribute(std::string_view object,
                                                      std::string_view name) const {
-  if (!has_attribute(object, name)) fail(where(object), ": no attribute '", name, "'");
-  Handle a(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
-                           H5P_DEFAULT, H5P_DEFAULT),
-           H5Aclose);
+  Handle a = open_attribute(object, name);
   Handle type(H5Aget_type(a.get()), H5Tclose);
   Handle space(H5Aget_space(a.get()), H5Sclose);
   if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_ndims(space.get()) > 1) {

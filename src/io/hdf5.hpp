@@ -113,6 +113,7 @@ class File {
   File(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}
   hid_t id() const;
   std::string where(std::string_view object) const;  // "FILE:/object"
+  Handle open_attribute(std::string_view object, std::string_view name) const;  // throws if absent
 
   std::string path_;
   Handle file_;
