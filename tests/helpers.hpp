@@ -2,7 +2,9 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -55,6 +57,14 @@ inline std::vector<double> random_normal(std::size_t n, Rng& rng, double mean = 
   std::vector<double> v(n);
   fill_normal(std::span<double>(v), rng, mean, sd);
   return v;
+}
+
+// A file's whole contents, to compare files byte for byte.
+inline std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 // A fresh directory per test, removed afterwards.

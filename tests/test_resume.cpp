@@ -112,13 +112,6 @@ train::TrainResult stop_at(const test::TempDir& dir, const std::vector<std::stri
   return r;
 }
 
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 }  // namespace
 
 TEST_CASE("resume: the MLP with dropout, stopped twice, ends bit-identical (float32)", "[resume]") {
@@ -288,7 +281,7 @@ TEST_CASE("resume: another config is refused naming the key; no checkpoint start
   test::TempDir dir;
   const std::string checkpoint = dir / "run.resume.h5", partial = dir / "run.h5.partial";
   stop_at(dir, kMlp, 9, false);
-  const std::string checkpoint_bytes = bytes_of(checkpoint), partial_bytes = bytes_of(partial);
+  const std::string checkpoint_bytes = test::bytes_of(checkpoint), partial_bytes = test::bytes_of(partial);
 
   SECTION("a changed key is named, and nothing is touched") {
     std::ostringstream log;
@@ -300,8 +293,8 @@ TEST_CASE("resume: another config is refused naming the key; no checkpoint start
     changed.set("model.dropout=0.5");
     CHECK_THROWS_WITH(train::run(changed, dir.path.string(), log, {.resume = true}),
                       Contains("model.dropout"));
-    CHECK(bytes_of(checkpoint) == checkpoint_bytes);
-    CHECK(bytes_of(partial) == partial_bytes);
+    CHECK(test::bytes_of(checkpoint) == checkpoint_bytes);
+    CHECK(test::bytes_of(partial) == partial_bytes);
     CHECK_FALSE(fs::exists(partial + ".old"));
   }
   SECTION("a resume killed while it copied the rows: the .old file is still their source") {
@@ -321,7 +314,7 @@ TEST_CASE("resume: another config is refused naming the key; no checkpoint start
     std::ostringstream log;
     CHECK_THROWS_WITH(train::run(config_of(kMlp), dir.path.string(), log, {.resume = true}),
                       Contains("run.h5.partial, which is gone; delete the checkpoint"));
-    CHECK(bytes_of(checkpoint) == checkpoint_bytes);
+    CHECK(test::bytes_of(checkpoint) == checkpoint_bytes);
   }
   SECTION("train.out is not part of the comparison") {
     io::Config a = config_of(kMlp), b = config_of(kMlp);

@@ -21,13 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Starts `normlab train` on a long GRU run (flushing every 5 steps) writing into `dir`.
 pid_t start_training(const std::string& dir, const std::string& name) {
   std::fflush(nullptr);  // else the child would write out the parent's buffered output too
@@ -75,7 +68,7 @@ TEST_CASE("run file: SIGTERM closes it as interrupted, SIGKILL leaves it recover
   // A completed run first: it must come out of all this byte for byte the same.
   REQUIRE(std::system((std::string(NORMLAB_BINARY) + " train --set train.steps=5 --set name=done --out " +
                        dir.path.string() + " > /dev/null").c_str()) == 0);
-  const std::string done = dir / "done.h5", done_bytes = bytes_of(done);
+  const std::string done = dir / "done.h5", done_bytes = test::bytes_of(done);
 
   SECTION("SIGTERM") {
     CHECK(WIFEXITED(train_then_signal(dir, "term", SIGTERM)));
@@ -111,5 +104,5 @@ TEST_CASE("run file: SIGTERM closes it as interrupted, SIGKILL leaves it recover
     CHECK(rms.shape(0) >= records);
     CHECK(std::isfinite(rms(records - 1, 0)));
   }
-  CHECK(bytes_of(done) == done_bytes);
+  CHECK(test::bytes_of(done) == done_bytes);
 }

@@ -25,17 +25,6 @@ using namespace normlab;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-}  // namespace
-
 TEST_CASE("sweep: grid and zipped axes expand in order, with stable ids", "[sweep]") {
   const std::string text = R"(
 out = "somewhere"
@@ -144,10 +133,10 @@ seed = [0, 1]
   CHECK(outcomes[2].status == "failed");
   CHECK(outcomes[3].status == "diverged");
   CHECK(sweep::any_failed(outcomes));
-  CHECK_THAT(bytes_of(out + "/logs/" + outcomes[2].id + ".log"), Contains("/nonexistent/mnist"));
+  CHECK_THAT(test::bytes_of(out + "/logs/" + outcomes[2].id + ".log"), Contains("/nonexistent/mnist"));
   const std::string done0 = out + "/runs/" + outcomes[0].id + ".h5";
   const std::string done1 = out + "/runs/" + outcomes[1].id + ".h5";
-  const std::string bytes0 = bytes_of(done0), bytes1 = bytes_of(done1);
+  const std::string bytes0 = test::bytes_of(done0), bytes1 = test::bytes_of(done1);
 
   // The index: one row per run, the axis values as columns, the file's figures.
   sweep::Index index = sweep::collect(out);
@@ -172,8 +161,8 @@ seed = [0, 1]
   CHECK(again[2].status == "completed");
   CHECK(again[3].status == "skipped");
   CHECK_FALSE(sweep::any_failed(again));
-  CHECK(bytes_of(done0) == bytes0);
-  CHECK(bytes_of(done1) == bytes1);
+  CHECK(test::bytes_of(done0) == bytes0);
+  CHECK(test::bytes_of(done1) == bytes1);
 }
 
 TEST_CASE("sweep: shards split the runs; collect merges them; a lock keeps a second sweep out",
@@ -219,7 +208,7 @@ pid_t find_process(const std::string& needle) {
   for (const auto& e : fs::directory_iterator("/proc")) {
     const std::string name = e.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline = bytes_of((e.path() / "cmdline").string());
+    std::string cmdline = test::bytes_of((e.path() / "cmdline").string());
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     if (cmdline.find(needle) != std::string::npos) return pid_t(std::stol(name));
   }
@@ -281,7 +270,7 @@ train.checkpoint_every = 10
 
   const std::string file0 = s.out + "/runs/" + s.runs[0].id + ".h5";
   const std::string file2 = s.out + "/runs/" + s.runs[2].id + ".h5";
-  const std::string bytes0 = bytes_of(file0), bytes2 = bytes_of(file2);
+  const std::string bytes0 = test::bytes_of(file0), bytes2 = test::bytes_of(file2);
   // The same sweep again completes run 1, from its last checkpoint; the finished files are not
   // touched.
   auto again = sweep::run_sweep(s, o, log);
@@ -289,8 +278,8 @@ train.checkpoint_every = 10
   CHECK(again[1].status == "completed");
   CHECK(again[2].status == "skipped");
   CHECK(again[3].status == "failed");  // still no data: it fails again, and says so
-  CHECK(bytes_of(file0) == bytes0);
-  CHECK(bytes_of(file2) == bytes2);
+  CHECK(test::bytes_of(file0) == bytes0);
+  CHECK(test::bytes_of(file2) == bytes2);
   h5::File resumed = io::open_run(s.out + "/runs/" + s.runs[1].id + ".h5");
   CHECK(resumed.read_string_attribute("/", "status") == "completed");
   const auto resumed_at = resumed.read_integers_attribute("/", "resumed_from");

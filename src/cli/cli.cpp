@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -178,6 +179,22 @@ int cmd_bench_stats(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+// This program's path, for the processes a sweep starts ("" if /proc cannot tell).
+std::string self_executable() {
+  std::error_code ec;
+  const auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : path.string();
+}
+
+// "12 completed, 1 failed": how many runs ended each way, statuses in alphabetical order.
+std::string status_counts(const std::vector<std::string>& statuses) {
+  std::map<std::string, int> counts;
+  for (const auto& s : statuses) ++counts[s];
+  std::vector<std::string> parts;
+  for (const auto& [status, count] : counts) parts.push_back(std::to_string(count) + " " + status);
+  return join(parts, ", ");
+}
+
 int cmd_bench_sweep(const std::vector<std::string>& args, std::ostream& out) {
   tools::BenchSweepOptions o;
   po::options_description desc("options");
@@ -189,9 +206,7 @@ int cmd_bench_sweep(const std::vector<std::string>& args, std::ostream& out) {
   if (!parse(args, desc, vm, out, "usage: normlab bench sweep [--runs N] [--steps N] [--jobs N]\n\n"
              "Runs per minute of a sweep of short runs with --jobs 1 and --jobs N, and the ratio."))
     return 0;
-  char self[4096] = {};
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  o.binary = n > 0 ? std::string(self, std::size_t(n)) : std::string();
+  o.binary = self_executable();
   tools::bench_sweep(out, o);
   return 0;
 }
@@ -359,9 +374,7 @@ int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
   sweep::Sweep s = sweep::load(path);
   if (!out_dir.empty()) s.out = out_dir;
   std::tie(o.shard, o.shards) = parse_shard(shard);
-  char self[4096] = {};
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  o.binary = slurm.binary = n > 0 ? std::string(self, std::size_t(n)) : std::string();
+  o.binary = slurm.binary = self_executable();
   if (vm.count("slurm")) {
     const std::string script = sweep::write_sbatch_script(s, slurm);
     if (vm.count("dry-run")) {
@@ -392,15 +405,13 @@ int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
   o.progress_bar = ::isatty(STDOUT_FILENO) && &out == &std::cout;
   sweep::DirectoryLock lock(s.out, o.shard, o.shards);
   const auto outcomes = sweep::run_sweep(s, o, out);
-  std::map<std::string, int> counts;
+  std::vector<std::string> statuses;
   for (const auto& r : outcomes) {
-    if (!r.status.empty()) ++counts[r.status];
+    if (!r.status.empty()) statuses.push_back(r.status);  // runs of other shards have none
   }
-  std::vector<std::string> parts;
-  for (const auto& [status, count] : counts) parts.push_back(std::to_string(count) + " " + status);
-  out << "summary: " << join(parts, ", ") << "\n";
+  out << "summary: " << status_counts(statuses) << "\n";
   for (const auto& r : outcomes) {
-    if (r.status == "failed" || r.status == "killed" || r.status == "interrupted") {
+    if (sweep::is_failure(r.status)) {
       out << "  " << r.status << ": " << r.id << " (log: " << s.out << "/logs/" << r.id << ".log)\n";
     }
   }
@@ -423,11 +434,9 @@ int cmd_collect(const std::vector<std::string>& args, std::ostream& out) {
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
   if (dir.empty()) fail("collect: no directory given\n", usage);
   const sweep::Index index = sweep::collect(dir);
-  std::map<std::string, int> counts;
-  for (const auto& r : index.rows) ++counts[r.status];
-  std::vector<std::string> parts;
-  for (const auto& [status, count] : counts) parts.push_back(std::to_string(count) + " " + status);
-  out << dir << ": " << index.rows.size() << " runs (" << join(parts, ", ") << ") -> " << dir
+  std::vector<std::string> statuses;
+  for (const auto& r : index.rows) statuses.push_back(r.status);
+  out << dir << ": " << index.rows.size() << " runs (" << status_counts(statuses) << ") -> " << dir
       << "/index.csv, " << dir << "/index.h5\n";
   return 0;
 }

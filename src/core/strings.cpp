@@ -89,6 +89,15 @@ bool parse_bool(std::string_view text, std::string_view what) {
   fail(what, ": '", text, "' is not true or false");
 }
 
+std::string toml_quoted(std::string_view text) {
+  std::string q = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+
 std::string format_double(double value) {
   char buffer[32];
   auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);

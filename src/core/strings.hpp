@@ -29,4 +29,7 @@ bool parse_bool(std::string_view text, std::string_view what);
 // Shortest text that reads back as the same double ("1e-05", "0.0625").
 std::string format_double(double value);
 
+// `text` as a TOML basic string: in double quotes, with " and \ escaped.
+std::string toml_quoted(std::string_view text);
+
 }  // namespace normlab

@@ -27,6 +27,13 @@ h5::File open_run(const std::string& path, bool swmr) {
   return f;
 }
 
+std::vector<double> read_series(const h5::File& f, const std::string& name, const std::string& axis) {
+  if (!f.has(name) || !f.has(axis)) return {};
+  const std::size_t rows = f.shape(axis)[0];
+  auto v = f.read<double>(name);
+  return std::vector<double>(v.begin(), v.begin() + long(std::min(rows, v.size())));
+}
+
 RunFile::RunFile(std::string path)
     : path_(std::move(path)), file_(h5::File::create(path_ + ".partial", /*latest_format=*/true)) {
   file_.write_attribute("/", "format", "normlab-run");

@@ -34,6 +34,10 @@ struct SiteTable {
 // the file and what is wrong. `swmr` reads a file still being written.
 h5::File open_run(const std::string& path, bool swmr = false);
 
+// A 1-D series of a run file as a reader should take it: cut to the rows its axis (`step`,
+// `eval_step`) has, since values are written before their axis; empty when either is absent.
+std::vector<double> read_series(const h5::File& f, const std::string& name, const std::string& axis);
+
 class RunFile {
  public:
   explicit RunFile(std::string path);  // creates path + ".partial" with status "running"

@@ -99,6 +99,18 @@ Recorder<T>::Recorder(std::vector<nn::Probe<T>*> probes, nn::ParamStore<T>& stor
       values_(kStatCount * probes_.size(), NAN) {}
 
 template <class T>
+io::SiteTable Recorder<T>::site_table() const {
+  io::SiteTable table;
+  for (const nn::Probe<T>* p : probes_) {
+    table.names.push_back(p->name);
+    table.kinds.push_back(p->kind);
+    table.layers.push_back((long long)p->layer);
+    table.features.push_back((long long)p->features);
+  }
+  return table;
+}
+
+template <class T>
 Recorder<T>::~Recorder() {
   for (nn::Probe<T>* p : probes_) p->observer = nullptr;
 }

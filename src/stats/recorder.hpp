@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "io/run_file.hpp"
 #include "nn/params.hpp"
 #include "nn/probe.hpp"
 
@@ -57,6 +58,7 @@ class Recorder {
 
   std::size_t sites() const { return probes_.size(); }
   const nn::Probe<T>& site(std::size_t i) const { return *probes_[i]; }
+  io::SiteTable site_table() const;  // the sites as the run file lists them
 
   void begin();
   void after_backward();

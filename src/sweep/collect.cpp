@@ -16,6 +16,7 @@
 #include "core/timer.hpp"
 #include "io/config.hpp"
 #include "io/run_file.hpp"
+#include "io/text_file.hpp"
 
 namespace normlab::sweep {
 
@@ -24,13 +25,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::vector<double> column(const h5::File& f, const std::string& name, const std::string& axis) {
-  if (!f.has(name) || !f.has(axis)) return {};
-  const std::size_t rows = f.shape(axis)[0];  // values are never behind their axis
-  auto v = f.read<double>(name);
-  return std::vector<double>(v.begin(), v.begin() + long(std::min(rows, v.size())));
-}
 
 // A config value's TOML text as a table cell: 'rmsnorm' -> rmsnorm, 0.0030000000000000001 ->
 // 0.003, [ 'layernorm', 'rmsnorm' ] -> layernorm,rmsnorm (as the run file's `norm` attribute).
@@ -79,8 +73,10 @@ IndexRow read_row(const fs::path& path, const std::string& id, const std::vector
       overrides.push_back(axes[a] + "=" + r.axis_values[a]);  // as a cell: readable
     }
     r.overrides = join(overrides, "; ");
-    const auto loss = column(f, "train_loss", "step"), times = column(f, "step_time", "step");
-    const auto val = column(f, "val_loss", "eval_step"), metric = column(f, "val_metric", "eval_step");
+    const auto loss = io::read_series(f, "train_loss", "step");
+    const auto times = io::read_series(f, "step_time", "step");
+    const auto val = io::read_series(f, "val_loss", "eval_step");
+    const auto metric = io::read_series(f, "val_metric", "eval_step");
     r.steps = double(loss.size());
     if (!loss.empty()) r.final_train_loss = loss.back();
     if (!val.empty()) {
@@ -131,9 +127,7 @@ void write_csv(const fs::path& path, const Index& index) {
     for (std::size_t i = 0; i < f.size(); ++i) s << (i ? "," : "") << csv_field(f[i]);
     s << "\n";
   }
-  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
-  std::ofstream(tmp) << s.str();
-  fs::rename(tmp, path);
+  io::write_text_atomically(path.string(), s.str());
 }
 
 void write_h5(const fs::path& path, const Index& index) {
@@ -209,7 +203,7 @@ Index collect(const std::string& dir, bool write) {
     for (const auto& e : fs::directory_iterator(runs)) {
       const std::string name = e.path().filename().string();
       for (const std::string suffix : {".h5", ".h5.partial"}) {
-        if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        if (name.size() > suffix.size() && name.ends_with(suffix)) {
           found.push_back(name.substr(0, name.size() - suffix.size()));
         }
       }

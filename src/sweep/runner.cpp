@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <csignal>
@@ -18,6 +19,7 @@
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "io/run_file.hpp"
+#include "io/text_file.hpp"
 
 namespace normlab::sweep {
 
@@ -29,32 +31,15 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Writes `text` to `path` through a temporary file and a rename: readers see all of it or none.
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp);
-    f << text;
-    if (!f) fail(tmp.string(), ": cannot write");
-  }
-  fs::rename(tmp, path);
-}
-
-std::string quoted(const std::string& s) {
-  std::string q = "\"";
-  for (char c : s) q += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
-  return q + "\"";
-}
-
 void write_manifest(const Sweep& sweep) {
   std::ostringstream m;
   m << "# written by normlab sweep; read by normlab collect\n"
-    << "sweep = " << quoted(fs::absolute(sweep.path).string()) << "\naxes = [";
-  for (std::size_t i = 0; i < sweep.axis_keys.size(); ++i) m << (i ? ", " : "") << quoted(sweep.axis_keys[i]);
+    << "sweep = " << toml_quoted(fs::absolute(sweep.path).string()) << "\naxes = [";
+  for (std::size_t i = 0; i < sweep.axis_keys.size(); ++i) m << (i ? ", " : "") << toml_quoted(sweep.axis_keys[i]);
   m << "]\nruns = [\n";
-  for (const Run& r : sweep.runs) m << "  " << quoted(r.id) << ",\n";
+  for (const Run& r : sweep.runs) m << "  " << toml_quoted(r.id) << ",\n";
   m << "]\n";
-  write_atomically(fs::path(sweep.out) / "manifest.toml", m.str());
+  io::write_text_atomically((fs::path(sweep.out) / "manifest.toml").string(), m.str());
 }
 
 // The status a finished run left in its files: the final file's status, or what the .partial says.
@@ -142,11 +127,13 @@ DirectoryLock::~DirectoryLock() {
   if (whole_ >= 0) ::close(whole_);
 }
 
+bool is_failure(const std::string& status) {
+  return status == "failed" || status == "killed" || status == "interrupted";
+}
+
 bool any_failed(const std::vector<Outcome>& outcomes) {
-  for (const auto& o : outcomes) {
-    if (o.status == "failed" || o.status == "killed" || o.status == "interrupted") return true;
-  }
-  return false;
+  return std::any_of(outcomes.begin(), outcomes.end(),
+                     [](const Outcome& o) { return is_failure(o.status); });
 }
 
 std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& o, std::ostream& out) {
@@ -171,7 +158,8 @@ std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& o, std::
       outcomes[i].status = "skipped";
       continue;
     }
-    write_atomically(configs / (sweep.runs[i].id + ".toml"), sweep.runs[i].config.to_toml());
+    io::write_text_atomically((configs / (sweep.runs[i].id + ".toml")).string(),
+                              sweep.runs[i].config.to_toml());
     todo.push_back(i);
   }
   out << "sweep " << sweep.path << ": " << sweep.runs.size() << " runs"
@@ -241,7 +229,7 @@ std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& o, std::
     else outcome.status = "failed";
     running.erase(it);
     ++finished;
-    if (outcome.status == "failed" || outcome.status == "killed" || outcome.status == "interrupted") ++failures;
+    if (is_failure(outcome.status)) ++failures;
     if (o.progress_bar) {
       status_line();
     } else {

@@ -37,7 +37,9 @@ struct Outcome {
 // Runs the sweep's runs of this shard; returns one outcome per run, in expansion order.
 std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& options, std::ostream& out);
 
-// True when any outcome is a failure to produce a result (failed, killed, interrupted).
+// A status that is a failure to produce a result: failed, killed, interrupted.
+bool is_failure(const std::string& status);
+// True when any outcome is such a failure.
 bool any_failed(const std::vector<Outcome>& outcomes);
 
 // Holds the sweep directory's lock for its lifetime (flock: released however the process ends);

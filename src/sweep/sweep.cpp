@@ -208,7 +208,7 @@ Sweep parse(const std::string& toml_text, const std::string& path) {
       }
     }
     run.id = (parts.empty() ? std::string("run") : join(parts, "_")) + "-" + config_hash(run.config);
-    run.config.set("name=\"" + run.id + "\"");
+    run.config.set("name=" + toml_quoted(run.id));
     sweep.runs.push_back(std::move(run));
   }
   return sweep;

@@ -28,14 +28,7 @@ double time_block(Trainee& t, nn::Optimizer<float>& optimizer, stats::Recorder<f
                   int every, int steps, const std::string& path, bool cpu_clock) {
   io::RunFile run(path);
   for (const char* name : {"train_loss", "lr", "grad_norm", "step_time"}) run.add_step_series(name);
-  io::SiteTable sites;
-  for (std::size_t i = 0; i < recorder.sites(); ++i) {
-    sites.names.push_back(recorder.site(i).name);
-    sites.kinds.push_back(recorder.site(i).kind);
-    sites.layers.push_back((long long)recorder.site(i).layer);
-    sites.features.push_back((long long)recorder.site(i).features);
-  }
-  run.add_site_stats(sites, stats::stat_names());
+  run.add_site_stats(recorder.site_table(), stats::stat_names());
   run.start();
   StepClock clock(cpu_clock);
   for (int s = 0; s < steps; ++s) {
@@ -60,12 +53,6 @@ double time_block(Trainee& t, nn::Optimizer<float>& optimizer, stats::Recorder<f
   run.finish("completed");
   std::filesystem::remove(path);
   return ms;
-}
-
-std::string fixed(double v, int precision) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(precision) << v;
-  return s.str();
 }
 
 }  // namespace

@@ -399,13 +399,6 @@ PeerResult run_torch_peer(const BenchTrainOptions& o, const std::string& coretyp
   return r;
 }
 
-std::string fixed(double v, int precision) {
-  if (!std::isfinite(v)) return "-";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(precision) << v;
-  return s.str();
-}
-
 void print_phases(std::ostream& out, const std::string& workload, const std::string& norm,
                   const StepTimes& st) {
   out << "    phases " << std::left << std::setw(12) << workload << std::setw(10) << norm

@@ -2,7 +2,10 @@
 // normalizer on a fixed random batch, ready to step; and the clock the benchmarks read.
 #pragma once
 
+#include <cmath>
 #include <functional>
+#include <iomanip>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <time.h>
@@ -23,6 +26,14 @@ struct Trainee {
   std::function<std::vector<nn::Probe<float>*>()> probes;  // its normalizer sites and streams
   std::shared_ptr<void> model;  // keeps the model alive
 };
+
+// A figure with `precision` decimals for a benchmark table; "-" when it is not finite.
+inline std::string fixed(double v, int precision) {
+  if (!std::isfinite(v)) return "-";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(precision) << v;
+  return s.str();
+}
 
 // workload: mlp | gru | transformer; norm: a kind, or "none" (no normalizer sites).
 Trainee make_trainee(const std::string& workload, const BenchTrainShapes& shapes,

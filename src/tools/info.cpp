@@ -11,22 +11,8 @@
 
 namespace normlab::tools {
 
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::vector<double> series(const h5::File& f, const std::string& name, std::size_t rows) {
-  if (!f.has(name)) return {};
-  auto v = f.read<double>(name);
-  return std::vector<double>(v.begin(), v.begin() + long(std::min(rows, v.size())));
-}
-
-}  // namespace
-
 void print_run_info(std::ostream& out, const std::string& path, bool with_config) {
-  h5::File f = io::open_run(path, /*swmr=*/ends_with(path, ".partial"));
+  h5::File f = io::open_run(path, /*swmr=*/path.ends_with(".partial"));
   auto attribute = [&](const char* name) {
     return f.has_attribute("/", name) ? f.read_string_attribute("/", name) : std::string("?");
   };
@@ -41,7 +27,8 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
   // Sized by the axes: values are written before their axis, so the axis is never ahead.
   const std::size_t steps = f.has("step") ? f.shape("step")[0] : 0;
   const std::size_t evals = f.has("eval_step") ? f.shape("eval_step")[0] : 0;
-  const auto loss = series(f, "train_loss", steps), time = series(f, "step_time", steps);
+  const auto loss = io::read_series(f, "train_loss", "step");
+  const auto time = io::read_series(f, "step_time", "step");
   out << "  " << steps << " steps";
   if (!loss.empty()) {
     out << ", last train loss " << std::setprecision(4) << loss.back() << ", median step "
@@ -49,7 +36,8 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
   }
   out << "\n";
   if (evals > 0) {
-    const auto vl = series(f, "val_loss", evals), vm = series(f, "val_metric", evals);
+    const auto vl = io::read_series(f, "val_loss", "eval_step");
+    const auto vm = io::read_series(f, "val_metric", "eval_step");
     out << "  " << evals << " evaluations, last val loss " << std::setprecision(4) << vl.back()
         << ", " << attribute("val_metric_name") << " " << std::setprecision(3) << vm.back() << "\n";
   }

@@ -453,15 +453,7 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   for (const char* name : {"train_loss", "lr", "grad_norm", "step_time"}) run.add_step_series(name);
   for (const char* name : {"val_loss", "val_metric"}) run.add_eval_series(name);
   stats::Recorder<T> recorder(work->probes(), work->params());
-  io::SiteTable sites;
-  for (std::size_t i = 0; i < recorder.sites(); ++i) {
-    const nn::Probe<T>& p = recorder.site(i);
-    sites.names.push_back(p.name);
-    sites.kinds.push_back(p.kind);
-    sites.layers.push_back((long long)p.layer);
-    sites.features.push_back((long long)p.features);
-  }
-  run.add_site_stats(sites, stats::stat_names());
+  run.add_site_stats(recorder.site_table(), stats::stat_names());
   run.start();  // from here on a reader with SWMR sees every step up to the last flush
 
   std::size_t done = 0;  // steps done
@@ -604,9 +596,7 @@ TrainResult run(const io::Config& c, const std::string& out_dir, std::ostream& l
   const std::string path = (std::filesystem::path(dir) / (run_name(c) + ".h5")).string();
   // The stored config says where the file went (--out overrides train.out), as a TOML string.
   io::Config resolved = c;
-  std::string quoted = "\"";
-  for (char ch : dir) quoted += ch == '"' || ch == '\\' ? std::string("\\") + ch : std::string(1, ch);
-  resolved.set("train.out=" + quoted + "\"");
+  resolved.set("train.out=" + toml_quoted(dir));
   return dtype == "float64" ? run_typed<double>(resolved, path, log, options)
                             : run_typed<float>(resolved, path, log, options);
 }
