@@ -8,6 +8,7 @@
 #include "models/mlp.hpp"
 #include "core/strings.hpp"
 #include "nn/attention.hpp"
+#include "nn/float_math.hpp"
 #include "nn/layers.hpp"
 
 namespace {
@@ -169,35 +170,129 @@ TEST_CASE("MLP with dropout: gradients through the kept units, by finite differe
 
 TEST_CASE("attention: causal (the future changes nothing before it), gradients by finite "
           "differences", "[layers][attention]") {
-  const std::size_t B = 2, len = 5, heads = 2, hd = 3, n = B * len * heads * hd;
+  const std::size_t B = 2, len = 5, heads = 2, hd = 3, d = heads * hd, n = B * len * d;
   Rng rng(9);
   auto q = test::random_normal(n, rng), k = test::random_normal(n, rng);
   auto v = test::random_normal(n, rng), dout = test::random_normal(n, rng);
   std::vector<double> out(n), probs(B * heads * len * len);
-  nn::attention_forward(out.data(), probs.data(), q.data(), k.data(), v.data(), B, len, heads, hd);
+  auto forward = [&](std::vector<double>& o, const std::vector<double>& q_,
+                     const std::vector<double>& k_, const std::vector<double>& v_) {
+    nn::attention_forward<double>({o.data(), d}, probs.data(), {q_.data(), d}, {k_.data(), d},
+                                  {v_.data(), d}, B, len, heads, hd);
+  };
+  forward(out, q, k, v);
 
   // Change q, k, v at the last position of sequence 0: rows before it must not move at all.
   auto k2 = k, v2 = v, q2 = q, out2 = out;
-  const std::size_t last = (len - 1) * heads * hd;
-  for (std::size_t j = 0; j < heads * hd; ++j) {
+  const std::size_t last = (len - 1) * d;
+  for (std::size_t j = 0; j < d; ++j) {
     k2[last + j] += 1.0;
     v2[last + j] -= 2.0;
     q2[last + j] *= 3.0;
   }
-  nn::attention_forward(out2.data(), probs.data(), q2.data(), k2.data(), v2.data(), B, len, heads,
-                        hd);
+  forward(out2, q2, k2, v2);
   CHECK(std::equal(out.begin(), out.begin() + last, out2.begin()));
-  CHECK(!std::equal(out.begin() + last, out.begin() + last + heads * hd, out2.begin() + last));
+  CHECK(!std::equal(out.begin() + last, out.begin() + last + d, out2.begin() + last));
 
   auto loss = [&] {
-    nn::attention_forward(out.data(), probs.data(), q.data(), k.data(), v.data(), B, len, heads, hd);
+    forward(out, q, k, v);
     return dot(out, dout);
   };
   loss();
   std::vector<double> dq(n), dk(n), dv(n);
-  nn::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), probs.data(), q.data(),
-                         k.data(), v.data(), B, len, heads, hd);
+  nn::attention_backward<double>({dq.data(), d}, {dk.data(), d}, {dv.data(), d}, {dout.data(), d},
+                                 probs.data(), {q.data(), d}, {k.data(), d}, {v.data(), d}, B, len,
+                                 heads, hd);
   CHECK_GRADIENT("dq", dq, numeric_gradient(loss, q));
   CHECK_GRADIENT("dk", dk, numeric_gradient(loss, k));
   CHECK_GRADIENT("dv", dv, numeric_gradient(loss, v));
+}
+
+TEMPLATE_TEST_CASE("attention: q, k, v as column blocks of one (N, 3d) matrix give what separate "
+                   "contiguous matrices give", "[layers][attention]", float, double) {
+  using T = TestType;
+  const std::size_t B = 3, len = 7, heads = 2, hd = 4, d = heads * hd, N = B * len, n = N * d;
+  Rng rng(21);
+  std::vector<T> qkv(N * 3 * d), dout(n);
+  for (auto& x : qkv) x = T(std::normal_distribution<double>()(rng));
+  for (auto& x : dout) x = T(std::normal_distribution<double>()(rng));
+  std::vector<T> q(n), k(n), v(n);  // the column blocks, copied out
+  for (std::size_t i = 0; i < N; ++i) {
+    std::copy_n(qkv.data() + i * 3 * d, d, q.data() + i * d);
+    std::copy_n(qkv.data() + i * 3 * d + d, d, k.data() + i * d);
+    std::copy_n(qkv.data() + i * 3 * d + 2 * d, d, v.data() + i * d);
+  }
+  std::vector<T> out(n), probs(B * heads * len * len), out_s(n), probs_s(probs.size());
+  nn::attention_forward<T>({out.data(), d}, probs.data(), {q.data(), d}, {k.data(), d},
+                           {v.data(), d}, B, len, heads, hd);
+  nn::attention_forward<T>({out_s.data(), d}, probs_s.data(), {qkv.data(), 3 * d},
+                           {qkv.data() + d, 3 * d}, {qkv.data() + 2 * d, 3 * d}, B, len, heads, hd);
+  // The same GEMMs and softmax over the same values: equal up to the BLAS kernel's blocking,
+  // which may differ with the stride (a few ulps).
+  const test::Tolerance tol = std::is_same_v<T, float> ? test::Tolerance{1e-5, 1e-6}
+                                                       : test::Tolerance{1e-13, 1e-14};
+  NORMLAB_CHECK_CLOSE("probs_s", probs_s.data(), probs_s.size(), probs.data(), probs.size(), tol);
+  NORMLAB_CHECK_CLOSE("out_s", out_s.data(), out_s.size(), out.data(), out.size(), tol);
+
+  std::vector<T> dq(n), dk(n), dv(n), dqkv(N * 3 * d);
+  nn::attention_backward<T>({dq.data(), d}, {dk.data(), d}, {dv.data(), d}, {dout.data(), d},
+                            probs.data(), {q.data(), d}, {k.data(), d}, {v.data(), d}, B, len,
+                            heads, hd);
+  nn::attention_backward<T>({dqkv.data(), 3 * d}, {dqkv.data() + d, 3 * d},
+                            {dqkv.data() + 2 * d, 3 * d}, {dout.data(), d}, probs.data(),
+                            {qkv.data(), 3 * d}, {qkv.data() + d, 3 * d},
+                            {qkv.data() + 2 * d, 3 * d}, B, len, heads, hd);
+  std::vector<T> dq_s(n), dk_s(n), dv_s(n);
+  for (std::size_t i = 0; i < N; ++i) {
+    std::copy_n(dqkv.data() + i * 3 * d, d, dq_s.data() + i * d);
+    std::copy_n(dqkv.data() + i * 3 * d + d, d, dk_s.data() + i * d);
+    std::copy_n(dqkv.data() + i * 3 * d + 2 * d, d, dv_s.data() + i * d);
+  }
+  NORMLAB_CHECK_CLOSE("dq_s", dq_s.data(), dq_s.size(), dq.data(), dq.size(), tol);
+  NORMLAB_CHECK_CLOSE("dk_s", dk_s.data(), dk_s.size(), dk.data(), dk.size(), tol);
+  NORMLAB_CHECK_CLOSE("dv_s", dv_s.data(), dv_s.size(), dv.data(), dv.size(), tol);
+}
+
+// The float functions of nn/float_math.hpp against libm in double rounded to float, over a dense
+// grid of their working range: the error in units in the last place of the float result.
+TEST_CASE("float exp, sigmoid and tanh are within a few ulps of the correctly rounded value",
+          "[layers][float-math]") {
+  auto ulps = [](float a, double ref) {  // |a - ref| in ulps of float(ref)
+    const float r = float(ref);
+    const float ulp = std::nextafter(std::fabs(r), INFINITY) - std::fabs(r);
+    return std::fabs(double(a) - ref) / double(ulp);
+  };
+  struct Case {
+    const char* name;
+    float (*f)(float);
+    double (*ref)(double);
+    float lo, hi;
+    double max_ulps;  // Cephes documents ~1-2 ulp for its expf and tanhf polynomials; sigmoid
+                      // rounds three times on top of exp (the sum, the division)
+  };
+  const Case cases[] = {
+      {"exp", nn::exp_float, [](double x) { return std::exp(x); }, -87, 88, 2},
+      {"sigmoid", nn::sigmoid_float, [](double x) { return 1 / (1 + std::exp(-x)); }, -80, 30, 4},
+      {"tanh", nn::tanh_float, [](double x) { return std::tanh(x); }, -20, 20, 3},
+  };
+  for (const Case& c : cases) {
+    double worst = 0;
+    float at = 0;
+    const int steps = 400000;
+    for (int i = 0; i <= steps; ++i) {
+      const float x = c.lo + (c.hi - c.lo) * float(i) / float(steps);
+      const double e = ulps(c.f(x), c.ref(double(x)));
+      if (e > worst) worst = e, at = x;
+    }
+    // and near 0, where tanh switches between its two forms and sigmoid is 1/2
+    for (float x = -1.0f; x <= 1.0f; x = std::nextafter(x, 2.0f) + 1e-6f) {
+      const double e = ulps(c.f(x), c.ref(double(x)));
+      if (e > worst) worst = e, at = x;
+    }
+    INFO(c.name << ": worst " << worst << " ulp at x = " << at);
+    CHECK(worst <= c.max_ulps);
+  }
+  CHECK(nn::tanh_float(0.0f) == 0.0f);
+  CHECK(nn::tanh_float(1e-30f) == 1e-30f);  // tanh x = x to float precision for tiny x
+  CHECK(nn::sigmoid_float(0.0f) == 0.5f);
 }

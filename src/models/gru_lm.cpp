@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "nn/float_math.hpp"
 #include "nn/layers.hpp"
 
 namespace normlab::models {
@@ -51,10 +52,11 @@ GruLm<T>::GruLm(const GruConfig& config) : c_(config) {
 }
 
 namespace {
-template <class T>
-T sigmoid(T v) {
-  return T(1) / (T(1) + std::exp(-v));
-}
+// The gates' nonlinearities: vectorizable ones in float (nn/float_math.hpp), libm's in double.
+inline float gate_sigmoid(float v) { return nn::sigmoid_float(v); }
+inline double gate_sigmoid(double v) { return 1 / (1 + std::exp(-v)); }
+inline float gate_tanh(float v) { return nn::tanh_float(v); }
+inline double gate_tanh(double v) { return std::tanh(v); }
 template <class T>
 void add_rows(T* y, const T* b, std::size_t rows, std::size_t n) {  // y[i, :] += b
   for (std::size_t i = 0; i < rows; ++i) {
@@ -100,10 +102,11 @@ void GruLm<T>::layer_forward(Layer& L, const T* x) {
       const T* hprev = t == 0 ? nullptr : L.h.data() + (row - B) * H;
       T *r = L.r.data() + row * H, *z = L.z.data() + row * H, *n = L.n.data() + row * H;
       T* h = L.h.data() + row * H;
+#pragma omp simd
       for (std::size_t j = 0; j < H; ++j) {
-        r[j] = sigmoid(gxr[j] + ghr[j]);
-        z[j] = sigmoid(gxr[H + j] + ghr[H + j]);
-        n[j] = std::tanh(gxr[2 * H + j] + r[j] * ghr[2 * H + j]);
+        r[j] = gate_sigmoid(gxr[j] + ghr[j]);
+        z[j] = gate_sigmoid(gxr[H + j] + ghr[H + j]);
+        n[j] = gate_tanh(gxr[2 * H + j] + r[j] * ghr[2 * H + j]);
         h[j] = (T(1) - z[j]) * n[j] + z[j] * (hprev ? hprev[j] : T(0));
       }
     }
@@ -136,6 +139,7 @@ void GruLm<T>::layer_backward(Layer& L, const T* x, const T* dh_out, T* dx) {
       T* dhp_b = dh_prev.data() + b * H;
       T* dgxr = dgx.data() + row * G;
       T* dghr = dgh.data() + b * G;
+#pragma omp simd
       for (std::size_t j = 0; j < H; ++j) {
         const T d = dhb[j] + up[j];  // from the step above and from this step's output
         const T hp = hprev ? hprev[j] : T(0);

@@ -1,6 +1,7 @@
 #include "models/transformer_lm.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "nn/attention.hpp"
@@ -109,31 +110,30 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
 template <class T>
 void TransformerLm<T>::attention_forward(Block& blk, T* f, const T* u) {
   const std::size_t N = B_ * len_, d = c_.d, n = N * d;
-  T* qkv = sized(scratch_.qkv, N * 3 * d);
+  // qkv (N, 3d): q, k and v are its column blocks, which attention reads with row stride 3d
+  blk.qkv.resize(N * 3 * d);
+  T* qkv = blk.qkv.data();
   nn::linear_forward(qkv, u, params_.value(blk.qkv_W).data(),
                      params_.value(blk.qkv_b).data(), N, d, 3 * d);
-  blk.q.resize(n);
-  blk.k.resize(n);
-  blk.v.resize(n);
-  for (std::size_t i = 0; i < N; ++i) {
-    const T* row = qkv + i * 3 * d;
-    std::copy(row, row + d, blk.q.data() + i * d);
-    std::copy(row + d, row + 2 * d, blk.k.data() + i * d);
-    std::copy(row + 2 * d, row + 3 * d, blk.v.data() + i * d);
-  }
-  const T *Q = blk.q.data(), *K = blk.k.data();
-  if (c_.qk_norm) {  // (N, d) is (N * heads, head_dim): one row per head
+  nn::Strided<const T> Q{qkv, 3 * d}, K{qkv + d, 3 * d}, V{qkv + 2 * d, 3 * d};
+  if (c_.qk_norm) {  // a (N, d) copy is (N * heads, head_dim): one row per head for the norm
+    blk.q.resize(n);
+    blk.k.resize(n);
     blk.qn.resize(n);
     blk.kn.resize(n);
-    blk.norm_q.forward(params_, blk.qn.data(), Q, N * c_.heads);
-    blk.norm_k.forward(params_, blk.kn.data(), K, N * c_.heads);
-    Q = blk.qn.data();
-    K = blk.kn.data();
+    for (std::size_t i = 0; i < N; ++i) {
+      std::copy_n(qkv + i * 3 * d, d, blk.q.data() + i * d);
+      std::copy_n(qkv + i * 3 * d + d, d, blk.k.data() + i * d);
+    }
+    blk.norm_q.forward(params_, blk.qn.data(), blk.q.data(), N * c_.heads);
+    blk.norm_k.forward(params_, blk.kn.data(), blk.k.data(), N * c_.heads);
+    Q = {blk.qn.data(), d};
+    K = {blk.kn.data(), d};
   }
   blk.probs.resize(B_ * c_.heads * len_ * len_);
   blk.att.resize(n);
-  nn::attention_forward(blk.att.data(), blk.probs.data(), Q, K, blk.v.data(), B_, len_, c_.heads,
-                        hd_);
+  nn::attention_forward<T>({blk.att.data(), d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
+                           hd_);
   nn::linear_forward(f, blk.att.data(), params_.value(blk.proj_W).data(),
                      params_.value(blk.proj_b).data(), N, d, d);
 }
@@ -141,30 +141,34 @@ void TransformerLm<T>::attention_forward(Block& blk, T* f, const T* u) {
 template <class T>
 void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const T* u) {
   const std::size_t N = B_ * len_, d = c_.d, n = N * d;
-  T *datt = sized(scratch_.datt, n), *dq = sized(scratch_.dq, n), *dk = sized(scratch_.dk, n);
-  T* dv = sized(scratch_.dv, n);
+  T* datt = sized(scratch_.datt, n);
   nn::linear_backward(datt, params_.grad(blk.proj_W).data(),
                       params_.grad(blk.proj_b).data(), df, blk.att.data(),
                       params_.value(blk.proj_W).data(), N, d, d);
-  const T* Q = c_.qk_norm ? blk.qn.data() : blk.q.data();
-  const T* K = c_.qk_norm ? blk.kn.data() : blk.k.data();
-  nn::attention_backward(dq, dk, dv, datt, blk.probs.data(), Q, K, blk.v.data(), B_, len_,
-                         c_.heads, hd_, sized(scratch_.dscores, len_ * len_));
-  if (c_.qk_norm) {  // dq, dk become the gradients before the QK-norm
-    T* tmp = sized(scratch_.dqk, n);
-    blk.norm_q.backward(params_, tmp, dq, blk.q.data(), N * c_.heads);
-    std::copy(tmp, tmp + n, dq);
-    blk.norm_k.backward(params_, tmp, dk, blk.k.data(), N * c_.heads);
-    std::copy(tmp, tmp + n, dk);
-  }
+  // dq, dk, dv go straight into the column blocks of dqkv (N, 3d), except that with QK-norm dq
+  // and dk first come out contiguous, for the norms' backward
   T* dqkv = sized(scratch_.dqkv, N * 3 * d);
-  for (std::size_t i = 0; i < N; ++i) {
-    T* row = dqkv + i * 3 * d;
-    std::copy(dq + i * d, dq + (i + 1) * d, row);
-    std::copy(dk + i * d, dk + (i + 1) * d, row + d);
-    std::copy(dv + i * d, dv + (i + 1) * d, row + 2 * d);
+  const T* qkv = blk.qkv.data();
+  nn::Strided<const T> Q{qkv, 3 * d}, K{qkv + d, 3 * d}, V{qkv + 2 * d, 3 * d};
+  nn::Strided<T> dQ{dqkv, 3 * d}, dK{dqkv + d, 3 * d}, dV{dqkv + 2 * d, 3 * d};
+  if (c_.qk_norm) {
+    Q = {blk.qn.data(), d};
+    K = {blk.kn.data(), d};
+    dQ = {sized(scratch_.dq, n), d};
+    dK = {sized(scratch_.dk, n), d};
   }
-  nn::linear_backward(du, params_.grad(blk.qkv_W).data(), params_.grad(blk.qkv_b).data(), dqkv, u, params_.value(blk.qkv_W).data(), N, d, 3 * d);
+  nn::attention_backward<T>(dQ, dK, dV, {datt, d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
+                            hd_, sized(scratch_.dscores, len_ * len_));
+  if (c_.qk_norm) {  // the gradients before the QK-norms, into their columns of dqkv
+    T* tmp = sized(scratch_.dqk, n);
+    for (auto [norm, g, x, offset] : {std::tuple{&blk.norm_q, dQ.data, blk.q.data(), 0 * d},
+                                      std::tuple{&blk.norm_k, dK.data, blk.k.data(), 1 * d}}) {
+      norm->backward(params_, tmp, g, x, N * c_.heads);
+      for (std::size_t i = 0; i < N; ++i) std::copy_n(tmp + i * d, d, dqkv + i * 3 * d + offset);
+    }
+  }
+  nn::linear_backward(du, params_.grad(blk.qkv_W).data(), params_.grad(blk.qkv_b).data(), dqkv,
+                      u, params_.value(blk.qkv_W).data(), N, d, 3 * d);
 }
 
 template <class T>

@@ -70,7 +70,9 @@ class TransformerLm final : public SequenceModel<T> {
     nn::Param qkv_W, qkv_b, proj_W, proj_b, fc_W, fc_b, out_W, out_b;
     nn::NormSite<T> norm_q, norm_k;
     nn::Probe<T> residual;  // the stream leaving the block
-    std::vector<T> q, k, v, qn, kn, probs, att;  // attention activations
+    std::vector<T> qkv;                  // (N, 3d) [q k v]
+    std::vector<T> q, k, qn, kn;         // (N, d) with QK-norm: q and k contiguous, normalized
+    std::vector<T> probs, att;           // (B, heads, len, len) softmax; (N, d) attention output
     std::vector<T> hidden, act;                  // MLP activations (N, mlp_ratio * d)
   };
   // s' = sublayer(s); F is attention or the MLP of `blk`.
@@ -91,7 +93,7 @@ class TransformerLm final : public SequenceModel<T> {
   // Working memory kept between steps, so that a step reuses its buffers instead of asking the
   // allocator for (and the kernel for zeroed pages of) tens of megabytes each time.
   struct Scratch {
-    std::vector<T> qkv, dqkv, datt, dq, dk, dv, dqk, dact;  // inside attention and the MLP
+    std::vector<T> dqkv, datt, dq, dk, dqk, dact;  // inside attention and the MLP
     std::vector<T> dscores;                                 // (len, len) attention backward's dS
     std::vector<T> d_sum, d_f, du, du_in;                   // inside a sublayer
     std::vector<T> dlogits, ds, ds_next;                    // between the blocks

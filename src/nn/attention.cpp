@@ -2,76 +2,121 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "core/gemm.hpp"
+#include "nn/float_math.hpp"
 
 namespace normlab::nn {
 
+namespace {
+
+// row[0..n) <- softmax(row[0..n)): the max subtracted first, so no exp overflows.
 template <class T>
-void attention_forward(T* out, T* probs, const T* q, const T* k, const T* v, std::size_t B,
-                       std::size_t len, std::size_t heads, std::size_t hd) {
-  const std::size_t d = heads * hd;
+void softmax_row(T* row, std::size_t n) {
+  T max = row[0];
+#pragma omp simd reduction(max : max)
+  for (std::size_t j = 0; j < n; ++j) max = row[j] > max ? row[j] : max;
+  double sum = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    // three simple loops, each of which vectorizes (one fused loop did not)
+#pragma omp simd
+    for (std::size_t j = 0; j < n; ++j) row[j] = exp_float(row[j] - max);
+#pragma omp simd reduction(+ : sum)
+    for (std::size_t j = 0; j < n; ++j) sum += double(row[j]);
+    const float inv = float(1 / sum);
+#pragma omp simd
+    for (std::size_t j = 0; j < n; ++j) row[j] *= inv;
+  } else {
+    for (std::size_t j = 0; j < n; ++j) {
+      row[j] = std::exp(row[j] - max);
+      sum += row[j];
+    }
+    for (std::size_t j = 0; j < n; ++j) row[j] /= sum;
+  }
+}
+
+// row[0..n) <- p * (row - <p, row>): the softmax backward of one row, dP in, dS out.
+template <class T>
+void softmax_row_backward(T* row, const T* p, std::size_t n) {
+  double dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (std::size_t j = 0; j < n; ++j) dot += double(p[j]) * double(row[j]);
+  const T c = T(dot);
+#pragma omp simd
+  for (std::size_t j = 0; j < n; ++j) row[j] = p[j] * (row[j] - c);
+}
+
+}  // namespace
+
+template <class T>
+void attention_forward(Strided<T> out, T* probs, Strided<const T> q, Strided<const T> k,
+                       Strided<const T> v, std::size_t B, std::size_t len, std::size_t heads,
+                       std::size_t hd) {
   const T scale = T(1 / std::sqrt(double(hd)));
   for (std::size_t b = 0; b < B; ++b) {
     for (std::size_t h = 0; h < heads; ++h) {
-      const std::size_t base = b * len * d + h * hd;  // row 0 of this head's columns
+      const std::size_t col = h * hd;  // this head's first column
+      const T *Q = q.data + b * len * q.ld + col, *K = k.data + b * len * k.ld + col;
+      const T* V = v.data + b * len * v.ld + col;
       T* P = probs + (b * heads + h) * len * len;
-      gemm(Trans::no, Trans::yes, len, len, hd, scale, q + base, d, k + base, d, T(0), P, len);
-      for (std::size_t i = 0; i < len; ++i) {  // causal softmax of row i over j <= i
+      gemm(Trans::no, Trans::yes, len, len, hd, scale, Q, q.ld, K, k.ld, T(0), P, len);
+      for (std::size_t i = 0; i < len; ++i) {  // causal: row i over j <= i
         T* row = P + i * len;
-        const double max = double(*std::max_element(row, row + i + 1));
-        double sum = 0;
-        for (std::size_t j = 0; j <= i; ++j) sum += std::exp(double(row[j]) - max);
-        for (std::size_t j = 0; j <= i; ++j) row[j] = T(std::exp(double(row[j]) - max) / sum);
+        softmax_row(row, i + 1);
         std::fill(row + i + 1, row + len, T(0));
       }
-      gemm(Trans::no, Trans::no, len, hd, len, T(1), P, len, v + base, d, T(0), out + base, d);
+      gemm(Trans::no, Trans::no, len, hd, len, T(1), P, len, V, v.ld, T(0),
+           out.data + b * len * out.ld + col, out.ld);
     }
   }
 }
 
 template <class T>
-void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* probs, const T* q,
-                        const T* k, const T* v, std::size_t B, std::size_t len, std::size_t heads,
-                        std::size_t hd, T* work) {
-  const std::size_t d = heads * hd;
+void attention_backward(Strided<T> dq, Strided<T> dk, Strided<T> dv, Strided<const T> dout,
+                        const T* probs, Strided<const T> q, Strided<const T> k, Strided<const T> v,
+                        std::size_t B, std::size_t len, std::size_t heads, std::size_t hd,
+                        T* work) {
   const T scale = T(1 / std::sqrt(double(hd)));
   std::vector<T> own;
   if (!work) own.resize(len * len);
   T* dS = work ? work : own.data();  // (len, len), every entry written before it is read
   for (std::size_t b = 0; b < B; ++b) {
     for (std::size_t h = 0; h < heads; ++h) {
-      const std::size_t base = b * len * d + h * hd;
+      const std::size_t col = h * hd;
+      auto at = [&](auto m) { return m.data + b * len * m.ld + col; };  // (b, h)'s block of m
       const T* P = probs + (b * heads + h) * len * len;
       // dP = dO V^T, then dV = P^T dO
-      gemm(Trans::no, Trans::yes, len, len, hd, T(1), dout + base, d, v + base, d, T(0), dS, len);
-      gemm(Trans::yes, Trans::no, len, hd, len, T(1), P, len, dout + base, d, T(0), dv + base, d);
+      gemm(Trans::no, Trans::yes, len, len, hd, T(1), at(dout), dout.ld, at(v), v.ld, T(0), dS,
+           len);
+      gemm(Trans::yes, Trans::no, len, hd, len, T(1), P, len, at(dout), dout.ld, T(0), at(dv),
+           dv.ld);
       for (std::size_t i = 0; i < len; ++i) {
         T* row = dS + i * len;
-        const T* p = P + i * len;
-        double dot = 0;
-        for (std::size_t j = 0; j <= i; ++j) dot += double(p[j]) * double(row[j]);
-        for (std::size_t j = 0; j <= i; ++j) row[j] = T(double(p[j]) * (double(row[j]) - dot));
+        softmax_row_backward(row, P + i * len, i + 1);
         std::fill(row + i + 1, row + len, T(0));
       }
-      gemm(Trans::no, Trans::no, len, hd, len, scale, dS, len, k + base, d, T(0), dq + base, d);
-      gemm(Trans::yes, Trans::no, len, hd, len, scale, dS, len, q + base, d, T(0), dk + base, d);
+      gemm(Trans::no, Trans::no, len, hd, len, scale, dS, len, at(k), k.ld, T(0), at(dq), dq.ld);
+      gemm(Trans::yes, Trans::no, len, hd, len, scale, dS, len, at(q), q.ld, T(0), at(dk), dk.ld);
     }
   }
 }
 
-template void attention_forward<float>(float*, float*, const float*, const float*, const float*,
-                                       std::size_t, std::size_t, std::size_t, std::size_t);
-template void attention_forward<double>(double*, double*, const double*, const double*,
-                                        const double*, std::size_t, std::size_t, std::size_t,
-                                        std::size_t);
-template void attention_backward<float>(float*, float*, float*, const float*, const float*,
-                                        const float*, const float*, const float*, std::size_t,
+template void attention_forward<float>(Strided<float>, float*, Strided<const float>,
+                                       Strided<const float>, Strided<const float>, std::size_t,
+                                       std::size_t, std::size_t, std::size_t);
+template void attention_forward<double>(Strided<double>, double*, Strided<const double>,
+                                        Strided<const double>, Strided<const double>, std::size_t,
+                                        std::size_t, std::size_t, std::size_t);
+template void attention_backward<float>(Strided<float>, Strided<float>, Strided<float>,
+                                        Strided<const float>, const float*, Strided<const float>,
+                                        Strided<const float>, Strided<const float>, std::size_t,
                                         std::size_t, std::size_t, std::size_t, float*);
-template void attention_backward<double>(double*, double*, double*, const double*, const double*,
-                                         const double*, const double*, const double*, std::size_t,
-                                         std::size_t, std::size_t, std::size_t, double*);
+template void attention_backward<double>(Strided<double>, Strided<double>, Strided<double>,
+                                         Strided<const double>, const double*,
+                                         Strided<const double>, Strided<const double>,
+                                         Strided<const double>, std::size_t, std::size_t,
+                                         std::size_t, std::size_t, double*);
 
 }  // namespace normlab::nn

@@ -1,19 +1,29 @@
-// Causal multi-head scaled dot-product attention over separate q, k, v buffers.
+// Causal multi-head scaled dot-product attention.
 //   For each sequence b and head h (columns h*hd .. (h+1)*hd of q, k, v, out):
 //     S = Q K^T / sqrt(hd)   (len, len);   P = softmax over j <= i of S[i, j] (0 for j > i)
 //     O = P V                (len, hd)
-// q, k, v, out are (B*len, heads*hd) row-major, batch-major rows (b*len + t). probs (B, heads,
-// len, len) is the cache backward needs. The products are GEMMs with strides, no copies; the
-// softmax runs in double.
+// q, k, v, out are (B*len, heads*hd) matrices with batch-major rows (b*len + t), each stored with
+// its own row stride, so that q, k and v can be the three column blocks of one fused (B*len,
+// 3*heads*hd) projection. probs (B, heads, len, len) is the cache backward needs. The products are
+// GEMMs with strides, no copies. The softmax subtracts the row max before exp; in float it takes
+// exp_float (about 1 ulp, vectorized) once per score and sums in double, in double std::exp.
 #pragma once
 
 #include <cstddef>
 
 namespace normlab::nn {
 
+// A row-major matrix whose rows are `ld` elements apart.
 template <class T>
-void attention_forward(T* out, T* probs, const T* q, const T* k, const T* v, std::size_t B,
-                       std::size_t len, std::size_t heads, std::size_t hd);
+struct Strided {
+  T* data;
+  std::size_t ld;
+};
+
+template <class T>
+void attention_forward(Strided<T> out, T* probs, Strided<const T> q, Strided<const T> k,
+                       Strided<const T> v, std::size_t B, std::size_t len, std::size_t heads,
+                       std::size_t hd);
 
 // dq, dk, dv (B*len, heads*hd) written from dout and the forward's probs, q, k, v.
 // dP = dO V^T;  dV = P^T dO;  dS = P * (dP - rowsum(P * dP));  dQ = dS K / sqrt(hd);
@@ -21,8 +31,9 @@ void attention_forward(T* out, T* probs, const T* q, const T* k, const T* v, std
 // work (len, len) is working memory for dS: a caller stepping repeatedly passes a buffer it keeps
 // (no allocation per call); nullptr allocates one here.
 template <class T>
-void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* probs, const T* q,
-                        const T* k, const T* v, std::size_t B, std::size_t len, std::size_t heads,
-                        std::size_t hd, T* work = nullptr);
+void attention_backward(Strided<T> dq, Strided<T> dk, Strided<T> dv, Strided<const T> dout,
+                        const T* probs, Strided<const T> q, Strided<const T> k, Strided<const T> v,
+                        std::size_t B, std::size_t len, std::size_t heads, std::size_t hd,
+                        T* work = nullptr);
 
 }  // namespace normlab::nn

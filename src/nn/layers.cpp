@@ -1,7 +1,6 @@
 #include "nn/layers.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -9,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "nn/float_math.hpp"
 
 namespace normlab::nn {
 
@@ -61,31 +61,9 @@ namespace {
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
-// float GELU without calls to libm, so that its loops vectorize (std::erf and std::exp do not:
-// glibc's vector math is only declared under -ffast-math). PyTorch's CPU GELU does the same with
-// its own vectorized erf. The double path keeps std::erf: the tests check against it exactly.
-
-// e^x in float: x = k ln2 + r (Cody-Waite split), e^r by Cephes' expf polynomial (about 1 ulp),
-// 2^k from the exponent bits. x is clamped to [-87, 88]: no infinities, no denormals.
-inline float exp_float(float x) {
-  // Written so that every operation runs unconditionally: with trapping math (the default) GCC
-  // does not if-convert a comparison or subtraction it would have to speculate, nor std::floor.
-  const float low = x < -87.0f ? -87.0f : x;
-  x = low > 88.0f ? 88.0f : low;
-  // k = round(x / ln2): adding and subtracting 1.5 * 2^23 rounds to an integer (no reassociation
-  // without -ffast-math), and without a comparison GCC would thread into branches
-  const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const std::int32_t ki = std::int32_t(k);
-  const float r = x - k * 0.693359375f + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * std::bit_cast<float>((ki + 127) << 23);
-}
+// float GELU without calls to libm, so that its loops vectorize (float_math.hpp). PyTorch's CPU
+// GELU does the same with its own vectorized erf. The double path keeps std::erf: the tests check
+// against it exactly.
 
 // Phi(x) = P(X <= x), X ~ N(0, 1), in float through erfc(u), u = |x| / sqrt(2), as Numerical
 // Recipes' erfcc: t = 1 / (1 + u/2), erfc(u) = t exp(-u^2 + P(t)), fractional error < 1.2e-7.
@@ -125,10 +103,20 @@ void activation_forward(T* y, const T* x, std::size_t n, Activation a) {
       }
       break;
     case Activation::tanh:
-      for (std::size_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+      if constexpr (std::is_same_v<T, float>) {
+#pragma omp simd
+        for (std::size_t i = 0; i < n; ++i) y[i] = tanh_float(x[i]);
+      } else {
+        for (std::size_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+      }
       break;
     case Activation::sigmoid:
-      for (std::size_t i = 0; i < n; ++i) y[i] = T(1 / (1 + std::exp(-double(x[i]))));
+      if constexpr (std::is_same_v<T, float>) {
+#pragma omp simd
+        for (std::size_t i = 0; i < n; ++i) y[i] = sigmoid_float(x[i]);
+      } else {
+        for (std::size_t i = 0; i < n; ++i) y[i] = T(1 / (1 + std::exp(-double(x[i]))));
+      }
       break;
   }
 }
