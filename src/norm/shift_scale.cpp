@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "core/stream_store.hpp"
 
 namespace normlab::norm {
 
@@ -84,17 +85,30 @@ double denominator_slope(double s, double eps, EpsMode mode) {
   return 0;
 }
 
+// A shift (lambda * mean, in double) as two values of the storage type, hi + lo, so that the
+// per-element z = (x - hi) - lo keeps what a large offset would otherwise take: for x near the
+// mean x - hi is exact (Sterbenz), and lo carries the digits of the mean that hi lost. In double,
+// lo is 0 and z = x - shift.
+template <class T>
+struct SplitShift {
+  T hi, lo;
+  explicit SplitShift(double shift) : hi(T(shift)), lo(T(shift - double(T(shift)))) {}
+};
+
 // y_j = z_j * scale * (g0 + g_j) + b_j with z_j = x_j - shift (x_j where not Centered); the
-// gain factor only with VectorGain, the bias only with Bias.  y, x, g, b: (n)
+// gain factor only with VectorGain, the bias only with Bias. Per element in the storage type T
+// (the row's reductions ran in double): in float a few roundings instead of one, but no
+// conversions to double and back, which made the kernel compute-bound.  y, x, g, b: (n)
 template <class T, bool Centered, bool VectorGain, bool Bias>
-void affine_row(T* y, const T* x, double shift, double scale, const T* g, double g0, const T* b,
-                std::size_t n) {
+void affine_row(T* y, const T* x, SplitShift<T> shift, double scale, const T* g, double g0,
+                const T* b, std::size_t n) {
+  const T s = T(scale), g0t = T(g0);
 #pragma omp simd
   for (std::size_t j = 0; j < n; ++j) {
-    double v = (Centered ? double(x[j]) - shift : double(x[j])) * scale;
-    if constexpr (VectorGain) v *= g0 + double(g[j]);
-    if constexpr (Bias) v += double(b[j]);
-    y[j] = T(v);
+    T v = (Centered ? (x[j] - shift.hi) - shift.lo : x[j]) * s;
+    if constexpr (VectorGain) v *= g0t + g[j];
+    if constexpr (Bias) v += b[j];
+    y[j] = v;
   }
 }
 
@@ -126,14 +140,16 @@ BackwardSums backward_sums(double* dg, double* db, const T* dy, const T* x, doub
   return {a, s, zs, q};
 }
 
-// dx_j = rstd * dn_j - z_j * c - correction over features [0, n).  dx, dy, x, g: (n)
+// dx_j = rstd * dn_j - z_j * c - correction over features [0, n), per element in T as
+// affine_row.  dx, dy, x, g: (n)
 template <class T, bool Centered, bool VectorGain>
-void backward_dx(T* dx, const T* dy, const T* x, double shift, double rstd, double c,
+void backward_dx(T* dx, const T* dy, const T* x, SplitShift<T> shift, double rstd, double c,
                  double correction, const T* g, double g0, double gs, std::size_t n) {
+  const T r = T(rstd), ct = T(c), corr = T(correction), g0t = T(g0), gst = T(gs);
 #pragma omp simd
   for (std::size_t j = 0; j < n; ++j) {
-    const double z = Centered ? double(x[j]) - shift : double(x[j]);
-    dx[j] = T(rstd * double(dy[j]) * (VectorGain ? g0 + double(g[j]) : gs) - z * c - correction);
+    const T z = Centered ? (x[j] - shift.hi) - shift.lo : x[j];
+    dx[j] = r * dy[j] * (VectorGain ? g0t + g[j] : gst) - z * ct - corr;
   }
 }
 
@@ -145,6 +161,15 @@ std::span<double> work_row(WorkRow which, std::size_t n) {
   thread_local std::vector<double> rows[kWorkRows];
   if (rows[which].size() < n) rows[which].resize(n);
   return {rows[which].data(), n};
+}
+
+// A per-thread row of the storage type, grown to the largest D seen: a large output row is
+// computed into it in L1, then streamed out (core/stream_store.hpp).
+template <class T>
+T* staging_row(std::size_t n) {
+  thread_local std::vector<T> row;
+  if (row.size() < n) row.resize(n);
+  return row.data();
 }
 
 // Calls f(std::bool_constant<a>, std::bool_constant<b>, std::bool_constant<c>): one template
@@ -257,10 +282,12 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   const bool centered = form_.centering != C::none, vector_gain = form_.gain == Gain::vector,
              bias = !p.bias.empty();
   const T *g = p.gain.data(), *b = p.bias.data();
+  const bool stream = stream_output(B, D * sizeof(T));
+  T* staging = stream ? staging_row<T>(D) : nullptr;
 
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
-    T* yr = y.data() + i * D;
+    T* yr = stream ? staging : y.data() + i * D;
     double mean = 0, stat = 0;
     if (rescale && form_.centering == C::full && cfg.variance != VarianceAlgo::two_pass) {
       auto mv = cfg.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(xr, D)
@@ -281,9 +308,12 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
     if (form_.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
     const double shift = lambda * mean;
     with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
-      affine_row<T, Centered(), VectorGain(), Bias()>(yr, xr, shift, scale, g, g0, b, D);
+      affine_row<T, Centered(), VectorGain(), Bias()>(yr, xr, SplitShift<T>(shift), scale, g, g0,
+                                                      b, D);
     });
+    if (stream) stream_copy(y.data() + i * D, staging, D);
   }
+  if (stream) stream_fence();
 }
 
 template <class T>
@@ -316,10 +346,12 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
   std::fill(dgain.begin(), dgain.end(), 0.0);
   std::fill(dbias.begin(), dbias.end(), 0.0);
   double dlambda = 0;
+  const bool stream = stream_output(B, D * sizeof(T));
+  T* staging = stream ? staging_row<T>(D) : nullptr;
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
     const T* dyr = dy.data() + i * D;
-    T* dxr = dx.data() + i * D;
+    T* dxr = stream ? staging : dx.data() + i * D;
     const double mean = cache.mean[i], rstd = cache.rstd[i], shift = lambda * mean;
 
     BackwardSums sums;
@@ -342,12 +374,15 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
     // The statistic's term -z_j * c reaches the first k features only.
     with_flags(centered, vector_gain, false, [&](auto Centered, auto VectorGain, auto) {
       constexpr bool C = Centered(), G = VectorGain();
-      backward_dx<T, C, G>(dxr, dyr, xr, shift, rstd, c, correction, g, g0, gs, k);
-      backward_dx<T, C, G>(dxr + k, dyr + k, xr + k, shift, rstd, 0.0, correction,
+      const SplitShift<T> split(shift);
+      backward_dx<T, C, G>(dxr, dyr, xr, split, rstd, c, correction, g, g0, gs, k);
+      backward_dx<T, C, G>(dxr + k, dyr + k, xr + k, split, rstd, 0.0, correction,
                            G ? g + k : g, g0, gs, D - k);
     });
+    if (stream) stream_copy(dx.data() + i * D, staging, D);
     dlambda -= mean * dz_sum;
   }
+  if (stream) stream_fence();
   store_accumulated(grads.gain, dgain);
   store_accumulated(grads.bias, dbias);
   if (learn_lambda) grads.lambda[0] += T(dlambda);
