@@ -1,0 +1,534 @@
+#include "tools/numerics.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iomanip>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/random.hpp"
+#include "core/strings.hpp"
+#include "io/hdf5.hpp"
+#include "norm/registry.hpp"
+#include "numerics/conditioning.hpp"
+#include "numerics/kernels.hpp"
+
+namespace normlab::tools {
+
+using numerics::Format;
+using numerics::Precision;
+
+std::string to_string(Family f) {
+  switch (f) {
+    case Family::normal: return "normal";
+    case Family::offset: return "offset";
+    case Family::tiny: return "tiny";
+    case Family::huge: return "huge";
+    case Family::heavy_tails: return "heavy_tails";
+    case Family::sparse: return "sparse";
+  }
+  return "?";
+}
+
+namespace {
+
+// The input families (docs/NUMERICS.md): what each provokes.
+constexpr double kTinyScale = 1e-3;  // var 1e-6: comparable to the eps defaults 1e-5 and 1e-6
+constexpr double kHugeScale = 1e3;   // x^2 up to ~1e7: beyond float16's 65504 from |x| > 256
+constexpr double kHeavyTailsDof = 3;  // Student's t with 3 degrees of freedom: finite variance only
+constexpr double kSparseDensity = 0.1;
+
+// Fills x (B, D) with rows of the family; every sparse row has at least one nonzero.
+void draw_rows(std::vector<double>& x, Family family, double offset_ratio, std::size_t B,
+               std::size_t D, Rng& rng) {
+  std::normal_distribution<double> normal(0, 1);
+  std::student_t_distribution<double> heavy(kHeavyTailsDof);
+  std::uniform_real_distribution<double> unit(0, 1);
+  for (std::size_t i = 0; i < B; ++i) {
+    double* row = x.data() + i * D;
+    bool any = false;
+    for (std::size_t j = 0; j < D; ++j) {
+      switch (family) {
+        case Family::normal: row[j] = normal(rng); break;
+        case Family::offset: row[j] = offset_ratio + normal(rng); break;
+        case Family::tiny: row[j] = kTinyScale * normal(rng); break;
+        case Family::huge: row[j] = kHugeScale * normal(rng); break;
+        case Family::heavy_tails: row[j] = heavy(rng); break;
+        case Family::sparse: row[j] = unit(rng) < kSparseDensity ? normal(rng) : 0.0; break;
+      }
+      any = any || row[j] != 0;
+    }
+    if (!any) row[std::uniform_int_distribution<std::size_t>(0, D - 1)(rng)] = 1 + normal(rng);
+  }
+}
+
+// The same family, ratio and D draw the same rows in every variant and precision: paired cases.
+std::uint64_t case_seed(std::uint64_t seed, Family family, double ratio, std::size_t D) {
+  std::seed_seq seq{std::uint64_t(seed), std::uint64_t(family), std::uint64_t(ratio),
+                    std::uint64_t(D)};
+  std::uint32_t parts[2];
+  seq.generate(parts, parts + 2);
+  return (std::uint64_t(parts[0]) << 32) | parts[1];
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  auto mid = v.begin() + std::ptrdiff_t(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+// The library's own float32 normalizer (registry), on float copies of the stored inputs.
+void run_library_float32(std::vector<double>& y, std::vector<double>& dx, const CaseSpec& s,
+                         const std::vector<double>& x, const std::vector<double>& dy) {
+  auto n = norm::make_normalizer(s.config);
+  const auto specs = n->param_specs(s.D);
+  std::vector<float> xf(x.begin(), x.end()), dyf(dy.begin(), dy.end()), yf(x.size()),
+      dxf(x.size()), params = norm::initial_params<float>(specs), grads(params.size(), 0.0f);
+  auto p = norm::bind_params<const float>(specs, std::span<const float>(params));
+  norm::NormCache cache;
+  n->forward(std::span<float>(yf), cache, std::span<const float>(xf), p, s.B, s.D);
+  n->backward(std::span<float>(dxf), norm::bind_params<float>(specs, std::span<float>(grads)),
+              cache, std::span<const float>(dyf), std::span<const float>(xf), p, s.B, s.D);
+  y.assign(yf.begin(), yf.end());
+  dx.assign(dxf.begin(), dxf.end());
+}
+
+// max over rows of max_j |a - b| / max_j |b|: the relative change of y from b to a.
+double max_row_change(const std::vector<double>& a, const std::vector<double>& b, std::size_t B,
+                      std::size_t D) {
+  double worst = 0;
+  for (std::size_t i = 0; i < B; ++i) {
+    double num = 0, den = 0;
+    for (std::size_t j = i * D; j < (i + 1) * D; ++j) {
+      num = std::max(num, std::abs(a[j] - b[j]));
+      den = std::max(den, std::abs(b[j]));
+    }
+    worst = std::max(worst, den > 0 ? num / den : num);
+  }
+  return worst;
+}
+
+}  // namespace
+
+ErrorStats error_stats(const std::vector<double>& a, const std::vector<double>& r, std::size_t B,
+                       std::size_t D, Format storage) {
+  ErrorStats e;
+  std::vector<double> rows(B);
+  for (std::size_t i = 0; i < B; ++i) {
+    double num = 0, den = 0;
+    bool finite = true;
+    for (std::size_t j = i * D; j < (i + 1) * D; ++j) {
+      if (!std::isfinite(a[j]) || !std::isfinite(r[j])) {
+        finite = false;
+        e.nonfinite += !std::isfinite(a[j]);
+        continue;
+      }
+      const double err = std::abs(a[j] - r[j]);
+      num = std::max(num, err);
+      den = std::max(den, std::abs(r[j]));
+      e.max_ulp = std::max(e.max_ulp, err / numerics::ulp(r[j], storage));
+    }
+    rows[i] = !finite ? INFINITY : den > 0 ? num / den : num;
+    if (!finite) e.max_ulp = INFINITY;
+  }
+  e.max_rel = rows.empty() ? 0 : *std::max_element(rows.begin(), rows.end());
+  e.median_rel = median(rows);
+  return e;
+}
+
+CaseResult evaluate_case(const CaseSpec& s, std::uint64_t seed) {
+  const std::size_t B = s.B, D = s.D;
+  Rng rng(case_seed(seed, s.family, s.offset_ratio, D));
+  std::vector<double> x(B * D), dy(B * D);
+  draw_rows(x, s.family, s.offset_ratio, B, D, rng);
+  fill_normal(std::span<double>(dy), rng);
+  CaseResult result{s, {}, {}, 0};
+  // The stored inputs: what every implementation and the reference see.
+  for (double& v : x) v = numerics::round_to(v, s.precision.storage);
+  for (double& v : dy) v = numerics::round_to(v, s.precision.storage);
+
+  const numerics::EmulatedNorm n = numerics::emulated_norm(s.config, D);
+  auto specs = norm::make_normalizer(s.config)->param_specs(D);
+  std::vector<double> gain, bias;
+  for (const auto& spec : specs) (spec.name == "gain" ? gain : bias).assign(spec.size, spec.init);
+  const numerics::BatchInput in{x.data(), dy.data(), gain.empty() ? nullptr : gain.data(),
+                                bias.empty() ? nullptr : bias.data()};
+
+  std::vector<double> y_ref(B * D), dx_ref(B * D), y(B * D), dx(B * D);
+  numerics::reference_batch({y_ref.data(), dx_ref.data(), nullptr}, in, n, B, D);
+  if (s.implementation == "normlab") {
+    run_library_float32(y, dx, s, x, dy);
+  } else {
+    numerics::emulated_batch({y.data(), dx.data(), nullptr}, in, n, s.precision, B, D);
+  }
+  result.y = error_stats(y, y_ref, B, D, s.precision.storage);
+  result.dx = error_stats(dx, dx_ref, B, D, s.precision.storage);
+  if (n.rescale) {  // how far eps moves the exact output from the eps-free one
+    numerics::EmulatedNorm eps_free = n;
+    eps_free.eps = 0;
+    std::vector<double> y0(B * D);
+    numerics::BatchInput forward_only = in;
+    forward_only.dy = nullptr;
+    numerics::reference_batch({y0.data(), nullptr, nullptr}, forward_only, eps_free, B, D);
+    result.eps_bias = max_row_change(y_ref, y0, B, D);
+  }
+  return result;
+}
+
+// ---- the grid ----
+
+namespace {
+
+const std::vector<std::size_t> kDefaultDims = {8, 64, 512, 4096, 16384};
+const std::vector<std::size_t> kQuickDims = {8, 64, 512};
+const std::vector<std::string> kDefaultNorms = {"rmsnorm", "layernorm",  "scalenorm", "prmsnorm",
+                                                "l2norm",  "pcnorm",     "centernorm"};
+constexpr std::size_t kMaxDim = 1 << 20;
+
+struct Implementation {
+  std::string name;
+  Precision precision;
+};
+const std::vector<Implementation>& implementations() {
+  static const std::vector<Implementation> list = {
+      {"normlab", {Format::float32, Format::float64}},
+      {"emulated", {Format::float32, Format::float32}},
+      {"emulated", {Format::bfloat16, Format::float32}},
+      {"emulated", {Format::bfloat16, Format::bfloat16}},
+      {"emulated", {Format::float16, Format::float32}},
+      {"emulated", {Format::float16, Format::float16}},
+  };
+  return list;
+}
+
+struct FamilyPoint {
+  Family family;
+  double ratio;
+};
+const std::vector<FamilyPoint> kFamilies = {
+    {Family::normal, 0},   {Family::offset, 1e2}, {Family::offset, 1e4},
+    {Family::offset, 1e6}, {Family::tiny, 0},     {Family::huge, 0},
+    {Family::heavy_tails, 0}, {Family::sparse, 0}};
+
+std::size_t rows_for(std::size_t D, bool quick) {
+  const std::size_t budget = quick ? 2048 : 32768;  // elements per case
+  return std::clamp<std::size_t>(budget / D, quick ? 2 : 4, quick ? 16 : 64);
+}
+
+}  // namespace
+
+std::vector<CaseSpec> numerics_grid(const NumericsOptions& o) {
+  const auto& dims = o.dims.empty() ? (o.quick ? kQuickDims : kDefaultDims) : o.dims;
+  const auto& norms = o.norms.empty() ? kDefaultNorms : o.norms;
+  for (std::size_t D : dims) {
+    if (D == 0 || D > kMaxDim) fail("--dims: D = ", D, " is out of range [1, ", kMaxDim, "]");
+  }
+  for (const auto& k : norms) norm::kind_info(k);  // throws naming an unknown kind
+  std::vector<CaseSpec> grid;
+  auto add = [&](const norm::NormConfig& c, const std::string& variant, const Implementation& im) {
+    for (const auto& fp : kFamilies) {
+      for (std::size_t D : dims) {
+        grid.push_back({c, variant, im.name, im.precision, fp.family, fp.ratio, D,
+                        rows_for(D, o.quick)});
+      }
+    }
+  };
+  for (const auto& kind : norms) {  // every variant at the kind's default eps, every precision
+    std::vector<std::pair<std::string, norm::NormOptions>> variants = {{"default", {}}};
+    if (kind == "layernorm") {
+      variants = {{"two_pass", {{"variance", "two_pass"}}},
+                  {"one_pass", {{"variance", "one_pass"}}},
+                  {"welford", {{"variance", "welford"}}}};
+    }
+    for (const auto& [variant, options] : variants) {
+      for (const auto& im : implementations()) add(norm::resolve(kind, options), variant, im);
+    }
+  }
+  for (const auto& kind : norms) {  // eps values and placements, float32 emulated
+    if (kind != "rmsnorm" && kind != "layernorm") continue;
+    const norm::NormConfig defaults = norm::resolve(kind, {});
+    for (const char* eps : {"1e-08", "1e-06", "1e-05"}) {
+      for (const char* mode : {"inside", "outside", "clamp"}) {
+        norm::NormConfig c = norm::resolve(kind, {{"eps", eps}, {"eps_mode", mode}});
+        if (c.eps == defaults.eps && c.eps_mode == defaults.eps_mode) continue;
+        add(c, kind == "layernorm" ? "two_pass" : "default", implementations()[1]);
+      }
+    }
+  }
+  return grid;
+}
+
+// ---- conditioning and gradient scaling ----
+
+namespace {
+
+constexpr double kRankThreshold = 1e-12;  // singular values below this times sigma_max count as 0
+
+// A row with the given RMS and mean/std ratio: standardized normal draws, shifted and scaled.
+std::vector<double> row_with(double rms, double mean_ratio, std::size_t D, Rng& rng) {
+  std::vector<double> u(D);
+  fill_normal(std::span<double>(u), rng);
+  double m = 0, v = 0;
+  for (double a : u) m += a / double(D);
+  for (double& a : u) a -= m, v += a * a / double(D);
+  const double s = rms / std::sqrt(mean_ratio * mean_ratio + 1);
+  for (double& a : u) a = s * (mean_ratio + a / std::sqrt(v));
+  return u;
+}
+
+ConditioningRow conditioning_row(const std::string& kind, std::size_t D, double rms,
+                                 double mean_ratio, Rng& rng) {
+  const norm::NormConfig config = norm::resolve(kind, {});
+  auto n = norm::make_normalizer(config);
+  const std::vector<double> x = row_with(rms, mean_ratio, D, rng);
+  const auto s = numerics::singular_values(
+      numerics::jacobian(*n, x, norm::initial_params<double>(n->param_specs(D))), D);
+  ConditioningRow r;
+  r.kind = kind, r.D = D, r.rms = rms, r.eps = config.eps;
+  r.std = rms / std::sqrt(mean_ratio * mean_ratio + 1), r.mean = mean_ratio * r.std;
+  auto smallest_nonzero = [](const std::vector<double>& v) {
+    double last = v.front();
+    for (double a : v) if (a > kRankThreshold * v.front()) last = a;
+    return last;
+  };
+  r.sigma_max = s.front();
+  r.sigma_min = smallest_nonzero(s);
+  for (double a : s) r.rank += a > kRankThreshold * s.front();
+  const auto closed = numerics::closed_form_singular_values(config, x);
+  r.closed_sigma_max = r.closed_sigma_min = r.closed_max_error = NAN;
+  if (!closed.empty()) {
+    r.closed_sigma_max = closed.front();
+    r.closed_sigma_min = smallest_nonzero(closed);
+    r.closed_max_error = 0;
+    for (std::size_t i = 0; i < D; ++i)
+      r.closed_max_error = std::max(r.closed_max_error, std::abs(s[i] - closed[i]) / s.front());
+  }
+  return r;
+}
+
+std::vector<ScalingRow> gradient_scaling(std::uint64_t seed) {
+  constexpr std::size_t B = 16, D = 32, H = 64;
+  Rng rng(seed + 7);
+  std::vector<double> W(H * D), X(B * D), dy(B * H);
+  fill_normal(std::span<double>(W), rng, 0, 1 / std::sqrt(double(D)));
+  fill_normal(std::span<double>(X), rng);
+  fill_normal(std::span<double>(dy), rng);
+  const double eps = norm::resolve("rmsnorm", {}).eps;
+  const double base = numerics::rmsnorm_weight_gradient_norm(1, W, X, dy, eps, B, D, H);
+  std::vector<ScalingRow> rows;
+  for (double delta : {1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2}) {
+    double g = numerics::rmsnorm_weight_gradient_norm(delta, W, X, dy, eps, B, D, H);
+    rows.push_back({delta, g, delta * g / base});
+  }
+  return rows;
+}
+
+}  // namespace
+
+NumericsReport run_numerics(const NumericsOptions& o) {
+  NumericsReport report;
+  for (const auto& spec : numerics_grid(o)) report.cases.push_back(evaluate_case(spec, o.seed));
+  Rng rng(o.seed + 3);
+  const auto& norms = o.norms.empty() ? kDefaultNorms : o.norms;
+  for (const char* kind : {"rmsnorm", "layernorm", "l2norm", "scalenorm", "pcnorm", "prmsnorm"}) {
+    if (std::find(norms.begin(), norms.end(), kind) == norms.end()) continue;
+    for (std::size_t D : o.quick ? std::vector<std::size_t>{8, 16} : std::vector<std::size_t>{8, 64})
+      for (double rms : {1e-3, 1e-1, 1.0, 1e2})
+        for (double ratio : {0.0, 10.0})
+          report.conditioning.push_back(conditioning_row(kind, D, rms, ratio, rng));
+  }
+  report.scaling = gradient_scaling(o.seed);
+  return report;
+}
+
+// ---- output ----
+
+namespace {
+
+template <class Row, class F>
+std::vector<double> column(const std::vector<Row>& rows, F f) {
+  std::vector<double> c;
+  for (const auto& r : rows) c.push_back(double(f(r)));
+  return c;
+}
+template <class Row, class F>
+std::vector<std::string> text_column(const std::vector<Row>& rows, F f) {
+  std::vector<std::string> c;
+  for (const auto& r : rows) c.push_back(f(r));
+  return c;
+}
+
+void write_doubles(h5::File& f, const std::string& name, const std::vector<double>& v) {
+  f.write<double>(name, {v.size()}, std::span<const double>(v));
+}
+void write_integers(h5::File& f, const std::string& name, const std::vector<double>& v) {
+  std::vector<long long> ints(v.begin(), v.end());
+  f.write<long long>(name, {v.size()}, std::span<const long long>(ints));
+}
+
+}  // namespace
+
+void write_numerics(const NumericsReport& rep, const NumericsOptions& o) {
+  const std::string partial = o.out + ".partial";
+  {
+    h5::File f = h5::File::create(partial);
+    f.write_attribute("/", "format", "normlab-numerics");
+    f.write_attribute("/", "format_version", 1LL);
+    f.write_attribute("/", "seed", (long long)o.seed);
+    f.write_attribute("/", "quick", (long long)o.quick);
+    f.write_attribute("/", "normlab_version", NORMLAB_VERSION);
+    const auto& c = rep.cases;
+    using R = CaseResult;
+    f.write_strings("cases/kind", text_column(c, [](const R& r) { return r.spec.config.kind; }));
+    f.write_strings("cases/variant", text_column(c, [](const R& r) { return r.spec.variant; }));
+    f.write_strings("cases/implementation",
+                    text_column(c, [](const R& r) { return r.spec.implementation; }));
+    f.write_strings("cases/storage", text_column(c, [](const R& r) {
+      return numerics::to_string(r.spec.precision.storage); }));
+    f.write_strings("cases/accumulation", text_column(c, [](const R& r) {
+      return numerics::to_string(r.spec.precision.accumulation); }));
+    f.write_strings("cases/eps_mode", text_column(c, [](const R& r) {
+      return norm::to_string(r.spec.config.eps_mode); }));
+    f.write_strings("cases/family", text_column(c, [](const R& r) { return to_string(r.spec.family); }));
+    write_doubles(f, "cases/eps", column(c, [](const R& r) { return r.spec.config.eps; }));
+    write_doubles(f, "cases/offset_ratio", column(c, [](const R& r) { return r.spec.offset_ratio; }));
+    write_integers(f, "cases/D", column(c, [](const R& r) { return r.spec.D; }));
+    write_integers(f, "cases/B", column(c, [](const R& r) { return r.spec.B; }));
+    for (const char* which : {"y", "dx"}) {
+      const std::string w = which;
+      auto pick = [w](const R& r) -> const ErrorStats& { return w == "y" ? r.y : r.dx; };
+      write_doubles(f, "cases/" + w + "_max_rel", column(c, [&](const R& r) { return pick(r).max_rel; }));
+      write_doubles(f, "cases/" + w + "_median_rel", column(c, [&](const R& r) { return pick(r).median_rel; }));
+      write_doubles(f, "cases/" + w + "_max_ulp", column(c, [&](const R& r) { return pick(r).max_ulp; }));
+      write_integers(f, "cases/" + w + "_nonfinite", column(c, [&](const R& r) { return pick(r).nonfinite; }));
+    }
+    write_doubles(f, "cases/eps_bias", column(c, [](const R& r) { return r.eps_bias; }));
+
+    using C = ConditioningRow;
+    const auto& k = rep.conditioning;
+    f.write_strings("conditioning/kind", text_column(k, [](const C& r) { return r.kind; }));
+    write_integers(f, "conditioning/D", column(k, [](const C& r) { return r.D; }));
+    write_integers(f, "conditioning/rank", column(k, [](const C& r) { return r.rank; }));
+    for (auto [name, get] : std::vector<std::pair<std::string, double C::*>>{
+             {"rms", &C::rms}, {"mean", &C::mean}, {"std", &C::std}, {"eps", &C::eps},
+             {"sigma_max", &C::sigma_max}, {"sigma_min", &C::sigma_min},
+             {"closed_sigma_max", &C::closed_sigma_max}, {"closed_sigma_min", &C::closed_sigma_min},
+             {"closed_max_error", &C::closed_max_error}}) {
+      write_doubles(f, "conditioning/" + name, column(k, [get](const C& r) { return r.*get; }));
+    }
+    using S = ScalingRow;
+    write_doubles(f, "gradient_scaling/delta", column(rep.scaling, [](const S& r) { return r.delta; }));
+    write_doubles(f, "gradient_scaling/grad_norm", column(rep.scaling, [](const S& r) { return r.grad_norm; }));
+    write_doubles(f, "gradient_scaling/scaled", column(rep.scaling, [](const S& r) { return r.scaled; }));
+  }
+  std::filesystem::rename(partial, o.out);
+}
+
+namespace {
+
+std::string sci(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return "inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1e", v);
+  return buf;
+}
+
+std::string family_label(Family f, double ratio) {
+  if (f != Family::offset) return to_string(f);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "offset %.0e", ratio);
+  return buf;
+}
+
+}  // namespace
+
+std::string numerics_tables(const NumericsReport& rep) {
+  std::ostringstream out;
+  // Table 1: worst over D of max relative error, "y / dx", per family.
+  std::vector<std::string> families;
+  for (const auto& fp : kFamilies) families.push_back(family_label(fp.family, fp.ratio));
+  std::vector<std::string> row_order;
+  std::map<std::string, std::map<std::string, std::pair<double, double>>> cells;
+  for (const auto& c : rep.cases) {
+    const norm::NormConfig defaults = norm::resolve(c.spec.config.kind, {});
+    if (c.spec.config.eps != defaults.eps || c.spec.config.eps_mode != defaults.eps_mode) continue;
+    const std::string row = cat("| ", c.spec.config.kind, " | ", c.spec.variant, " | ",
+                                c.spec.implementation, " | ", to_string(c.spec.precision.storage),
+                                "/", to_string(c.spec.precision.accumulation), " |");
+    if (!cells.count(row)) row_order.push_back(row);
+    auto& cell = cells[row][family_label(c.spec.family, c.spec.offset_ratio)];
+    cell.first = std::max(cell.first, c.y.max_rel);
+    cell.second = std::max(cell.second, c.dx.max_rel);
+    if (std::isnan(c.y.max_rel)) cell.first = NAN;
+  }
+  out << "Max relative error of y / dx (worst row, worst D), against a long-double reference on "
+         "the same stored inputs\n\n| kind | variant | implementation | storage/accumulation |";
+  for (const auto& f : families) out << " " << f << " |";
+  out << "\n|---|---|---|---|";
+  for (std::size_t i = 0; i < families.size(); ++i) out << "---|";
+  out << "\n";
+  for (const auto& row : row_order) {
+    out << row;
+    for (const auto& f : families) {
+      auto it = cells[row].find(f);
+      out << " " << (it == cells[row].end() ? "" : sci(it->second.first) + " / " + sci(it->second.second)) << " |";
+    }
+    out << "\n";
+  }
+  // Table 2: eps values and placements (float32 emulated): the exact output's change from eps = 0
+  // on normal and tiny rows (worst D), and the float32 error on tiny rows.
+  out << "\neps study (float32/float32, worst D): eps_bias = max relative change of the exact y "
+         "from eps = 0\n\n| kind | eps | eps_mode | eps_bias normal | eps_bias tiny | y error tiny |\n"
+         "|---|---|---|---|---|---|\n";
+  std::map<std::string, std::array<double, 3>> eps_rows;
+  std::vector<std::string> eps_order;
+  for (const auto& c : rep.cases) {
+    const auto& cfg = c.spec.config;
+    if ((cfg.kind != "rmsnorm" && cfg.kind != "layernorm") || c.spec.implementation != "emulated" ||
+        c.spec.precision.storage != Format::float32 || c.spec.variant == "one_pass" ||
+        c.spec.variant == "welford")
+      continue;
+    if (c.spec.family != Family::normal && c.spec.family != Family::tiny) continue;
+    const std::string row = cat("| ", cfg.kind, " | ", sci(cfg.eps), " | ", norm::to_string(cfg.eps_mode), " |");
+    if (!eps_rows.count(row)) eps_order.push_back(row), eps_rows[row] = {0, 0, 0};
+    auto& r = eps_rows[row];
+    if (c.spec.family == Family::normal) r[0] = std::max(r[0], c.eps_bias);
+    else r[1] = std::max(r[1], c.eps_bias), r[2] = std::max(r[2], c.y.max_rel);
+  }
+  std::sort(eps_order.begin(), eps_order.end());
+  for (const auto& row : eps_order) {
+    const auto& r = eps_rows[row];
+    out << row << " " << sci(r[0]) << " | " << sci(r[1]) << " | " << sci(r[2]) << " |\n";
+  }
+  // Table 3: conditioning at the largest D, numeric (closed form).
+  std::size_t Dmax = 0;
+  for (const auto& r : rep.conditioning) Dmax = std::max(Dmax, r.D);
+  out << "\nJacobian singular values at D = " << Dmax
+      << ", numeric (closed form); cond = sigma_max / sigma_min over the nonzero ones\n\n"
+         "| kind | rms | mean/std | rank | sigma_max | sigma_min | cond | max spectrum error |\n"
+         "|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : rep.conditioning) {
+    if (r.D != Dmax || (r.rms != 1e-3 && r.rms != 1.0)) continue;
+    out << "| " << r.kind << " | " << sci(r.rms) << " | " << r.mean / r.std << " | " << r.rank
+        << " | " << sci(r.sigma_max) << " (" << sci(r.closed_sigma_max) << ") | "
+        << sci(r.sigma_min) << " (" << sci(r.closed_sigma_min) << ") | "
+        << sci(r.sigma_max / r.sigma_min) << " | " << sci(r.closed_max_error) << " |\n";
+  }
+  out << "\nRMSNorm weight gradient under W -> delta W (eps = 1e-5): delta * ||dL/dW|| relative to "
+         "delta = 1 (1 under the 1/delta law)\n\n| delta | norm of dL/dW | delta-scaled ratio |\n"
+         "|---|---|---|\n";
+  for (const auto& r : rep.scaling)
+    out << "| " << sci(r.delta) << " | " << sci(r.grad_norm) << " | " << std::fixed
+        << std::setprecision(6) << r.scaled << std::defaultfloat << " |\n";
+  return out.str();
+}
+
+}  // namespace normlab::tools
