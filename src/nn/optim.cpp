@@ -92,26 +92,31 @@ double Optimizer<T>::step(ParamStore<T>& params, double norm) {
   const bool decoupled = c_.name == "adamw";
   const double bias1 = 1 - std::pow(c_.beta1, double(t_));
   const double bias2 = 1 - std::pow(c_.beta2, double(t_));
-  const double beta1 = c_.beta1, beta2 = c_.beta2, eps = c_.eps, sqrt_bias2 = std::sqrt(bias2);
-  const double step = lr / bias1;
+  // Per element in the parameters' type, with the scalars rounded to it once, as torch.optim.Adam
+  // does for float parameters: in float the square root and the two divisions (the step's cost)
+  // take half the time they take in double, and no conversions are needed.
+  const T beta1 = T(c_.beta1), one_minus_beta1 = T(1 - c_.beta1), beta2 = T(c_.beta2),
+          one_minus_beta2 = T(1 - c_.beta2), eps = T(c_.eps), sqrt_bias2 = T(std::sqrt(bias2)),
+          step = T(lr / bias1), l2 = T(wd), shrink = T(1 - lr * wd);
+  const bool decay = wd > 0;
   T *pp = p.data(), *gp = g.data(), *mp = m_.data(), *vp = v_.data();
   const std::uint8_t* dp = decay_.data();
   // Element-wise and independent: `omp simd` vectorizes it without changing any result.
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
-    double param = double(pp[i]);
-    double grad = double(gp[i]);
-    if (dp[i] && wd > 0) {
-      if (decoupled) param *= 1 - lr * wd;
-      else grad += wd * param;
+    T param = pp[i];
+    T grad = gp[i];
+    if (dp[i] && decay) {
+      if (decoupled) param *= shrink;
+      else grad += l2 * param;
     }
-    double m = beta1 * double(mp[i]) + (1 - beta1) * grad;
-    double v = beta2 * double(vp[i]) + (1 - beta2) * grad * grad;
-    mp[i] = T(m);
-    vp[i] = T(v);
+    const T m = beta1 * mp[i] + one_minus_beta1 * grad;
+    const T v = beta2 * vp[i] + one_minus_beta2 * grad * grad;
+    mp[i] = m;
+    vp[i] = v;
     // torch.optim.Adam: p -= lr * m_hat / (sqrt(v_hat) + eps) written as below
-    double denom = std::sqrt(v) / sqrt_bias2 + eps;
-    pp[i] = T(param - step * m / denom);
+    const T denom = std::sqrt(v) / sqrt_bias2 + eps;
+    pp[i] = param - step * m / denom;
   }
   return lr;
 }
