@@ -98,6 +98,29 @@ TEST_CASE("bfloat16 and float16 rounding agree with PyTorch bit for bit", "[nume
   CHECK(fp_mismatch == 0);
 }
 
+TEST_CASE("the fast rounding path equals the bit-level encoder everywhere", "[numerics]") {
+  // Random values over every binade of both formats (and beyond), plus exact ties.
+  Rng rng(13);
+  std::uniform_real_distribution<double> exponent(-140, 130), unit(-1, 1);
+  auto same = [](double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); };
+  for (int i = 0; i < 200000; ++i) {
+    double v = unit(rng) * std::exp2(exponent(rng));
+    if (i % 4 == 0) v = numerics::round_to(v, Format::float32);  // float values: ties occur
+    if (i % 8 == 0) v = (1 + double(rng() % 256 * 2 + 1) / 512) * std::exp2(int(rng() % 60) - 30);
+    INFO(v);
+    REQUIRE(same(numerics::BFloat16::round(v),
+                 numerics::decode(numerics::encode(v, numerics::kBFloat16), numerics::kBFloat16)));
+    REQUIRE(same(numerics::Float16::round(v),
+                 numerics::decode(numerics::encode(v, numerics::kFloat16), numerics::kFloat16)));
+  }
+  for (double v : {65504.0, 65519.0, 65520.0, 0x1.FEp127, 0x1.FFp127, 0x1p-14, 0x1p-126, -0.0}) {
+    CHECK(same(numerics::Float16::round(v),
+               numerics::decode(numerics::encode(v, numerics::kFloat16), numerics::kFloat16)));
+    CHECK(same(numerics::BFloat16::round(v),
+               numerics::decode(numerics::encode(v, numerics::kBFloat16), numerics::kBFloat16)));
+  }
+}
+
 TEST_CASE("emulated kernels in float64 agree with every library normalizer", "[numerics]") {
   // Tolerance: both compute the same formulas in double with different summation orders.
   const test::Tolerance tol{1e-12, 1e-13};
@@ -357,4 +380,62 @@ TEST_CASE("numerics: the quick grid writes every documented column", "[numerics]
   CHECK(f.read_string_attribute("/", "format") == "normlab-numerics");
   CHECK(f.shape("conditioning/sigma_max") == h5::Shape{report.conditioning.size()});
   CHECK(f.shape("gradient_scaling/scaled") == h5::Shape{report.scaling.size()});
+}
+
+TEST_CASE("storage/accumulate options: resolved for every kind, described only when set",
+          "[numerics]") {
+  CHECK(norm::describe(norm::resolve("rmsnorm", {})).find("storage") == std::string::npos);
+  auto c = norm::resolve("layernorm", {{"storage", "bfloat16"}, {"accumulate", "storage"}});
+  CHECK(c.storage == norm::Storage::bfloat16);
+  CHECK(c.accumulate == norm::Accumulate::storage);
+  CHECK_THAT(norm::describe(c), Contains("storage=bfloat16,accumulate=storage"));
+  CHECK(norm::describe(norm::resolve("layernorm", norm::parse_options(norm::options_string(c)))) ==
+        norm::describe(c));
+  CHECK_THROWS_WITH(norm::resolve("rmsnorm", {{"storage", "bf8"}}), Contains("bf8"));
+  CHECK_THROWS_WITH(norm::resolve("rmsnorm", {{"accumulate", "float128"}}), Contains("float128"));
+}
+
+TEST_CASE("emulated normalizers: storage rounding around the library's computation", "[numerics]") {
+  // With storage = float32 and float64 accumulation in a double model, and inputs that are
+  // float32 values, the only rounding is that of y and dx to float32: they must be the library's
+  // double results rounded (up to the last bit: the summation orders differ), and the parameter
+  // gradients the library's to double rounding.
+  const std::size_t B = 3, D = 19;
+  Rng rng(21);
+  std::vector<double> x(B * D), dy(B * D);
+  fill_normal(std::span<double>(x), rng, 0.5, 1.5);
+  fill_normal(std::span<double>(dy), rng);
+  for (double& v : x) v = double(float(v));
+  for (double& v : dy) v = double(float(v));
+  const test::Tolerance outputs{2 * kFloat32Unit, 1e-12};  // one float rounding, order differences
+  const test::Tolerance params{1e-11, 1e-12};
+  std::vector<std::pair<std::string, norm::NormOptions>> cases;
+  for (const auto& k : norm::kind_names()) cases.push_back({k, {}});
+  cases.push_back({"pcnorm", {{"learn_lambda", "true"}, {"bias", "true"}}});
+  cases.push_back({"scalenorm", {{"zero_centered_gain", "true"}}});
+  cases.push_back({"layernorm", {{"variance", "welford"}, {"eps_mode", "outside"}}});
+  for (auto [kind, options] : cases) {
+    auto plain = norm::make_normalizer(kind, options);
+    options["storage"] = "float32";
+    auto emulated = norm::make_normalizer(kind, options);
+    INFO(norm::describe(emulated->config()));
+    auto p = norm::initial_params<double>(plain->param_specs(D));
+    for (double& v : p) v = double(float(v + 0.05));
+    auto want = test::run<double>(*plain, x, p, B, D, &dy);
+    auto got = test::run<double>(*emulated, x, p, B, D, &dy);
+    for (double v : got.y) REQUIRE(v == double(float(v)));  // stored as float32
+    auto cy = test::compare("y", got.y.data(), got.y.size(), want.y.data(), want.y.size(), outputs);
+    auto cdx = test::compare("dx", got.dx.data(), got.dx.size(), want.dx.data(), want.dx.size(), outputs);
+    auto cg = test::compare("grads", got.grads.data(), got.grads.size(), want.grads.data(),
+                            want.grads.size(), params);
+    INFO(cy.message << cdx.message << cg.message);
+    CHECK(cy.ok);
+    CHECK(cdx.ok);
+    CHECK(cg.ok);
+  }
+  // bfloat16 storage in a float model: every output is a bfloat16 value.
+  auto bf = norm::make_normalizer("rmsnorm", {{"storage", "bfloat16"}, {"accumulate", "float32"}});
+  std::vector<float> xf(x.begin(), x.end()), pf(D, 1.0f);
+  auto out = test::run<float>(*bf, xf, pf, B, D);
+  for (float v : out.y) REQUIRE(double(v) == numerics::BFloat16::round(v));
 }

@@ -21,6 +21,7 @@
 #include "tools/bench_train.hpp"
 #include "tools/demo.hpp"
 #include "tools/info.hpp"
+#include "tools/numerics.hpp"
 #include "sweep/collect.hpp"
 #include "sweep/runner.hpp"
 #include "sweep/slurm.hpp"
@@ -441,11 +442,54 @@ int cmd_collect(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+int cmd_numerics(const std::vector<std::string>& args, std::ostream& out) {
+  tools::NumericsOptions o;
+  std::string dims, norms;
+  po::options_description desc("options");
+  desc.add_options()
+      ("out", po::value(&o.out)->default_value(o.out), "the HDF5 file written (docs/NUMERICS.md)")
+      ("plot", po::value(&o.plot), "also draw the figure into this PNG (scripts/plot_numerics.py)")
+      ("quick", po::bool_switch(&o.quick), "a small grid for tests (D = 8, 64, 512; seconds)")
+      ("dims", po::value(&dims), "feature sizes D, e.g. 8,64,512,4096,16384 (the default)")
+      ("norms", po::value(&norms), "normalizer kinds (default: every shift-scale kind but none)")
+      ("seed", po::value(&o.seed)->default_value(o.seed), "seed of the input draws");
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab numerics [--out FILE.h5] [--plot FILE.png] [--quick] [--dims ...] [--norms ...]\n\n"
+      "Precision, cancellation and conditioning of the normalizers: forward and backward in\n"
+      "emulated bfloat16/float16/float32 (and normlab's own float32) against a long-double\n"
+      "reference over input families and D; Jacobian singular values against closed forms;\n"
+      "the 1/delta gradient scaling of RMSNorm. Writes HDF5, prints Markdown tables.";
+  if (!parse(args, desc, vm, out, usage)) return 0;
+  for (const auto& d : split(dims, ',')) {
+    if (trim(d).empty()) continue;
+    double v = parse_double(d, "--dims");
+    if (!(v >= 1) || v != std::floor(v)) fail("--dims: '", d, "' is not a positive integer");
+    o.dims.push_back(std::size_t(v));
+  }
+  for (const auto& k : split(norms, ',')) {
+    if (!trim(k).empty()) o.norms.push_back(std::string(trim(k)));
+  }
+  tools::numerics_grid(o);  // validates the options before the work starts
+  const tools::NumericsReport report = tools::run_numerics(o);
+  tools::write_numerics(report, o);
+  out << tools::numerics_tables(report) << "\n" << report.cases.size() << " cases, "
+      << report.conditioning.size() << " Jacobians -> " << o.out << "\n";
+  if (!o.plot.empty()) {
+    const std::string script =
+        (std::filesystem::path(NORMLAB_SOURCE_DIR) / "scripts" / "plot_numerics.py").string();
+    const std::string command = cat("/usr/bin/python3 '", script, "' '", o.out, "' '", o.plot, "'");
+    if (std::system(command.c_str()) != 0) fail("numerics: the plot command failed: ", command);
+    out << "plot -> " << o.plot << "\n";
+  }
+  return 0;
+}
+
 int print_usage(std::ostream& out) {
   out << "normlab " << NORMLAB_VERSION << ": a toolkit for research on normalization layers\n\n"
       << "usage: normlab <command> [options]    (normlab <command> --help for its options)\n\n"
       << "commands:\n";
-  for (const auto& c : commands()) out << "  " << std::left << std::setw(8) << c.name << c.summary << "\n";
+  for (const auto& c : commands()) out << "  " << std::left << std::setw(10) << c.name << c.summary << "\n";
   return 0;
 }
 
@@ -458,6 +502,7 @@ const std::vector<Command>& commands() {
       {"info", "what a run file holds: status, steps, losses, sites, statistics", cmd_info},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
+      {"numerics", "precision, cancellation and conditioning of the normalizers (HDF5, table, plot)", cmd_numerics},
       {"bench", "benchmarks: `normlab bench norms`, `bench train`, `bench stats`, `bench sweep`", cmd_bench},
   };
   return list;

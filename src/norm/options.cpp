@@ -25,6 +25,34 @@ std::string to_string(VarianceAlgo algo) {
   return "?";
 }
 
+std::string to_string(Storage storage) {
+  switch (storage) {
+    case Storage::native: return "native";
+    case Storage::float32: return "float32";
+    case Storage::bfloat16: return "bfloat16";
+    case Storage::float16: return "float16";
+  }
+  return "?";
+}
+
+std::string to_string(Accumulate accumulate) {
+  switch (accumulate) {
+    case Accumulate::float64: return "float64";
+    case Accumulate::float32: return "float32";
+    case Accumulate::storage: return "storage";
+  }
+  return "?";
+}
+
+const std::vector<std::string>& precision_option_names() {
+  static const std::vector<std::string> names = {"storage", "accumulate"};
+  return names;
+}
+
+bool emulated_precision(const NormConfig& c) {
+  return c.storage != Storage::native || c.accumulate != Accumulate::float64;
+}
+
 NormOptions parse_options(std::string_view text) {
   NormOptions options;
   if (trim(text).empty()) return options;
@@ -54,6 +82,12 @@ const std::vector<OptionInfo>& all_options() {
       {"learn_lambda", "true|false", "lambda is a learned scalar parameter, initialised to lambda"},
       {"variance", "two_pass|one_pass|welford",
        "LayerNorm variance: two-pass, naive E[x^2]-E[x]^2, or Welford (all accumulate in double)"},
+      {"storage", "native|float32|bfloat16|float16",
+       "every kind: emulate storing x, y, dy, dx (and the gain) in this format, rounded to nearest "
+       "even (docs/NUMERICS.md); native: as the model's type"},
+      {"accumulate", "float64|float32|storage",
+       "every kind: the emulated arithmetic's precision, each product and partial sum rounded; "
+       "float64 with native storage is the library's own computation"},
   };
   return options;
 }
@@ -109,6 +143,12 @@ void set_option(NormConfig& c, std::string_view name, std::string_view text) {
   } else if (name == "variance") {
     c.variance = parse_enum(name, text,
                             {VarianceAlgo::two_pass, VarianceAlgo::one_pass, VarianceAlgo::welford});
+  } else if (name == "storage") {
+    c.storage = parse_enum(name, text,
+                           {Storage::native, Storage::float32, Storage::bfloat16, Storage::float16});
+  } else if (name == "accumulate") {
+    c.accumulate =
+        parse_enum(name, text, {Accumulate::float64, Accumulate::float32, Accumulate::storage});
   } else {
     fail("unknown option '", name, "'", did_you_mean(name, option_names()),
          "; options are: ", join(option_names(), ", "));
@@ -125,6 +165,8 @@ std::string get_option(const NormConfig& c, std::string_view name) {
   if (name == "lambda") return format_double(c.lambda);
   if (name == "learn_lambda") return boolean(c.learn_lambda);
   if (name == "variance") return to_string(c.variance);
+  if (name == "storage") return to_string(c.storage);
+  if (name == "accumulate") return to_string(c.accumulate);
   fail("unknown option '", name, "'", did_you_mean(name, option_names()));
 }
 

@@ -23,8 +23,25 @@ enum class VarianceAlgo {
   welford,   // Welford's streaming update of mean and M2
 };
 
+// Emulated low precision (numerics/kernels.hpp), an option of every kind: the format the
+// normalizer's inputs, outputs and gradients are rounded to, and the precision of its arithmetic.
+// The defaults (native, float64) are the library's own computation, unchanged.
+enum class Storage {
+  native,    // the model's own type, nothing rounded
+  float32,   // rounded to float32 (in a float32 model: native storage, but emulated arithmetic)
+  bfloat16,  // rounded to bfloat16 to nearest even
+  float16,   // rounded to IEEE float16 (overflow to inf, subnormals)
+};
+enum class Accumulate {
+  float64,  // every intermediate in double (the library's own choice)
+  float32,  // every product and partial sum rounded to float32
+  storage,  // every product and partial sum rounded to the storage format
+};
+
 std::string to_string(EpsMode mode);
 std::string to_string(VarianceAlgo algo);
+std::string to_string(Storage storage);
+std::string to_string(Accumulate accumulate);
 
 // Options as given: name -> value text ("eps" -> "1e-6"). Unset names take the kind's default.
 using NormOptions = std::map<std::string, std::string, std::less<>>;
@@ -52,7 +69,14 @@ struct NormConfig {
   double lambda = 0.5;
   bool learn_lambda = false;
   VarianceAlgo variance = VarianceAlgo::two_pass;
+  Storage storage = Storage::native;
+  Accumulate accumulate = Accumulate::float64;
 };
+
+// The options every kind takes besides its own: storage and accumulate.
+const std::vector<std::string>& precision_option_names();
+// True when storage or accumulate asks for emulated arithmetic instead of the library's own.
+bool emulated_precision(const NormConfig& config);
 
 // Throws Error naming `what` unless 0 <= lambda <= 1 (a fixed option or a learned value given).
 void check_lambda(double lambda, std::string_view what);

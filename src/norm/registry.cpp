@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "numerics/emulated_normalizer.hpp"
 
 namespace normlab::norm {
 
@@ -50,7 +51,9 @@ NormConfig resolve(std::string_view kind, const NormOptions& options) {
            "; options of ", info.name, ": ",
            info.options.empty() ? "none" : join(info.options, ", "));
     }
-    if (std::find(info.options.begin(), info.options.end(), name) == info.options.end()) {
+    const auto& precision = precision_option_names();
+    if (std::find(info.options.begin(), info.options.end(), name) == info.options.end() &&
+        std::find(precision.begin(), precision.end(), name) == precision.end()) {
       fail("option '", name, "' does not apply to ", info.name, " (its options: ",
            info.options.empty() ? "none" : join(info.options, ", "), ")");
     }
@@ -63,7 +66,9 @@ std::unique_ptr<Normalizer> make_normalizer(std::string_view kind, const NormOpt
   return make_normalizer(resolve(kind, options));
 }
 
+// Emulated low precision (storage, accumulate) wraps the kind in numerics' emulated kernels.
 std::unique_ptr<Normalizer> make_normalizer(const NormConfig& config) {
+  if (emulated_precision(config)) return numerics::make_emulated_normalizer(config);
   return kind_info(config.kind).make(config);
 }
 
@@ -71,6 +76,13 @@ std::string options_string(const NormConfig& config) {
   std::vector<std::string> parts;
   for (const auto& name : kind_info(config.kind).options) {
     parts.push_back(name + "=" + get_option(config, name));
+  }
+  // The precision options only where they differ from the default, so that the description of
+  // every default normalizer (in run files, fixtures and sweeps) stays what it was.
+  if (emulated_precision(config)) {
+    for (const auto& name : precision_option_names()) {
+      parts.push_back(name + "=" + get_option(config, name));
+    }
   }
   return join(parts, ",");
 }

@@ -15,6 +15,7 @@
 // natively in the format, correctly rounded.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,6 +49,31 @@ double round_to(double v, Format f);
 double ulp(double v, Format f);
 double max_finite(Format f);
 
+// The fast path of round_to for a format with `MantissaBits` fraction bits, valid where v and the
+// result are normal in that format: round double's significand to nearest even at that width by
+// adding half an ulp (minus one, plus the kept lowest bit: ties go to even) and truncating; a
+// carry moves into the exponent by itself.
+template <int MantissaBits>
+inline double round_significand(double v) {
+  constexpr int drop = 52 - MantissaBits;
+  std::uint64_t b = std::bit_cast<std::uint64_t>(v);
+  b += ((b >> drop) & 1) + ((std::uint64_t(1) << (drop - 1)) - 1);
+  b &= ~((std::uint64_t(1) << drop) - 1);
+  return std::bit_cast<double>(b);
+}
+
+// v rounded to a 16-bit format: the fast path in its normal range, encode/decode elsewhere
+// (subnormals, zero, overflow, inf, NaN). The tests hold both paths to each other and to PyTorch.
+template <int MantissaBits>
+inline double round_16(double v, Layout layout, double min_normal, double max_finite) {
+  const double a = v < 0 ? -v : v;
+  if (a >= min_normal && a <= max_finite) {
+    const double r = round_significand<MantissaBits>(v);
+    if ((r < 0 ? -r : r) <= max_finite) return r;
+  }
+  return decode(encode(v, layout), layout);
+}
+
 // Rounding policies for the emulated kernels: one type per format, `round` as a static function.
 struct Float64 {
   static constexpr Format format = Format::float64;
@@ -59,11 +85,11 @@ struct Float32 {
 };
 struct BFloat16 {
   static constexpr Format format = Format::bfloat16;
-  static double round(double v) { return decode(encode(v, kBFloat16), kBFloat16); }
+  static double round(double v) { return round_16<7>(v, kBFloat16, 0x1p-126, 0x1.FEp127); }
 };
 struct Float16 {
   static constexpr Format format = Format::float16;
-  static double round(double v) { return decode(encode(v, kFloat16), kFloat16); }
+  static double round(double v) { return round_16<10>(v, kFloat16, 0x1p-14, 65504.0); }
 };
 
 }  // namespace normlab::numerics

@@ -198,6 +198,18 @@ struct BatchOutput {
   RowStats<double>* stats;   // (B), or null
 };
 
+// The forward and backward separately, as a Normalizer calls them (norm/registry.cpp wraps a kind
+// in these when its storage/accumulate options ask for it). Inputs are rounded to storage first;
+// stats (B) carries the forward's row statistics to the backward. The parameter gradients
+// (dg (D) or (1), db (D), dlambda (1); each may be null) ACCUMULATE in double.
+void emulated_forward(double* y, RowStats<double>* stats, const double* x, const double* g,
+                      const double* b, const EmulatedNorm& n, Precision p, std::size_t B,
+                      std::size_t D);
+void emulated_backward(double* dx, double* dg, double* db, double* dlambda,
+                       const RowStats<double>* stats, const double* dy, const double* x,
+                       const double* g, const EmulatedNorm& n, Precision p, std::size_t B,
+                       std::size_t D);
+
 // Forward (and backward when in.dy) of n in emulated precision p over B rows.
 void emulated_batch(BatchOutput out, BatchInput in, const EmulatedNorm& n, Precision p,
                     std::size_t B, std::size_t D);

@@ -6,8 +6,8 @@
 //   implementation "emulated": numerics/kernels.hpp at (storage, accumulation) in
 //                  {float32/float32, bfloat16/float32, bfloat16/bfloat16, float16/float32,
 //                   float16/float16};
-//   implementation "normlab":  the library's own float32 normalizer from the registry (which
-//                  computes in double and rounds once; README, "Numerics").
+//   implementation "normlab":  the library's own float32 normalizer from the registry (its
+//                  reductions run in double; README, "Numerics").
 // Then the Jacobian's singular values against their closed forms, and the 1/delta scaling of
 // RMSNorm's weight gradient. The HDF5 layout is documented in docs/NUMERICS.md.
 #pragma once
