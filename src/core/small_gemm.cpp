@@ -29,10 +29,18 @@ void Panels<T>::pack(const T* B, std::size_t ldb, std::size_t K, std::size_t N) 
 template <class T>
 void Panels<T>::pack_transposed(const T* Bt, std::size_t ld, std::size_t K, std::size_t N) {
   resize(K, N);
-  for (std::size_t j = 0; j < N; ++j) {
-    T* p = data_.data() + j / kWidth * kWidth * K + j % kWidth;
-    const T* row = Bt + j * ld;  // column j of B
-    for (std::size_t k = 0; k < K; ++k) p[k * kWidth] = row[k];
+  // In 16 x 16 tiles: each reads 16 rows of B^T and writes 16 panel rows, both within a few
+  // cache lines (one element at a time down the columns missed the cache on every write).
+  constexpr std::size_t kTile = 16;
+  for (std::size_t j0 = 0; j0 < N; j0 += kTile) {
+    for (std::size_t k0 = 0; k0 < K; k0 += kTile) {
+      const std::size_t j1 = std::min(N, j0 + kTile), k1 = std::min(K, k0 + kTile);
+      for (std::size_t j = j0; j < j1; ++j) {
+        T* p = data_.data() + j / kWidth * kWidth * K + j % kWidth;
+        const T* row = Bt + j * ld;  // column j of B
+        for (std::size_t k = k0; k < k1; ++k) p[k * kWidth] = row[k];
+      }
+    }
   }
 }
 
@@ -40,9 +48,10 @@ namespace {
 
 constexpr std::size_t kWidth = Panels<float>::kWidth;
 
-// One row of C against one panel: c[0..cols) (=|+=) a[0..K) * P (K, kWidth).
+// One row of C against one panel: c[0..cols) (=|+=) a[0..K) * P (K, kWidth) [+ bias[0..cols)].
 template <class T>
-void row_panel(T* c, const T* a, const T* P, std::size_t K, std::size_t cols, bool accumulate) {
+void row_panel(T* c, const T* a, const T* P, std::size_t K, std::size_t cols, bool accumulate,
+               const T* bias) {
   T acc[kWidth] = {};
   for (std::size_t k = 0; k < K; ++k) {
     const T ak = a[k];
@@ -50,15 +59,18 @@ void row_panel(T* c, const T* a, const T* P, std::size_t K, std::size_t cols, bo
 #pragma omp simd
     for (std::size_t j = 0; j < kWidth; ++j) acc[j] += ak * b[j];
   }
-  for (std::size_t j = 0; j < cols; ++j) c[j] = accumulate ? c[j] + acc[j] : acc[j];
+  for (std::size_t j = 0; j < cols; ++j) {
+    const T sum = bias ? acc[j] + bias[j] : acc[j];
+    c[j] = accumulate ? c[j] + sum : sum;
+  }
 }
 
 #if defined(__AVX512F__)
 // Four rows of C against one panel, the 16 accumulators as named variables: GCC 12 keeps an array
 // of them in registers inside the k loop but also stores it to the stack on every iteration, which
-// halved the rate. Stores only the first `cols` columns.
+// halved the rate. Stores only the first `cols` columns; adds bias[0..cols) when given.
 void rows4_panel(float* C, std::size_t ldc, const float* A, std::size_t lda, const float* P,
-                 std::size_t K, std::size_t cols, bool accumulate) {
+                 std::size_t K, std::size_t cols, bool accumulate, const float* bias) {
   __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00,
          c12 = c00, c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00,
          c32 = c00, c33 = c00;
@@ -84,6 +96,7 @@ void rows4_panel(float* C, std::size_t ldc, const float* A, std::size_t lda, con
     const std::size_t from = std::size_t(16 * v);
     if (from >= cols) return;
     const __mmask16 m = cols - from >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (cols - from)) - 1);
+    if (bias) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(m, bias + from));
     if (accumulate) sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m, out + from), sum);
     _mm512_mask_storeu_ps(out + from, m, sum);
   };
@@ -99,26 +112,31 @@ void rows4_panel(float* C, std::size_t ldc, const float* A, std::size_t lda, con
 
 template <class T>
 void gemm_panels(T* C, std::size_t ldc, const T* A, std::size_t lda, const Panels<T>& B,
-                 std::size_t M, bool accumulate) {
+                 std::size_t M, bool accumulate, const T* bias) {
   const std::size_t K = B.rows(), N = B.cols();
-  // A (kDepth, 64) slice of a panel (32 KiB in float) stays in L1 while every block of 4 rows of
-  // A passes over it; C accumulates across the slices.
-  constexpr std::size_t kDepth = 128;
-  for (std::size_t j0 = 0; j0 < N; j0 += kWidth) {
-    const std::size_t cols = std::min(kWidth, N - j0);
-    for (std::size_t k0 = 0; k0 < K || k0 == 0; k0 += kDepth) {
-      const std::size_t depth = std::min(kDepth, K - k0);
-      const T* P = B.panel(j0 / kWidth) + k0 * kWidth;
-      const bool add = accumulate || k0 > 0;
-      std::size_t i = 0;
+  // Blocking: a (kDepth, 64) slice of a panel (32 KiB in float) stays in L1 while every block of
+  // 4 rows of a chunk of A passes over it, and the chunk of A (kChunk rows, at most 512 KiB for
+  // K = 512) stays in L2 while the panels pass. C accumulates across the slices.
+  constexpr std::size_t kDepth = 128, kChunk = 256;
+  for (std::size_t i0 = 0; i0 < M; i0 += kChunk) {
+    const std::size_t i1 = std::min(M, i0 + kChunk);
+    for (std::size_t j0 = 0; j0 < N; j0 += kWidth) {
+      const std::size_t cols = std::min(kWidth, N - j0);
+      for (std::size_t k0 = 0; k0 < K || k0 == 0; k0 += kDepth) {
+        const std::size_t depth = std::min(kDepth, K - k0);
+        const T* P = B.panel(j0 / kWidth) + k0 * kWidth;
+        const bool add = accumulate || k0 > 0;
+        const T* b = bias && k0 == 0 ? bias + j0 : nullptr;  // added once, with the first slice
+        std::size_t i = i0;
 #if defined(__AVX512F__)
-      if constexpr (std::is_same_v<T, float>) {
-        for (; i + 4 <= M; i += 4) {
-          rows4_panel(C + i * ldc + j0, ldc, A + i * lda + k0, lda, P, depth, cols, add);
+        if constexpr (std::is_same_v<T, float>) {
+          for (; i + 4 <= i1; i += 4) {
+            rows4_panel(C + i * ldc + j0, ldc, A + i * lda + k0, lda, P, depth, cols, add, b);
+          }
         }
-      }
 #endif
-      for (; i < M; ++i) row_panel(C + i * ldc + j0, A + i * lda + k0, P, depth, cols, add);
+        for (; i < i1; ++i) row_panel(C + i * ldc + j0, A + i * lda + k0, P, depth, cols, add, b);
+      }
     }
   }
 }
@@ -126,8 +144,8 @@ void gemm_panels(T* C, std::size_t ldc, const T* A, std::size_t lda, const Panel
 template class Panels<float>;
 template class Panels<double>;
 template void gemm_panels(float*, std::size_t, const float*, std::size_t, const Panels<float>&,
-                          std::size_t, bool);
+                          std::size_t, bool, const float*);
 template void gemm_panels(double*, std::size_t, const double*, std::size_t,
-                          const Panels<double>&, std::size_t, bool);
+                          const Panels<double>&, std::size_t, bool, const double*);
 
 }  // namespace normlab

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 namespace normlab {
@@ -36,9 +37,20 @@ class Panels {
   std::size_t K_ = 0, N_ = 0;
 };
 
-// C (M, N) = A (M, K) B (K, N), or C += A B with `accumulate`; row strides ldc, lda.
+// C (M, N) = A (M, K) B (K, N) [+ bias (N) on every row], or C += A B with `accumulate`; row
+// strides ldc, lda.
 template <class T>
 void gemm_panels(T* C, std::size_t ldc, const T* A, std::size_t lda, const Panels<T>& B,
-                 std::size_t M, bool accumulate);
+                 std::size_t M, bool accumulate, const T* bias = nullptr);
+
+// Whether gemm_panels has its register-blocked kernel for T in this build (float with AVX-512);
+// otherwise it is a plain vectorized loop, slower than OpenBLAS on large matrices.
+template <class T>
+inline constexpr bool kPanelKernel =
+#if defined(__AVX512F__)
+    std::is_same_v<T, float>;
+#else
+    false;
+#endif
 
 }  // namespace normlab
