@@ -22,8 +22,9 @@ constexpr double kRtol64 = 1e-10;
 // mean 1000 and std 1 it loses log10(mean^2/var) = 6 of double's 16 digits (measured 1.5e-10
 // relative in y), so it is held to 1e-8.
 constexpr double kRtol64OnePass = 1e-8;
-// float32: inputs are float32-exact and all arithmetic, parameter-gradient sums included, runs in
-// double, so every output is rounded to float once (2^-24 = 6e-8 relative); 1e-6 is 16 ulp.
+// float32: inputs are float32-exact, the reductions (parameter-gradient sums included) run in
+// double and the per-element arithmetic in float, so an output carries a few float roundings
+// (2^-24 = 6e-8 relative each; test_float_path.cpp measures at most 3 ulps); 1e-6 is 16 ulp.
 constexpr double kRtol32 = 1e-6;
 
 double max_abs(const xt::xarray<double>& a) {

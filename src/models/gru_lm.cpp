@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "core/small_gemm.hpp"
 #include "nn/float_math.hpp"
 #include "nn/layers.hpp"
 
@@ -87,11 +88,12 @@ void GruLm<T>::layer_forward(Layer& L, const T* x) {
   else L.gx = L.A;
   add_rows(L.gx.data(), params_.value(L.b_ih).data(), rows, G);
 
+  L.W_hh_t.pack_transposed(W_hh, H, H, G);  // B = W_hh^T (H, G) from W_hh (G, H)
   for (std::size_t t = 0; t < len; ++t) {
     T* hp = L.hp.data() + t * B * G;
     T* gh = L.gh.data() + t * B * G;
     if (t == 0) std::fill(hp, hp + B * G, T(0));  // h_{-1} = 0
-    else nn::linear_forward(hp, L.h.data() + (t - 1) * B * H, W_hh, static_cast<const T*>(nullptr), B, H, G);
+    else gemm_panels(hp, G, L.h.data() + (t - 1) * B * H, H, L.W_hh_t, B, false);
     if (L.norm_hh.active()) L.norm_hh.forward(params_, gh, hp, B, t);
     else std::copy(hp, hp + B * G, gh);
     add_rows(gh, b_hh, B, G);
@@ -128,6 +130,7 @@ void GruLm<T>::layer_backward(Layer& L, const T* x, const T* dh_out, T* dx) {
   std::vector<T>& dgh = w.dgh;
   std::vector<T>& dh = w.dh_step;
   std::vector<T>& dh_prev = w.dh_prev;
+  w.W_hh.pack(W_hh, H, G, H);  // B = W_hh (G, H) for dh_{t-1} += dhp_t W_hh
   for (std::size_t t = len; t-- > 0;) {
     for (std::size_t b = 0; b < B; ++b) {
       const std::size_t row = t * B + b;
@@ -163,7 +166,7 @@ void GruLm<T>::layer_backward(Layer& L, const T* x, const T* dh_out, T* dx) {
       std::copy(dgh.begin(), dgh.end(), dhp_t);
     }
     // dh_{t-1} = z * dh_t + (dL/d(W_hh h_{t-1})) W_hh
-    if (t > 0) gemm(Trans::no, Trans::no, B, H, G, T(1), dhp_t, G, W_hh, H, T(1), dh_prev.data(), H);
+    if (t > 0) gemm_panels(dh_prev.data(), H, dhp_t, G, w.W_hh, B, true);
     std::swap(dh, dh_prev);
   }
   // dW_hh += sum_t dhp_t^T h_{t-1}: one GEMM over steps 1..T-1 (h_{-1} = 0 adds nothing).

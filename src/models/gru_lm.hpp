@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/small_gemm.hpp"
 #include "models/sequence_model.hpp"
 #include "nn/norm_site.hpp"
 
@@ -52,6 +53,8 @@ class GruLm final : public SequenceModel<T> {
     std::vector<T> hp;       // (T*B, 3H) W_hh h_{t-1} before the normalizer
     std::vector<T> r, z, n;  // (T*B, H)
     std::vector<T> h;        // (T*B, H) the outputs h_t
+    Panels<T> W_hh_t;        // (H, 3H) W_hh^T, packed once per forward for the T recurrent
+                             // products (core/small_gemm.hpp)
   };
   void layer_forward(Layer& L, const T* x);
   // dh (T*B, H) is the gradient reaching the outputs; writes dx (T*B, in) unless null.
@@ -72,6 +75,7 @@ class GruLm final : public SequenceModel<T> {
     std::vector<T> dlogits, dtop, dh, dx;  // backward(): (B*T, V), (B*T, H), (T*B, H), (T*B, in)
     std::vector<T> dgx, dhp, dA;           // layer_backward(): (T*B, 3H) each
     std::vector<T> dgh, dh_step, dh_prev;  // layer_backward(), one step: (B, 3H), (B, H), (B, H)
+    Panels<T> W_hh;                        // layer_backward(): W_hh (3H, H) packed for the T steps
   };
   Scratch scratch_;
 };

@@ -8,13 +8,35 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "core/small_gemm.hpp"
 #include "nn/float_math.hpp"
 
 namespace normlab::nn {
 
+// Linear layers with at least this many rows go through gemm_panels: the weight is packed on
+// every call, which pays off over many rows (the Transformer's 2048: a step 122 -> 114 ms) and
+// not over few (the MLP's 128: its forward 0.84 -> 0.95 ms).
+constexpr std::size_t kPanelRows = 512;
+
+// The weight packed for gemm_panels, per thread, reused by every call (no allocation once grown).
+template <class T>
+Panels<T>& weight_panels() {
+  thread_local Panels<T> panels;
+  return panels;
+}
+
 template <class T>
 void linear_forward(T* y, const T* x, const T* W, const T* b, std::size_t B, std::size_t in,
                     std::size_t out) {
+  if (kPanelKernel<T> && B >= kPanelRows) {
+    // W^T packed once per call (2% of the product at the Transformer's shapes), then y = x W^T + b
+    // with the bias added in the kernel: 10-15% faster than OpenBLAS here, whose packing and
+    // separate pass for the bias rows do not come back.
+    Panels<T>& Wt = weight_panels<T>();
+    Wt.pack_transposed(W, in, in, out);
+    gemm_panels(y, out, x, in, Wt, B, false, b);
+    return;
+  }
   if (b) {
     for (std::size_t i = 0; i < B; ++i) std::copy(b, b + out, y + i * out);
   }
@@ -24,7 +46,15 @@ void linear_forward(T* y, const T* x, const T* W, const T* b, std::size_t B, std
 template <class T>
 void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, std::size_t B,
                      std::size_t in, std::size_t out) {
-  if (dx) gemm(Trans::no, Trans::no, B, in, out, T(1), dy, out, W, in, T(0), dx, in);
+  if (dx) {
+    if (kPanelKernel<T> && B >= kPanelRows) {
+      Panels<T>& Wp = weight_panels<T>();
+      Wp.pack(W, in, out, in);  // dx (B, in) = dy (B, out) W (out, in)
+      gemm_panels(dx, in, dy, out, Wp, B, false);
+    } else {
+      gemm(Trans::no, Trans::no, B, in, out, T(1), dy, out, W, in, T(0), dx, in);
+    }
+  }
   gemm(Trans::yes, Trans::no, out, in, B, T(1), dy, out, x, in, T(1), dW, in);
   if (db) add_column_sums(db, dy, B, out);
 }

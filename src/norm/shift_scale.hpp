@@ -12,8 +12,9 @@
 //   dx_j = dz_j - lambda * mean(dz),   dlambda += -mean(x) * sum(dz)
 //   dg_j += dy_j * z_j * rstd,  db_j += dy_j
 //
-// All reductions and per-element arithmetic run in double, whatever the storage type: the
-// subtraction x - mean is exact in double for float inputs, so large offsets do not cancel.
+// All reductions run in double, whatever the storage type; the per-element arithmetic runs in the
+// storage type, with the shift split into hi + lo so that (x - hi) - lo keeps a large offset from
+// cancelling the float digits (shift_scale.cpp, SplitShift).
 #pragma once
 
 #include "norm/normalizer.hpp"
