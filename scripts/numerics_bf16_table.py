@@ -29,8 +29,8 @@ def main(sweep_dir):
         rows.append({
             "norm": r["model.norm"], "normalizer precision": r["precision"], "seed": r["seed"],
             "final val loss": r["final_val_loss"], "val accuracy": r["final_val_metric"],
-            "val loss - native": r["final_val_loss"] - base["final_val_loss"],
-            "max |train loss - native|": float(np.max(np.abs(a - b))),
+            "val loss - library": r["final_val_loss"] - base["final_val_loss"],
+            "max train-loss gap": float(np.max(np.abs(a - b))),
             "ms/step": r["ms_per_step"],
         })
     t = pd.DataFrame(rows).sort_values(["norm", "normalizer precision", "seed"])
@@ -42,7 +42,7 @@ def main(sweep_dir):
         for c in cols:
             v = r[c]
             if isinstance(v, float):
-                cells.append(f"{v:.0f}" if c == "ms/step" else f"{v:+.4f}" if "native" in c and "max" not in c
+                cells.append(f"{v:.0f}" if c == "ms/step" else f"{v:+.4f}" if "library" in c and "max" not in c
                              else f"{v:.4f}")
             else:
                 cells.append(str(v))

@@ -82,9 +82,9 @@ const std::vector<OptionInfo>& all_options() {
       {"learn_lambda", "true|false", "lambda is a learned scalar parameter, initialised to lambda"},
       {"variance", "two_pass|one_pass|welford",
        "LayerNorm variance: two-pass, naive E[x^2]-E[x]^2, or Welford (all accumulate in double)"},
-      {"storage", "native|float32|bfloat16|float16",
+      {"storage", "float32|bfloat16|float16",
        "every kind: emulate storing x, y, dy, dx (and the gain) in this format, rounded to nearest "
-       "even (docs/NUMERICS.md); native: as the model's type"},
+       "even (docs/NUMERICS.md); default native: the model's own type"},
       {"accumulate", "float64|float32|storage",
        "every kind: the emulated arithmetic's precision, each product and partial sum rounded; "
        "float64 with native storage is the library's own computation"},
