@@ -49,7 +49,7 @@ def main(path, png):
         ("layernorm", "two_pass", "emulated", "LayerNorm two-pass (float32)"),
         ("layernorm", "welford", "emulated", "LayerNorm Welford (float32)"),
         ("rmsnorm", "default", "emulated", "RMSNorm (float32)"),
-        ("layernorm", "one_pass", "normlab", "LayerNorm one-pass (normlab, double inside)"),
+        ("layernorm", "one_pass", "normlab", "LayerNorm one-pass (normlab float32, double sums)"),
     ]:
         eps, mode = default_eps[kind]
         m = (fam & (c["kind"] == kind) & (c["variant"] == variant) & (c["implementation"] == impl)
