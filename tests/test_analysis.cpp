@@ -202,3 +202,38 @@ TEST_CASE("analysis: bad input gets an error naming the file and the problem", "
                     Contains("no site 'block1.mlp.nrom'") && Contains("did you mean 'block1.mlp.norm'"));
   CHECK_THROWS_WITH(analysis::measure_positions(run), Contains("need a GRU run"));
 }
+
+TEST_CASE("correlate: per run, per normalizer, pooled; rounding counts as zero", "[analysis]") {
+  // Three sites per report; offset sensitivity at eps = 0.1 is (|dL(+)| + |dL(-)|) / 2 = dL here.
+  auto report = [](const std::string& norm, std::vector<double> stat, std::vector<double> sens) {
+    analysis::SensitivityReport r;
+    r.run = norm + ".h5";
+    r.norm = norm;
+    r.base_loss = 1.0;
+    r.epsilons = {-0.1, 0.1};
+    for (std::size_t i = 0; i < stat.size(); ++i) {
+      analysis::SiteSensitivity s;
+      s.name = "layer" + std::to_string(i) + ".norm";
+      s.kind = norm;
+      s.offset = {sens[i], sens[i]};
+      s.abs_mean_over_rms = stat[i];
+      s.lambda = NAN;
+      r.sites.push_back(s);
+    }
+    return r;
+  };
+  const auto c = analysis::correlate({report("rmsnorm", {0.1, 0.2, 0.3}, {1e-3, 2e-3, 3e-3}),
+                                      report("layernorm", {0.05, 0.02, 0.01}, {1e-16, 3e-17, 2e-16})},
+                                     0.1, true);
+  REQUIRE(c.size() == 2);  // abs_mean_over_rms, lambda
+  const auto& a = c[0];
+  REQUIRE(a.groups.size() == 2 + 2 + 1);
+  CHECK(a.rho[0] == Approx(1.0));
+  CHECK(std::isnan(a.rho[1]));  // rounding noise only: all ties, no correlation to rank
+  CHECK(a.groups[2] == "norm=rmsnorm, its runs pooled");
+  // pooled: stats 0.1 0.2 0.3 0.05 0.02 0.01 against 1 2 3 0 0 0 (ranks 4 5 6 2 2 2):
+  // Pearson of ranks (4 5 6 3 2 1) and (4 5 6 2 2 2) = 15.5 / sqrt(17.5 * 15.5)
+  CHECK(a.rho[4] == Approx(15.5 / std::sqrt(17.5 * 15.5)));
+  CHECK(a.sites[4] == 6);
+  CHECK(c[1].sites[4] == 0);  // no lambda anywhere
+}

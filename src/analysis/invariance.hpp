@@ -40,6 +40,14 @@ bool expected_invariant(const std::string& kind, const std::string& transform, d
 
 InvarianceReport measure_invariance(LoadedRun& run, const std::vector<double>& scales,
                                     const std::vector<double>& shifts);
+// Whether a row's output counts as unchanged: "yes" when max |dlogit| <= tolerance * max |logit|;
+// "eps" for a scale at a normalizer with eps whose deviation is within kEpsSlack * eps/min ms of
+// max |logit| (eps changes a row's output by up to about (eps/ms) |1 - 1/alpha^2| / 2 <= 1.5 eps/ms
+// for alpha >= 0.5, and the layers after it pass that on to the logits with a gain of order 1);
+// "no" otherwise.
+inline constexpr double kEpsSlack = 10;
+std::string unchanged(const InvarianceRow& row, double max_abs_logit, double tolerance);
+
 // `tolerance`: the deviation, relative to max |logit|, below which a row counts as unchanged.
 void print_invariance(std::ostream& out, const InvarianceReport& r, double tolerance);
 

@@ -356,6 +356,8 @@ std::vector<Correlation> correlate(const std::vector<SensitivityReport>& reports
   for (const char* statistic : {"abs_mean_over_rms", "lambda"}) {
     Correlation c;
     c.statistic = statistic;
+    std::vector<std::string> norms;  // in order of first appearance
+    std::vector<std::vector<double>> norm_stat, norm_sens;
     std::vector<double> all_stat, all_sens;
     for (const auto& r : reports) {
       std::vector<double> stat, sens;
@@ -363,17 +365,32 @@ std::vector<Correlation> correlate(const std::vector<SensitivityReport>& reports
         if (normalizer_sites_only && s.kind == "residual") continue;
         const double v = c.statistic == "lambda" ? s.lambda : s.abs_mean_over_rms;
         if (!std::isfinite(v)) continue;
+        const double o = sensitivity_at(r.epsilons, s.offset, reference_eps);
         stat.push_back(v);
-        sens.push_back(sensitivity_at(r.epsilons, s.offset, reference_eps));
+        sens.push_back(o <= kRoundingFloor * std::abs(r.base_loss) ? 0.0 : o);
       }
-      c.runs.push_back(r.run);
-      c.per_run.push_back(spearman(stat, sens));
-      c.per_run_sites.push_back(stat.size());
+      c.groups.push_back(r.run);
+      c.rho.push_back(spearman(stat, sens));
+      c.sites.push_back(stat.size());
+      const std::size_t k = std::size_t(std::find(norms.begin(), norms.end(), r.norm) - norms.begin());
+      if (k == norms.size()) {
+        norms.push_back(r.norm);
+        norm_stat.emplace_back();
+        norm_sens.emplace_back();
+      }
+      norm_stat[k].insert(norm_stat[k].end(), stat.begin(), stat.end());
+      norm_sens[k].insert(norm_sens[k].end(), sens.begin(), sens.end());
       all_stat.insert(all_stat.end(), stat.begin(), stat.end());
       all_sens.insert(all_sens.end(), sens.begin(), sens.end());
     }
-    c.pooled = spearman(all_stat, all_sens);
-    c.pooled_sites = all_stat.size();
+    for (std::size_t k = 0; k < norms.size(); ++k) {
+      c.groups.push_back("norm=" + norms[k] + ", its runs pooled");
+      c.rho.push_back(spearman(norm_stat[k], norm_sens[k]));
+      c.sites.push_back(norm_stat[k].size());
+    }
+    c.groups.push_back("all runs pooled");
+    c.rho.push_back(spearman(all_stat, all_sens));
+    c.sites.push_back(all_stat.size());
     out.push_back(std::move(c));
   }
   return out;
@@ -382,12 +399,15 @@ std::vector<Correlation> correlate(const std::vector<SensitivityReport>& reports
 void print_correlations(std::ostream& out, const std::vector<Correlation>& cs) {
   for (const auto& c : cs) {
     out << "Spearman rank correlation of " << c.statistic
-        << " (recorded at the site input, last stat step) with offset sensitivity:\n\n"
-        << "| run | sites | rho |\n| --- | ---: | ---: |\n";
-    for (std::size_t i = 0; i < c.runs.size(); ++i) {
-      out << "| " << c.runs[i] << " | " << c.per_run_sites[i] << " | " << g3(c.per_run[i]) << " |\n";
+        << (c.statistic == "lambda" ? " (partial centering's, learned or fixed"
+                                    : " (|mean|/RMS of the site input")
+        << ", the run file's last stat step) with offset sensitivity:\n\n"
+        << "| runs | sites | rho |\n| --- | ---: | ---: |\n";
+    for (std::size_t i = 0; i < c.groups.size(); ++i) {
+      if (c.sites[i] == 0) continue;  // runs without the statistic
+      out << "| " << c.groups[i] << " | " << c.sites[i] << " | " << g3(c.rho[i]) << " |\n";
     }
-    out << "| all runs pooled | " << c.pooled_sites << " | " << g3(c.pooled) << " |\n\n";
+    out << "\n";
   }
 }
 
@@ -400,16 +420,15 @@ void write_correlations(const std::string& path, const std::vector<Correlation>&
     f.write_attribute("/", "format_version", 1LL);
     for (const auto& c : cs) {
       const std::string g = "correlation/" + c.statistic + "/";
-      f.write_strings(g + "run", c.runs);
-      f.make_dimension_scale(g + "run", "run");
-      f.write<double>(g + "rho", {c.per_run.size()}, c.per_run);
-      std::vector<long long> n(c.per_run_sites.begin(), c.per_run_sites.end());
+      f.write_strings(g + "group", c.groups);
+      f.make_dimension_scale(g + "group", "group");
+      f.write<double>(g + "rho", {c.rho.size()}, c.rho);
+      std::vector<long long> n(c.sites.begin(), c.sites.end());
       f.write<long long>(g + "sites", {n.size()}, n);
-      f.attach_dimension_scale(g + "rho", g + "run", 0);
-      f.attach_dimension_scale(g + "sites", g + "run", 0);
-      f.write_attribute("/correlation/" + c.statistic, "pooled_rho", c.pooled);
-      f.write_attribute("/correlation/" + c.statistic, "pooled_sites", (long long)c.pooled_sites);
+      f.attach_dimension_scale(g + "rho", g + "group", 0);
+      f.attach_dimension_scale(g + "sites", g + "group", 0);
       f.write_attribute("/correlation/" + c.statistic, "reference_epsilon", reference_eps);
+      f.write_attribute("/correlation/" + c.statistic, "rounding_floor", kRoundingFloor);
     }
     f.close();
   }

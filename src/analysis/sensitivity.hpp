@@ -71,14 +71,16 @@ SensitivityReport read_sensitivity(const std::string& path);
 void print_sensitivity(std::ostream& out, const SensitivityReport& r, double reference_eps);
 
 // Spearman's rank correlation across the sites of several reports between a recorded statistic
-// and offset sensitivity (sensitivity_at reference eps): per run and pooled.
+// and offset sensitivity (sensitivity_at reference eps): per run, pooled over the runs of each
+// normalizer configuration (the reports' `norm`), and pooled over all. A sensitivity below
+// kRoundingFloor * base loss is float64 rounding of the loss difference, not a measurement, and
+// counts as 0 (so a LayerNorm model's exact invariance ranks as ties, not as noise).
+inline constexpr double kRoundingFloor = 1e-12;
 struct Correlation {
   std::string statistic;  // "abs_mean_over_rms" or "lambda"
-  std::vector<std::string> runs;
-  std::vector<double> per_run;  // NaN: fewer than 3 sites with the statistic
-  std::vector<std::size_t> per_run_sites;
-  double pooled = 0;
-  std::size_t pooled_sites = 0;
+  std::vector<std::string> groups;  // each run, then each norm ("norm=rmsnorm"), then "all runs"
+  std::vector<double> rho;          // NaN: fewer than 3 sites with the statistic, or ties only
+  std::vector<std::size_t> sites;
 };
 // `normalizer_sites_only` leaves residual sites out.
 std::vector<Correlation> correlate(const std::vector<SensitivityReport>& reports,
