@@ -53,8 +53,8 @@ struct SensitivityReport {
 SensitivityReport measure_sensitivity(LoadedRun& run, const std::vector<double>& epsilons,
                                       std::uint64_t control_seed, const std::string& only_site = "");
 
-// The central difference (dL(+eps) - dL(-eps)) / (2 eps) of one direction at grid index i of a
-// positive eps (its negative must be on the grid), or NaN.
+// The central difference (dL(+|eps|) - dL(-|eps|)) / (2 |eps|) of one direction; NaN unless both
+// signs of eps are on the grid.
 double central_difference(const std::vector<double>& epsilons, const std::vector<double>& dloss,
                           double eps);
 
