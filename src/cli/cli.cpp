@@ -3,17 +3,23 @@
 #include <boost/program_options.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <sstream>
 #include <tuple>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "norm/registry.hpp"
+#include "analysis/invariance.hpp"
+#include "analysis/positions.hpp"
+#include "analysis/sensitivity.hpp"
 #include "tools/apply.hpp"
 #include "tools/bench_norms.hpp"
 #include "tools/bench_stats.hpp"
@@ -485,6 +491,126 @@ int cmd_numerics(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+// normlab analyze sensitivity | invariance | positions | correlate (src/analysis, docs/ANALYSIS.md).
+std::vector<double> parse_doubles(const std::string& text, const char* option) {
+  std::vector<double> v;
+  for (const auto& part : split(text, ',')) v.push_back(parse_double(trim(part), option));
+  if (v.empty()) fail(option, ": no value given");
+  return v;
+}
+
+std::string beside(const std::string& run, const std::string& suffix) {  // X.h5 -> X<suffix>
+  std::string base = run;
+  if (base.ends_with(".h5")) base.resize(base.size() - 3);
+  return base + suffix;
+}
+
+int cmd_analyze(const std::vector<std::string>& args, std::ostream& out) {
+  const std::string usage =
+      "usage: normlab analyze sensitivity RUN.h5 [--out FILE] [--epsilons LIST] [--reference EPS]\n"
+      "                                      [--site NAME] [--control-seed N] [--batches N] [--val-seed N]\n"
+      "       normlab analyze invariance  RUN.h5 [--scales LIST] [--shifts LIST] [--tolerance T] [--batches N]\n"
+      "       normlab analyze positions   RUN.h5 [--out FILE] [--all] [--batches N]\n"
+      "       normlab analyze correlate   FILE_OR_DIR... [--out FILE] [--reference EPS] [--residual]\n\n"
+      "sensitivity: loss change on held-out batches when each site's input is scaled by (1+eps), shifted\n"
+      "  by eps*RMS(x) in every feature, or moved as far in a random direction; first-order forms from a\n"
+      "  backward pass. -> RUN.sensitivity.h5 (group /sensitivity) and a table.\n"
+      "invariance: max |logit change| when each normalizer's input is scaled by alpha or shifted by\n"
+      "  c*RMS(x), against what theory expects.\n"
+      "positions: a GRU's recurrent pre-activations W_hh h_{t-1}: mean and std per time step.\n"
+      "  -> RUN.positions.h5 (group /positions) and a table.\n"
+      "correlate: Spearman rank correlation across sites and runs between |mean|/RMS (and lambda)\n"
+      "  recorded at the site inputs and offset sensitivity, from *.sensitivity.h5 files.\n"
+      "The model is reloaded in float64 from the run's checkpoint; held-out batches are its validation set.";
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    out << usage << "\n";
+    return 0;
+  }
+  const std::string what = args[0];
+  const std::vector<std::string> whats{"sensitivity", "invariance", "positions", "correlate"};
+  if (std::find(whats.begin(), whats.end(), what) == whats.end()) {
+    fail("analyze: unknown analysis '", what, "'", did_you_mean(what, whats), "; one of ", join(whats, ", "));
+  }
+  std::vector<std::string> inputs;
+  std::string out_path, epsilons, scales = "0.5,2,10", shifts = "0.5,2,10", site;
+  double reference = 0.1, tolerance = 1e-3;
+  std::size_t batches = 0;
+  long long val_seed = -1, control_seed = 1;
+  po::options_description desc("options");
+  desc.add_options()
+      ("inputs", po::value(&inputs), "run files (correlate: sensitivity files or directories)")
+      ("out", po::value(&out_path), "output file (default beside the run)")
+      ("batches", po::value(&batches), "held-out batches to use (default: all)")
+      ("val-seed", po::value(&val_seed), "draw the held-out set with this seed (default: the run's)")
+      ("epsilons", po::value(&epsilons), "sensitivity: the grid (default -0.2,-0.1,-0.05,-0.01,-0.001 and their negatives)")
+      ("reference", po::value(&reference), "sensitivity, correlate: the eps of the tables (default 0.1)")
+      ("site", po::value(&site), "sensitivity: only this site")
+      ("control-seed", po::value(&control_seed), "sensitivity: seed of the random control directions (default 1)")
+      ("scales", po::value(&scales), "invariance: the factors alpha (default 0.5,2,10)")
+      ("shifts", po::value(&shifts), "invariance: the shifts c, in units of RMS(x) (default 0.5,2,10)")
+      ("tolerance", po::value(&tolerance), "invariance: relative deviation that counts as unchanged (default 1e-3)")
+      ("all", "positions: print every position")
+      ("residual", "correlate: include the residual-stream sites");
+  po::positional_options_description positional;
+  positional.add("inputs", -1);
+  po::variables_map vm;
+  if (!parse({args.begin() + 1, args.end()}, desc, vm, out, usage, &positional)) return 0;
+  if (inputs.empty()) fail("analyze ", what, ": no input given\n", usage);
+
+  if (what == "correlate") {
+    std::vector<std::string> files;
+    for (const auto& in : inputs) {
+      if (std::filesystem::is_directory(in)) {
+        std::vector<std::string> found;
+        for (const auto& e : std::filesystem::recursive_directory_iterator(in)) {
+          if (e.path().string().ends_with(".sensitivity.h5")) found.push_back(e.path().string());
+        }
+        if (found.empty()) fail("analyze correlate: no *.sensitivity.h5 file under ", in);
+        std::sort(found.begin(), found.end());
+        files.insert(files.end(), found.begin(), found.end());
+      } else {
+        files.push_back(in);
+      }
+    }
+    std::vector<analysis::SensitivityReport> reports;
+    for (const auto& f : files) reports.push_back(analysis::read_sensitivity(f));
+    const auto c = analysis::correlate(reports, reference, vm.count("residual") == 0);
+    analysis::print_correlations(out, c);
+    if (out_path.empty()) {
+      out_path = (std::filesystem::is_directory(inputs[0]) ? std::filesystem::path(inputs[0])
+                                                           : std::filesystem::path(inputs[0]).parent_path()) /
+                 "correlation.h5";
+    }
+    analysis::write_correlations(out_path, c, reference);
+    out << "-> " << out_path << "\n";
+    return 0;
+  }
+  if (inputs.size() != 1) fail("analyze ", what, ": one run file, got ", inputs.size());
+  std::ostringstream log;  // the data description lines
+  std::optional<std::uint64_t> seed;
+  if (val_seed >= 0) seed = std::uint64_t(val_seed);
+  analysis::LoadedRun run = analysis::load_run(inputs[0], seed, batches, log);
+  if (what == "sensitivity") {
+    const auto grid = epsilons.empty() ? analysis::default_epsilons() : parse_doubles(epsilons, "--epsilons");
+    const auto r = analysis::measure_sensitivity(run, grid, std::uint64_t(control_seed), site);
+    analysis::print_sensitivity(out, r, reference);
+    if (out_path.empty()) out_path = beside(inputs[0], ".sensitivity.h5");
+    analysis::write_sensitivity(out_path, r, reference);
+    out << "-> " << out_path << "\n";
+  } else if (what == "invariance") {
+    const auto r = analysis::measure_invariance(run, parse_doubles(scales, "--scales"),
+                                                parse_doubles(shifts, "--shifts"));
+    analysis::print_invariance(out, r, tolerance);
+  } else {
+    const auto p = analysis::measure_positions(run);
+    analysis::print_positions(out, inputs[0], p, vm.count("all") > 0);
+    if (out_path.empty()) out_path = beside(inputs[0], ".positions.h5");
+    analysis::write_positions(out_path, inputs[0], p);
+    out << "-> " << out_path << "\n";
+  }
+  return 0;
+}
+
 int print_usage(std::ostream& out) {
   out << "normlab " << NORMLAB_VERSION << ": a toolkit for research on normalization layers\n\n"
       << "usage: normlab <command> [options]    (normlab <command> --help for its options)\n\n"
@@ -500,6 +626,7 @@ const std::vector<Command>& commands() {
       {"sweep", "train every run of a sweep file, in parallel, resumable, sharded", cmd_sweep},
       {"collect", "index a sweep directory: one row per run (CSV and HDF5)", cmd_collect},
       {"info", "what a run file holds: status, steps, losses, sites, statistics", cmd_info},
+      {"analyze", "trained runs: gain/offset sensitivity, invariance, GRU positions, correlation", cmd_analyze},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
       {"numerics", "precision, cancellation and conditioning of the normalizers (HDF5, table, plot)", cmd_numerics},

@@ -270,7 +270,9 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
   for (Block& blk : blocks_) {
     sublayer_forward(blk, blk.attn, true, s);
     sublayer_forward(blk, blk.mlp, false, blk.attn.out().data());
-    s = blk.mlp.out().data();
+    std::vector<T>& stream = blk.mlp.y.empty() ? blk.mlp.r : blk.mlp.y;  // mlp.out()
+    blk.residual.perturb(stream.data(), N);  // the analysis tools' hook; a null check otherwise
+    s = stream.data();
     blk.residual.forward(s, nullptr, N);
   }
   if (norm_final_.active()) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/error.hpp"
+
 namespace normlab::nn {
 
 ParamRole norm_param_role(const std::string& spec_name) {
@@ -29,6 +31,9 @@ NormSite<T>::NormSite(ParamStore<T>& store, const std::string& prefix, const std
   const norm::NormConfig& config = norm_->config();
   if (config.zero_centered_gain) probe_.gain_offset = 1;
   const auto& applicable = norm::kind_info(kind).options;
+  if (std::find(applicable.begin(), applicable.end(), "eps") != applicable.end()) {
+    probe_.eps = config.eps;
+  }
   if (!config.learn_lambda &&
       std::find(applicable.begin(), applicable.end(), "lambda") != applicable.end()) {
     probe_.fixed_lambda = config.lambda;
@@ -65,17 +70,29 @@ template <class T>
 void NormSite<T>::forward(const ParamStore<T>& store, T* y, const T* x, std::size_t B,
                           std::size_t call) {
   if (caches_.size() <= call) caches_.resize(call + 1);
+  perturbed_forward_ = probe_.perturbation != nullptr;
+  if (perturbed_forward_) {  // the analysis tools' hook (nn/probe.hpp): normalize a perturbed copy
+    perturbed_.assign(x, x + B * D_);
+    probe_.perturb(perturbed_.data(), B);
+    x = perturbed_.data();
+  }
   norm_->forward(std::span<T>(y, B * D_), caches_[call], std::span<const T>(x, B * D_),
                  values(store), B, D_);
+  probe_.call = call;
   probe_.forward(x, y, B);
 }
 
 template <class T>
 void NormSite<T>::backward(ParamStore<T>& store, T* dx, const T* dy, const T* x, std::size_t B,
                            std::size_t call) {
+  if (perturbed_forward_) {
+    fail("internal: backward of normalizer site ", probe_.name,
+         " after a perturbed forward (its input was not the one the model kept)");
+  }
   norm_->backward(std::span<T>(dx, B * D_), grads(store), caches_.at(call),
                   std::span<const T>(dy, B * D_), std::span<const T>(x, B * D_), values(store), B,
                   D_);
+  probe_.call = call;
   probe_.backward(dx, dy, B);
 }
 

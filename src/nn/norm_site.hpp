@@ -47,6 +47,8 @@ class NormSite {
   std::size_t D_ = 0;
   std::vector<norm::NormCache> caches_;
   Probe<T> probe_;
+  std::vector<T> perturbed_;      // the perturbed copy of the input, while a perturbation is attached
+  bool perturbed_forward_ = false;  // the last forward was perturbed: backward refuses
 };
 
 // The parameter role of a normalizer parameter named by its spec ("gain", "bias", "lambda").
