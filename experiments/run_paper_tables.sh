@@ -74,7 +74,8 @@ for e in "${experiments[@]}"; do
   # A diverged run is a result (exit 0); a failed run stops the script here.
   "$binary" sweep "$file" --out "$dir" --jobs "$jobs" "${extra[@]}" | tail -n 3
   took=$(( $(date +%s) - start ))
-  command="experiments/run_paper_tables.sh --only $e$([[ $tiny == 1 ]] && echo ' --tiny')"
+  command="experiments/run_paper_tables.sh --only $e"
+  if [[ $tiny == 1 ]]; then command+=" --tiny"; fi
   {
     echo "<!-- normlab table $e: regenerate with \`$command\` (sweep: \`normlab sweep experiments/sweeps/$e.toml --jobs $jobs\`, then \`normlab table DIR\`) -->"
     "$binary" table "$dir" --format md

@@ -41,6 +41,14 @@ def row_keys(sweep_dir, runs):
     return keys or ["model.norm"]
 
 
+def in_sweep_order(sweep_dir, runs):
+    """The runs in the sweep's expansion order (manifest.toml), so lines come in the table's order."""
+    manifest = Path(sweep_dir) / "manifest.toml"
+    listed = tomllib.loads(manifest.read_text()).get("runs", []) if manifest.exists() else []
+    position = {run_id: i for i, run_id in enumerate(listed)}
+    return sorted(runs, key=lambda r: position.get(r.run_id, len(listed)))
+
+
 def label_of(run, keys):
     return ", ".join(str(run.flat_config.get(k)) for k in keys)
 
@@ -91,7 +99,7 @@ def plot_losses(groups, out, against, smooth):
     ax_train.legend(fontsize=7)
     fig.tight_layout()
     path = Path(out) / f"loss_{against}.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
 
@@ -126,7 +134,7 @@ def plot_stat(groups, out, stat, sites=None):
     fig.suptitle(f"{stat} per site over training (mean over seeds)")
     fig.tight_layout()
     path = Path(out) / f"stat_{stat}.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return path if drawn else None
 
@@ -198,7 +206,7 @@ def plot_sensitivity(sweep_dir, out):
     fig.suptitle("sensitivity per site")
     fig.tight_layout()
     path = Path(out) / "sensitivity.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
 
@@ -220,7 +228,7 @@ def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10):
         for stat in stats:
             if stat not in known:
                 raise ValueError(f"--stat: no statistic {stat!r} in the runs; they have {', '.join(known)}")
-        groups = group_runs(runs, row_keys(sweep_dir, runs))
+        groups = group_runs(in_sweep_order(sweep_dir, runs), row_keys(sweep_dir, runs))
         written = [plot_losses(groups, out, "step", smooth), plot_losses(groups, out, "time", smooth)]
         written += [plot_stat(groups, out, stat, sites) for stat in stats]
     written.append(plot_sensitivity(sweep_dir, out))

@@ -90,7 +90,7 @@ void compare_with_layernorm(Table& t, const std::optional<double>& target) {
       if (!same_group) continue;
       const double t_ln = ln.s_per_1k.mean, t_x = row.s_per_1k.mean;
       row.speedup_pct = 100.0 * (t_ln - t_x) / t_ln;  // NaN when either row has no completed run
-      if (!target) row.target = ln.metrics.empty() ? kNaN : ln.metrics[0].mean;
+      if (!target) row.target = ln.final_val_loss.mean;
     }
   }
 }
@@ -158,6 +158,7 @@ Table make_table(const std::string& dir, const TableOptions& options) {
       time.push_back(run.s_per_1k);
     }
     for (const auto& m : t.metrics) row.metrics.push_back(mean_std(m == "val_loss" ? loss : metric));
+    row.final_val_loss = mean_std(loss);
     row.s_per_1k = mean_std(time);
   }
   compare_with_layernorm(t, options.target_loss);

@@ -43,6 +43,7 @@ struct TableRow {
   std::vector<std::string> keys;  // the row keys' values, as the index shows them
   std::size_t runs = 0, completed = 0, diverged = 0, unfinished = 0;
   std::vector<MeanStd> metrics;   // one per TableOptions::metrics, over the completed runs
+  MeanStd final_val_loss{};       // over the completed runs, shown or not (the default target)
   MeanStd s_per_1k{};             // seconds per 1000 steps
   double speedup_pct;             // NaN: no LayerNorm row to compare with
   double target;                  // NaN: no target

@@ -150,6 +150,16 @@ class TableTest(unittest.TestCase):
     def test_csv_explicit_target(self):
         self.check(self.csv_rows("--target-loss", "1.72"), expected_rows(1.72))
 
+    def test_metric_option(self):
+        # Only the accuracy shown: the default target is still LayerNorm's final val loss.
+        got = self.csv_rows("--metric", "val_metric")
+        want = expected_rows()
+        self.assertNotIn("val_loss_mean", got["rmsnorm"])
+        self.assertAlmostEqual(float(got["rmsnorm"]["val_metric_mean"]), want["rmsnorm"]["val_metric"][0],
+                               delta=1e-12)
+        self.assertAlmostEqual(float(got["rmsnorm"]["target_loss"]), want["rmsnorm"]["target"], delta=1e-12)
+        self.assertEqual(int(got["rmsnorm"]["reached_target"]), want["rmsnorm"]["reached"])
+
     def test_markdown_and_latex(self):
         md = run("table", self.sweep).stdout
         lines = [l for l in md.splitlines() if l.startswith("|")]
