@@ -502,10 +502,11 @@ int cmd_plot(const std::vector<std::string>& args, std::ostream& out) {
   // The plots are Python (analysis/normlab/plots.py, matplotlib); every option is passed on.
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
-      out << "usage: normlab plot SWEEP_DIR [--out DIR] [--stat NAME] [--sites A,B]\n\n"
+      out << "usage: normlab plot SWEEP_DIR [--out DIR] [--stat NAME[,NAME]] [--sites A,B] [--smooth N]\n\n"
              "Runs /usr/bin/python3 -m normlab.plots (analysis/normlab/plots.py): loss against step\n"
-             "and wall time per row, a per-site statistic over training, and sensitivity per site\n"
-             "when *.sensitivity.h5 files are in the directory. PNGs into --out (default SWEEP_DIR/plots).\n";
+             "and wall time per row, per-site statistics over training (default in_rms), and\n"
+             "sensitivity per site when *.sensitivity.h5 files are in the directory. PNGs into --out\n"
+             "(default SWEEP_DIR/plots).\n";
       return 0;
     }
   }
