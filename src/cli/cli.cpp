@@ -28,12 +28,14 @@
 #include "tools/demo.hpp"
 #include "tools/info.hpp"
 #include "tools/numerics.hpp"
+#include "tools/table.hpp"
 #include "sweep/collect.hpp"
 #include "sweep/runner.hpp"
 #include "sweep/slurm.hpp"
 #include "sweep/sweep.hpp"
 #include "train/trainer.hpp"
 #include "io/config.hpp"
+#include "io/text_file.hpp"
 
 namespace normlab::cli {
 
@@ -347,6 +349,7 @@ std::pair<int, int> parse_shard(const std::string& text) {
 
 int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
   std::string path, shard, out_dir;
+  std::vector<std::string> sets;
   sweep::RunnerOptions o;
   sweep::SlurmOptions slurm;
   po::options_description desc("options");
@@ -356,6 +359,7 @@ int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
       ("shard", po::value(&shard), "I/N: run every N-th run from the I-th (default: from "
                                    "SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else 0/1)")
       ("out", po::value(&out_dir), "the sweep directory (default: the file's `out`)")
+      ("set", po::value(&sets)->composing(), "key=value for every run, after the file's [set] (not an axis key)")
       ("dry-run", "list the runs and their overrides (with --slurm: print the script); run nothing")
       ("slurm", "write DIR/slurm/sweep.sbatch (a job array, one task per shard) and submit it")
       ("tasks", po::value(&slurm.tasks)->default_value(slurm.tasks), "--slurm: array tasks (0: one per run)")
@@ -378,11 +382,12 @@ int cmd_sweep(const std::vector<std::string>& args, std::ostream& out) {
       "writes DIR/index.csv and DIR/index.h5 (normlab collect).";
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
   if (path.empty()) fail("sweep: no sweep file given\n", usage);
-  sweep::Sweep s = sweep::load(path);
+  sweep::Sweep s = sweep::load(path, sets);
   if (!out_dir.empty()) s.out = out_dir;
   std::tie(o.shard, o.shards) = parse_shard(shard);
   o.binary = slurm.binary = self_executable();
   if (vm.count("slurm")) {
+    if (!sets.empty()) fail("sweep: --set is not passed on to Slurm tasks; put the keys in the file's [set]");
     const std::string script = sweep::write_sbatch_script(s, slurm);
     if (vm.count("dry-run")) {
       out << "# " << script << "\n" << sweep::sbatch_script(s, slurm);
@@ -446,6 +451,81 @@ int cmd_collect(const std::vector<std::string>& args, std::ostream& out) {
   out << dir << ": " << index.rows.size() << " runs (" << status_counts(statuses) << ") -> " << dir
       << "/index.csv, " << dir << "/index.h5\n";
   return 0;
+}
+
+int cmd_table(const std::vector<std::string>& args, std::ostream& out) {
+  std::string dir, format = "md", rows, metrics = "val_loss,val_metric", out_path;
+  double target = std::nan("");
+  po::options_description desc("options");
+  desc.add_options()
+      ("dir", po::value(&dir), "the sweep directory")
+      ("format", po::value(&format)->default_value(format), "md | csv | latex")
+      ("rows", po::value(&rows), "the config keys that make a row, e.g. model.norm,model.placement "
+                                 "(default: every axis of the sweep but seed)")
+      ("metric", po::value(&metrics)->default_value(metrics), "final figures: val_loss, val_metric or both")
+      ("target-loss", po::value(&target), "steps to reach this val loss (default: the LayerNorm "
+                                          "row's mean final val loss)")
+      ("out", po::value(&out_path), "write the table to this file instead of the terminal");
+  po::positional_options_description positional;
+  positional.add("dir", 1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab table SWEEP_DIR [--format md|csv|latex] [--rows KEY[,KEY]] [--metric M]\n"
+      "                               [--target-loss X] [--out FILE]\n\n"
+      "The sweep as a comparison table: one row per value of the row keys, seeds collapsed into\n"
+      "mean ± sample std over the completed runs (diverged and unfinished runs counted): final\n"
+      "validation loss and metric, seconds per 1k steps, speedup (T_LN - T)/T_LN against the\n"
+      "LayerNorm row, steps to reach a target validation loss.";
+  if (!parse(args, desc, vm, out, usage, &positional)) return 0;
+  if (dir.empty()) fail("table: no sweep directory given\n", usage);
+  if (format != "md" && format != "csv" && format != "latex") {
+    fail("--format: '", format, "' is not one of md, csv, latex",
+         did_you_mean(format, {"md", "csv", "latex"}));
+  }
+  tools::TableOptions o;
+  for (const auto& k : split(rows, ',')) {
+    if (!trim(k).empty()) o.rows.push_back(std::string(trim(k)));
+  }
+  o.metrics.clear();
+  for (const auto& k : split(metrics, ',')) {
+    if (!trim(k).empty()) o.metrics.push_back(std::string(trim(k)));
+  }
+  if (vm.count("target-loss")) o.target_loss = target;
+  const tools::Table t = tools::make_table(dir, o);
+  const std::string text = format == "csv"   ? tools::table_csv(t)
+                           : format == "latex" ? tools::table_latex(t)
+                                               : tools::table_markdown(t);
+  if (out_path.empty()) {
+    out << text;
+  } else {
+    io::write_text_atomically(out_path, text);
+    out << t.rows.size() << " rows -> " << out_path << "\n";
+  }
+  return 0;
+}
+
+int cmd_plot(const std::vector<std::string>& args, std::ostream& out) {
+  // The plots are Python (analysis/normlab/plots.py, matplotlib); every option is passed on.
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      out << "usage: normlab plot SWEEP_DIR [--out DIR] [--stat NAME[,NAME]] [--sites A,B] [--smooth N]\n\n"
+             "Runs /usr/bin/python3 -m normlab.plots (analysis/normlab/plots.py): loss against step\n"
+             "and wall time per row, per-site statistics over training (default in_rms), and\n"
+             "sensitivity per site when *.sensitivity.h5 files are in the directory. PNGs into --out\n"
+             "(default SWEEP_DIR/plots).\n";
+      return 0;
+    }
+  }
+  if (args.empty()) fail("plot: no sweep directory given (normlab plot SWEEP_DIR)");
+  const std::string analysis = (std::filesystem::path(NORMLAB_SOURCE_DIR) / "analysis").string();
+  std::string command = cat("PYTHONPATH='", analysis, "' PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m normlab.plots");
+  for (const auto& a : args) {
+    if (a.find('\'') != std::string::npos) fail("plot: argument with a quote: ", a);
+    command += " '" + a + "'";
+  }
+  out.flush();
+  const int status = std::system(command.c_str());
+  return status == 0 ? 0 : 1;
 }
 
 int cmd_numerics(const std::vector<std::string>& args, std::ostream& out) {
@@ -625,6 +705,8 @@ const std::vector<Command>& commands() {
       {"train", "train one model from an experiment file", cmd_train},
       {"sweep", "train every run of a sweep file, in parallel, resumable, sharded", cmd_sweep},
       {"collect", "index a sweep directory: one row per run (CSV and HDF5)", cmd_collect},
+      {"table", "a sweep as a comparison table: mean ± std over seeds, time, speedup vs LayerNorm", cmd_table},
+      {"plot", "a sweep's plots (PNG): loss vs step and time, per-site statistics, sensitivity", cmd_plot},
       {"info", "what a run file holds: status, steps, losses, sites, statistics", cmd_info},
       {"analyze", "trained runs: gain/offset sensitivity, invariance, GRU positions, correlation", cmd_analyze},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},

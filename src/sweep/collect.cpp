@@ -176,6 +176,8 @@ void write_h5(const fs::path& path, const Index& index) {
 
 }  // namespace
 
+std::string config_cell(const std::string& toml_text) { return cell(toml_text); }
+
 Index collect(const std::string& dir, bool write) {
   const fs::path root(dir), runs = root / "runs", manifest = root / "manifest.toml";
   if (!fs::is_directory(root)) fail(dir, ": no such directory");

@@ -27,6 +27,10 @@ struct Index {
   std::vector<IndexRow> rows;
 };
 
+// A config value's TOML text as a table cell: 'rmsnorm' -> rmsnorm, 0.0030000000000000001 -> 0.003,
+// [ 'layernorm', 'rmsnorm' ] -> layernorm,rmsnorm (as the index's axis columns show them).
+std::string config_cell(const std::string& toml_text);
+
 // Reads the directory; writes index.csv and index.h5 when `write` is set.
 Index collect(const std::string& dir, bool write = true);
 

@@ -111,15 +111,16 @@ std::string config_hash(const io::Config& config) {
   return std::string(hex, 8);
 }
 
-Sweep load(const std::string& path) {
+Sweep load(const std::string& path, const std::vector<std::string>& sets) {
   std::ifstream in(path);
   if (!in) fail(path, ": cannot read the sweep file");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse(text.str(), path);
+  return parse(text.str(), path, sets);
 }
 
-Sweep parse(const std::string& toml_text, const std::string& path) {
+Sweep parse(const std::string& toml_text, const std::string& path,
+            const std::vector<std::string>& sets) {
   toml::table doc;
   try {
     doc = toml::parse(toml_text, path);
@@ -155,6 +156,16 @@ Sweep parse(const std::string& toml_text, const std::string& path) {
     }
   }
 
+  std::vector<std::string> set_keys;
+  for (const auto& assignment : sets) {
+    try {
+      base.set(assignment);
+    } catch (const Error& e) {
+      fail(path, ": --set ", e.what());
+    }
+    set_keys.push_back(std::string(trim(assignment.substr(0, assignment.find('=')))));
+  }
+
   std::vector<Axis> axes;
   if (const toml::table* grid = doc["grid"].as_table()) {
     std::vector<std::pair<std::string, const toml::node*>> keys;
@@ -175,6 +186,9 @@ Sweep parse(const std::string& toml_text, const std::string& path) {
     for (const auto& key : a.keys) {
       if (std::find(sweep.axis_keys.begin(), sweep.axis_keys.end(), key) != sweep.axis_keys.end()) {
         fail(path, ": '", key, "' is on two axes");
+      }
+      if (std::find(set_keys.begin(), set_keys.end(), key) != set_keys.end()) {
+        fail(path, ": --set ", key, ": the key is an axis of the sweep (--set fixes non-axis keys)");
       }
       sweep.axis_keys.push_back(key);
     }

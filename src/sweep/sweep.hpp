@@ -39,8 +39,11 @@ struct Sweep {
 };
 
 // Reads and expands a sweep file; throws Error naming the file and the offending key or value.
-Sweep load(const std::string& path);
-Sweep parse(const std::string& toml_text, const std::string& path);
+// `sets` ("key=value", as `normlab sweep --set`) apply to every run after the file's [set]; a key
+// that is on an axis is refused.
+Sweep load(const std::string& path, const std::vector<std::string>& sets = {});
+Sweep parse(const std::string& toml_text, const std::string& path,
+            const std::vector<std::string>& sets = {});
 
 // The hash part of a run id: FNV-1a (64 bit) of the resolved config with `name` and `train.out`
 // blanked, as 8 hex digits.
