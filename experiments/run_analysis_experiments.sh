@@ -125,5 +125,8 @@ for p in sys.argv[1:]:
 } > "$results/transformer_sensitivity/correlation.md"
 "$python" "$here/summarize_sensitivity.py" "$out/transformer_sensitivity" "$command_line" \
   > "$results/transformer_sensitivity/summary.md"
+# Loss curves, the mean's share and lambda per site over training, and sensitivity per site.
+"$normlab" plot "$out/transformer_sensitivity" --out "$results/transformer_sensitivity" \
+  --stat in_mean_share,lambda > "$out/transformer_sensitivity.plot.log"
 
 echo "done in $(( $(date +%s) - start )) s: $results/gru_positions, $results/transformer_sensitivity"

@@ -6,8 +6,8 @@
   loss_time.png      the same against wall time (the cumulative step_time, the seeds' mean);
   stat_<NAME>.png    per-site statistics (default in_rms) over training, one panel per row,
                      one line per site (mean over seeds);
-  sensitivity.png    per-site sensitivity, only when *.sensitivity.h5 files lie in the directory
-                     (their /sensitivity group is read defensively; skipped when absent).
+  sensitivity.png    gain, offset and control sensitivity per site and normalizer, only when
+                     `normlab analyze sensitivity` files (*.sensitivity.h5) lie in the directory.
 
     /usr/bin/python3 -m normlab.plots SWEEP_DIR [--out DIR] [--stat NAME[,NAME]] [--sites A,B]
     normlab plot SWEEP_DIR ...          (the same, through the normlab binary)
@@ -139,71 +139,59 @@ def plot_stat(groups, out, stat, sites=None):
     return path if drawn else None
 
 
-def _sensitivity_arrays(path):
-    """(name, sites, epsilons or None, values) for each numeric dataset in /sensitivity that runs
-    over the sites; what is not understood is left out."""
-    found = []
+SENSITIVITY_DIRECTIONS = ("gain", "offset", "control")
+
+
+def _read_sensitivity(path):
+    """(norm, sites, {direction: values}) from a `normlab analyze sensitivity` file
+    (docs/ANALYSIS.md: group /sensitivity, datasets <direction>_sensitivity over `site`); None for
+    a file of another format."""
     with h5py.File(path, "r") as f:
-        group = f.get("sensitivity")
-        if not isinstance(group, h5py.Group):
-            return found
-        def read_labels(name):
-            if name not in group:
-                return None
-            d = group[name]
-            return d.asstr()[()] if h5py.check_string_dtype(d.dtype) else d[()]
-        sites = read_labels("site")
-        epsilons = read_labels("epsilon")
-        for name, d in group.items():
-            if name in ("site", "epsilon") or not isinstance(d, h5py.Dataset):
-                continue
-            if d.dtype.kind not in "fiu" or d.ndim not in (1, 2):
-                continue
-            values = np.asarray(d[()], dtype=float)
-            labels = sites if sites is not None and len(sites) == values.shape[0] else \
-                [str(i) for i in range(values.shape[0])]
-            if d.ndim == 2 and epsilons is not None and len(epsilons) == values.shape[1]:
-                found.append((name, list(map(str, labels)), np.asarray(epsilons, float), values))
-            elif d.ndim == 2 and epsilons is not None and len(epsilons) == values.shape[0] \
-                    and sites is not None and len(sites) == values.shape[1]:
-                found.append((name, list(map(str, sites)), np.asarray(epsilons, float), values.T))
-            elif d.ndim == 1:
-                found.append((name, list(map(str, labels)), None, values))
-    return found
+        if f.attrs.get("format") != "normlab-sensitivity":
+            return None
+        g = f["sensitivity"]
+        sites = [str(x) for x in g["site"].asstr()[()]]
+        values = {d: np.asarray(g[f"{d}_sensitivity"][()], dtype=float)
+                  for d in SENSITIVITY_DIRECTIONS}
+        return str(g.attrs.get("norm", "?")), sites, values
 
 
 def plot_sensitivity(sweep_dir, out):
-    """sensitivity.png from every *.sensitivity.h5 under the directory; None when there is none
-    or none holds a /sensitivity group this reader understands."""
-    panels = []
+    """sensitivity.png: one panel per normalizer, bars per site (forward order) of the gain, offset
+    and control sensitivity at the reference epsilon, the mean over the runs of that normalizer
+    with their min-max as error bars; from every *.sensitivity.h5 under the directory. None when
+    there is none."""
+    by_norm = {}
     for path in sorted(Path(sweep_dir).rglob("*.sensitivity.h5")):
         try:
-            for name, sites, eps, values in _sensitivity_arrays(path):
-                panels.append((f"{path.name.removesuffix('.sensitivity.h5')}: {name}", sites, eps, values))
-        except OSError as e:
+            found = _read_sensitivity(path)
+        except (OSError, KeyError) as e:
             print(f"sensitivity: skipped {path}: {e}", file=sys.stderr)
-    if not panels:
+            continue
+        if found is None:
+            print(f"sensitivity: skipped {path}: not a normlab-sensitivity file", file=sys.stderr)
+            continue
+        norm, sites, values = found
+        by_norm.setdefault(norm, []).append((sites, values))
+    if not by_norm:
         return None
-    panels = panels[:12]
-    cols = min(len(panels), 3)
-    rows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
-    for ax, (title, sites, eps, values) in zip(axes.flat, panels):
-        if eps is None:
-            ax.bar(range(len(sites)), values)
-            ax.set_xticks(range(len(sites)), sites, rotation=90, fontsize=5)
-        else:
-            for i, site in enumerate(sites):
-                ax.plot(eps, values[i], marker=".", label=site, linewidth=1)
-            ax.set_xlabel("epsilon")
-            if np.all(eps > 0):
-                ax.set_xscale("log")
-            if len(sites) <= 16:
-                ax.legend(fontsize=5, ncol=2)
-        ax.set_title(title, fontsize=8)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    fig.suptitle("sensitivity per site")
+    norms = sorted(by_norm)
+    fig, axes = plt.subplots(len(norms), 1, figsize=(9, 2.6 * len(norms)), squeeze=False)
+    width = 0.27
+    for ax, norm in zip(axes[:, 0], norms):
+        runs = [r for r in by_norm[norm] if r[0] == by_norm[norm][0][0]]  # same sites only
+        sites = runs[0][0]
+        x = np.arange(len(sites))
+        for k, d in enumerate(SENSITIVITY_DIRECTIONS):
+            v = np.stack([r[1][d] for r in runs])
+            mean = v.mean(axis=0)
+            err = np.stack([mean - v.min(axis=0), v.max(axis=0) - mean])
+            ax.bar(x + (k - 1) * width, mean, width, yerr=err, capsize=2, label=d)
+        ax.set_xticks(x, sites, rotation=30, ha="right", fontsize=6)
+        ax.set_ylabel("|dL| (nats)")
+        ax.set_title(f"{norm} ({len(runs)} run{'s' if len(runs) != 1 else ''})", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle("sensitivity per site at the reference epsilon (mean, min-max over runs)")
     fig.tight_layout()
     path = Path(out) / "sensitivity.png"
     fig.savefig(path, dpi=90)

@@ -64,28 +64,35 @@ class PlotsTest(unittest.TestCase):
             self.assert_png(p)
 
     def test_sensitivity_when_present(self):
-        path = next((self.sweep / "runs").glob("*.h5"))
-        sens = path.with_name(path.name.removesuffix(".h5") + ".sensitivity.h5")
-        with h5py.File(sens, "w") as f:
-            g = f.create_group("sensitivity")
-            g["site"] = np.array([b"block0.attn.norm", b"block0.mlp.norm", b"final_norm"])
-            g["epsilon"] = np.array([0.01, 0.1, 1.0])
-            g["gain"] = np.arange(9.0).reshape(3, 3)
-            g["offset"] = np.array([0.5, 0.2, 0.1])
-            g["note"] = np.array([b"a string dataset is skipped"])
+        """`normlab analyze sensitivity` files beside two runs of different normalizers give
+        sensitivity.png; a file of another format beside them is skipped, not an error."""
+        runs = sorted((self.sweep / "runs").glob("*.h5"))
+        made = []
+        for norm in ("layernorm", "rmsnorm"):
+            path = next(p for p in runs if f"norm-{norm}" in p.name and ".sensitivity" not in p.name)
+            run("analyze", "sensitivity", path, "--batches", 1)
+            made.append(path.with_name(path.name.removesuffix(".h5") + ".sensitivity.h5"))
+        foreign = self.sweep / "runs" / "foreign.sensitivity.h5"
+        with h5py.File(foreign, "w") as f:
+            f.create_group("sensitivity")["offset"] = np.array([0.5, 0.2])
+        made.append(foreign)
         try:
+            for path in made[:2]:
+                self.assertTrue(path.exists(), path)
             out = self.root / "with_sensitivity"
             env = dict(os.environ, PYTHONPATH=str(REPO / "analysis"))
             result = subprocess.run([sys.executable, "-m", "normlab.plots", str(self.sweep), "--out",
                                      str(out), "--stat", "in_mean_share"],
                                     capture_output=True, text=True, env=env)
             self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertIn("foreign.sensitivity.h5: not a normlab-sensitivity file", result.stderr)
             names = sorted(p.name for p in self.plotted(result.stdout))
             self.assertEqual(names, ["loss_step.png", "loss_time.png", "sensitivity.png",
                                      "stat_in_mean_share.png"])
             self.assert_png(out / "sensitivity.png")
         finally:
-            sens.unlink()
+            for path in made:
+                path.unlink(missing_ok=True)
 
     def test_errors(self):
         bad = run("plot", self.sweep, "--stat", "in_rmss", "--out", self.root / "bad", check=False)
