@@ -89,6 +89,26 @@ bool parse_bool(std::string_view text, std::string_view what) {
   fail(what, ": '", text, "' is not true or false");
 }
 
+std::string format_double_or_blank(double value) {
+  return std::isnan(value) ? std::string() : format_double(value);
+}
+
+std::string csv_record(const std::vector<std::string>& fields) {
+  std::string line;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i) line += ',';
+    const std::string& f = fields[i];
+    if (f.find_first_of(",\"\n") == std::string::npos) {
+      line += f;
+      continue;
+    }
+    line += '"';
+    for (char c : f) line += c == '"' ? std::string("\"\"") : std::string(1, c);
+    line += '"';
+  }
+  return line + "\n";
+}
+
 std::string toml_quoted(std::string_view text) {
   std::string q = "\"";
   for (char c : text) {

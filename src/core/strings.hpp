@@ -29,6 +29,13 @@ bool parse_bool(std::string_view text, std::string_view what);
 // Shortest text that reads back as the same double ("1e-05", "0.0625").
 std::string format_double(double value);
 
+// format_double, or "" for NaN (a missing value in a CSV cell).
+std::string format_double_or_blank(double value);
+
+// One CSV record (RFC 4180): the fields joined by commas, a field holding a comma, quote or newline
+// quoted with its quotes doubled, and a closing newline.
+std::string csv_record(const std::vector<std::string>& fields);
+
 // `text` as a TOML basic string: in double quotes, with " and \ escaped.
 std::string toml_quoted(std::string_view text);
 

@@ -94,17 +94,6 @@ IndexRow read_row(const fs::path& path, const std::string& id, const std::vector
   return r;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
-std::string number(double v) {
-  return std::isnan(v) ? std::string() : format_double(v);
-}
-
 void write_csv(const fs::path& path, const Index& index) {
   std::ostringstream s;
   std::vector<std::string> header{"id", "status"};
@@ -113,19 +102,18 @@ void write_csv(const fs::path& path, const Index& index) {
                         "final_val_metric", "train_seconds", "ms_per_step", "started", "finished", "path"}) {
     header.push_back(h);
   }
-  for (std::size_t i = 0; i < header.size(); ++i) s << (i ? "," : "") << csv_field(header[i]);
-  s << "\n";
+  s << csv_record(header);
   for (const IndexRow& r : index.rows) {
     std::vector<std::string> f{r.id, r.status};
     f.insert(f.end(), r.axis_values.begin(), r.axis_values.end());
-    for (const std::string& v : {r.overrides, number(r.steps), number(r.final_train_loss),
-                                 number(r.final_val_loss), number(r.best_val_loss),
-                                 number(r.final_val_metric), number(r.train_seconds),
-                                 number(r.ms_per_step), r.started, r.finished, r.path}) {
+    auto cell = format_double_or_blank;
+    for (const std::string& v : {r.overrides, cell(r.steps), cell(r.final_train_loss),
+                                 cell(r.final_val_loss), cell(r.best_val_loss),
+                                 cell(r.final_val_metric), cell(r.train_seconds),
+                                 cell(r.ms_per_step), r.started, r.finished, r.path}) {
       f.push_back(v);
     }
-    for (std::size_t i = 0; i < f.size(); ++i) s << (i ? "," : "") << csv_field(f[i]);
-    s << "\n";
+    s << csv_record(f);
   }
   io::write_text_atomically(path.string(), s.str());
 }

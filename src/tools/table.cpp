@@ -273,15 +273,6 @@ Grid grid(const Table& t, const std::string& pm, const std::string& none, const 
   return g;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
-std::string number(double v) { return std::isnan(v) ? std::string() : format_double(v); }
-
 std::string latex_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -322,21 +313,19 @@ std::string table_csv(const Table& t) {
     header.push_back(h);
   }
   std::ostringstream s;
-  for (std::size_t i = 0; i < header.size(); ++i) s << (i ? "," : "") << csv_field(header[i]);
-  s << "\n";
+  s << csv_record(header);
   for (const auto& r : t.rows) {
     std::vector<std::string> f = r.keys;
     for (std::size_t n : {r.runs, r.completed, r.diverged, r.unfinished}) f.push_back(std::to_string(n));
     for (const auto& m : r.metrics) {
-      f.push_back(number(m.mean));
-      f.push_back(number(m.std));
+      f.push_back(format_double_or_blank(m.mean));
+      f.push_back(format_double_or_blank(m.std));
     }
     for (double v : {r.s_per_1k.mean, r.s_per_1k.std, r.speedup_pct, r.target, r.steps.mean, r.steps.std}) {
-      f.push_back(number(v));
+      f.push_back(format_double_or_blank(v));
     }
     f.push_back(std::to_string(r.reached));
-    for (std::size_t i = 0; i < f.size(); ++i) s << (i ? "," : "") << csv_field(f[i]);
-    s << "\n";
+    s << csv_record(f);
   }
   return s.str();
 }
