@@ -153,23 +153,16 @@ void backward_dx(T* dx, const T* dy, const T* x, SplitShift<T> shift, double rst
   }
 }
 
-// Per-thread rows of doubles (the parameter-gradient accumulators), grown to the largest D seen
-// and then reused: a call in the steady state allocates nothing. They carry nothing between
-// calls; each call zeroes what it sums into.
-enum WorkRow { kGainGradRow, kBiasGradRow, kWorkRows };
-std::span<double> work_row(WorkRow which, std::size_t n) {
-  thread_local std::vector<double> rows[kWorkRows];
-  if (rows[which].size() < n) rows[which].resize(n);
-  return {rows[which].data(), n};
-}
-
-// A per-thread row of the storage type, grown to the largest D seen: a large output row is
-// computed into it in L1, then streamed out (core/stream_store.hpp).
-template <class T>
-T* staging_row(std::size_t n) {
+// Per-thread working rows, grown to the largest n seen and then reused: a call in the steady
+// state allocates nothing. They carry nothing between calls; each call writes what it reads.
+//   kGainGradRow, kBiasGradRow: the parameter-gradient accumulators (double), zeroed per call;
+//   kStagingRow: a large output row computed in L1, then streamed out (core/stream_store.hpp).
+enum WorkRow { kGainGradRow, kBiasGradRow, kStagingRow };
+template <class T, WorkRow Which>
+std::span<T> work_row(std::size_t n) {
   thread_local std::vector<T> row;
   if (row.size() < n) row.resize(n);
-  return row.data();
+  return {row.data(), n};
 }
 
 // Calls f(std::bool_constant<a>, std::bool_constant<b>, std::bool_constant<c>): one template
@@ -283,7 +276,7 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
              bias = !p.bias.empty();
   const T *g = p.gain.data(), *b = p.bias.data();
   const bool stream = stream_output(B, D * sizeof(T));
-  T* staging = stream ? staging_row<T>(D) : nullptr;
+  T* staging = stream ? work_row<T, kStagingRow>(D).data() : nullptr;
 
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
@@ -341,13 +334,13 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
   const T* g = p.gain.data();
 
   // Sums over rows in double, added to the caller's gradients once at the end.
-  std::span<double> dgain = work_row(kGainGradRow, grads.gain.size());
-  std::span<double> dbias = work_row(kBiasGradRow, grads.bias.size());
+  std::span<double> dgain = work_row<double, kGainGradRow>(grads.gain.size());
+  std::span<double> dbias = work_row<double, kBiasGradRow>(grads.bias.size());
   std::fill(dgain.begin(), dgain.end(), 0.0);
   std::fill(dbias.begin(), dbias.end(), 0.0);
   double dlambda = 0;
   const bool stream = stream_output(B, D * sizeof(T));
-  T* staging = stream ? staging_row<T>(D) : nullptr;
+  T* staging = stream ? work_row<T, kStagingRow>(D).data() : nullptr;
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
     const T* dyr = dy.data() + i * D;
