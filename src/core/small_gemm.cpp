@@ -13,7 +13,15 @@ template <class T>
 void Panels<T>::resize(std::size_t K, std::size_t N) {
   K_ = K;
   N_ = N;
-  data_.assign((N + kWidth - 1) / kWidth * kWidth * K, T(0));  // kept once grown: no allocation
+  data_.resize((N + kWidth - 1) / kWidth * kWidth * K);  // kept once grown: no allocation
+  // pack() and pack_transposed() write every column below N; only the last panel's padding is
+  // zeroed here (the kernel reads it, and its products are never stored).
+  if (const std::size_t used = N % kWidth; used != 0) {
+    T* last = data_.data() + N / kWidth * kWidth * K;
+    for (std::size_t k = 0; k < K; ++k) {
+      std::fill(last + k * kWidth + used, last + (k + 1) * kWidth, T(0));
+    }
+  }
 }
 
 template <class T>
