@@ -9,8 +9,8 @@
 #include "models/mlp.hpp"
 #include "models/transformer_lm.hpp"
 #include "nn/optim.hpp"
-#include "tools/alloc_count.hpp"
-#include "tools/bench_workloads.hpp"
+#include "bench/alloc_count.hpp"
+#include "bench/workloads.hpp"
 
 namespace {
 using namespace normlab;

@@ -15,25 +15,25 @@
 #include "io/hdf5.hpp"
 #include "norm/registry.hpp"
 #include "numerics/conditioning.hpp"
-#include "numerics/format.hpp"
-#include "numerics/kernels.hpp"
-#include "tools/numerics.hpp"
+#include "core/number_format.hpp"
+#include "norm/emulated_kernels.hpp"
+#include "numerics/study.hpp"
 
 using namespace normlab;
-using numerics::Format;
+using fp::Format;
 using Catch::Matchers::Contains;
 
 namespace {
 
 constexpr double kFloat32Unit = 0x1p-24;  // unit roundoff of float32
 
-std::uint32_t bits(double v, numerics::Layout l) { return numerics::encode(v, l); }
+std::uint32_t bits(double v, fp::Layout l) { return fp::encode(v, l); }
 
 }  // namespace
 
 TEST_CASE("bfloat16 and float16 rounding: known bit patterns", "[numerics]") {
-  using numerics::kBFloat16;
-  using numerics::kFloat16;
+  using fp::kBFloat16;
+  using fp::kFloat16;
   CHECK(bits(1.0, kBFloat16) == 0x3F80);
   CHECK(bits(-2.0, kBFloat16) == 0xC000);
   CHECK(bits(1 + 0x1p-8, kBFloat16) == 0x3F80);      // tie: to the even neighbour 1
@@ -43,7 +43,7 @@ TEST_CASE("bfloat16 and float16 rounding: known bit patterns", "[numerics]") {
   CHECK(bits(0x1.FFp127, kBFloat16) == 0x7F80);             // its tie with 2^128: infinity
   CHECK(bits(0x1.FEFFFFp127, kBFloat16) == 0x7F7F);
   CHECK(bits(INFINITY, kBFloat16) == 0x7F80);
-  CHECK(std::isnan(numerics::BFloat16::round(NAN)));
+  CHECK(std::isnan(fp::BFloat16::round(NAN)));
 
   CHECK(bits(1.0, kFloat16) == 0x3C00);
   CHECK(bits(65504, kFloat16) == 0x7BFF);       // the largest finite float16
@@ -58,14 +58,14 @@ TEST_CASE("bfloat16 and float16 rounding: known bit patterns", "[numerics]") {
   CHECK(bits(1023 * 0x1p-24, kFloat16) == 0x03FF);   // the largest subnormal
   CHECK(bits(1023.5 * 0x1p-24, kFloat16) == 0x0400);  // tie: carries into the smallest normal
   CHECK(bits(-0.0, kFloat16) == 0x8000);
-  CHECK(numerics::decode(0x0001, kFloat16) == 0x1p-24);
-  CHECK(numerics::decode(0x7BFF, kFloat16) == 65504);
-  CHECK(numerics::max_finite(Format::float16) == 65504);
-  CHECK(numerics::ulp(1.0, Format::bfloat16) == 0x1p-7);
-  CHECK(numerics::ulp(0.0, Format::float16) == 0x1p-24);
+  CHECK(fp::decode(0x0001, kFloat16) == 0x1p-24);
+  CHECK(fp::decode(0x7BFF, kFloat16) == 65504);
+  CHECK(fp::max_finite(Format::float16) == 65504);
+  CHECK(fp::ulp(1.0, Format::bfloat16) == 0x1p-7);
+  CHECK(fp::ulp(0.0, Format::float16) == 0x1p-24);
   // A float16 square overflows from |x| = 256 on (256^2 = 65536 > 65504).
-  CHECK(std::isfinite(numerics::Float16::round(255.0 * 255.0)));
-  CHECK(std::isinf(numerics::Float16::round(300.0 * 300.0)));
+  CHECK(std::isfinite(fp::Float16::round(255.0 * 255.0)));
+  CHECK(std::isinf(fp::Float16::round(300.0 * 300.0)));
 }
 
 TEST_CASE("the bit-level float32 rounding matches the hardware conversion", "[numerics]") {
@@ -75,11 +75,11 @@ TEST_CASE("the bit-level float32 rounding matches the hardware conversion", "[nu
     const double v = unit(rng) * std::exp2(exponent(rng));
     const std::uint32_t want = std::bit_cast<std::uint32_t>(float(v));
     INFO(v);
-    REQUIRE(numerics::encode(v, numerics::kFloat32) == want);
-    REQUIRE(numerics::Float32::round(v) == double(float(v)));
+    REQUIRE(fp::encode(v, fp::kFloat32) == want);
+    REQUIRE(fp::Float32::round(v) == double(float(v)));
   }
-  CHECK(std::isinf(numerics::Float32::round(1e39)));
-  CHECK(numerics::Float32::round(double(FLT_MAX) * (1 + 0x1p-26)) == double(FLT_MAX));
+  CHECK(std::isinf(fp::Float32::round(1e39)));
+  CHECK(fp::Float32::round(double(FLT_MAX) * (1 + 0x1p-26)) == double(FLT_MAX));
 }
 
 TEST_CASE("bfloat16 and float16 rounding agree with PyTorch bit for bit", "[numerics]") {
@@ -91,8 +91,8 @@ TEST_CASE("bfloat16 and float16 rounding agree with PyTorch bit for bit", "[nume
   REQUIRE(x.size() > 5000);
   std::size_t bf_mismatch = 0, fp_mismatch = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
-    bf_mismatch += numerics::encode(x(i), numerics::kBFloat16) != std::uint32_t(bf16(i));
-    fp_mismatch += numerics::encode(x(i), numerics::kFloat16) != std::uint32_t(fp16(i));
+    bf_mismatch += fp::encode(x(i), fp::kBFloat16) != std::uint32_t(bf16(i));
+    fp_mismatch += fp::encode(x(i), fp::kFloat16) != std::uint32_t(fp16(i));
   }
   CHECK(bf_mismatch == 0);
   CHECK(fp_mismatch == 0);
@@ -105,19 +105,19 @@ TEST_CASE("the fast rounding path equals the bit-level encoder everywhere", "[nu
   auto same = [](double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); };
   for (int i = 0; i < 200000; ++i) {
     double v = unit(rng) * std::exp2(exponent(rng));
-    if (i % 4 == 0) v = numerics::round_to(v, Format::float32);  // float values: ties occur
+    if (i % 4 == 0) v = fp::round_to(v, Format::float32);  // float values: ties occur
     if (i % 8 == 0) v = (1 + double(rng() % 256 * 2 + 1) / 512) * std::exp2(int(rng() % 60) - 30);
     INFO(v);
-    REQUIRE(same(numerics::BFloat16::round(v),
-                 numerics::decode(numerics::encode(v, numerics::kBFloat16), numerics::kBFloat16)));
-    REQUIRE(same(numerics::Float16::round(v),
-                 numerics::decode(numerics::encode(v, numerics::kFloat16), numerics::kFloat16)));
+    REQUIRE(same(fp::BFloat16::round(v),
+                 fp::decode(fp::encode(v, fp::kBFloat16), fp::kBFloat16)));
+    REQUIRE(same(fp::Float16::round(v),
+                 fp::decode(fp::encode(v, fp::kFloat16), fp::kFloat16)));
   }
   for (double v : {65504.0, 65519.0, 65520.0, 0x1.FEp127, 0x1.FFp127, 0x1p-14, 0x1p-126, -0.0}) {
-    CHECK(same(numerics::Float16::round(v),
-               numerics::decode(numerics::encode(v, numerics::kFloat16), numerics::kFloat16)));
-    CHECK(same(numerics::BFloat16::round(v),
-               numerics::decode(numerics::encode(v, numerics::kBFloat16), numerics::kBFloat16)));
+    CHECK(same(fp::Float16::round(v),
+               fp::decode(fp::encode(v, fp::kFloat16), fp::kFloat16)));
+    CHECK(same(fp::BFloat16::round(v),
+               fp::decode(fp::encode(v, fp::kBFloat16), fp::kBFloat16)));
   }
 }
 
@@ -149,10 +149,10 @@ TEST_CASE("emulated kernels in float64 agree with every library normalizer", "[n
     }
     auto lib = test::run<double>(*n, x, params, B, D, &dy);
     std::vector<double> y(B * D), dx(B * D);
-    numerics::emulated_batch({y.data(), dx.data(), nullptr},
+    norm::emulated_batch({y.data(), dx.data(), nullptr},
                              {x.data(), dy.data(), gain.empty() ? nullptr : gain.data(),
                               bias.empty() ? nullptr : bias.data()},
-                             numerics::emulated_norm(n->config(), D),
+                             norm::emulated_norm(n->config(), D),
                              {Format::float64, Format::float64}, B, D);
     auto cy = test::compare("y", y.data(), y.size(), lib.y.data(), lib.y.size(), tol);
     auto cdx = test::compare("dx", dx.data(), dx.size(), lib.dx.data(), lib.dx.size(), tol);
@@ -219,17 +219,17 @@ TEST_CASE("fact 3: a float16 sum of squares overflows beyond |x| ~ 256 unless in
   const std::size_t B = 4, D = 8;
   Rng rng(3);
   std::vector<double> x(B * D), dy(B * D), y(B * D), dx(B * D), y_ref(B * D), dx_ref(B * D);
-  for (auto& v : x) v = numerics::Float16::round((rng() % 2 ? 300.0 : -300.0) + rng() % 20);
+  for (auto& v : x) v = fp::Float16::round((rng() % 2 ? 300.0 : -300.0) + rng() % 20);
   fill_normal(std::span<double>(dy), rng);
-  for (auto& v : dy) v = numerics::Float16::round(v);
-  auto n = numerics::emulated_norm(norm::resolve("rmsnorm", {}), D);
+  for (auto& v : dy) v = fp::Float16::round(v);
+  auto n = norm::emulated_norm(norm::resolve("rmsnorm", {}), D);
   const std::vector<double> gain(D, 1.0);
-  const numerics::BatchInput in{x.data(), dy.data(), gain.data(), nullptr};
-  numerics::reference_batch({y_ref.data(), dx_ref.data(), nullptr}, in, n, B, D);
-  numerics::emulated_batch({y.data(), dx.data(), nullptr}, in, n,
+  const norm::BatchInput in{x.data(), dy.data(), gain.data(), nullptr};
+  norm::reference_batch({y_ref.data(), dx_ref.data(), nullptr}, in, n, B, D);
+  norm::emulated_batch({y.data(), dx.data(), nullptr}, in, n,
                            {Format::float16, Format::float16}, B, D);
   const auto half = tools::error_stats(y, y_ref, B, D, Format::float16);
-  numerics::emulated_batch({y.data(), dx.data(), nullptr}, in, n,
+  norm::emulated_batch({y.data(), dx.data(), nullptr}, in, n,
                            {Format::float16, Format::float32}, B, D);
   const auto single = tools::error_stats(y, y_ref, B, D, Format::float16);
   INFO("float16 accumulation " << half.max_rel << ", float32 " << single.max_rel);
@@ -245,10 +245,10 @@ TEST_CASE("fact 4: eps inside and outside the root differ when mean(x^2) ~ eps",
   auto y_of = [&](const char* mode, double ms) {
     std::vector<double> x(D), y(D);
     for (std::size_t j = 0; j < D; ++j) x[j] = (j % 2 ? 1 : -1) * std::sqrt(ms);
-    auto n = numerics::emulated_norm(
+    auto n = norm::emulated_norm(
         norm::resolve("rmsnorm", {{"eps", "1e-05"}, {"eps_mode", mode}}), D);
     const std::vector<double> gain(D, 1.0);
-    numerics::emulated_batch({y.data(), nullptr, nullptr}, {x.data(), nullptr, gain.data(), nullptr},
+    norm::emulated_batch({y.data(), nullptr, nullptr}, {x.data(), nullptr, gain.data(), nullptr},
                              n, {Format::float32, Format::float32}, 1, D);
     return y[0];
   };
@@ -355,7 +355,7 @@ TEST_CASE("numerics: bad options name the value", "[numerics]") {
   o.norms = {};
   o.dims = {0};
   CHECK_THROWS_WITH(tools::numerics_grid(o), Contains("D = 0"));
-  CHECK_THROWS_WITH(numerics::parse_format("bfloat61"), Contains("bfloat61"));
+  CHECK_THROWS_WITH(fp::parse_format("bfloat61"), Contains("bfloat61"));
 }
 
 TEST_CASE("numerics: the quick grid writes every documented column", "[numerics]") {
@@ -437,5 +437,5 @@ TEST_CASE("emulated normalizers: storage rounding around the library's computati
   auto bf = norm::make_normalizer("rmsnorm", {{"storage", "bfloat16"}, {"accumulate", "float32"}});
   std::vector<float> xf(x.begin(), x.end()), pf(D, 1.0f);
   auto out = test::run<float>(*bf, xf, pf, B, D);
-  for (float v : out.y) REQUIRE(double(v) == numerics::BFloat16::round(v));
+  for (float v : out.y) REQUIRE(double(v) == fp::BFloat16::round(v));
 }

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "sweep/sweep.hpp"
-#include "tools/table.hpp"
+#include "sweep/table.hpp"
 
 using namespace normlab;
 using Catch::Matchers::Contains;

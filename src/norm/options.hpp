@@ -23,7 +23,7 @@ enum class VarianceAlgo {
   welford,   // Welford's streaming update of mean and M2
 };
 
-// Emulated low precision (numerics/kernels.hpp), an option of every kind: the format the
+// Emulated low precision (norm/emulated_kernels.hpp), an option of every kind: the format the
 // normalizer's inputs, outputs and gradients are rounded to, and the precision of its arithmetic.
 // The defaults (native, float64) are the library's own computation, unchanged.
 enum class Storage {

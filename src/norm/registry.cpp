@@ -4,7 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
-#include "numerics/emulated_normalizer.hpp"
+#include "norm/emulated.hpp"
 
 namespace normlab::norm {
 
@@ -68,7 +68,7 @@ std::unique_ptr<Normalizer> make_normalizer(std::string_view kind, const NormOpt
 
 // Emulated low precision (storage, accumulate) wraps the kind in numerics' emulated kernels.
 std::unique_ptr<Normalizer> make_normalizer(const NormConfig& config) {
-  if (emulated_precision(config)) return numerics::make_emulated_normalizer(config);
+  if (emulated_precision(config)) return make_emulated_normalizer(config);
   return kind_info(config.kind).make(config);
 }
 

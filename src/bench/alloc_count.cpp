@@ -2,7 +2,7 @@
 // replaceable form). Each new is malloc (posix_memalign when over-aligned) plus one relaxed atomic
 // increment, each delete is free: the counting costs a few nanoseconds per call and changes no
 // allocation pattern. The throwing forms loop on the new-handler as the standard's do.
-#include "tools/alloc_count.hpp"
+#include "bench/alloc_count.hpp"
 
 #include <atomic>
 #include <cstddef>

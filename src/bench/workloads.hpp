@@ -14,7 +14,7 @@
 #include "core/random.hpp"
 #include "nn/params.hpp"
 #include "nn/probe.hpp"
-#include "tools/bench_train.hpp"
+#include "bench/train.hpp"
 
 namespace normlab::tools {
 

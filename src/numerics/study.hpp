@@ -3,7 +3,7 @@
 // Every case runs one normalizer variant forward and backward over B rows of one input family at
 // D features, in one implementation and precision, and compares y and dx with a long-double
 // two-pass reference computed from the same (storage-rounded) inputs:
-//   implementation "emulated": numerics/kernels.hpp at (storage, accumulation) in
+//   implementation "emulated": norm/emulated_kernels.hpp at (storage, accumulation) in
 //                  {float32/float32, bfloat16/float32, bfloat16/bfloat16, float16/float32,
 //                   float16/float16};
 //   implementation "normlab":  the library's own float32 normalizer from the registry (its
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "norm/options.hpp"
-#include "numerics/kernels.hpp"
+#include "norm/emulated_kernels.hpp"
 
 namespace normlab::tools {
 
@@ -30,7 +30,7 @@ struct CaseSpec {
   norm::NormConfig config;        // kind and every option (eps, eps_mode, variance, ...)
   std::string variant;            // "two_pass", "one_pass", "welford" (LayerNorm), else "default"
   std::string implementation;     // "emulated" | "normlab"
-  numerics::Precision precision;  // normlab: float32 storage, float64 accumulation
+  norm::Precision precision;  // normlab: float32 storage, float64 accumulation
   Family family = Family::normal;
   double offset_ratio = 0;        // mean/std of the rows (offset family), else 0
   std::size_t D = 8, B = 4;
@@ -51,7 +51,7 @@ struct CaseResult {
 
 // Row-wise relative errors of a (B, D) against the reference r (B, D).
 ErrorStats error_stats(const std::vector<double>& a, const std::vector<double>& r, std::size_t B,
-                       std::size_t D, numerics::Format storage);
+                       std::size_t D, fp::Format storage);
 
 // Draws the case's inputs (seeded) and measures it.
 CaseResult evaluate_case(const CaseSpec& spec, std::uint64_t seed);

@@ -1,4 +1,4 @@
-#include "tools/bench_workloads.hpp"
+#include "bench/workloads.hpp"
 
 #include "models/gru_lm.hpp"
 #include "models/mlp.hpp"

@@ -1,4 +1,4 @@
-#include "tools/bench_train.hpp"
+#include "bench/train.hpp"
 
 #include <cblas.h>
 #include <sys/resource.h>
@@ -26,8 +26,8 @@
 #include "core/strings.hpp"
 #include "core/timer.hpp"
 #include "nn/optim.hpp"
-#include "tools/alloc_count.hpp"
-#include "tools/bench_workloads.hpp"
+#include "bench/alloc_count.hpp"
+#include "bench/workloads.hpp"
 
 namespace normlab::tools {
 

@@ -1,4 +1,4 @@
-#include "tools/apply.hpp"
+#include "analysis/apply.hpp"
 
 #include <cmath>
 #include <filesystem>

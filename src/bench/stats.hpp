@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/bench_train.hpp"
+#include "bench/train.hpp"
 
 namespace normlab::tools {
 

@@ -5,7 +5,7 @@
 // arithmetic inside them, while everything else stays as it is.
 //
 // What is rounded: x and dy to storage on the way in, y and dx on the way out, the gain to storage,
-// every intermediate to the accumulation precision (numerics/kernels.hpp). The parameter
+// every intermediate to the accumulation precision (norm/emulated_kernels.hpp). The parameter
 // gradients are summed in double from those rounded values (an optimizer's master copy).
 #pragma once
 
@@ -13,9 +13,9 @@
 
 #include "norm/normalizer.hpp"
 
-namespace normlab::numerics {
+namespace normlab::norm {
 
 // Throws naming the kind if it has no emulated form.
 std::unique_ptr<norm::Normalizer> make_emulated_normalizer(const norm::NormConfig& config);
 
-}  // namespace normlab::numerics
+}  // namespace normlab::norm

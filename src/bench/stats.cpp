@@ -1,4 +1,4 @@
-#include "tools/bench_stats.hpp"
+#include "bench/stats.hpp"
 
 #include <unistd.h>
 
@@ -16,7 +16,7 @@
 #include "io/run_file.hpp"
 #include "nn/optim.hpp"
 #include "stats/recorder.hpp"
-#include "tools/bench_workloads.hpp"
+#include "bench/workloads.hpp"
 
 namespace normlab::tools {
 

@@ -21,9 +21,9 @@
 #include <string>
 
 #include "norm/options.hpp"
-#include "numerics/format.hpp"
+#include "core/number_format.hpp"
 
-namespace normlab::numerics {
+namespace normlab::norm {
 
 // What the kernels need to know about one normalizer at D features: its shift-scale form
 // (mirroring the kind's file in src/norm/) and its options.
@@ -181,8 +181,8 @@ void emulated_backward_row(typename P::real* dx, double* dg, double* db, double*
 // ---- whole batches at run-time precisions (the dispatch over format pairs lives in the .cpp) ----
 
 struct Precision {
-  Format storage = Format::float32;
-  Format accumulation = Format::float32;
+  fp::Format storage = fp::Format::float32;
+  fp::Format accumulation = fp::Format::float32;
 };
 
 // Inputs and parameters of one batch, as doubles; the kernels round them to storage first.
@@ -217,4 +217,4 @@ void emulated_batch(BatchOutput out, BatchInput in, const EmulatedNorm& n, Preci
 void reference_batch(BatchOutput out, BatchInput in, const EmulatedNorm& n, std::size_t B,
                      std::size_t D);
 
-}  // namespace normlab::numerics
+}  // namespace normlab::norm

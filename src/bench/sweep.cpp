@@ -1,4 +1,4 @@
-#include "tools/bench_sweep.hpp"
+#include "bench/sweep.hpp"
 
 #include <unistd.h>
 

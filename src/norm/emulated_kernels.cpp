@@ -1,4 +1,4 @@
-#include "numerics/kernels.hpp"
+#include "norm/emulated_kernels.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -6,7 +6,7 @@
 #include "core/error.hpp"
 #include "norm/shift_scale.hpp"
 
-namespace normlab::numerics {
+namespace normlab::norm {
 
 // The forms below mirror the kinds' files in src/norm/ (rmsnorm.cpp, layernorm.cpp, ...); the
 // tests hold them to the library: in float64 storage and accumulation the emulated kernels agree
@@ -94,12 +94,12 @@ void run_batch(BatchOutput out, BatchInput in, const EmulatedNorm& n, std::size_
 // Calls f(policy) with the Emulated<Storage, Accumulation> type the run-time pair names.
 template <class F>
 void with_policy(Precision p, F&& f) {
-  auto with_format = [](Format fmt, auto&& next) {
+  auto with_format = [](fp::Format fmt, auto&& next) {
     switch (fmt) {
-      case Format::float64: return next(Float64{});
-      case Format::float32: return next(Float32{});
-      case Format::bfloat16: return next(BFloat16{});
-      case Format::float16: return next(Float16{});
+      case fp::Format::float64: return next(fp::Float64{});
+      case fp::Format::float32: return next(fp::Float32{});
+      case fp::Format::bfloat16: return next(fp::BFloat16{});
+      case fp::Format::float16: return next(fp::Float16{});
     }
   };
   with_format(p.storage, [&](auto S) {
@@ -136,4 +136,4 @@ void reference_batch(BatchOutput out, BatchInput in, const EmulatedNorm& n, std:
   run_batch<Exact>(out, in, exact, B, D);
 }
 
-}  // namespace normlab::numerics
+}  // namespace normlab::norm

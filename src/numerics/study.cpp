@@ -1,4 +1,4 @@
-#include "tools/numerics.hpp"
+#include "numerics/study.hpp"
 
 #include <algorithm>
 #include <array>
@@ -18,12 +18,12 @@
 #include "io/hdf5.hpp"
 #include "norm/registry.hpp"
 #include "numerics/conditioning.hpp"
-#include "numerics/kernels.hpp"
+#include "norm/emulated_kernels.hpp"
 
 namespace normlab::tools {
 
-using numerics::Format;
-using numerics::Precision;
+using fp::Format;
+using norm::Precision;
 
 std::string to_string(Family f) {
   switch (f) {
@@ -127,7 +127,7 @@ ErrorStats error_stats(const std::vector<double>& a, const std::vector<double>& 
       const double err = std::abs(a[j] - r[j]);
       num = std::max(num, err);
       den = std::max(den, std::abs(r[j]));
-      e.max_ulp = std::max(e.max_ulp, err / numerics::ulp(r[j], storage));
+      e.max_ulp = std::max(e.max_ulp, err / fp::ulp(r[j], storage));
     }
     rows[i] = !finite ? INFINITY : den > 0 ? num / den : num;
     if (!finite) e.max_ulp = INFINITY;
@@ -145,32 +145,32 @@ CaseResult evaluate_case(const CaseSpec& s, std::uint64_t seed) {
   fill_normal(std::span<double>(dy), rng);
   CaseResult result{s, {}, {}, 0};
   // The stored inputs: what every implementation and the reference see.
-  for (double& v : x) v = numerics::round_to(v, s.precision.storage);
-  for (double& v : dy) v = numerics::round_to(v, s.precision.storage);
+  for (double& v : x) v = fp::round_to(v, s.precision.storage);
+  for (double& v : dy) v = fp::round_to(v, s.precision.storage);
 
-  const numerics::EmulatedNorm n = numerics::emulated_norm(s.config, D);
+  const norm::EmulatedNorm n = norm::emulated_norm(s.config, D);
   auto specs = norm::make_normalizer(s.config)->param_specs(D);
   std::vector<double> gain, bias;
   for (const auto& spec : specs) (spec.name == "gain" ? gain : bias).assign(spec.size, spec.init);
-  const numerics::BatchInput in{x.data(), dy.data(), gain.empty() ? nullptr : gain.data(),
+  const norm::BatchInput in{x.data(), dy.data(), gain.empty() ? nullptr : gain.data(),
                                 bias.empty() ? nullptr : bias.data()};
 
   std::vector<double> y_ref(B * D), dx_ref(B * D), y(B * D), dx(B * D);
-  numerics::reference_batch({y_ref.data(), dx_ref.data(), nullptr}, in, n, B, D);
+  norm::reference_batch({y_ref.data(), dx_ref.data(), nullptr}, in, n, B, D);
   if (s.implementation == "normlab") {
     run_library_float32(y, dx, s, x, dy);
   } else {
-    numerics::emulated_batch({y.data(), dx.data(), nullptr}, in, n, s.precision, B, D);
+    norm::emulated_batch({y.data(), dx.data(), nullptr}, in, n, s.precision, B, D);
   }
   result.y = error_stats(y, y_ref, B, D, s.precision.storage);
   result.dx = error_stats(dx, dx_ref, B, D, s.precision.storage);
   if (n.rescale) {  // how far eps moves the exact output from the eps-free one
-    numerics::EmulatedNorm eps_free = n;
+    norm::EmulatedNorm eps_free = n;
     eps_free.eps = 0;
     std::vector<double> y0(B * D);
-    numerics::BatchInput forward_only = in;
+    norm::BatchInput forward_only = in;
     forward_only.dy = nullptr;
-    numerics::reference_batch({y0.data(), nullptr, nullptr}, forward_only, eps_free, B, D);
+    norm::reference_batch({y0.data(), nullptr, nullptr}, forward_only, eps_free, B, D);
     result.eps_bias = max_row_change(y_ref, y0, B, D);
   }
   return result;
@@ -385,9 +385,9 @@ void write_numerics(const NumericsReport& rep, const NumericsOptions& o) {
     f.write_strings("cases/implementation",
                     text_column(c, [](const R& r) { return r.spec.implementation; }));
     f.write_strings("cases/storage", text_column(c, [](const R& r) {
-      return numerics::to_string(r.spec.precision.storage); }));
+      return fp::to_string(r.spec.precision.storage); }));
     f.write_strings("cases/accumulation", text_column(c, [](const R& r) {
-      return numerics::to_string(r.spec.precision.accumulation); }));
+      return fp::to_string(r.spec.precision.accumulation); }));
     f.write_strings("cases/eps_mode", text_column(c, [](const R& r) {
       return norm::to_string(r.spec.config.eps_mode); }));
     f.write_strings("cases/family", text_column(c, [](const R& r) { return to_string(r.spec.family); }));

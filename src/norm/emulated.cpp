@@ -1,13 +1,13 @@
-#include "numerics/emulated_normalizer.hpp"
+#include "norm/emulated.hpp"
 
 #include <cmath>
 #include <vector>
 
 #include "core/error.hpp"
 #include "norm/registry.hpp"
-#include "numerics/kernels.hpp"
+#include "norm/emulated_kernels.hpp"
 
-namespace normlab::numerics {
+namespace normlab::norm {
 
 namespace {
 
@@ -48,6 +48,7 @@ class EmulatedNormalizer final : public norm::Normalizer {
   Precision precision() const {
     using S = norm::Storage;
     const S s = config().storage;
+    using fp::Format;
     const Format storage = s == S::native   ? (sizeof(T) == 4 ? Format::float32 : Format::float64)
                            : s == S::float32 ? Format::float32
                            : s == S::bfloat16 ? Format::bfloat16
@@ -131,4 +132,4 @@ std::unique_ptr<norm::Normalizer> make_emulated_normalizer(const norm::NormConfi
   return std::make_unique<EmulatedNormalizer>(config);
 }
 
-}  // namespace normlab::numerics
+}  // namespace normlab::norm

@@ -1,4 +1,4 @@
-#include "tools/bench_norms.hpp"
+#include "bench/norms.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "numerics/format.hpp"
+#include "core/number_format.hpp"
 
 #include <bit>
 #include <cfloat>
@@ -7,7 +7,7 @@
 #include "core/error.hpp"
 #include "core/strings.hpp"
 
-namespace normlab::numerics {
+namespace normlab::fp {
 
 std::string to_string(Format f) {
   switch (f) {
@@ -128,4 +128,4 @@ double max_finite(Format f) {
   return std::ldexp(2.0 - std::ldexp(1.0, -l.mantissa_bits), bias);
 }
 
-}  // namespace normlab::numerics
+}  // namespace normlab::fp

@@ -1,4 +1,4 @@
-#include "tools/demo.hpp"
+#include "train/demo.hpp"
 
 #include <cmath>
 #include <iomanip>
@@ -9,7 +9,7 @@
 #include "core/timer.hpp"
 #include "io/config.hpp"
 #include "norm/registry.hpp"
-#include "tools/experiments_toml.hpp"
+#include "train/experiments_toml.hpp"
 #include "train/trainer.hpp"
 
 namespace normlab::tools {

@@ -1,4 +1,4 @@
-#include "tools/info.hpp"
+#include "io/info.hpp"
 
 #include <cmath>
 #include <iomanip>

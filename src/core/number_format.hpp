@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-namespace normlab::numerics {
+namespace normlab::fp {
 
 enum class Format { float64, float32, bfloat16, float16 };
 
@@ -92,4 +92,4 @@ struct Float16 {
   static double round(double v) { return round_16<10>(v, kFloat16, 0x1p-14, 65504.0); }
 };
 
-}  // namespace normlab::numerics
+}  // namespace normlab::fp

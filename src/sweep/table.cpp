@@ -1,4 +1,4 @@
-#include "tools/table.hpp"
+#include "sweep/table.hpp"
 
 #include <algorithm>
 #include <cmath>
