@@ -5,15 +5,18 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "io/run_schema.hpp"
 
 namespace normlab::analysis {
+
+namespace schema = io::schema;
 
 namespace {
 // The value of statistic `stat` at every site in the last stat step, or NaN everywhere.
 std::vector<double> last_stat(const h5::File& f, const std::string& stat, std::size_t sites) {
   std::vector<double> out(sites, NAN);
-  if (!f.has(stat) || !f.has("stat_step")) return out;
-  const std::size_t K = f.shape("stat_step")[0];
+  if (!f.has(stat) || !f.has(schema::axis::kStatStep)) return out;
+  const std::size_t K = f.shape(schema::axis::kStatStep)[0];
   if (K == 0) return out;
   const auto values = f.read<double>(stat);  // (K, S)
   if (values.dimension() != 2 || values.shape()[1] != sites || values.shape()[0] < K) return out;
@@ -25,20 +28,22 @@ std::vector<double> last_stat(const h5::File& f, const std::string& stat, std::s
 LoadedRun load_run(const std::string& path, std::optional<std::uint64_t> val_seed,
                    std::size_t batches, std::ostream& log) {
   h5::File f = io::open_run(path);
-  if (!f.has("checkpoint")) {
+  if (!f.has(schema::kCheckpointGroup)) {
     const std::string status =
-        f.has_attribute("/", "status") ? f.read_string_attribute("/", "status") : "?";
+        f.has_attribute("/", schema::attr::kStatus)
+            ? f.read_string_attribute("/", schema::attr::kStatus)
+            : "?";
     fail(path, ": no checkpoint/ group (status '", status,
          "'): only completed or diverged runs carry their final parameters");
   }
-  LoadedRun run{path, io::Config::parse(f.read_string_attribute("/", "config_toml"), path),
+  LoadedRun run{path, io::Config::parse(f.read_string_attribute("/", schema::attr::kConfigToml), path),
                 nullptr, {}, {}, {}, 0};
   const std::uint64_t seed = std::uint64_t(run.config.integer("seed"));
   run.work = train::make_workload<double>(
       run.config, seed, val_seed ? *val_seed : train::derive_seed(seed, train::kValData), log);
   nn::ParamStore<double>& store = run.work->params();
   for (const auto& info : store.infos()) {
-    const std::string name = "checkpoint/" + info.name;
+    const std::string name = schema::checkpoint_dataset(info.name);
     if (!f.has(name)) fail(path, ": the model its config builds has parameter ", info.name, ", the checkpoint has not");
     const auto values = f.read<double>(name);
     if (values.size() != info.size) {
@@ -48,13 +53,13 @@ LoadedRun load_run(const std::string& path, std::optional<std::uint64_t> val_see
   }
   run.probes = run.work->probes();
   const std::size_t S = run.probes.size();
-  if (f.has("site")) {
-    const auto names = f.read_strings("site");
+  if (f.has(schema::axis::kSite)) {
+    const auto names = f.read_strings(schema::axis::kSite);
     bool same = names.size() == S;
     for (std::size_t s = 0; same && s < S; ++s) same = names[s] == run.probes[s]->name;
     if (!same) fail(path, ": its `site` list differs from the sites of the model its config builds");
-    run.recorded_abs_mean_over_rms = last_stat(f, "in_abs_mean_over_rms", S);
-    run.recorded_lambda = last_stat(f, "lambda", S);
+    run.recorded_abs_mean_over_rms = last_stat(f, schema::stat::kInAbsMeanOverRms, S);
+    run.recorded_lambda = last_stat(f, schema::stat::kLambda, S);
   } else {
     run.recorded_abs_mean_over_rms.assign(S, NAN);
     run.recorded_lambda.assign(S, NAN);

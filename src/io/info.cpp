@@ -8,27 +8,32 @@
 #include "core/strings.hpp"
 #include "core/timer.hpp"
 #include "io/run_file.hpp"
+#include "io/run_schema.hpp"
 
 namespace normlab::tools {
 
+namespace attr = io::schema::attr;
+namespace axis = io::schema::axis;
+namespace series = io::schema::series;
+
 void print_run_info(std::ostream& out, const std::string& path, bool with_config) {
-  h5::File f = io::open_run(path, /*swmr=*/path.ends_with(".partial"));
-  auto attribute = [&](const char* name) {
+  h5::File f = io::open_run(path, /*swmr=*/path.ends_with(io::schema::suffix::kPartial));
+  auto attribute = [&](std::string_view name) {
     return f.has_attribute("/", name) ? f.read_string_attribute("/", name) : std::string("?");
   };
   out << path << "\n"
-      << "  run " << attribute("run_id") << ", status " << attribute("status") << ", format version "
-      << f.read_integer_attribute("/", "format_version") << ", started " << attribute("started")
-      << (f.has_attribute("/", "finished") ? ", finished " + attribute("finished") : "") << "\n"
-      << "  " << attribute("family") << " on " << attribute("task") << ", norm "
-      << attribute("norm")
-      << (attribute("norm_options").empty() ? "" : " (" + attribute("norm_options") + ")") << ", "
-      << attribute("optimizer") << ", " << attribute("dtype") << "\n";
+      << "  run " << attribute(attr::kRunId) << ", status " << attribute(attr::kStatus) << ", format version "
+      << f.read_integer_attribute("/", attr::kFormatVersion) << ", started " << attribute(attr::kStarted)
+      << (f.has_attribute("/", attr::kFinished) ? ", finished " + attribute(attr::kFinished) : "") << "\n"
+      << "  " << attribute(attr::kFamily) << " on " << attribute(attr::kTask) << ", norm "
+      << attribute(attr::kNorm)
+      << (attribute(attr::kNormOptions).empty() ? "" : " (" + attribute(attr::kNormOptions) + ")") << ", "
+      << attribute(attr::kOptimizer) << ", " << attribute(attr::kDtype) << "\n";
   // Sized by the axes: values are written before their axis, so the axis is never ahead.
-  const std::size_t steps = f.has("step") ? f.shape("step")[0] : 0;
-  const std::size_t evals = f.has("eval_step") ? f.shape("eval_step")[0] : 0;
-  const auto loss = io::read_series(f, "train_loss", "step");
-  const auto time = io::read_series(f, "step_time", "step");
+  const std::size_t steps = f.has(axis::kStep) ? f.shape(axis::kStep)[0] : 0;
+  const std::size_t evals = f.has(axis::kEvalStep) ? f.shape(axis::kEvalStep)[0] : 0;
+  const auto loss = io::read_series(f, series::kTrainLoss, axis::kStep);
+  const auto time = io::read_series(f, series::kStepTime, axis::kStep);
   out << "  " << steps << " steps";
   if (!loss.empty()) {
     out << ", last train loss " << std::setprecision(4) << loss.back() << ", median step "
@@ -36,31 +41,33 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
   }
   out << "\n";
   if (evals > 0) {
-    const auto vl = io::read_series(f, "val_loss", "eval_step");
-    const auto vm = io::read_series(f, "val_metric", "eval_step");
+    const auto vl = io::read_series(f, series::kValLoss, axis::kEvalStep);
+    const auto vm = io::read_series(f, series::kValMetric, axis::kEvalStep);
     out << "  " << evals << " evaluations, last val loss " << std::setprecision(4) << vl.back()
-        << ", " << attribute("val_metric_name") << " " << std::setprecision(3) << vm.back() << "\n";
+        << ", " << attribute(attr::kValMetricName) << " " << std::setprecision(3) << vm.back() << "\n";
   }
-  if (f.has("site")) {
-    const auto sites = f.read_strings("site"), kinds = f.read_strings("site_kind");
+  if (f.has(axis::kSite)) {
+    const auto sites = f.read_strings(axis::kSite), kinds = f.read_strings(io::schema::site::kKind);
     std::map<std::string, int> by_kind;
     for (const auto& k : kinds) ++by_kind[k];
     std::vector<std::string> counts;
     for (const auto& [k, n] : by_kind) counts.push_back(std::to_string(n) + " " + k);
     out << "  " << sites.size() << " sites (" << join(counts, ", ") << "): " << sites.front()
         << (sites.size() > 1 ? " ... " + sites.back() : "") << "\n"
-        << "  statistics at " << f.shape("stat_step")[0] << " steps (stats.every = "
-        << f.read_integer_attribute("/", "stats_every") << ")\n";
+        << "  statistics at " << f.shape(axis::kStatStep)[0] << " steps (stats.every = "
+        << f.read_integer_attribute("/", attr::kStatsEvery) << ")\n";
   } else {
     out << "  no sites (no normalizer and no residual stream to watch)\n";
   }
-  if (f.has_attribute("/", "resumed_from")) {
+  if (f.has_attribute("/", attr::kResumedFrom)) {
     std::vector<std::string> steps_at;
-    for (long long s : f.read_integers_attribute("/", "resumed_from")) steps_at.push_back(std::to_string(s));
+    for (long long s : f.read_integers_attribute("/", attr::kResumedFrom)) steps_at.push_back(std::to_string(s));
     if (!steps_at.empty()) out << "  resumed at step " << join(steps_at, ", ") << "\n";
   }
-  if (f.has("checkpoint")) out << "  checkpoint: " << f.members("checkpoint").size() << " parameters\n";
-  if (with_config) out << "\n" << attribute("config_toml");
+  if (f.has(io::schema::kCheckpointGroup)) {
+    out << "  checkpoint: " << f.members(io::schema::kCheckpointGroup).size() << " parameters\n";
+  }
+  if (with_config) out << "\n" << attribute(attr::kConfigToml);
 }
 
 }  // namespace normlab::tools

@@ -7,17 +7,21 @@
 
 namespace normlab::io {
 
+namespace attr = schema::attr;
+
 namespace {
 constexpr std::size_t kChunkRows = 256;  // rows per HDF5 chunk of a series
 }
 
 h5::File open_run(const std::string& path, bool swmr) {
   h5::File f = h5::File::open(path, swmr ? h5::File::Mode::read_swmr : h5::File::Mode::read);
-  if (!f.has_attribute("/", "format") || f.read_string_attribute("/", "format") != "normlab-run") {
-    fail(path, ": not a normlab run file (no root attribute format = \"normlab-run\")");
+  if (!f.has_attribute("/", attr::kFormat) ||
+      f.read_string_attribute("/", attr::kFormat) != schema::kRunFormat) {
+    fail(path, ": not a normlab run file (no root attribute ", attr::kFormat, " = \"",
+         schema::kRunFormat, "\")");
   }
-  const long long version = f.has_attribute("/", "format_version")
-                                ? f.read_integer_attribute("/", "format_version")
+  const long long version = f.has_attribute("/", attr::kFormatVersion)
+                                ? f.read_integer_attribute("/", attr::kFormatVersion)
                                 : 0;
   if (version < 1) fail(path, ": a normlab run file without a valid format_version");
   if (version > kRunFormatVersion) {
@@ -35,17 +39,18 @@ std::vector<double> read_series(const h5::File& f, const std::string& name, cons
 }
 
 RunFile::RunFile(std::string path)
-    : path_(std::move(path)), file_(h5::File::create(path_ + ".partial", /*latest_format=*/true)) {
-  file_.write_attribute("/", "format", "normlab-run");
-  file_.write_attribute("/", "format_version", kRunFormatVersion);
-  file_.write_attribute("/", "status", "running");
-  file_.write_attribute("/", "normlab_version", std::string(NORMLAB_VERSION));
+    : path_(std::move(path)),
+      file_(h5::File::create(path_ + schema::suffix::kPartial, /*latest_format=*/true)) {
+  file_.write_attribute("/", attr::kFormat, schema::kRunFormat);
+  file_.write_attribute("/", attr::kFormatVersion, kRunFormatVersion);
+  file_.write_attribute("/", attr::kStatus, schema::status::kRunning);
+  file_.write_attribute("/", attr::kNormlabVersion, std::string(NORMLAB_VERSION));
 }
 
 RunFile::~RunFile() {
   if (finished_) return;
   try {
-    abandon("interrupted");
+    abandon(schema::status::kInterrupted);
   } catch (...) {
     // Destructors must not throw; the .partial name already tells the run did not finish.
   }
@@ -76,13 +81,14 @@ void RunFile::add_site_stats(const SiteTable& sites, const std::vector<std::stri
 void RunFile::start() {
   if (stats_.columns > 0) {
     const std::size_t S = stats_.columns;
-    file_.write_strings("site", sites_.names);
-    file_.make_dimension_scale("site", "site");
-    file_.write_strings("site_kind", sites_.kinds);
-    file_.write<long long>("site_layer", {S}, sites_.layers);
-    file_.write<long long>("site_features", {S}, sites_.features);
-    for (const char* table : {"site_kind", "site_layer", "site_features"}) {
-      file_.attach_dimension_scale(table, "site", 0);
+    using schema::axis::kSite;
+    file_.write_strings(kSite, sites_.names);
+    file_.make_dimension_scale(kSite, kSite);
+    file_.write_strings(schema::site::kKind, sites_.kinds);
+    file_.write<long long>(schema::site::kLayer, {S}, sites_.layers);
+    file_.write<long long>(schema::site::kFeatures, {S}, sites_.features);
+    for (const char* table : {schema::site::kKind, schema::site::kLayer, schema::site::kFeatures}) {
+      file_.attach_dimension_scale(table, kSite, 0);
     }
   }
   for (Series* s : {&steps_, &evals_, &stats_}) {
@@ -92,7 +98,7 @@ void RunFile::start() {
     for (const auto& name : s->names) {
       file_.create_series<double>(name, s->columns, kChunkRows);
       file_.attach_dimension_scale(name, s->axis, 0);
-      if (s->columns > 0) file_.attach_dimension_scale(name, "site", 1);
+      if (s->columns > 0) file_.attach_dimension_scale(name, schema::axis::kSite, 1);
     }
     s->pending.assign(s->names.size(), {});
   }
@@ -186,15 +192,15 @@ void RunFile::close_with(const std::string& status) {
   flush();
   file_.close();  // leaves SWMR; attributes may change again once reopened
   // Without the lock: a reader watching the run with SWMR may still hold the file.
-  file_ = h5::File::open(path_ + ".partial", h5::File::Mode::read_write, /*lock=*/false);
-  file_.write_attribute("/", "status", status);
+  file_ = h5::File::open(path_ + schema::suffix::kPartial, h5::File::Mode::read_write, /*lock=*/false);
+  file_.write_attribute("/", attr::kStatus, status);
 }
 
 void RunFile::finish(const std::string& status, const std::function<void(h5::File&)>& final_writes) {
   close_with(status);
   if (final_writes) final_writes(file_);
   file_.close();
-  std::filesystem::rename(path_ + ".partial", path_);
+  std::filesystem::rename(path_ + schema::suffix::kPartial, path_);
   finished_ = true;
 }
 
@@ -202,6 +208,45 @@ void RunFile::abandon(const std::string& status) {
   finished_ = true;  // whatever happens below, do not try again from the destructor
   close_with(status);
   file_.close();
+}
+
+RunWriter::RunWriter(const std::string& path, const RunAttributes& a, const SiteTable& sites)
+    : file_(path) {
+  h5::File& f = file_.file();
+  f.write_attribute("/", attr::kRunId, a.run_id);
+  f.write_attribute("/", attr::kConfigToml, a.config_toml);
+  f.write_attribute("/", attr::kStarted, a.started);
+  f.write_integers_attribute("/", attr::kResumedFrom, a.resumed_from);
+  for (auto [name, value] : {std::pair{attr::kFamily, &a.family}, {attr::kNorm, &a.norm},
+                             {attr::kNormOptions, &a.norm_options},
+                             {attr::kOptimizer, &a.optimizer}, {attr::kDtype, &a.dtype},
+                             {attr::kTask, &a.task}}) {
+    f.write_attribute("/", name, *value);
+  }
+  f.write_attribute("/", attr::kSeed, a.seed);
+  f.write_attribute("/", attr::kLr, a.lr);
+  f.write_attribute("/", attr::kValMetricName, a.val_metric_name);
+  f.write_attribute("/", attr::kStatsEvery, a.stats_every);
+  for (const char* name : schema::kStepSeries) file_.add_step_series(name);
+  for (const char* name : schema::kEvalSeries) file_.add_eval_series(name);
+  file_.add_site_stats(sites, {schema::kStatistics.begin(), schema::kStatistics.end()});
+  file_.start();  // from here on a reader with SWMR sees every step up to the last flush
+}
+
+void RunWriter::record_step(long long step, const StepRow& r) {
+  file_.record_step(step, {r.train_loss, r.lr, r.grad_norm, r.step_time});  // kStepSeries' order
+}
+
+void RunWriter::record_eval(long long step, const EvalRow& r) {
+  file_.record_eval(step, {r.val_loss, r.val_metric});  // kEvalSeries' order
+}
+
+void RunWriter::finish(const std::string& status, const RunEnd& end) {
+  file_.finish(status, [&](h5::File& out) {
+    if (end.write_parameters) end.write_parameters(out);
+    out.write_attribute("/", attr::kFinished, end.finished);
+    out.write_attribute("/", attr::kPeakRssMib, end.peak_rss_mib);
+  });
 }
 
 }  // namespace normlab::io

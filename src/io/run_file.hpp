@@ -10,6 +10,9 @@
 // as .partial. A process killed outright leaves a .partial file that `h5clear -s` makes readable
 // up to its last flush. A resumed run starts a new file and copies the old one's rows into it
 // (copy_rows_before).
+// RunFile is the lifecycle, for series of any names; RunWriter (below) is the run file of a
+// training run, which owns its layout: the root attributes, the series and their order, the site
+// statistics, the final parameters, all named by io/run_schema.hpp.
 #pragma once
 
 #include <functional>
@@ -18,10 +21,11 @@
 #include <vector>
 
 #include "io/hdf5.hpp"
+#include "io/run_schema.hpp"
 
 namespace normlab::io {
 
-inline constexpr long long kRunFormatVersion = 3;
+inline constexpr long long kRunFormatVersion = schema::kRunFormatVersion;
 
 // The sites statistics are taken at, in forward order (datasets site, site_kind, ...).
 struct SiteTable {
@@ -90,9 +94,61 @@ class RunFile {
 
   std::string path_;
   h5::File file_;
-  Series steps_{"step"}, evals_{"eval_step"}, stats_{"stat_step"};
+  Series steps_{schema::axis::kStep}, evals_{schema::axis::kEvalStep},
+      stats_{schema::axis::kStatStep};
   SiteTable sites_;
   bool started_ = false, finished_ = false;
+};
+
+// The root attributes a training run declares (docs/FORMAT.md, "Root attributes"); RunFile
+// writes format, format_version, normlab_version and status itself.
+struct RunAttributes {
+  std::string run_id, config_toml;
+  std::string family, norm, norm_options, task, optimizer, dtype;  // flat copies of the config
+  long long seed = 0;
+  double lr = 0;
+  long long stats_every = 0;
+  std::string val_metric_name;        // what val_metric measures, from the task
+  std::string started;                // the first session's start
+  std::vector<long long> resumed_from;  // the step of each resume so far
+};
+
+// One row of the step series and of the evaluation series (schema::kStepSeries, kEvalSeries).
+struct StepRow {
+  double train_loss, lr, grad_norm, step_time;
+};
+struct EvalRow {
+  double val_loss, val_metric;
+};
+
+// What finish() adds to a completed or diverged run.
+struct RunEnd {
+  std::string finished;  // the UTC timestamp
+  double peak_rss_mib = 0;
+  // Writes the final parameters into the reopened file, each as schema::checkpoint_dataset(name).
+  std::function<void(h5::File&)> write_parameters;
+};
+
+// The run file of one training run, created and started (SWMR) by the constructor.
+class RunWriter {
+ public:
+  RunWriter(const std::string& path, const RunAttributes& attributes, const SiteTable& sites);
+
+  void record_step(long long step, const StepRow& row);
+  void record_eval(long long step, const EvalRow& row);
+  void record_stats(long long step, std::span<const double> values) { file_.record_stats(step, values); }
+  void flush() { file_.flush(); }
+  // As RunFile::copy_rows_before: the rows of an earlier file of this run below step `before`.
+  std::size_t copy_rows_before(const h5::File& from, long long before) {
+    return file_.copy_rows_before(from, before);
+  }
+  // Completed or diverged: closes, adds `end`, sets the status and renames to the final path.
+  void finish(const std::string& status, const RunEnd& end);
+  // Interrupted: closed with `status`, left as NAME.h5.partial.
+  void abandon(const std::string& status) { file_.abandon(status); }
+
+ private:
+  RunFile file_;
 };
 
 }  // namespace normlab::io

@@ -3,15 +3,16 @@
 #include <algorithm>
 #include <cmath>
 
+#include "io/run_schema.hpp"
+
 namespace normlab::stats {
 
+static_assert(io::schema::kStatistics.size() == kStatCount,
+              "stats::Stat and io::schema::kStatistics list the same statistics, in one order");
+
 const std::vector<std::string>& stat_names() {
-  static const std::vector<std::string> names{
-      "in_mean",        "in_abs_mean_over_rms", "in_rms",           "in_std",
-      "in_max_abs",     "in_mean_share",        "out_rms",          "grad_in_rms",
-      "grad_out_rms",   "gain_mean",            "gain_std",         "gain_min",
-      "gain_max",       "bias_mean",            "bias_std",         "lambda",
-      "gain_grad_norm", "bias_grad_norm",       "lambda_grad_norm", "update_ratio"};
+  static const std::vector<std::string> names(io::schema::kStatistics.begin(),
+                                              io::schema::kStatistics.end());
   return names;
 }
 

@@ -22,7 +22,8 @@
 
 namespace normlab::stats {
 
-// The statistics, in the order of stat_names() and of the run file.
+// The statistics, in the order of stat_names(): their names in the run file,
+// io::schema::kStatistics.
 enum Stat : std::size_t {
   in_mean, in_abs_mean_over_rms, in_rms, in_std, in_max_abs, in_mean_share, out_rms,
   grad_in_rms, grad_out_rms,

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -16,15 +17,24 @@
 #include "core/timer.hpp"
 #include "io/config.hpp"
 #include "io/run_file.hpp"
+#include "io/run_schema.hpp"
 #include "io/text_file.hpp"
 
 namespace normlab::sweep {
 
 namespace fs = std::filesystem;
+namespace schema = io::schema;
+namespace column = io::schema::sweep_index;
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The numeric columns, in the order of their names column::kNumbers.
+constexpr std::array<double IndexRow::*, column::kNumbers.size()> kNumberFields{
+    &IndexRow::steps,           &IndexRow::final_train_loss, &IndexRow::final_val_loss,
+    &IndexRow::best_val_loss,   &IndexRow::final_val_metric, &IndexRow::train_seconds,
+    &IndexRow::ms_per_step};
 
 // A config value's TOML text as a table cell: 'rmsnorm' -> rmsnorm, 0.0030000000000000001 ->
 // 0.003, [ 'layernorm', 'rmsnorm' ] -> layernorm,rmsnorm (as the run file's `norm` attribute).
@@ -57,26 +67,27 @@ IndexRow read_row(const fs::path& path, const std::string& id, const std::vector
   r.axis_values.assign(axes.size(), "");
   r.steps = r.final_train_loss = r.final_val_loss = r.best_val_loss = r.final_val_metric = kNaN;
   r.train_seconds = r.ms_per_step = kNaN;
-  const bool partial = path.extension() == ".partial";
+  const bool partial = path.extension() == schema::suffix::kPartial;
   try {
     h5::File f = io::open_run(path.string(), partial);
-    auto text = [&](const char* name) {
+    auto text = [&](std::string_view name) {
       return f.has_attribute("/", name) ? f.read_string_attribute("/", name) : std::string();
     };
-    r.status = text("status");
-    r.started = text("started");
-    r.finished = text("finished");
-    const io::Config config = io::Config::parse(text("config_toml"), path.string());
+    r.status = text(schema::attr::kStatus);
+    r.started = text(schema::attr::kStarted);
+    r.finished = text(schema::attr::kFinished);
+    const io::Config config = io::Config::parse(text(schema::attr::kConfigToml), path.string());
     std::vector<std::string> overrides;
     for (std::size_t a = 0; a < axes.size(); ++a) {
       r.axis_values[a] = cell(config.value_text(axes[a]));
       overrides.push_back(axes[a] + "=" + r.axis_values[a]);  // as a cell: readable
     }
     r.overrides = join(overrides, "; ");
-    const auto loss = io::read_series(f, "train_loss", "step");
-    const auto times = io::read_series(f, "step_time", "step");
-    const auto val = io::read_series(f, "val_loss", "eval_step");
-    const auto metric = io::read_series(f, "val_metric", "eval_step");
+    using namespace schema::series;
+    const auto loss = io::read_series(f, kTrainLoss, schema::axis::kStep);
+    const auto times = io::read_series(f, kStepTime, schema::axis::kStep);
+    const auto val = io::read_series(f, kValLoss, schema::axis::kEvalStep);
+    const auto metric = io::read_series(f, kValMetric, schema::axis::kEvalStep);
     r.steps = double(loss.size());
     if (!loss.empty()) r.final_train_loss = loss.back();
     if (!val.empty()) {
@@ -88,7 +99,7 @@ IndexRow read_row(const fs::path& path, const std::string& id, const std::vector
     for (double t : times) r.train_seconds += t;
     r.ms_per_step = 1e3 * median(times);
   } catch (const Error& e) {
-    r.status = "unreadable";
+    r.status = column::kUnreadable;
     r.overrides = e.what();
   }
   return r;
@@ -96,23 +107,18 @@ IndexRow read_row(const fs::path& path, const std::string& id, const std::vector
 
 void write_csv(const fs::path& path, const Index& index) {
   std::ostringstream s;
-  std::vector<std::string> header{"id", "status"};
+  std::vector<std::string> header{column::kId, column::kStatus};
   header.insert(header.end(), index.axes.begin(), index.axes.end());
-  for (const char* h : {"overrides", "steps", "final_train_loss", "final_val_loss", "best_val_loss",
-                        "final_val_metric", "train_seconds", "ms_per_step", "started", "finished", "path"}) {
-    header.push_back(h);
-  }
+  header.push_back(column::kOverrides);
+  header.insert(header.end(), column::kNumbers.begin(), column::kNumbers.end());
+  for (const char* h : {column::kStarted, column::kFinished, column::kPath}) header.push_back(h);
   s << csv_record(header);
   for (const IndexRow& r : index.rows) {
     std::vector<std::string> f{r.id, r.status};
     f.insert(f.end(), r.axis_values.begin(), r.axis_values.end());
-    auto cell = format_double_or_blank;
-    for (const std::string& v : {r.overrides, cell(r.steps), cell(r.final_train_loss),
-                                 cell(r.final_val_loss), cell(r.best_val_loss),
-                                 cell(r.final_val_metric), cell(r.train_seconds),
-                                 cell(r.ms_per_step), r.started, r.finished, r.path}) {
-      f.push_back(v);
-    }
+    f.push_back(r.overrides);
+    for (double IndexRow::*field : kNumberFields) f.push_back(format_double_or_blank(r.*field));
+    for (const std::string& v : {r.started, r.finished, r.path}) f.push_back(v);
     s << csv_record(f);
   }
   io::write_text_atomically(path.string(), s.str());
@@ -133,31 +139,25 @@ void write_h5(const fs::path& path, const Index& index) {
       for (const IndexRow& r : index.rows) v.push_back(r.*field);
       f.write<double>(name, {n}, v);
     };
-    strings("run", [](const IndexRow& r) { return r.id; });
-    f.make_dimension_scale("run", "run");
-    std::vector<std::string> names{"status", "overrides", "started", "finished", "path"};
-    strings("status", [](const IndexRow& r) { return r.status; });
-    strings("overrides", [](const IndexRow& r) { return r.overrides; });
-    strings("started", [](const IndexRow& r) { return r.started; });
-    strings("finished", [](const IndexRow& r) { return r.finished; });
-    strings("path", [](const IndexRow& r) { return r.path; });
+    strings(column::kRun, [](const IndexRow& r) { return r.id; });
+    f.make_dimension_scale(column::kRun, column::kRun);
+    std::vector<std::string> names{column::kStatus, column::kOverrides, column::kStarted,
+                                   column::kFinished, column::kPath};
+    strings(column::kStatus, [](const IndexRow& r) { return r.status; });
+    strings(column::kOverrides, [](const IndexRow& r) { return r.overrides; });
+    strings(column::kStarted, [](const IndexRow& r) { return r.started; });
+    strings(column::kFinished, [](const IndexRow& r) { return r.finished; });
+    strings(column::kPath, [](const IndexRow& r) { return r.path; });
     for (std::size_t a = 0; a < index.axes.size(); ++a) {
       strings(index.axes[a], [a](const IndexRow& r) { return r.axis_values[a]; });
       names.push_back(index.axes[a]);
     }
-    numbers("steps", &IndexRow::steps);
-    numbers("final_train_loss", &IndexRow::final_train_loss);
-    numbers("final_val_loss", &IndexRow::final_val_loss);
-    numbers("best_val_loss", &IndexRow::best_val_loss);
-    numbers("final_val_metric", &IndexRow::final_val_metric);
-    numbers("train_seconds", &IndexRow::train_seconds);
-    numbers("ms_per_step", &IndexRow::ms_per_step);
-    for (const char* name : {"steps", "final_train_loss", "final_val_loss", "best_val_loss",
-                             "final_val_metric", "train_seconds", "ms_per_step"}) {
-      names.push_back(name);
+    for (std::size_t i = 0; i < kNumberFields.size(); ++i) {
+      numbers(column::kNumbers[i], kNumberFields[i]);
+      names.push_back(column::kNumbers[i]);
     }
-    for (const auto& name : names) f.attach_dimension_scale(name, "run", 0);
-    f.write_attribute("/", "format", "normlab-sweep-index");
+    for (const auto& name : names) f.attach_dimension_scale(name, column::kRun, 0);
+    f.write_attribute("/", schema::attr::kFormat, column::kFormat);
   }
   fs::rename(tmp, path);
 }
@@ -192,7 +192,8 @@ Index collect(const std::string& dir, bool write) {
     std::vector<std::string> found;
     for (const auto& e : fs::directory_iterator(runs)) {
       const std::string name = e.path().filename().string();
-      for (const std::string suffix : {".h5", ".h5.partial"}) {
+      using namespace schema::suffix;
+      for (const std::string& suffix : {std::string(kRunFile), std::string(kRunFile) + kPartial}) {
         if (name.size() > suffix.size() && name.ends_with(suffix)) {
           found.push_back(name.substr(0, name.size() - suffix.size()));
         }
@@ -204,7 +205,8 @@ Index collect(const std::string& dir, bool write) {
     }
   }
   for (const auto& id : ids) {
-    const fs::path final_path = runs / (id + ".h5"), partial = runs / (id + ".h5.partial");
+    const fs::path final_path = runs / (id + schema::suffix::kRunFile),
+                   partial = final_path.string() + schema::suffix::kPartial;
     if (fs::exists(final_path)) {
       index.rows.push_back(read_row(final_path, id, index.axes));
     } else if (fs::exists(partial)) {
@@ -212,7 +214,7 @@ Index collect(const std::string& dir, bool write) {
     } else {
       IndexRow r;
       r.id = id;
-      r.status = "missing";
+      r.status = column::kMissing;
       r.axis_values.assign(index.axes.size(), "");
       r.steps = r.final_train_loss = r.final_val_loss = r.best_val_loss = r.final_val_metric = kNaN;
       r.train_seconds = r.ms_per_step = kNaN;
@@ -220,8 +222,8 @@ Index collect(const std::string& dir, bool write) {
     }
   }
   if (write) {
-    write_csv(root / "index.csv", index);
-    write_h5(root / "index.h5", index);
+    write_csv(root / column::kCsvFile, index);
+    write_h5(root / column::kH5File, index);
   }
   return index;
 }

@@ -12,16 +12,18 @@
 #include "core/strings.hpp"
 #include "io/config.hpp"
 #include "io/run_file.hpp"
+#include "io/run_schema.hpp"
 #include "sweep/collect.hpp"
 
 namespace normlab::tools {
 
 namespace fs = std::filesystem;
+namespace schema = io::schema;
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-const std::vector<std::string> kMetrics{"val_loss", "val_metric"};
+const std::vector<std::string> kMetrics{schema::series::kValLoss, schema::series::kValMetric};
 
 // What the table needs of one run.
 struct RunFigures {
@@ -38,14 +40,14 @@ RunFigures read_run(const fs::path& dir, const sweep::IndexRow& r, const std::ve
   run.final_val_metric = r.final_val_metric;
   run.s_per_1k = r.ms_per_step;  // ms per step × 1000 steps / 1000 ms per s
   std::optional<io::Config> config;
-  if (r.status != "missing" && r.status != "unreadable") {
+  if (r.status != schema::sweep_index::kMissing && r.status != schema::sweep_index::kUnreadable) {
     try {
-      h5::File f = io::open_run(r.path, r.path.ends_with(".partial"));
-      config = io::Config::parse(f.read_string_attribute("/", "config_toml"), r.path);
-      run.eval_steps = io::read_series(f, "eval_step", "eval_step");
-      run.val_loss = io::read_series(f, "val_loss", "eval_step");
+      h5::File f = io::open_run(r.path, r.path.ends_with(schema::suffix::kPartial));
+      config = io::Config::parse(f.read_string_attribute("/", schema::attr::kConfigToml), r.path);
+      run.eval_steps = io::read_series(f, schema::axis::kEvalStep, schema::axis::kEvalStep);
+      run.val_loss = io::read_series(f, schema::series::kValLoss, schema::axis::kEvalStep);
     } catch (const Error&) {
-      run.status = "unreadable";
+      run.status = schema::sweep_index::kUnreadable;
     }
   }
   // A run without a readable file still belongs to a row: its resolved config is in configs/.
@@ -147,9 +149,9 @@ Table make_table(const std::string& dir, const TableOptions& options) {
     std::vector<double> loss, metric, time;
     for (const RunFigures& run : groups[g]) {
       ++row.runs;
-      if (run.status == "diverged") ++row.diverged;
-      if (run.status != "completed") {
-        row.unfinished += run.status != "diverged";
+      if (run.status == schema::status::kDiverged) ++row.diverged;
+      if (run.status != schema::status::kCompleted) {
+        row.unfinished += run.status != schema::status::kDiverged;
         continue;
       }
       ++row.completed;
@@ -157,7 +159,7 @@ Table make_table(const std::string& dir, const TableOptions& options) {
       metric.push_back(run.final_val_metric);
       time.push_back(run.s_per_1k);
     }
-    for (const auto& m : t.metrics) row.metrics.push_back(mean_std(m == "val_loss" ? loss : metric));
+    for (const auto& m : t.metrics) row.metrics.push_back(mean_std(m == schema::series::kValLoss ? loss : metric));
     row.final_val_loss = mean_std(loss);
     row.s_per_1k = mean_std(time);
   }
@@ -167,7 +169,7 @@ Table make_table(const std::string& dir, const TableOptions& options) {
     std::vector<double> steps;
     if (!std::isnan(row.target)) {
       for (const RunFigures& run : groups[g]) {
-        if (run.status != "completed") continue;
+        if (run.status != schema::status::kCompleted) continue;
         if (auto s = steps_to_target(run.eval_steps, run.val_loss, row.target)) steps.push_back(*s);
       }
     }
@@ -209,10 +211,10 @@ std::string steps_cell(const TableRow& r, const std::string& pm, const std::stri
   return s;
 }
 
-int digits_of(const std::string& metric) { return metric == "val_loss" ? 3 : 4; }
+int digits_of(const std::string& metric) { return metric == schema::series::kValLoss ? 3 : 4; }
 
 std::string metric_title(const std::string& m) {
-  return m == "val_loss" ? "final val loss" : "final val metric";
+  return m == schema::series::kValLoss ? "final val loss" : "final val metric";
 }
 
 // The header and cells shared by Markdown and LaTeX.

@@ -11,8 +11,12 @@
 
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
+#include "io/run_schema.hpp"
 
 namespace normlab::train {
+
+namespace attr = io::schema::attr;
+namespace resume = io::schema::resume;
 
 namespace {
 
@@ -63,29 +67,29 @@ std::vector<T> read_values(const h5::File& f, const char* name, std::size_t size
 
 std::string checkpoint_path(const std::string& run_path) {
   std::filesystem::path p(run_path);
-  return (p.parent_path() / (p.stem().string() + ".resume.h5")).string();
+  return (p.parent_path() / (p.stem().string() + io::schema::suffix::kResume)).string();
 }
 
 template <class T>
 void save_checkpoint(const std::string& path, const Checkpoint<T>& c) {
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = path + io::schema::suffix::kTemporary;
   {
     h5::File f = h5::File::create(tmp);
-    f.write_attribute("/", "format", "normlab-resume");
-    f.write_attribute("/", "format_version", kCheckpointFormatVersion);
-    f.write_attribute("/", "normlab_version", std::string(NORMLAB_VERSION));
-    f.write_attribute("/", "dtype", dtype_name<T>());
-    f.write_attribute("/", "step", (long long)c.step);
-    f.write_attribute("/", "config_toml", c.config_toml);
-    f.write_attribute("/", "train_rng", rng_text(c.train_rng));
-    f.write_attribute("/", "dropout_rng", rng_text(c.dropout_rng));
-    f.write_attribute("/", "optimizer_t", (long long)c.optimizer.t);
-    f.write_attribute("/", "train_loss", c.train_loss);
-    f.write_attribute("/", "val_loss", c.val_loss);
-    f.write_attribute("/", "val_metric", c.val_metric);
-    f.write<T>("params", {c.params.size()}, c.params);
-    f.write<T>("optimizer_m", {c.optimizer.m.size()}, c.optimizer.m);
-    f.write<T>("optimizer_v", {c.optimizer.v.size()}, c.optimizer.v);
+    f.write_attribute("/", attr::kFormat, resume::kFormat);
+    f.write_attribute("/", attr::kFormatVersion, kCheckpointFormatVersion);
+    f.write_attribute("/", attr::kNormlabVersion, std::string(NORMLAB_VERSION));
+    f.write_attribute("/", attr::kDtype, dtype_name<T>());
+    f.write_attribute("/", resume::kStep, (long long)c.step);
+    f.write_attribute("/", attr::kConfigToml, c.config_toml);
+    f.write_attribute("/", resume::kTrainRng, rng_text(c.train_rng));
+    f.write_attribute("/", resume::kDropoutRng, rng_text(c.dropout_rng));
+    f.write_attribute("/", resume::kOptimizerT, (long long)c.optimizer.t);
+    f.write_attribute("/", resume::kTrainLoss, c.train_loss);
+    f.write_attribute("/", resume::kValLoss, c.val_loss);
+    f.write_attribute("/", resume::kValMetric, c.val_metric);
+    f.write<T>(resume::kParams, {c.params.size()}, c.params);
+    f.write<T>(resume::kOptimizerM, {c.optimizer.m.size()}, c.optimizer.m);
+    f.write<T>(resume::kOptimizerV, {c.optimizer.v.size()}, c.optimizer.v);
     f.close();
   }
   sync_file(tmp);
@@ -95,29 +99,32 @@ void save_checkpoint(const std::string& path, const Checkpoint<T>& c) {
 template <class T>
 Checkpoint<T> load_checkpoint(const std::string& path) {
   const h5::File f = h5::File::open(path);
-  if (!f.has_attribute("/", "format") || f.read_string_attribute("/", "format") != "normlab-resume") {
-    fail(path, ": not a normlab resume checkpoint (no root attribute format = \"normlab-resume\")");
+  if (!f.has_attribute("/", attr::kFormat) ||
+      f.read_string_attribute("/", attr::kFormat) != resume::kFormat) {
+    fail(path, ": not a normlab resume checkpoint (no root attribute ", attr::kFormat, " = \"",
+         resume::kFormat, "\")");
   }
-  const long long version = f.read_integer_attribute("/", "format_version");
+  const long long version = f.read_integer_attribute("/", attr::kFormatVersion);
   if (version != kCheckpointFormatVersion) {
     fail(path, ": resume checkpoint format version ", version, "; this normlab reads version ",
          kCheckpointFormatVersion);
   }
-  const std::string dtype = f.read_string_attribute("/", "dtype");
+  const std::string dtype = f.read_string_attribute("/", attr::kDtype);
   if (dtype != dtype_name<T>()) fail(path, ": a ", dtype, " checkpoint for a ", dtype_name<T>(), " run");
   Checkpoint<T> c;
-  c.step = f.read_integer_attribute("/", "step");
-  c.config_toml = f.read_string_attribute("/", "config_toml");
-  c.train_rng = rng_from_text(f.read_string_attribute("/", "train_rng"), path, "train_rng");
-  c.dropout_rng = rng_from_text(f.read_string_attribute("/", "dropout_rng"), path, "dropout_rng");
-  c.optimizer.t = f.read_integer_attribute("/", "optimizer_t");
-  c.train_loss = f.read_number_attribute("/", "train_loss");
-  c.val_loss = f.read_number_attribute("/", "val_loss");
-  c.val_metric = f.read_number_attribute("/", "val_metric");
-  const std::size_t P = f.shape("params").at(0);
-  c.params = read_values<T>(f, "params", P);
-  c.optimizer.m = read_values<T>(f, "optimizer_m", P);
-  c.optimizer.v = read_values<T>(f, "optimizer_v", P);
+  c.step = f.read_integer_attribute("/", resume::kStep);
+  c.config_toml = f.read_string_attribute("/", attr::kConfigToml);
+  c.train_rng = rng_from_text(f.read_string_attribute("/", resume::kTrainRng), path, resume::kTrainRng);
+  c.dropout_rng =
+      rng_from_text(f.read_string_attribute("/", resume::kDropoutRng), path, resume::kDropoutRng);
+  c.optimizer.t = f.read_integer_attribute("/", resume::kOptimizerT);
+  c.train_loss = f.read_number_attribute("/", resume::kTrainLoss);
+  c.val_loss = f.read_number_attribute("/", resume::kValLoss);
+  c.val_metric = f.read_number_attribute("/", resume::kValMetric);
+  const std::size_t P = f.shape(resume::kParams).at(0);
+  c.params = read_values<T>(f, resume::kParams, P);
+  c.optimizer.m = read_values<T>(f, resume::kOptimizerM, P);
+  c.optimizer.v = read_values<T>(f, resume::kOptimizerV, P);
   if (c.step < 0) fail(path, ": a negative step count ", c.step);
   return c;
 }

@@ -1,6 +1,6 @@
-// The resume checkpoint of a run, NAME.resume.h5 beside NAME.h5.partial (docs/FORMAT.md, "The
-// resume checkpoint"): everything a run carries from one step to the next, so that a run continued
-// from it ends bit-identical to one that never stopped:
+// The resume checkpoint of a run, NAME.resume.h5 beside NAME.h5.partial (docs/FORMAT.md,
+// "Resuming"; its names are io::schema::resume's): everything a run carries from one step to the
+// next, so that a run continued from it ends bit-identical to one that never stopped:
 //   - the steps done; the parameters and the optimizer's moments and step count, exact in the
 //     run's dtype;
 //   - the training-data and dropout generators (std::mt19937_64, as the text operator<< writes);
@@ -9,7 +9,8 @@
 // distributions made fresh for each call (no std::normal_distribution keeps a spare value from one
 // batch to the next), so the generator's state is the data position.
 // save_checkpoint writes NAME.resume.h5.tmp, syncs it and renames it over the old checkpoint, so a
-// kill at any moment leaves either the old or the new checkpoint, complete.
+// kill at any moment leaves either the old or the new checkpoint, complete. When a run writes one
+// and what a resume checks is the protocol of train/resume.hpp.
 #pragma once
 
 #include <cmath>
@@ -19,11 +20,12 @@
 
 #include "core/random.hpp"
 #include "io/config.hpp"
+#include "io/run_schema.hpp"
 #include "nn/optim.hpp"
 
 namespace normlab::train {
 
-inline constexpr long long kCheckpointFormatVersion = 1;
+inline constexpr long long kCheckpointFormatVersion = io::schema::resume::kFormatVersion;
 
 template <class T>
 struct Checkpoint {

@@ -39,6 +39,9 @@ class Workload {
   virtual double step(Rng& data_rng, Rng& dropout_rng) = 0;
   // The mean validation loss and accuracy (of classes, or of scored tokens).
   virtual std::pair<double, double> evaluate() = 0;
+  // What evaluate()'s second value measures (the run file's val_metric_name): every task so far
+  // scores accuracy.
+  virtual std::string val_metric_name() const { return "accuracy"; }
   // The model's probes (normalizer sites, residual streams) in forward order.
   virtual std::vector<nn::Probe<T>*> probes() = 0;
 
