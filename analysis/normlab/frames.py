@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import schema as S
 from .runs import RunFileError, open_run
 
 
@@ -35,14 +36,14 @@ def load_runs(source, pattern="*.h5", include_partial=False, skip_unreadable=Fal
         root = Path(source)
         if not root.is_dir():
             raise NotADirectoryError(f"{root}: not a directory of run files")
-        patterns = [pattern, pattern + ".partial"] if include_partial else [pattern]
+        patterns = [pattern, pattern + S.SUFFIX_PARTIAL] if include_partial else [pattern]
         paths = sorted(p for pat in patterns for p in root.rglob(pat))
     else:
         paths = [Path(p) for p in source]
     runs, failures = Runs(), []
     for path in paths:
         try:
-            runs.append(open_run(path, swmr=path.name.endswith(".partial")))
+            runs.append(open_run(path, swmr=path.name.endswith(S.SUFFIX_PARTIAL)))
         except (RunFileError, OSError) as e:
             failures.append(str(e))
     if failures and not skip_unreadable:
@@ -73,15 +74,15 @@ def summary(runs):
     for run in runs:
         steps, evals = run.steps(), run.evals()
         rows.append({
-            "run_id": run.run_id,
-            "status": run.status,
+            S.ATTR_RUN_ID: run.run_id,
+            S.ATTR_STATUS: run.status,
             **run.flat_config,
             "steps_done": len(steps),
-            "final_train_loss": _last(steps["train_loss"]),
-            "final_val_loss": _last(evals["val_loss"]),
-            "best_val_loss": evals["val_loss"].min(),
-            "final_val_metric": _last(evals["val_metric"]),
-            "median_step_time": steps["step_time"].median(),
+            "final_train_loss": _last(steps[S.SERIES_TRAIN_LOSS]),
+            "final_val_loss": _last(evals[S.SERIES_VAL_LOSS]),
+            "best_val_loss": evals[S.SERIES_VAL_LOSS].min(),
+            "final_val_metric": _last(evals[S.SERIES_VAL_METRIC]),
+            "median_step_time": steps[S.SERIES_STEP_TIME].median(),
             "path": str(run.path),
         })
     return pd.DataFrame(rows)
@@ -112,7 +113,7 @@ def _across(runs, config, frame_of):
     frames = []
     for run in runs:
         frame = frame_of(run)
-        tags = {"run_id": run.run_id, **{k: run.flat_config.get(k) for k in keys}}
+        tags = {S.ATTR_RUN_ID: run.run_id, **{k: run.flat_config.get(k) for k in keys}}
         frames.append(frame.assign(**tags)[[*tags, *frame.columns]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

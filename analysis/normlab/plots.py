@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from . import schema as S  # noqa: E402
 from .frames import load_runs  # noqa: E402
 
 
@@ -78,10 +79,10 @@ def plot_losses(groups, out, against, smooth):
         steps = [run.steps() for run in runs]
         evals = [run.evals() for run in runs]
         for s in steps:
-            s["train_loss"] = _smooth(s["train_loss"], smooth)
-            s["wall"] = s["step_time"].cumsum()
-        mean, low, high = _band(steps, "train_loss")
-        val_mean, val_low, val_high = _band(evals, "val_loss")
+            s[S.SERIES_TRAIN_LOSS] = _smooth(s[S.SERIES_TRAIN_LOSS], smooth)
+            s["wall"] = s[S.SERIES_STEP_TIME].cumsum()
+        mean, low, high = _band(steps, S.SERIES_TRAIN_LOSS)
+        val_mean, val_low, val_high = _band(evals, S.SERIES_VAL_LOSS)
         if against == "time":
             wall = _band(steps, "wall")[0]
             x_train = wall.reindex(mean.index).to_numpy()

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-FORMAT = "normlab-run"
-FORMAT_VERSION = 3  # the newest version this reader knows
+from . import schema as S
+from .schema import FORMAT, FORMAT_VERSION
+
 # Version 1 had no dimension scales, through which this reader finds every series.
 OLDEST_FORMAT_VERSION = 2
 
@@ -45,7 +46,7 @@ class Run:
         self.swmr = swmr
         self._file = _open_checked(self.path, swmr)
         self.attrs = {name: _plain(value) for name, value in self._file.attrs.items()}
-        self.config = tomllib.loads(self.attrs["config_toml"])
+        self.config = tomllib.loads(self.attrs[S.ATTR_CONFIG_TOML])
         self.flat_config = _flatten(self.config)
         # Dataset objects live as long as the Run: refresh() updates the ones the frames read.
         self._datasets = {n: d for n, d in self._file.items() if isinstance(d, h5py.Dataset)}
@@ -67,21 +68,21 @@ class Run:
 
     @property
     def run_id(self):
-        return self.attrs["run_id"]
+        return self.attrs[S.ATTR_RUN_ID]
 
     @property
     def status(self):
         """As read when opened: a SWMR reader does not see the status the writer sets at the end."""
-        return self.attrs["status"]
+        return self.attrs[S.ATTR_STATUS]
 
     @property
     def steps_done(self):
-        return self._length("step")
+        return self._length(S.AXIS_STEP)
 
     @property
     def statistics(self):
         """The names of the per-site statistics in the file."""
-        return list(self._series.get("stat_step", []))
+        return list(self._series.get(S.AXIS_STAT_STEP, []))
 
     def refresh(self):
         """Makes the rows flushed since opening visible (SWMR runs)."""
@@ -95,35 +96,35 @@ class Run:
 
     def steps(self):
         """Per training step, indexed by `step`: train_loss, lr, grad_norm, step_time."""
-        return self._frame("step")
+        return self._frame(S.AXIS_STEP)
 
     def evals(self):
         """Per evaluation, indexed by `eval_step`: val_loss, val_metric."""
-        return self._frame("eval_step")
+        return self._frame(S.AXIS_EVAL_STEP)
 
     def sites(self):
         """The sites in forward order, indexed by `site`: kind, layer, features."""
-        frame = self._frame("site")
-        return frame.rename(columns=lambda name: name.removeprefix("site_"))
+        frame = self._frame(S.AXIS_SITE)
+        return frame.rename(columns=lambda name: name.removeprefix(S.AXIS_SITE + "_"))
 
     def stat(self, name):
         """One statistic, wide: index `stat_step`, one column per site in forward order."""
         if name not in self.statistics:
             raise KeyError(f"{self.path}: no statistic {name!r}; "
                            f"it has {', '.join(self.statistics) or 'none'}")
-        n = self._length("stat_step")
+        n = self._length(S.AXIS_STAT_STEP)
         return pd.DataFrame(self._datasets[name][:n],
-                            index=pd.Index(self._axis("stat_step", n), name="stat_step"),
-                            columns=pd.Index(self.sites().index, name="site"))
+                            index=pd.Index(self._axis(S.AXIS_STAT_STEP, n), name=S.AXIS_STAT_STEP),
+                            columns=pd.Index(self.sites().index, name=S.AXIS_SITE))
 
     def site_stats(self):
         """Every statistic in long form: one row per (stat_step, site), with the site's kind,
         layer and features, one column per statistic."""
         sites = self.sites()
-        n = self._length("stat_step")
-        frame = pd.DataFrame({"stat_step": np.repeat(self._axis("stat_step", n), len(sites)),
-                              "site": np.tile(sites.index.to_numpy(), n)})
-        frame = frame.join(sites, on="site")
+        n = self._length(S.AXIS_STAT_STEP)
+        frame = pd.DataFrame({S.AXIS_STAT_STEP: np.repeat(self._axis(S.AXIS_STAT_STEP, n), len(sites)),
+                              S.AXIS_SITE: np.tile(sites.index.to_numpy(), n)})
+        frame = frame.join(sites, on=S.AXIS_SITE)
         for name in self.statistics:
             frame[name] = self._datasets[name][:n].reshape(-1)  # (K, S) row-major, as above
         return frame
@@ -139,16 +140,16 @@ class Run:
                                "written use steps(), evals() and site_stats()")
         with xr.open_dataset(self.path, engine="h5netcdf") as opened:
             data = opened.load()
-        data = data.set_coords(self._series.get("site", []))  # site_kind, site_layer, ...
+        data = data.set_coords(self._series.get(S.AXIS_SITE, []))  # site_kind, site_layer, ...
         data.attrs.update(self.flat_config)
         return data
 
     def checkpoint(self):
         """The parameters after the last step, by name (completed and diverged runs)."""
-        if "checkpoint" not in self._file:
+        if S.CHECKPOINT_GROUP not in self._file:
             raise KeyError(f"{self.path}: no checkpoint (status {self.status}); "
                            "only completed and diverged runs have one")
-        return {name: d[()] for name, d in self._file["checkpoint"].items()}
+        return {name: d[()] for name, d in self._file[S.CHECKPOINT_GROUP].items()}
 
     def _length(self, axis):
         """The rows of `axis` that every series on it has.
@@ -183,7 +184,7 @@ def _open_checked(path, swmr):
         f = h5py.File(path, "r", swmr=swmr)
     except OSError as e:
         hint = ""
-        if path.name.endswith(".partial"):
+        if path.name.endswith(S.SUFFIX_PARTIAL):
             hint = (" (a run still training, or one whose process was killed, opens with "
                     "swmr=True; see docs/FORMAT.md)")
         raise RunFileError(f"{path}: HDF5 cannot open it: {e}{hint}") from e
@@ -196,13 +197,14 @@ def _open_checked(path, swmr):
 
 
 def _check_format(path, attrs):
-    fmt = _plain(attrs["format"]) if "format" in attrs else None
+    fmt = _plain(attrs[S.ATTR_FORMAT]) if S.ATTR_FORMAT in attrs else None
     if fmt != FORMAT:
-        what = "no 'format' attribute" if fmt is None else f"its format is {fmt!r}"
+        what = f"no '{S.ATTR_FORMAT}' attribute" if fmt is None else f"its format is {fmt!r}"
         raise NotARunError(f"{path}: not a normlab run file ({what}, expected {FORMAT!r})")
-    version = _plain(attrs["format_version"]) if "format_version" in attrs else None
+    version = (_plain(attrs[S.ATTR_FORMAT_VERSION]) if S.ATTR_FORMAT_VERSION in attrs
+               else None)
     if not isinstance(version, int):
-        raise NotARunError(f"{path}: a normlab run file without an integer 'format_version' "
+        raise NotARunError(f"{path}: a normlab run file without an integer '{S.ATTR_FORMAT_VERSION}' "
                            f"attribute (found {version!r})")
     if version > FORMAT_VERSION:
         raise FormatVersionError(

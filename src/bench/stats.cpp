@@ -14,6 +14,7 @@
 #include "core/timer.hpp"
 #include "io/config.hpp"
 #include "io/run_file.hpp"
+#include "io/run_schema.hpp"
 #include "nn/optim.hpp"
 #include "stats/recorder.hpp"
 #include "bench/workloads.hpp"
@@ -27,7 +28,7 @@ namespace {
 double time_block(Trainee& t, nn::Optimizer<float>& optimizer, stats::Recorder<float>& recorder,
                   int every, int steps, const std::string& path, bool cpu_clock) {
   io::RunFile run(path);
-  for (const char* name : {"train_loss", "lr", "grad_norm", "step_time"}) run.add_step_series(name);
+  for (const char* name : io::schema::kStepSeries) run.add_step_series(name);
   run.add_site_stats(recorder.site_table(), stats::stat_names());
   run.start();
   StepClock clock(cpu_clock);
@@ -50,7 +51,7 @@ double time_block(Trainee& t, nn::Optimizer<float>& optimizer, stats::Recorder<f
   }
   run.flush();
   const double ms = 1e3 * clock.seconds() / steps;
-  run.finish("completed");
+  run.finish(io::schema::status::kCompleted);
   std::filesystem::remove(path);
   return ms;
 }

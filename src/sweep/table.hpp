@@ -19,11 +19,14 @@
 #include <string>
 #include <vector>
 
+#include "io/run_schema.hpp"
+
 namespace normlab::tools {
 
 struct TableOptions {
   std::vector<std::string> rows;                                // config keys; empty: the axes but seed
-  std::vector<std::string> metrics{"val_loss", "val_metric"};   // final figures shown, in order
+  // The final figures shown, in order: run-file series.
+  std::vector<std::string> metrics{io::schema::series::kValLoss, io::schema::series::kValMetric};
   std::optional<double> target_loss;
 };
 

@@ -8,6 +8,7 @@
 #include "core/random.hpp"
 #include "core/timer.hpp"
 #include "io/config.hpp"
+#include "io/run_schema.hpp"
 #include "norm/registry.hpp"
 #include "train/experiments_toml.hpp"
 #include "train/trainer.hpp"
@@ -116,7 +117,7 @@ void run_default_experiment(std::ostream& out, std::uint64_t seed, const std::st
     double layernorm_ms = rows[1].r.ms_per_step;
     for (const auto& [norm, r] : rows) {
       out << "| " << e.family << " | " << task << " | " << norm << " | " << r.steps
-          << (r.status == "completed" ? "" : " (" + r.status + ")") << std::fixed
+          << (r.status == io::schema::status::kCompleted ? "" : " (" + r.status + ")") << std::fixed
           << std::setprecision(4) << " | " << r.final_train_loss << " | " << r.val_loss << " | "
           << std::setprecision(3) << r.val_metric << " | " << std::setprecision(2)
           << r.ms_per_step << " | " << std::setprecision(2) << r.ms_per_step / layernorm_ms

@@ -1,7 +1,7 @@
 """What the Python tests share: the repository, the normlab binary, and tiny training runs.
 
-CTest passes NORMLAB_REPO and NORMLAB_BINARY (tests/python/CMakeLists.txt); run by hand, the tests
-take this checkout and its build/normlab.
+CTest passes NORMLAB_REPO, NORMLAB_BINARY and NORMLAB_SCHEMA (tests/python/CMakeLists.txt); run by
+hand, the tests take this checkout and its build/.
 """
 
 import os
@@ -11,6 +11,9 @@ from pathlib import Path
 
 REPO = Path(os.environ.get("NORMLAB_REPO", Path(__file__).resolve().parents[2]))
 BINARY = Path(os.environ.get("NORMLAB_BINARY", REPO / "build" / "normlab"))
+# Prints the C++ run-file schema (src/io/run_schema.hpp) as JSON.
+SCHEMA_BINARY = Path(os.environ.get("NORMLAB_SCHEMA",
+                                    REPO / "build" / "tests" / "python" / "normlab_schema"))
 sys.path.insert(0, str(REPO / "analysis"))
 
 TRANSFORMER = REPO / "experiments" / "transformer.toml"
