@@ -1,6 +1,8 @@
 // Crash safety of the run file: a training process stopped by SIGTERM closes its file cleanly with
 // status "interrupted"; one killed by SIGKILL leaves a .partial file that `h5clear -s` makes
-// readable up to its last flush; completed run files beside it are never touched.
+// readable up to its last flush; completed run files beside it are never touched. And the writer of
+// a training run puts every attribute and series under the name docs/FORMAT.md gives it, written
+// out here as the document spells them (not through io/run_schema.hpp, which they check).
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -15,6 +17,7 @@
 
 #include "helpers.hpp"
 #include "io/hdf5.hpp"
+#include "io/run_file.hpp"
 
 using namespace normlab;
 namespace fs = std::filesystem;
@@ -105,4 +108,80 @@ TEST_CASE("run file: SIGTERM closes it as interrupted, SIGKILL leaves it recover
     CHECK(std::isfinite(rms(records - 1, 0)));
   }
   CHECK(test::bytes_of(done) == done_bytes);
+}
+
+TEST_CASE("run file: the writer of a training run names and orders what docs/FORMAT.md says",
+          "[run-file]") {
+  test::TempDir dir;
+  const std::string path = dir / "w.h5";
+  io::RunAttributes a;
+  a.run_id = "w";
+  a.config_toml = "seed = 7\n";
+  a.family = "mlp";
+  a.norm = "layernorm,rmsnorm";
+  a.norm_options = "eps=1e-05";
+  a.task = "classification";
+  a.optimizer = "adam";
+  a.dtype = "float32";
+  a.seed = 7;
+  a.lr = 0.25;
+  a.stats_every = 3;
+  a.val_metric_name = "perplexity";  // whatever the task says, passed through
+  a.started = "2026-01-02T03:04:05Z";
+  a.resumed_from = {4, 9};
+  io::SiteTable sites{{"layer0.norm", "layer1.norm"}, {"layernorm", "rmsnorm"}, {0, 1}, {8, 8}};
+  {
+    io::RunWriter run(path, a, sites);
+    run.record_step(0, {1.5, 0.25, 3.0, 0.01});
+    run.record_step(1, {1.25, 0.125, 2.0, 0.02});
+    run.record_eval(1, {1.75, 0.5});
+    std::vector<double> stats(20 * 2);  // statistic-major: values[stat * sites + site]
+    for (std::size_t i = 0; i < stats.size(); ++i) stats[i] = double(i);
+    run.record_stats(0, stats);
+    run.finish("completed", {"2026-01-02T03:05:00Z", 12.5, [](h5::File& out) {
+                               out.write<float>("checkpoint/layer0.norm.gain", {2},
+                                                std::vector<float>{1.0f, 2.0f});
+                             }});
+  }
+  CHECK_FALSE(fs::exists(path + ".partial"));
+  h5::File f = h5::File::open(path);
+  for (auto [name, value] : {std::pair{"format", "normlab-run"}, {"run_id", "w"},
+                             {"config_toml", "seed = 7\n"}, {"family", "mlp"},
+                             {"norm", "layernorm,rmsnorm"}, {"norm_options", "eps=1e-05"},
+                             {"task", "classification"}, {"optimizer", "adam"},
+                             {"dtype", "float32"}, {"val_metric_name", "perplexity"},
+                             {"status", "completed"}, {"started", "2026-01-02T03:04:05Z"},
+                             {"finished", "2026-01-02T03:05:00Z"}}) {
+    INFO(name);
+    CHECK(f.read_string_attribute("/", name) == value);
+  }
+  CHECK(f.read_integer_attribute("/", "format_version") == 3);
+  CHECK(f.read_integer_attribute("/", "seed") == 7);
+  CHECK(f.read_integer_attribute("/", "stats_every") == 3);
+  CHECK(f.read_number_attribute("/", "lr") == 0.25);
+  CHECK(f.read_number_attribute("/", "peak_rss_mib") == 12.5);
+  CHECK(f.read_integers_attribute("/", "resumed_from") == std::vector<long long>{4, 9});
+  CHECK(f.has_attribute("/", "normlab_version"));
+  // The rows land in the series in the order of StepRow and EvalRow.
+  auto series = [&f](const char* name) {
+    const auto v = f.read<double>(name);
+    return std::vector<double>(v.begin(), v.end());
+  };
+  CHECK(series("step") == std::vector<double>{0, 1});
+  CHECK(series("train_loss") == std::vector<double>{1.5, 1.25});
+  CHECK(series("lr") == std::vector<double>{0.25, 0.125});
+  CHECK(series("grad_norm") == std::vector<double>{3.0, 2.0});
+  CHECK(series("step_time") == std::vector<double>{0.01, 0.02});
+  CHECK(series("eval_step") == std::vector<double>{1});
+  CHECK(series("val_loss") == std::vector<double>{1.75});
+  CHECK(series("val_metric") == std::vector<double>{0.5});
+  CHECK(f.read_strings("site") == sites.names);
+  CHECK(f.read_strings("site_kind") == sites.kinds);
+  CHECK(series("site_features") == std::vector<double>{8, 8});
+  CHECK(series("stat_step") == std::vector<double>{0});
+  // The statistics in the order of FORMAT.md's table: the first, one in the middle, the last.
+  CHECK(series("in_mean") == std::vector<double>{0, 1});
+  CHECK(series("lambda") == std::vector<double>{30, 31});
+  CHECK(series("update_ratio") == std::vector<double>{38, 39});
+  CHECK(f.read<float>("checkpoint/layer0.norm.gain").size() == 2);
 }
