@@ -34,7 +34,7 @@ struct TrainOptions {
 
 // Runs one experiment; `out_dir` "" uses train.out. Progress lines go to `log`.
 // Every train.checkpoint_every steps, and when SIGINT or SIGTERM stops it, the run saves a resume
-// checkpoint (train/checkpoint.hpp); it is deleted when the run completes or diverges.
+// checkpoint (the protocol of train/resume.hpp); it is deleted when the run completes or diverges.
 TrainResult run(const io::Config& config, const std::string& out_dir, std::ostream& log,
                 const TrainOptions& options = {});
 
