@@ -14,6 +14,7 @@ packages=(
   libboost-program-options-dev                             # command line
   libtomlplusplus-dev                                      # experiment files
   zlib1g-dev                                               # reading the gzipped MNIST files
+  libssl-dev                                               # SHA-256 (libcrypto): data/ checksums
   catch2                                                   # tests (Catch2 v2)
   python3                                                  # /usr/bin/python3: analysis/, its tests
   python3-numpy python3-h5py                               # arrays; run files in HDF5

@@ -10,7 +10,7 @@
 #include "data/grammar.hpp"
 #include "data/mnist.hpp"
 #include "data/sequence.hpp"
-#include "data/shared_data.hpp"
+#include "data/data_files.hpp"
 #include "data/text.hpp"
 #include "helpers.hpp"
 
@@ -20,8 +20,8 @@ using namespace normlab;
 using Catch::Matchers::Contains;
 using test::TempDir;
 
-const std::string kShakespeare = std::string(data::kSharedDataDir) + "/tinyshakespeare/input.txt";
-const std::string kMnistDir = std::string(data::kSharedDataDir) + "/mnist";
+const std::string kShakespeare = data::default_text_path();
+const std::string kMnistDir = data::default_mnist_dir();
 const std::string kImages = kMnistDir + "/t10k-images-idx3-ubyte.gz";
 const std::string kLabels = kMnistDir + "/t10k-labels-idx1-ubyte.gz";
 
@@ -320,4 +320,70 @@ TEST_CASE("mnist: bad files, each with its message", "[data]") {
   write_gz(dir / "label1.gz", big_endian({2049, 1}) + std::string("\x03"));
   data::MnistSet tiny = data::load_mnist(dir / "images.gz", dir / "label1.gz");
   CHECK((tiny.N == 1 && tiny.labels[0] == 3));
+}
+
+namespace {
+
+// The digest data/SHA256SUMS lists for a name, read here independently of the loader.
+std::string manifest_digest(const std::string& name) {
+  std::ifstream in(std::string(normlab::data::kDataDir) + "/SHA256SUMS");
+  std::string digest, file;
+  while (in >> digest >> file) {
+    if (file == name) return digest;
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("data files: the shipped data sets are in the repository and intact", "[data]") {
+  // The defaults point inside the checkout, not beside it (a clone has nothing beside it).
+  const std::string root = std::filesystem::weakly_canonical(NORMLAB_SOURCE_DIR).string();
+  for (const std::string& path : {data::default_text_path(), data::default_mnist_dir()}) {
+    CAPTURE(path);
+    CHECK(std::filesystem::weakly_canonical(path).string().rfind(root + "/data/", 0) == 0);
+    CHECK(std::filesystem::exists(path));
+  }
+  // The digests README and SHA256SUMS list (those of the canonical files).
+  CHECK(manifest_digest("tinyshakespeare/input.txt") ==
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed");
+  CHECK(manifest_digest("mnist/t10k-images-idx3-ubyte.gz") ==
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6");
+  CHECK(manifest_digest("mnist/t10k-labels-idx1-ubyte.gz") ==
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6");
+  CHECK(data::sha256_file(data::default_text_path()) == manifest_digest("tinyshakespeare/input.txt"));
+  CHECK_NOTHROW(data::verify_if_listed(data::default_text_path()));
+}
+
+TEST_CASE("data files: SHA-256 against FIPS 180-2's vectors, and a replaced file refused", "[data]") {
+  TempDir tmp;
+  const std::string dir = tmp.path.string();
+  write_file(dir + "/abc.txt", "abc");
+  write_file(dir + "/empty.txt", "");
+  // FIPS 180-2, appendix B.1, and the digest of the empty message.
+  CHECK(data::sha256_file(dir + "/abc.txt") ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(data::sha256_file(dir + "/empty.txt") ==
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK_THROWS_WITH(data::sha256_file(dir + "/missing.txt"), Contains("missing.txt: cannot open"));
+
+  write_file(dir + "/SHA256SUMS",
+             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  abc.txt\n"
+             "0000000000000000000000000000000000000000000000000000000000000000  empty.txt\n");
+  CHECK_NOTHROW(data::verify_if_listed(dir + "/abc.txt", dir));
+  CHECK_THROWS_WITH(data::verify_if_listed(dir + "/empty.txt", dir),
+                    Contains("empty.txt: SHA-256 e3b0c442") && Contains("differs from 0000") &&
+                        Contains("SHA256SUMS"));
+  write_file(dir + "/unlisted.txt", "anything");
+  CHECK_NOTHROW(data::verify_if_listed(dir + "/unlisted.txt", dir));  // a user's own file
+  CHECK_NOTHROW(data::verify_if_listed(dir + "/empty.txt", dir + "/elsewhere"));  // not under it
+
+  // A damaged shipped file is refused by the loader itself: a copy of data/ with one byte changed.
+  std::filesystem::create_directories(dir + "/data/tinyshakespeare");
+  std::string text = read_file(data::default_text_path());
+  text[1000] ^= 1;
+  write_file(dir + "/data/tinyshakespeare/input.txt", text);
+  std::filesystem::copy_file(std::string(data::kDataDir) + "/SHA256SUMS", dir + "/data/SHA256SUMS");
+  CHECK_THROWS_WITH(data::verify_if_listed(dir + "/data/tinyshakespeare/input.txt", dir + "/data"),
+                    Contains("input.txt: SHA-256") && Contains("differs from 86c4e6aa"));
 }

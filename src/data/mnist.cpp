@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "core/error.hpp"
+#include "data/data_files.hpp"
 
 namespace normlab::data {
 
@@ -121,8 +122,11 @@ MnistSet load_mnist(const std::string& images_path, const std::string& labels_pa
 MnistSet load_mnist_dir(const std::string& dir) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(dir)) fail(dir, " (data.path): not a directory");
-  return load_mnist((fs::path(dir) / "t10k-images-idx3-ubyte.gz").string(),
-                   (fs::path(dir) / "t10k-labels-idx1-ubyte.gz").string());
+  const std::string images = (fs::path(dir) / "t10k-images-idx3-ubyte.gz").string();
+  const std::string labels = (fs::path(dir) / "t10k-labels-idx1-ubyte.gz").string();
+  verify_if_listed(images);
+  verify_if_listed(labels);
+  return load_mnist(images, labels);
 }
 
 template <class T>

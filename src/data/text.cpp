@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "data/data_files.hpp"
 
 namespace normlab::data {
 
@@ -109,6 +110,7 @@ CharText load_char_text(const std::string& path, double val_fraction) {
   while ((got = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) text.append(buffer, got);
   if (std::ferror(f.get())) fail(path, ": cannot read the text file: ", std::strerror(errno));
   if (text.empty()) fail(path, ": the text file is empty");
+  verify_if_listed(path);
   return CharText(text, val_fraction, path);
 }
 

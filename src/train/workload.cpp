@@ -11,7 +11,7 @@
 #include "data/grammar.hpp"
 #include "data/mnist.hpp"
 #include "data/sequence.hpp"
-#include "data/shared_data.hpp"
+#include "data/data_files.hpp"
 #include "data/text.hpp"
 #include "models/gru_lm.hpp"
 #include "models/mlp.hpp"
@@ -200,7 +200,7 @@ std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t se
     } else {
       const std::string path = c.string("data.path");
       auto gen = std::make_shared<data::MnistTask<T>>(
-          data::load_mnist_dir(path.empty() ? std::string(data::kSharedDataDir) + "/mnist" : path), val_size);
+          data::load_mnist_dir(path.empty() ? data::default_mnist_dir() : path), val_size);
       val = gen->validation();
       sample = [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); };
       mc.input = data::kMnistPixels;
@@ -220,7 +220,7 @@ std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t se
   } else if (task == "text") {
     const std::string path = c.string("data.path");
     data_task = std::make_unique<data::CharText>(data::load_char_text(
-        path.empty() ? std::string(data::kSharedDataDir) + "/tinyshakespeare/input.txt" : path, val_fraction));
+        path.empty() ? data::default_text_path() : path, val_fraction));
   } else {
     data_task = data::make_sequence_task(task, positive(c, "data.symbols"));
   }
