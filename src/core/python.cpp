@@ -21,7 +21,10 @@ std::string python_command(const std::string& who, const std::vector<std::string
                             ? std::string("/usr/bin/python3")
                             : cat("PYTHONPATH=", single_quoted(who, pythonpath),
                                   " PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3");
-  for (const auto& a : args) command += " " + single_quoted(who, a);
+  for (const auto& a : args) {
+    command += ' ';  // appended piecewise: GCC 12 warns falsely (-Wrestrict) on " " + string
+    command += single_quoted(who, a);
+  }
   return command;
 }
 
