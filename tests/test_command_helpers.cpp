@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 
 }  // namespace
 
-TEST_CASE("lists: items trimmed, blanks dropped; positive integers; numbers", "[cli-helpers]") {
+TEST_CASE("lists: items trimmed, blanks dropped, positive integers, numbers", "[cli-helpers]") {
   CHECK(split_list(" model.norm , model.placement,,") ==
         std::vector<std::string>{"model.norm", "model.placement"});
   CHECK(split_list("").empty());
@@ -50,7 +50,7 @@ TEST_CASE("shards: I/N, Slurm's array variables, the whole sweep", "[cli-helpers
   ::unsetenv("SLURM_ARRAY_TASK_COUNT");
 }
 
-TEST_CASE("analysis files: beside the run; sensitivity files found under directories",
+TEST_CASE("analysis files: beside the run, sensitivity files found under directories",
           "[cli-helpers]") {
   CHECK(analysis::sensitivity_path("d/run-s0.h5") == "d/run-s0.sensitivity.h5");
   CHECK(analysis::positions_path("d/run-s0.h5") == "d/run-s0.positions.h5");
