@@ -12,7 +12,9 @@ namespace normlab::test {
 
 constexpr double kMaxGradientError = 1e-6;  // as the normalizers' check (test_finite_difference)
 
-// Central differences of loss() with respect to every element of v.
+// Central differences of loss() with respect to every element of v (v is perturbed in place and
+// restored). At h = 1e-5 * max(1, |v_i|) the truncation error is O(h^2) ~ 1e-10 and the rounding
+// error ~ 1e-16 / h ~ 1e-11 for O(1) inputs, well under the 1e-6 bound.
 inline std::vector<double> numeric_gradient(const std::function<double()>& loss,
                                             std::vector<double>& v) {
   std::vector<double> g(v.size());

@@ -5,15 +5,15 @@
 #include <map>
 
 #include "compare.hpp"
+#include "gradcheck.hpp"
 #include "helpers.hpp"
 
 namespace {
 
 using namespace normlab;
 
-// Central differences have truncation error O(h^2) ~ 1e-10 and rounding error ~ 1e-16 / h ~ 1e-11
-// at h = 1e-5 for O(1) inputs; 1e-6 is the single-layer bound of the style guide.
-constexpr double kStep = 1e-5;
+// The step and its error budget are gradcheck.hpp's (numeric_gradient); 1e-6 is the single-layer
+// bound of the style guide.
 constexpr double kMaxRelativeError = 1e-6;
 
 double loss(const norm::Normalizer& n, const std::vector<double>& x,
@@ -23,23 +23,6 @@ double loss(const norm::Normalizer& n, const std::vector<double>& x,
   double l = 0;
   for (std::size_t i = 0; i < y.size(); ++i) l += y[i] * dy[i];
   return l;
-}
-
-// d loss / d v for every element of v (which is x or params), by central differences.
-std::vector<double> numeric_gradient(const norm::Normalizer& n, std::vector<double>& x,
-                                     std::vector<double>& params, const std::vector<double>& dy,
-                                     std::size_t B, std::size_t D, std::vector<double>& v) {
-  std::vector<double> grad(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const double saved = v[i], h = kStep * std::max(1.0, std::abs(saved));
-    v[i] = saved + h;
-    const double up = loss(n, x, params, dy, B, D);
-    v[i] = saved - h;
-    const double down = loss(n, x, params, dy, B, D);
-    v[i] = saved;
-    grad[i] = (up - down) / (2 * h);
-  }
-  return grad;
 }
 
 // Every combination of the options that apply to `kind`, each option over a few values.
@@ -87,12 +70,13 @@ TEST_CASE("gradients match central finite differences for every option combinati
     auto analytic = test::run(*n, x, params, B, D, &dy);
 
     INFO(norm::describe(n->config()) << " B=" << B << " D=" << D);
-    auto dx = numeric_gradient(*n, x, params, dy, B, D, x);
+    auto l = [&] { return loss(*n, x, params, dy, B, D); };
+    auto dx = test::numeric_gradient(l, x);
     double e = test::relative_error(analytic.dx, dx);
     INFO("dx relative error " << e);
     CHECK(e <= kMaxRelativeError);
     if (!params.empty()) {
-      auto dp = numeric_gradient(*n, x, params, dy, B, D, params);
+      auto dp = test::numeric_gradient(l, params);
       double ep = test::relative_error(analytic.grads, dp);
       INFO("parameter gradient relative error " << ep);
       CHECK(ep <= kMaxRelativeError);

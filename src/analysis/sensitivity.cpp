@@ -106,17 +106,13 @@ std::string g3(double v) {
 
 }  // namespace
 
-SensitivityReport measure_sensitivity(LoadedRun& run, const std::vector<double>& epsilons,
-                                      std::uint64_t control_seed, const std::string& only_site) {
-  if (epsilons.empty()) fail("sensitivity: no epsilon given");
-  for (double e : epsilons) {
-    if (!(std::isfinite(e) && e != 0)) fail("sensitivity: epsilon ", e, " must be finite and non-zero");
-  }
-  const std::size_t S = run.probes.size();
-  if (S == 0) fail(run.path, ": the model has no sites (no normalizer, no residual stream)");
+namespace {
+
+// The indices of the sites to measure: every site, or the one named `only_site`.
+std::vector<std::size_t> chosen_sites(const LoadedRun& run, const std::string& only_site) {
   std::vector<std::size_t> chosen;
   std::vector<std::string> names;
-  for (std::size_t s = 0; s < S; ++s) {
+  for (std::size_t s = 0; s < run.probes.size(); ++s) {
     names.push_back(run.probes[s]->name);
     if (only_site.empty() || run.probes[s]->name == only_site) chosen.push_back(s);
   }
@@ -124,28 +120,28 @@ SensitivityReport measure_sensitivity(LoadedRun& run, const std::vector<double>&
     fail(run.path, ": no site '", only_site, "'", did_you_mean(only_site, names), "; sites: ",
          join(names, ", "));
   }
-  // One random unit direction per site (drawn for every site, so a site's does not depend on
-  // which others are measured).
-  Rng rng(control_seed);
-  std::vector<std::vector<double>> u(S);
-  for (std::size_t s = 0; s < S; ++s) {
+  return chosen;
+}
+
+// One random unit direction per site (drawn for every site, so a site's does not depend on
+// which others are measured).
+std::vector<std::vector<double>> control_directions(const LoadedRun& run, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<std::vector<double>> u(run.probes.size());
+  for (std::size_t s = 0; s < u.size(); ++s) {
     u[s].resize(run.probes[s]->features);
     fill_normal(std::span<double>(u[s]), rng, 0.0, 1.0);
     double norm = 0;
     for (double v : u[s]) norm += v * v;
     for (double& v : u[s]) v /= std::sqrt(norm);
   }
+  return u;
+}
 
-  SensitivityReport r;
-  r.run = run.path;
-  r.family = run.config.string("model.family");
-  r.norm = join(run.config.strings("model.norm"), ",");
-  r.batches = run.batches;
-  r.control_seed = control_seed;
-  r.epsilons = epsilons;
-  r.base_loss = held_out_loss(run);
-
-  // First order: one backward per held-out batch, weighted as the loss is.
+// First order: one backward per held-out batch, weighted as the loss is. Per chosen site k, the
+// gain, offset and control derivatives at 3k, 3k + 1, 3k + 2.
+std::vector<double> first_order(LoadedRun& run, const std::vector<std::size_t>& chosen,
+                                const std::vector<std::vector<double>>& u) {
   std::vector<FirstOrderObserver> observers;
   observers.reserve(chosen.size());
   for (std::size_t s : chosen) observers.emplace_back(*run.probes[s], u[s]);
@@ -164,30 +160,62 @@ SensitivityReport measure_sensitivity(LoadedRun& run, const std::vector<double>&
     weight += w;
   }
   for (std::size_t s : chosen) run.probes[s]->observer = nullptr;
+  for (double& f : first) f /= weight;
+  return first;
+}
 
-  for (std::size_t k = 0; k < chosen.size(); ++k) {
-    nn::Probe<double>& p = *run.probes[chosen[k]];
-    SiteSensitivity site;
-    site.name = p.name;
-    site.kind = p.kind;
-    site.layer = (long long)p.layer;
-    site.features = (long long)p.features;
-    site.gain_first_order = first[3 * k] / weight;
-    site.offset_first_order = first[3 * k + 1] / weight;
-    site.control_first_order = first[3 * k + 2] / weight;
-    site.abs_mean_over_rms = run.recorded_abs_mean_over_rms[chosen[k]];
-    site.lambda = run.recorded_lambda[chosen[k]];
-    for (auto [direction, out] : {std::pair{Direction::gain, &site.gain},
-                                  {Direction::offset, &site.offset},
-                                  {Direction::control, &site.control}}) {
-      for (double eps : epsilons) {
-        DirectionPerturbation perturbation(direction, eps, u[chosen[k]]);
-        p.perturbation = &perturbation;
-        const double loss = held_out_loss(run);
-        p.perturbation = nullptr;
-        out->push_back(loss - r.base_loss);
-      }
+// Site s perturbed in each direction at each eps: the loss change from `base_loss`.
+SiteSensitivity measure_site(LoadedRun& run, std::size_t s, const std::vector<double>& u,
+                             const std::vector<double>& epsilons, double base_loss) {
+  nn::Probe<double>& p = *run.probes[s];
+  SiteSensitivity site;
+  site.name = p.name;
+  site.kind = p.kind;
+  site.layer = (long long)p.layer;
+  site.features = (long long)p.features;
+  site.abs_mean_over_rms = run.recorded_abs_mean_over_rms[s];
+  site.lambda = run.recorded_lambda[s];
+  for (auto [direction, out] : {std::pair{Direction::gain, &site.gain},
+                                {Direction::offset, &site.offset},
+                                {Direction::control, &site.control}}) {
+    for (double eps : epsilons) {
+      DirectionPerturbation perturbation(direction, eps, u);
+      p.perturbation = &perturbation;
+      const double loss = held_out_loss(run);
+      p.perturbation = nullptr;
+      out->push_back(loss - base_loss);
     }
+  }
+  return site;
+}
+
+}  // namespace
+
+SensitivityReport measure_sensitivity(LoadedRun& run, const std::vector<double>& epsilons,
+                                      std::uint64_t control_seed, const std::string& only_site) {
+  if (epsilons.empty()) fail("sensitivity: no epsilon given");
+  for (double e : epsilons) {
+    if (!(std::isfinite(e) && e != 0)) fail("sensitivity: epsilon ", e, " must be finite and non-zero");
+  }
+  if (run.probes.empty()) fail(run.path, ": the model has no sites (no normalizer, no residual stream)");
+  const std::vector<std::size_t> chosen = chosen_sites(run, only_site);
+  const std::vector<std::vector<double>> u = control_directions(run, control_seed);
+
+  SensitivityReport r;
+  r.run = run.path;
+  r.family = run.config.string("model.family");
+  r.norm = join(run.config.strings("model.norm"), ",");
+  r.batches = run.batches;
+  r.control_seed = control_seed;
+  r.epsilons = epsilons;
+  r.base_loss = held_out_loss(run);
+
+  const std::vector<double> first = first_order(run, chosen, u);
+  for (std::size_t k = 0; k < chosen.size(); ++k) {
+    SiteSensitivity site = measure_site(run, chosen[k], u[chosen[k]], epsilons, r.base_loss);
+    site.gain_first_order = first[3 * k];
+    site.offset_first_order = first[3 * k + 1];
+    site.control_first_order = first[3 * k + 2];
     r.sites.push_back(std::move(site));
   }
   return r;

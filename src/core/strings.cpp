@@ -124,4 +124,29 @@ std::string format_double(double value) {
   return std::string(buffer, end);
 }
 
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> items;
+  for (const auto& part : split(text, ',')) {
+    if (!trim(part).empty()) items.emplace_back(trim(part));
+  }
+  return items;
+}
+
+std::vector<std::size_t> parse_positive_integers(std::string_view text, std::string_view what) {
+  std::vector<std::size_t> values;
+  for (const auto& item : split_list(text)) {
+    const double v = parse_double(item, what);
+    if (!(v >= 1) || v != std::floor(v)) fail(what, ": '", item, "' is not a positive integer");
+    values.push_back(std::size_t(v));
+  }
+  return values;
+}
+
+std::vector<double> parse_doubles(std::string_view text, std::string_view what) {
+  std::vector<double> values;
+  for (const auto& part : split(text, ',')) values.push_back(parse_double(trim(part), what));
+  if (values.empty()) fail(what, ": no value given");
+  return values;
+}
+
 }  // namespace normlab

@@ -39,4 +39,13 @@ std::string csv_record(const std::vector<std::string>& fields);
 // `text` as a TOML basic string: in double quotes, with " and \ escaped.
 std::string toml_quoted(std::string_view text);
 
+// Comma-separated lists as the command line takes them ("--dims 64,256", "--rows a,b").
+// The items of `text`, trimmed, blank ones dropped ("a, b,,c" -> a, b, c; "" -> none).
+std::vector<std::string> split_list(std::string_view text);
+// The items of `text` (blank ones dropped) as positive whole numbers; throws Error naming `what`
+// and the item otherwise.
+std::vector<std::size_t> parse_positive_integers(std::string_view text, std::string_view what);
+// Every item of `text` as a number (parse_double, naming `what`); at least one.
+std::vector<double> parse_doubles(std::string_view text, std::string_view what);
+
 }  // namespace normlab

@@ -47,9 +47,9 @@ void add_column_sums(T* db, const T* dy, std::size_t rows, std::size_t n);
 template <class T>
 double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targets, std::size_t B,
                              std::size_t V);
-// dlogits (B, V) written = scale * (probs - onehot) / (scored rows); 0 on ignored rows
 // How many of the n targets carry a loss (are not kIgnore).
 std::size_t scored_targets(const std::int32_t* targets, std::size_t n);
+// dlogits (B, V) written = scale * (probs - onehot) / (scored rows); 0 on ignored rows
 template <class T>
 void cross_entropy_backward(T* dlogits, const T* probs, const std::int32_t* targets,
                             std::size_t B, std::size_t V, double scale = 1.0);

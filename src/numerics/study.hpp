@@ -9,7 +9,8 @@
 //   implementation "normlab":  the library's own float32 normalizer from the registry (its
 //                  reductions run in double; README, "Numerics").
 // Then the Jacobian's singular values against their closed forms, and the 1/delta scaling of
-// RMSNorm's weight gradient. The HDF5 layout is documented in docs/NUMERICS.md.
+// RMSNorm's weight gradient. The HDF5 layout is documented in docs/NUMERICS.md. study.cpp measures,
+// study_output.cpp writes the file, the tables and the figure.
 #pragma once
 
 #include <cstddef>
@@ -53,6 +54,13 @@ struct CaseResult {
 ErrorStats error_stats(const std::vector<double>& a, const std::vector<double>& r, std::size_t B,
                        std::size_t D, fp::Format storage);
 
+// The input families of the grid, each offset family with its mean/std ratio, in table order.
+struct FamilyPoint {
+  Family family;
+  double ratio;
+};
+const std::vector<FamilyPoint>& input_families();
+
 // Draws the case's inputs (seeded) and measures it.
 CaseResult evaluate_case(const CaseSpec& spec, std::uint64_t seed);
 
@@ -95,5 +103,8 @@ void write_numerics(const NumericsReport& report, const NumericsOptions& options
 // Compact Markdown: worst relative error of y and dx per variant and precision (max over D) by
 // family; the eps study; the conditioning checks; the gradient scaling.
 std::string numerics_tables(const NumericsReport& report);
+// Draws the figure of a written report (scripts/plot_numerics.py, run with /usr/bin/python3);
+// throws naming the command when it fails.
+void plot_numerics(const std::string& h5_path, const std::string& png_path);
 
 }  // namespace normlab::tools

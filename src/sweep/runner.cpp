@@ -136,19 +136,15 @@ bool any_failed(const std::vector<Outcome>& outcomes) {
                      [](const Outcome& o) { return is_failure(o.status); });
 }
 
-std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& o, std::ostream& out) {
-  if (o.jobs < 1) fail("--jobs must be at least 1, got ", o.jobs);
-  if (o.shards < 1 || o.shard < 0 || o.shard >= o.shards) {
-    fail("--shard ", o.shard, "/", o.shards, ": the shard must be in 0 .. ", o.shards - 1);
-  }
-  if (o.binary.empty() || !fs::exists(o.binary)) fail("sweep: no normlab executable at '", o.binary, "'");
-  const fs::path dir = sweep.out, runs = dir / "runs", configs = dir / "configs", logs = dir / "logs";
-  for (const auto& d : {runs, configs, logs}) fs::create_directories(d);
-  write_manifest(sweep);
+namespace {
 
-  std::vector<Outcome> outcomes(sweep.runs.size());
+// The runs of this shard still to do (no result on disk yet), each with its config written to
+// DIR/configs; the others of the shard are marked skipped. `mine` counts the shard's runs.
+std::vector<std::size_t> runs_to_do(const Sweep& sweep, const RunnerOptions& o,
+                                    std::vector<Outcome>& outcomes, std::size_t& mine) {
+  const fs::path dir = sweep.out, runs = dir / "runs", configs = dir / "configs";
   std::vector<std::size_t> todo;
-  std::size_t mine = 0;
+  mine = 0;
   for (std::size_t i = 0; i < sweep.runs.size(); ++i) {
     outcomes[i].id = sweep.runs[i].id;
     if (i % std::size_t(o.shards) != std::size_t(o.shard)) continue;
@@ -162,6 +158,147 @@ std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& o, std::
                               sweep.runs[i].config.to_toml());
     todo.push_back(i);
   }
+  return todo;
+}
+
+// Catches SIGINT and SIGTERM for its lifetime (g_stop), then restores the previous handlers.
+// Without SA_RESTART, so that a signal interrupts waitpid and the sweep reacts at once.
+class StopOnSignal {
+ public:
+  StopOnSignal() {
+    g_stop = 0;
+    struct sigaction stop {};
+    stop.sa_handler = [](int) { g_stop = 1; };
+    sigemptyset(&stop.sa_mask);
+    ::sigaction(SIGINT, &stop, &previous_int_);
+    ::sigaction(SIGTERM, &stop, &previous_term_);
+  }
+  ~StopOnSignal() {
+    ::sigaction(SIGINT, &previous_int_, nullptr);
+    ::sigaction(SIGTERM, &previous_term_, nullptr);
+  }
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+
+ private:
+  struct sigaction previous_int_ {}, previous_term_ {};
+};
+
+// The processes of one sweep: starts the runs of `todo` in order, at most `jobs` at a time, and
+// records each one's outcome as it ends; a signal stops the starting and is passed on.
+class Pool {
+ public:
+  Pool(const Sweep& sweep, const RunnerOptions& o, const std::vector<std::size_t>& todo,
+       std::vector<Outcome>& outcomes, std::ostream& out)
+      : sweep_(sweep), o_(o), todo_(todo), outcomes_(outcomes), out_(out),
+        runs_(fs::path(sweep.out) / "runs"), configs_(fs::path(sweep.out) / "configs"),
+        logs_(fs::path(sweep.out) / "logs"), start_(Clock::now()) {}
+
+  // Until every run has ended, or a signal came and the running ones have ended; returns how
+  // many runs were started.
+  std::size_t run() {
+    while (next_ < todo_.size() || !running_.empty()) {
+      if (g_stop && !forwarded_) {
+        for (const auto& [pid, r] : running_) ::kill(pid, SIGTERM);
+        forwarded_ = true;
+      }
+      start_runs();
+      if (g_stop && running_.empty()) break;
+      int wstatus = 0;
+      const pid_t pid = ::waitpid(-1, &wstatus, o_.progress_bar ? WNOHANG : 0);
+      if (pid == 0 || (pid < 0 && errno == EINTR)) {
+        if (o_.progress_bar) status_line();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      if (pid < 0) fail("sweep: waitpid: ", std::strerror(errno));
+      ended(pid, wstatus);
+    }
+    if (o_.progress_bar) out_ << "\n";
+    return next_;
+  }
+
+ private:
+  void start_runs() {
+    while (!g_stop && next_ < todo_.size() && running_.size() < std::size_t(o_.jobs)) {
+      const Run& run = sweep_.runs[todo_[next_]];
+      const fs::path log = logs_ / (run.id + ".log");
+      std::ofstream(log, std::ios::app) << "== normlab sweep: run " << run.id << "\n";
+      running_[launch(o_, configs_ / (run.id + ".toml"), runs_, log)] = {todo_[next_], Clock::now()};
+      if (!o_.progress_bar) out_ << "started   " << run.id << "\n";
+      ++next_;
+    }
+  }
+
+  // A process ended: its run's status from its exit and the files it left.
+  void ended(pid_t pid, int wstatus) {
+    auto it = running_.find(pid);
+    if (it == running_.end()) return;
+    Outcome& outcome = outcomes_[it->second.index];
+    outcome.seconds = since(it->second.start);
+    busy_seconds_ += outcome.seconds;
+    const std::string on_disk = status_on_disk(runs_, outcome.id);
+    if (WIFSIGNALED(wstatus)) outcome.status = "killed";
+    else if (!on_disk.empty()) outcome.status = on_disk;
+    else if (fs::exists(runs_ / (outcome.id + ".h5.partial")) && WEXITSTATUS(wstatus) == 3) outcome.status = "interrupted";
+    else outcome.status = "failed";
+    running_.erase(it);
+    ++finished_;
+    if (is_failure(outcome.status)) ++failures_;
+    if (o_.progress_bar) {
+      status_line();
+      return;
+    }
+    out_ << std::left << std::setw(10) << outcome.status << outcome.id << " (" << duration(outcome.seconds)
+         << ")" << (outcome.status == "completed" || outcome.status == "diverged"
+                        ? std::string()
+                        : ", log " + (logs_ / (outcome.id + ".log")).string())
+         << "\n";
+    out_.flush();
+  }
+
+  void status_line() {
+    const std::size_t width = 24, n = todo_.size(), filled = n ? width * finished_ / n : width;
+    std::ostringstream s;
+    s << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << finished_
+      << "/" << n << "  failed " << failures_ << "  running " << running_.size();
+    if (finished_ > 0 && finished_ < n) {
+      const double per_run = busy_seconds_ / double(finished_);
+      s << "  ETA " << duration(per_run * double(n - finished_) / double(o_.jobs));
+    }
+    s << "  " << duration(since(start_)) << "\033[K";
+    out_ << s.str();
+    out_.flush();
+  }
+
+  const Sweep& sweep_;
+  const RunnerOptions& o_;
+  const std::vector<std::size_t>& todo_;
+  std::vector<Outcome>& outcomes_;
+  std::ostream& out_;
+  const fs::path runs_, configs_, logs_;
+  const Clock::time_point start_;
+  std::map<pid_t, Running> running_;
+  std::size_t next_ = 0, finished_ = 0, failures_ = 0;
+  double busy_seconds_ = 0;
+  bool forwarded_ = false;
+};
+
+}  // namespace
+
+std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& o, std::ostream& out) {
+  if (o.jobs < 1) fail("--jobs must be at least 1, got ", o.jobs);
+  if (o.shards < 1 || o.shard < 0 || o.shard >= o.shards) {
+    fail("--shard ", o.shard, "/", o.shards, ": the shard must be in 0 .. ", o.shards - 1);
+  }
+  if (o.binary.empty() || !fs::exists(o.binary)) fail("sweep: no normlab executable at '", o.binary, "'");
+  const fs::path dir = sweep.out;
+  for (const auto& d : {dir / "runs", dir / "configs", dir / "logs"}) fs::create_directories(d);
+  write_manifest(sweep);
+
+  std::vector<Outcome> outcomes(sweep.runs.size());
+  std::size_t mine = 0;
+  const std::vector<std::size_t> todo = runs_to_do(sweep, o, outcomes, mine);
   out << "sweep " << sweep.path << ": " << sweep.runs.size() << " runs"
       << (o.shards > 1 ? ", shard " + std::to_string(o.shard) + "/" + std::to_string(o.shards) +
                              " has " + std::to_string(mine)
@@ -170,81 +307,12 @@ std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& o, std::
       << " at a time -> " << dir.string() << "\n";
   out.flush();
 
-  // Without SA_RESTART, so that a signal interrupts waitpid and the sweep reacts at once.
-  g_stop = 0;
-  struct sigaction stop {}, previous_int {}, previous_term {};
-  stop.sa_handler = [](int) { g_stop = 1; };
-  sigemptyset(&stop.sa_mask);
-  ::sigaction(SIGINT, &stop, &previous_int);
-  ::sigaction(SIGTERM, &stop, &previous_term);
-  std::map<pid_t, Running> running;
-  std::size_t next = 0, finished = 0, failures = 0;
-  double busy_seconds = 0;
-  const Clock::time_point start = Clock::now();
-  bool forwarded = false;
-  auto status_line = [&] {
-    const std::size_t width = 24, n = todo.size(), filled = n ? width * finished / n : width;
-    std::ostringstream s;
-    s << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << finished
-      << "/" << n << "  failed " << failures << "  running " << running.size();
-    if (finished > 0 && finished < n) {
-      const double per_run = busy_seconds / double(finished);
-      s << "  ETA " << duration(per_run * double(n - finished) / double(o.jobs));
-    }
-    s << "  " << duration(since(start)) << "\033[K";
-    out << s.str();
-    out.flush();
-  };
-  while (next < todo.size() || !running.empty()) {
-    if (g_stop && !forwarded) {
-      for (const auto& [pid, r] : running) ::kill(pid, SIGTERM);
-      forwarded = true;
-    }
-    while (!g_stop && next < todo.size() && running.size() < std::size_t(o.jobs)) {
-      const Run& run = sweep.runs[todo[next]];
-      const fs::path log = logs / (run.id + ".log");
-      std::ofstream(log, std::ios::app) << "== normlab sweep: run " << run.id << "\n";
-      running[launch(o, configs / (run.id + ".toml"), runs, log)] = {todo[next], Clock::now()};
-      if (!o.progress_bar) out << "started   " << run.id << "\n";
-      ++next;
-    }
-    if (g_stop && running.empty()) break;
-    int wstatus = 0;
-    pid_t pid = ::waitpid(-1, &wstatus, o.progress_bar ? WNOHANG : 0);
-    if (pid == 0 || (pid < 0 && errno == EINTR)) {
-      if (o.progress_bar) status_line();
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      continue;
-    }
-    if (pid < 0) fail("sweep: waitpid: ", std::strerror(errno));
-    auto it = running.find(pid);
-    if (it == running.end()) continue;
-    Outcome& outcome = outcomes[it->second.index];
-    outcome.seconds = since(it->second.start);
-    busy_seconds += outcome.seconds;
-    const std::string on_disk = status_on_disk(runs, outcome.id);
-    if (WIFSIGNALED(wstatus)) outcome.status = "killed";
-    else if (!on_disk.empty()) outcome.status = on_disk;
-    else if (fs::exists(runs / (outcome.id + ".h5.partial")) && WEXITSTATUS(wstatus) == 3) outcome.status = "interrupted";
-    else outcome.status = "failed";
-    running.erase(it);
-    ++finished;
-    if (is_failure(outcome.status)) ++failures;
-    if (o.progress_bar) {
-      status_line();
-    } else {
-      out << std::left << std::setw(10) << outcome.status << outcome.id << " (" << duration(outcome.seconds)
-          << ")" << (outcome.status == "completed" || outcome.status == "diverged"
-                         ? std::string()
-                         : ", log " + (logs / (outcome.id + ".log")).string())
-          << "\n";
-      out.flush();
-    }
+  std::size_t started = 0;
+  {
+    StopOnSignal stop;
+    started = Pool(sweep, o, todo, outcomes, out).run();
   }
-  ::sigaction(SIGINT, &previous_int, nullptr);
-  ::sigaction(SIGTERM, &previous_term, nullptr);
-  if (o.progress_bar) out << "\n";
-  for (std::size_t i = next; i < todo.size(); ++i) outcomes[todo[i]].status = "interrupted";  // never started
+  for (std::size_t i = started; i < todo.size(); ++i) outcomes[todo[i]].status = "interrupted";  // never started
   return outcomes;
 }
 

@@ -3,12 +3,15 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 
 namespace normlab::sweep {
 
@@ -77,6 +80,22 @@ std::string submit(const std::string& script_path, bool wait) {
          WIFEXITED(status) ? WEXITSTATUS(status) : -1, "): ", output.empty() ? "no output" : output);
   }
   return output;
+}
+
+std::pair<int, int> parse_shard(const std::string& text) {
+  if (text.empty()) {
+    const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+    const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+    if (id && count) return parse_shard(std::string(id) + "/" + count);
+    return {0, 1};
+  }
+  const auto parts = split(text, '/');
+  if (parts.size() != 2) fail("--shard: '", text, "' is not I/N");
+  const double i = parse_double(parts[0], "--shard"), n = parse_double(parts[1], "--shard");
+  if (i != std::floor(i) || n != std::floor(n) || n < 1 || i < 0 || i >= n) {
+    fail("--shard: '", text, "' needs whole numbers with 0 <= I < N");
+  }
+  return {int(i), int(n)};
 }
 
 }  // namespace normlab::sweep

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "sweep/sweep.hpp"
 
@@ -24,6 +25,10 @@ std::string sbatch_script(const Sweep& sweep, const SlurmOptions& options);
 
 // Writes the script to DIR/slurm/sweep.sbatch and returns its path.
 std::string write_sbatch_script(const Sweep& sweep, const SlurmOptions& options);
+
+// The shard of `normlab sweep --shard I/N`: "I/N" -> (I, N) with 0 <= I < N; "" reads
+// SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (an array task), else (0, 1) (the whole sweep).
+std::pair<int, int> parse_shard(const std::string& text);
 
 // Submits the script with sbatch (`wait`: sbatch --wait, until every task has ended); returns
 // sbatch's output. Throws when sbatch is missing or refuses the job.

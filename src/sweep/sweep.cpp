@@ -119,8 +119,10 @@ Sweep load(const std::string& path, const std::vector<std::string>& sets) {
   return parse(text.str(), path, sets);
 }
 
-Sweep parse(const std::string& toml_text, const std::string& path,
-            const std::vector<std::string>& sets) {
+namespace {
+
+// The document, every top-level entry one a sweep file may have.
+toml::table read_document(const std::string& toml_text, const std::string& path) {
   toml::table doc;
   try {
     doc = toml::parse(toml_text, path);
@@ -135,15 +137,17 @@ Sweep parse(const std::string& toml_text, const std::string& path,
            join(sections, ", "));
     }
   }
+  return doc;
+}
 
-  Sweep sweep;
-  sweep.path = path;
-  const fs::path dir = fs::path(path).parent_path();
+// What every run shares: the experiment, then the file's [set], then `sets` (--set), whose keys
+// go to `set_keys`.
+io::Config base_config(const toml::table& doc, const std::string& path,
+                       const std::vector<std::string>& sets, std::vector<std::string>& set_keys) {
   io::Config base;
   if (auto experiment = doc["experiment"].value<std::string>()) {
-    base = io::Config::load((dir / *experiment).string());
+    base = io::Config::load((fs::path(path).parent_path() / *experiment).string());
   }
-  sweep.out = doc["out"].value_or("sweeps/" + fs::path(path).stem().string());
   if (const toml::table* set = doc["set"].as_table()) {
     std::vector<std::pair<std::string, const toml::node*>> keys;
     leaves(*set, "", keys);
@@ -155,8 +159,6 @@ Sweep parse(const std::string& toml_text, const std::string& path,
       }
     }
   }
-
-  std::vector<std::string> set_keys;
   for (const auto& assignment : sets) {
     try {
       base.set(assignment);
@@ -165,7 +167,11 @@ Sweep parse(const std::string& toml_text, const std::string& path,
     }
     set_keys.push_back(std::string(trim(assignment.substr(0, assignment.find('=')))));
   }
+  return base;
+}
 
+// The axes in file order: each [grid] key its own, each [[zip]] table one.
+std::vector<Axis> read_axes(const toml::table& doc, const std::string& path) {
   std::vector<Axis> axes;
   if (const toml::table* grid = doc["grid"].as_table()) {
     std::vector<std::pair<std::string, const toml::node*>> keys;
@@ -182,48 +188,71 @@ Sweep parse(const std::string& toml_text, const std::string& path,
       axes.push_back(axis_of(path + ": [[zip]] number " + std::to_string(z + 1), keys));
     }
   }
+  return axes;
+}
+
+// Every key the axes set, in axis order; a key on two axes, or also given by --set, is an Error.
+std::vector<std::string> axis_keys(const std::vector<Axis>& axes,
+                                   const std::vector<std::string>& set_keys, const std::string& path) {
+  std::vector<std::string> all;
   for (const Axis& a : axes) {
     for (const auto& key : a.keys) {
-      if (std::find(sweep.axis_keys.begin(), sweep.axis_keys.end(), key) != sweep.axis_keys.end()) {
+      if (std::find(all.begin(), all.end(), key) != all.end()) {
         fail(path, ": '", key, "' is on two axes");
       }
       if (std::find(set_keys.begin(), set_keys.end(), key) != set_keys.end()) {
         fail(path, ": --set ", key, ": the key is an axis of the sweep (--set fixes non-axis keys)");
       }
-      sweep.axis_keys.push_back(key);
+      all.push_back(key);
     }
   }
+  return all;
+}
 
-  // The product, the last axis varying fastest.
+// Run number `index` of the product of `total` runs, the last axis varying fastest.
+Run expand_run(const std::vector<Axis>& axes, const io::Config& base, std::size_t index,
+               std::size_t total, const std::string& path) {
+  Run run{"", {}, base};
+  std::size_t rest = index, stride = total;
+  std::vector<std::string> parts;
+  for (const Axis& a : axes) {
+    stride /= a.values.size();
+    const std::size_t position = rest / stride;
+    rest %= stride;
+    for (std::size_t k = 0; k < a.keys.size(); ++k) {
+      const toml::node& value = *a.values[position][k];
+      const std::string text = node_text(value);
+      try {
+        run.config.set(a.keys[k] + "=" + text);
+      } catch (const Error& e) {
+        fail(path, ": axis '", a.keys[k], "' value ", text, ": ", e.what());
+      }
+      run.overrides.emplace_back(a.keys[k], text);
+      const std::string& key = a.keys[k];
+      parts.push_back(key.substr(key.rfind('.') + 1) + "-" + readable(value));
+    }
+  }
+  run.id = (parts.empty() ? std::string("run") : join(parts, "_")) + "-" + config_hash(run.config);
+  run.config.set("name=" + toml_quoted(run.id));
+  return run;
+}
+
+}  // namespace
+
+Sweep parse(const std::string& toml_text, const std::string& path,
+            const std::vector<std::string>& sets) {
+  const toml::table doc = read_document(toml_text, path);
+  Sweep sweep;
+  sweep.path = path;
+  std::vector<std::string> set_keys;
+  const io::Config base = base_config(doc, path, sets, set_keys);
+  sweep.out = doc["out"].value_or("sweeps/" + fs::path(path).stem().string());
+  const std::vector<Axis> axes = read_axes(doc, path);
+  sweep.axis_keys = axis_keys(axes, set_keys, path);
   std::size_t total = 1;
   for (const Axis& a : axes) total *= a.values.size();
   for (std::size_t index = 0; index < total; ++index) {
-    Run run{"", {}, base};
-    std::size_t rest = index, stride = total;
-    std::vector<std::string> parts;
-    for (const Axis& a : axes) {
-      stride /= a.values.size();
-      const std::size_t position = rest / stride;
-      rest %= stride;
-      for (std::size_t k = 0; k < a.keys.size(); ++k) {
-        const toml::node& value = *a.values[position][k];
-        const std::string text = node_text(value);
-        try {
-          run.config.set(a.keys[k] + "=" + text);
-        } catch (const Error& e) {
-          fail(path, ": axis '", a.keys[k], "' value ", text, ": ", e.what());
-        }
-        run.overrides.emplace_back(a.keys[k], text);
-        const std::string& key = a.keys[k];
-        std::string part = key.substr(key.rfind('.') + 1);
-        part += '-';
-        part += readable(value);
-        parts.push_back(part);
-      }
-    }
-    run.id = (parts.empty() ? std::string("run") : join(parts, "_")) + "-" + config_hash(run.config);
-    run.config.set("name=" + toml_quoted(run.id));
-    sweep.runs.push_back(std::move(run));
+    sweep.runs.push_back(expand_run(axes, base, index, total, path));
   }
   return sweep;
 }

@@ -130,9 +130,4 @@ void run_default_experiment(std::ostream& out, std::uint64_t seed, const std::st
       << std::setprecision(3) << total.seconds() << " s)\n";
 }
 
-void run_demo(std::ostream& out, std::uint64_t seed, const std::string& out_dir) {
-  run_normalizer_table(out, seed);
-  run_default_experiment(out, seed, out_dir);
-}
-
 }  // namespace normlab::tools

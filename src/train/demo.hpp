@@ -12,11 +12,9 @@
 
 namespace normlab::tools {
 
-void run_demo(std::ostream& out, std::uint64_t seed, const std::string& out_dir = "runs/demo");
-
-// Part 1 alone.
+// Part 1.
 void run_normalizer_table(std::ostream& out, std::uint64_t seed);
-// Part 2 alone; steps > 0 overrides every experiment's train.steps.
+// Part 2; steps > 0 overrides every experiment's train.steps.
 void run_default_experiment(std::ostream& out, std::uint64_t seed, const std::string& out_dir,
                             std::int64_t steps = 0);
 

@@ -1,0 +1,128 @@
+// normlab analyze sensitivity | invariance | positions | correlate (src/analysis, docs/ANALYSIS.md).
+#include <algorithm>
+#include <optional>
+#include <sstream>
+
+#include "analysis/files.hpp"
+#include "analysis/invariance.hpp"
+#include "analysis/positions.hpp"
+#include "analysis/sensitivity.hpp"
+#include "cli/common.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+
+namespace normlab::cli {
+
+namespace {
+
+const char* const kUsage =
+    "usage: normlab analyze sensitivity RUN.h5 [--out FILE] [--epsilons LIST] [--reference EPS]\n"
+    "                                      [--site NAME] [--control-seed N] [--batches N] [--val-seed N]\n"
+    "       normlab analyze invariance  RUN.h5 [--scales LIST] [--shifts LIST] [--tolerance T] [--batches N]\n"
+    "       normlab analyze positions   RUN.h5 [--out FILE] [--all] [--batches N]\n"
+    "       normlab analyze correlate   FILE_OR_DIR... [--out FILE] [--reference EPS] [--residual]\n\n"
+    "sensitivity: loss change on held-out batches when each site's input is scaled by (1+eps), shifted\n"
+    "  by eps*RMS(x) in every feature, or moved as far in a random direction; first-order forms from a\n"
+    "  backward pass. -> RUN.sensitivity.h5 (group /sensitivity) and a table.\n"
+    "invariance: max |logit change| when each normalizer's input is scaled by alpha or shifted by\n"
+    "  c*RMS(x), against what theory expects.\n"
+    "positions: a GRU's recurrent pre-activations W_hh h_{t-1}: mean and std per time step.\n"
+    "  -> RUN.positions.h5 (group /positions) and a table.\n"
+    "correlate: Spearman rank correlation across sites and runs between |mean|/RMS (and lambda)\n"
+    "  recorded at the site inputs and offset sensitivity, from *.sensitivity.h5 files.\n"
+    "The model is reloaded in float64 from the run's checkpoint; held-out batches are its validation set.";
+
+struct AnalyzeArgs {
+  std::vector<std::string> inputs;
+  std::string out_path, epsilons, scales = "0.5,2,10", shifts = "0.5,2,10", site;
+  double reference = 0.1, tolerance = 1e-3;
+  std::size_t batches = 0;
+  long long val_seed = -1, control_seed = 1;
+  bool all = false, residual = false;
+};
+
+po::options_description analyze_options(AnalyzeArgs& a) {
+  po::options_description desc("options");
+  desc.add_options()
+      ("inputs", po::value(&a.inputs), "run files (correlate: sensitivity files or directories)")
+      ("out", po::value(&a.out_path), "output file (default beside the run)")
+      ("batches", po::value(&a.batches), "held-out batches to use (default: all)")
+      ("val-seed", po::value(&a.val_seed), "draw the held-out set with this seed (default: the run's)")
+      ("epsilons", po::value(&a.epsilons), "sensitivity: the grid (default -0.2,-0.1,-0.05,-0.01,-0.001 and their negatives)")
+      ("reference", po::value(&a.reference), "sensitivity, correlate: the eps of the tables (default 0.1)")
+      ("site", po::value(&a.site), "sensitivity: only this site")
+      ("control-seed", po::value(&a.control_seed), "sensitivity: seed of the random control directions (default 1)")
+      ("scales", po::value(&a.scales), "invariance: the factors alpha (default 0.5,2,10)")
+      ("shifts", po::value(&a.shifts), "invariance: the shifts c, in units of RMS(x) (default 0.5,2,10)")
+      ("tolerance", po::value(&a.tolerance), "invariance: relative deviation that counts as unchanged (default 1e-3)")
+      ("all", "positions: print every position")
+      ("residual", "correlate: include the residual-stream sites");
+  return desc;
+}
+
+int correlate(const AnalyzeArgs& a, std::ostream& out) {
+  std::vector<analysis::SensitivityReport> reports;
+  for (const auto& f : analysis::sensitivity_files(a.inputs)) reports.push_back(analysis::read_sensitivity(f));
+  const auto c = analysis::correlate(reports, a.reference, !a.residual);
+  analysis::print_correlations(out, c);
+  const std::string path = a.out_path.empty() ? analysis::correlation_path(a.inputs) : a.out_path;
+  analysis::write_correlations(path, c, a.reference);
+  out << "-> " << path << "\n";
+  return 0;
+}
+
+// sensitivity, invariance or positions of one run.
+int analyze_run(const std::string& what, const AnalyzeArgs& a, std::ostream& out) {
+  if (a.inputs.size() != 1) fail("analyze ", what, ": one run file, got ", a.inputs.size());
+  const std::string& path = a.inputs[0];
+  std::ostringstream log;  // the data description lines
+  std::optional<std::uint64_t> seed;
+  if (a.val_seed >= 0) seed = std::uint64_t(a.val_seed);
+  analysis::LoadedRun run = analysis::load_run(path, seed, a.batches, log);
+  if (what == "sensitivity") {
+    const auto grid = a.epsilons.empty() ? analysis::default_epsilons() : parse_doubles(a.epsilons, "--epsilons");
+    const auto r = analysis::measure_sensitivity(run, grid, std::uint64_t(a.control_seed), a.site);
+    analysis::print_sensitivity(out, r, a.reference);
+    const std::string written = a.out_path.empty() ? analysis::sensitivity_path(path) : a.out_path;
+    analysis::write_sensitivity(written, r, a.reference);
+    out << "-> " << written << "\n";
+  } else if (what == "invariance") {
+    const auto r = analysis::measure_invariance(run, parse_doubles(a.scales, "--scales"),
+                                                parse_doubles(a.shifts, "--shifts"));
+    analysis::print_invariance(out, r, a.tolerance);
+  } else {
+    const auto p = analysis::measure_positions(run);
+    analysis::print_positions(out, path, p, a.all);
+    const std::string written = a.out_path.empty() ? analysis::positions_path(path) : a.out_path;
+    analysis::write_positions(written, path, p);
+    out << "-> " << written << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cmd_analyze(const Args& args, std::ostream& out) {
+  const std::string usage = kUsage;
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    out << usage << "\n";
+    return 0;
+  }
+  const std::string what = args[0];
+  const std::vector<std::string> whats{"sensitivity", "invariance", "positions", "correlate"};
+  if (std::find(whats.begin(), whats.end(), what) == whats.end()) {
+    fail("analyze: unknown analysis '", what, "'", did_you_mean(what, whats), "; one of ", join(whats, ", "));
+  }
+  AnalyzeArgs a;
+  const po::options_description desc = analyze_options(a);
+  po::positional_options_description positional;
+  positional.add("inputs", -1);
+  po::variables_map vm;
+  if (!parse({args.begin() + 1, args.end()}, desc, vm, out, usage, &positional)) return 0;
+  a.all = vm.count("all") > 0;
+  a.residual = vm.count("residual") > 0;
+  if (a.inputs.empty()) fail("analyze ", what, ": no input given\n", usage);
+  return what == "correlate" ? correlate(a, out) : analyze_run(what, a, out);
+}
+
+}  // namespace normlab::cli

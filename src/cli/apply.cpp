@@ -1,0 +1,41 @@
+// normlab apply: a normalizer over activations stored in HDF5 (analysis/apply.hpp).
+#include "analysis/apply.hpp"
+#include "cli/common.hpp"
+#include "norm/registry.hpp"
+
+namespace normlab::cli {
+
+int cmd_apply(const Args& args, std::ostream& out) {
+  tools::ApplyRequest request;
+  po::options_description desc("options");
+  desc.add_options()
+      ("norm", po::value(&request.kind)->required(), "normalizer kind (see `normlab norms`)")
+      ("in", po::value(&request.in)->required(), "input HDF5 file")
+      ("out", po::value(&request.out), "output HDF5 file (default: IN with .normed.h5)")
+      ("dtype", po::value(&request.dtype)->default_value("auto"),
+       "auto (as x is stored) | float32 | float64");
+  for (const auto& o : norm::all_options()) {
+    desc.add_options()(flag_name(o.name).c_str(), po::value<std::string>(),
+                       (o.values + ": " + o.help).c_str());
+  }
+  po::variables_map vm;
+  const std::string usage =
+      "usage: normlab apply --norm KIND --in X.h5 [--out Y.h5] [--dtype D] [normalizer options]\n\n"
+      "Runs a normalizer over the rows of activations stored in HDF5.\n"
+      "reads:  x (B, D) required; dy (B, D) optional upstream gradient; parameters by name,\n"
+      "        gain (D) (scalenorm: (1)), bias (D), lambda (1), default gain 1, bias 0\n"
+      "writes: y (B, D); with dy also dx (B, D) and d_gain, d_bias, d_lambda as the\n"
+      "        normalizer has them; attributes normalizer, kind, options, dtype, source\n"
+      "The output appears only when complete (written to OUT.partial, then renamed).";
+  if (!parse(args, desc, vm, out, usage)) return 0;
+  for (const auto& o : norm::all_options()) {
+    if (vm.count(flag_name(o.name))) request.options[o.name] = vm[flag_name(o.name)].as<std::string>();
+  }
+  tools::ApplyResult r = tools::apply_file(request);
+  out << "normlab apply: " << r.normalizer << " on " << request.in << " (B = " << r.B
+      << ", D = " << r.D << ", " << r.dtype << ")" << (r.backward ? ", forward and backward" : "")
+      << " -> " << r.out << "\n";
+  return 0;
+}
+
+}  // namespace normlab::cli
