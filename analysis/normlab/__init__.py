@@ -2,13 +2,14 @@
 or finished (runs.py), or many at once with their config keys as columns (frames.py)."""
 
 from .frames import (Runs, evals_frame, load_runs, stats_frame, steps_frame, summary,
-                     varying_keys)
-from .runs import (FORMAT, FORMAT_VERSION, OLDEST_FORMAT_VERSION, FormatVersionError,
-                   NotARunError, Run, RunFileError, open_run)
+                     sweep_dataset, varying_keys)
+from .runs import (FORMAT, FORMAT_VERSION, OLDEST_FORMAT_VERSION, ForeignFileError,
+                   FormatVersionError, NotARunError, Run, RunFileError, open_run)
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "OLDEST_FORMAT_VERSION",
-    "RunFileError", "NotARunError", "FormatVersionError",
+    "RunFileError", "NotARunError", "ForeignFileError", "FormatVersionError",
     "Run", "open_run",
     "Runs", "load_runs", "varying_keys", "summary", "steps_frame", "evals_frame", "stats_frame",
+    "sweep_dataset",
 ]

@@ -6,13 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from . import schema as S
-from .runs import RunFileError, open_run
+from .runs import ForeignFileError, RunFileError, open_run
 
 
 class Runs(list):
-    """A list of open runs that closes them all, by close() or as a context manager."""
+    """A list of open runs that closes them all, by close() or as a context manager.
+
+    `skipped` lists the HDF5 files of other formats that load_runs passed over in a directory
+    (a sweep's index.h5, analysis outputs such as *.sensitivity.h5)."""
+
+    skipped = ()
 
     def close(self):
         for run in self:
@@ -28,9 +34,12 @@ class Runs(list):
 def load_runs(source, pattern="*.h5", include_partial=False, skip_unreadable=False):
     """Opens the run files under a directory (recursively, by `pattern`) or in a list of paths.
 
-    include_partial adds the `.partial` files of runs training, interrupted or killed, opened with
-    SWMR. A file that cannot be read stops the load with a RunFileError naming every such file
-    and why; skip_unreadable=True instead warns about each and returns the others.
+    In a directory, run files are told by their `format` attribute: HDF5 files of other formats
+    (a sweep's index.h5, *.sensitivity.h5 beside the runs) are passed over and listed in the
+    result's `skipped`; a path given in a list must be a run file. include_partial adds the
+    `.partial` files of runs training, interrupted or killed, opened with SWMR. A file that cannot
+    be read stops the load with a RunFileError naming every such file and why;
+    skip_unreadable=True instead warns about each and returns the others.
     """
     if isinstance(source, (str, Path)):
         root = Path(source)
@@ -40,12 +49,16 @@ def load_runs(source, pattern="*.h5", include_partial=False, skip_unreadable=Fal
         paths = sorted(p for pat in patterns for p in root.rglob(pat))
     else:
         paths = [Path(p) for p in source]
-    runs, failures = Runs(), []
+    in_directory = isinstance(source, (str, Path))
+    runs, failures, skipped = Runs(), [], []
     for path in paths:
         try:
             runs.append(open_run(path, swmr=path.name.endswith(S.SUFFIX_PARTIAL)))
+        except ForeignFileError as e:
+            (skipped if in_directory else failures).append(path if in_directory else str(e))
         except (RunFileError, OSError) as e:
             failures.append(str(e))
+    runs.skipped = skipped
     if failures and not skip_unreadable:
         runs.close()
         raise RunFileError(f"{len(failures)} of {len(paths)} run files cannot be read:\n  "
@@ -105,6 +118,34 @@ def stats_frame(runs, config=None):
     """Every run's site_stats() in long form: run_id, config columns, stat_step, site, kind,
     layer, features and one column per statistic."""
     return _across(runs, config, lambda run: run.site_stats())
+
+
+def sweep_dataset(runs, config=None):
+    """The runs as one xarray.Dataset with a leading `run` dimension (coordinate: run_id) and the
+    config keys that vary between them (or those given in `config`) as coordinates on `run`.
+
+    Runs of different lengths or site counts (no normalizer has fewer sites) are padded with NaN
+    (outer join); a site table that differs between runs (the kind at a site) becomes a
+    (run, site) coordinate. `runs` is what load_runs returns, or a directory to load."""
+    if isinstance(runs, (str, Path)):
+        with load_runs(runs) as loaded:
+            return sweep_dataset(loaded, config)
+    if not runs:
+        raise ValueError("sweep_dataset: no runs")
+    keys = varying_keys(runs) if config is None else list(config)
+    parts = []
+    for run in runs:
+        data = run.dataset()
+        sites = [n for n in data.coords
+                 if n != S.AXIS_SITE and data.coords[n].dims == (S.AXIS_SITE,)]
+        data = data.reset_coords(sites)  # site tables as variables: they may differ between runs
+        data = data.expand_dims(run=[run.run_id])
+        for name in sites:
+            data[name] = data[name].astype(str) if data[name].dtype.kind in "OSU" else data[name]
+        parts.append(data.assign_coords({k: ("run", [run.flat_config.get(k)]) for k in keys}))
+    merged = xr.concat(parts, dim="run", join="outer", data_vars="all", coords="different",
+                       compat="equals", combine_attrs="drop_conflicts", fill_value=np.nan)
+    return merged.set_coords(sites) if sites else merged
 
 
 def _across(runs, config, frame_of):

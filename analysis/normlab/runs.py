@@ -29,6 +29,11 @@ class NotARunError(RunFileError):
     """Not an HDF5 file, or one whose `format` attribute is missing or not `normlab-run`."""
 
 
+class ForeignFileError(NotARunError):
+    """An HDF5 file that opens and is of another format (a sweep's index.h5, an analysis's
+    *.sensitivity.h5, anyone's file): load_runs on a directory passes over these."""
+
+
 class FormatVersionError(RunFileError):
     """A run file of a format version this reader does not read."""
 
@@ -200,7 +205,7 @@ def _check_format(path, attrs):
     fmt = _plain(attrs[S.ATTR_FORMAT]) if S.ATTR_FORMAT in attrs else None
     if fmt != FORMAT:
         what = f"no '{S.ATTR_FORMAT}' attribute" if fmt is None else f"its format is {fmt!r}"
-        raise NotARunError(f"{path}: not a normlab run file ({what}, expected {FORMAT!r})")
+        raise ForeignFileError(f"{path}: not a normlab run file ({what}, expected {FORMAT!r})")
     version = (_plain(attrs[S.ATTR_FORMAT_VERSION]) if S.ATTR_FORMAT_VERSION in attrs
                else None)
     if not isinstance(version, int):

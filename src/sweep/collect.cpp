@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cmath>
 #include <filesystem>
@@ -124,6 +125,42 @@ void write_csv(const fs::path& path, const Index& index) {
   io::write_text_atomically(path.string(), s.str());
 }
 
+// A sweep axis as index.h5 stores it: int64 when every readable row's value is an integer (seed),
+// float64 when every one is a number (lr; NaN for an unreadable row), else strings (norm).
+void write_axis_column(h5::File& f, const std::string& name, const std::vector<IndexRow>& rows,
+                       std::size_t a) {
+  bool integers = true, numbers = true;
+  std::vector<double> values;
+  for (const IndexRow& r : rows) {
+    const std::string& v = r.axis_values[a];
+    if (r.status == column::kUnreadable && v.empty()) {
+      integers = false;  // no int64 NaN
+      values.push_back(kNaN);
+      continue;
+    }
+    long long i = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
+    integers = integers && ec == std::errc() && end == v.data() + v.size();
+    try {
+      values.push_back(parse_double(v, name));
+    } catch (const Error&) {
+      numbers = false;
+      break;
+    }
+  }
+  const std::size_t n = rows.size();
+  if (numbers && integers && !rows.empty()) {
+    std::vector<long long> ints(values.begin(), values.end());
+    f.write<long long>(name, {n}, ints);
+  } else if (numbers && !rows.empty()) {
+    f.write<double>(name, {n}, values);
+  } else {
+    std::vector<std::string> text;
+    for (const IndexRow& r : rows) text.push_back(r.axis_values[a]);
+    f.write_strings(name, text);
+  }
+}
+
 void write_h5(const fs::path& path, const Index& index) {
   const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
   {
@@ -149,7 +186,7 @@ void write_h5(const fs::path& path, const Index& index) {
     strings(column::kFinished, [](const IndexRow& r) { return r.finished; });
     strings(column::kPath, [](const IndexRow& r) { return r.path; });
     for (std::size_t a = 0; a < index.axes.size(); ++a) {
-      strings(index.axes[a], [a](const IndexRow& r) { return r.axis_values[a]; });
+      write_axis_column(f, index.axes[a], index.rows, a);
       names.push_back(index.axes[a]);
     }
     for (std::size_t i = 0; i < kNumberFields.size(); ++i) {
