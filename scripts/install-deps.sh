@@ -8,8 +8,9 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config
-  libxtensor-dev libxtensor-blas-dev xtl-dev libxsimd-dev   # tensors, SIMD
-  libopenblas-dev                                          # BLAS behind xtensor-blas / CBLAS
+  libxtensor-dev libxtensor-blas-dev xtl-dev libxsimd-dev   # tensors, SIMD; linalg::svd
+  libopenblas-dev                                          # BLAS (CBLAS) and LAPACK
+  nlohmann-json3-dev                                       # JSON (bench train and its PyTorch peer)
   libhdf5-dev hdf5-tools                                   # run files, fixtures, h5dump
   libboost-program-options-dev                             # command line
   libtomlplusplus-dev                                      # experiment files

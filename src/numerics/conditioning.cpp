@@ -5,6 +5,10 @@
 #include <functional>
 #include <span>
 
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xtensor.hpp>
+
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "norm/registry.hpp"
@@ -29,39 +33,16 @@ std::vector<double> jacobian(const norm::Normalizer& n, const std::vector<double
   return J;
 }
 
-// One-sided Jacobi (Hestenes): rotate pairs of columns of m until all are orthogonal; the
-// singular values are then the column norms. Unlike eig(m^T m) it does not square the condition
-// number, so a singular value 1e-9 of the largest keeps its leading digits.
+// LAPACK's divide-and-conquer SVD (dgesdd through xtensor-blas's linalg::svd; OpenBLAS provides
+// LAPACK): backward stable, so a singular value 1e-9 of the largest keeps its leading digits,
+// which eig(m^T m) would square away.
 std::vector<double> singular_values(std::vector<double> m, std::size_t n) {
-  auto at = [&](std::size_t i, std::size_t j) -> double& { return m[i * n + j]; };
-  for (int sweep = 0; sweep < 60; ++sweep) {
-    bool rotated = false;
-    for (std::size_t p = 0; p + 1 < n; ++p) {
-      for (std::size_t q = p + 1; q < n; ++q) {
-        double alpha = 0, beta = 0, gamma = 0;
-        for (std::size_t k = 0; k < n; ++k) {
-          alpha += at(k, p) * at(k, p), beta += at(k, q) * at(k, q), gamma += at(k, p) * at(k, q);
-        }
-        if (std::abs(gamma) <= 1e-15 * std::sqrt(alpha * beta) || gamma == 0) continue;
-        rotated = true;
-        const double zeta = (beta - alpha) / (2 * gamma);
-        const double t = (zeta >= 0 ? 1 : -1) / (std::abs(zeta) + std::sqrt(1 + zeta * zeta));
-        const double c = 1 / std::sqrt(1 + t * t), s = c * t;
-        for (std::size_t k = 0; k < n; ++k) {
-          const double kp = at(k, p), kq = at(k, q);
-          at(k, p) = c * kp - s * kq;
-          at(k, q) = s * kp + c * kq;
-        }
-      }
-    }
-    if (!rotated) break;
-  }
-  std::vector<double> s(n, 0.0);
-  for (std::size_t j = 0; j < n; ++j) {
-    for (std::size_t k = 0; k < n; ++k) s[j] += at(k, j) * at(k, j);
-    s[j] = std::sqrt(s[j]);
-  }
-  std::sort(s.begin(), s.end(), std::greater<>());
+  if (m.size() != n * n) fail("singular_values: ", m.size(), " values for a ", n, "x", n, " matrix");
+  if (n == 0) return {};
+  xt::xtensor<double, 2> a = xt::adapt(m, std::array<std::size_t, 2>{n, n});
+  const auto [u, sigma, vt] = xt::linalg::svd(a, /*full_matrices=*/false, /*compute_uv=*/false);
+  std::vector<double> s(sigma.begin(), sigma.end());
+  std::sort(s.begin(), s.end(), std::greater<>());  // LAPACK's order already; kept explicit
   return s;
 }
 
