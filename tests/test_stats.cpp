@@ -447,8 +447,10 @@ TEST_CASE("stats: a zero-centered gain is recorded as applied, g0 + w, for every
       CHECK(zc.probe().gain_offset == g0);
       check_close(value(rec, "gain_mean", 0), mean_of(a), 1e-14, "gain_mean");
       check_close(value(rec, "gain_std", 0), sd_of(a), 1e-12, "gain_std");
-      check_close(value(rec, "gain_min", 0), *std::min_element(a.begin(), a.end()), 1e-15, "gain_min");
-      check_close(value(rec, "gain_max", 0), *std::max_element(a.begin(), a.end()), 1e-15, "gain_max");
+      check_close(value(rec, "gain_min", 0), *std::min_element(a.begin(), a.end()), 1e-15,
+                  "gain_min");
+      check_close(value(rec, "gain_max", 0), *std::max_element(a.begin(), a.end()), 1e-15,
+                  "gain_max");
     }
   }
 }

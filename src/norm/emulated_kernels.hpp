@@ -115,7 +115,8 @@ RowStats<typename P::real> emulated_forward_row(typename P::real* y, const typen
   using R = typename P::real;
   RowStats<R> rs;
   const R eps = P::ac(R(n.eps));
-  if (n.rescale && n.subtract == Form::Subtract::mean && n.variance != norm::VarianceAlgo::two_pass) {
+  const bool full_centering = n.subtract == Form::Subtract::mean;  // the variance algorithm applies
+  if (n.rescale && full_centering && n.variance != norm::VarianceAlgo::two_pass) {
     rs = emulated_mean_variance<P>(x, D, n.variance);
   } else {
     if (n.lambda != 0) rs.mean = P::ac(emulated_sum<P, 1>(x, 0, D) / R(D));

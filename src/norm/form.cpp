@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.hpp"
 #include "norm/registry.hpp"
 
 namespace normlab::norm {
@@ -25,6 +26,10 @@ std::size_t statistic_features(double p, std::size_t D) {
 Form form(const KindForm& kind, const NormConfig& c, std::size_t D) {
   using C = KindForm::Centering;
   using S = KindForm::Statistic;
+  if (kind.family == KindForm::Family::elementwise &&
+      (kind.centering != C::none || kind.statistic != S::none)) {
+    fail(c.kind, ": an element-wise form subtracts nothing and has no statistic");
+  }
   Form f;
   f.family = kind.family;
   f.D = D;

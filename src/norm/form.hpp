@@ -11,8 +11,9 @@
 //                                            g0 = 0, or the gain's init when zero-centered
 //
 // A kind that is not of this shape (an element-wise one, DyT: y = g * tanh(alpha * x) + b) has
-// family = elementwise and no statistic; its Form still gives its gain, bias and invariances, and
-// its own `make` computes it (the emulated kernels refuse it).
+// family = elementwise, no centering and no statistic; its Form still gives its gain (with g0),
+// bias and invariances (none), and its own `make` computes it, with any parameter of its own
+// (DyT's alpha) in its param_specs. The emulated kernels refuse it.
 #pragma once
 
 #include <cstddef>

@@ -131,8 +131,8 @@ std::string registry_json() {
   std::vector<std::string> kinds_json, options_json;
   for (const auto& k : kinds()) kinds_json.push_back("    " + kind_json(k));
   for (const auto& o : all_options()) {
-    options_json.push_back("    {\"name\": " + quoted(o.name) + ", \"values\": " + quoted(o.values) +
-                           ", \"help\": " + quoted(o.help) + "}");
+    options_json.push_back("    {\"name\": " + quoted(o.name) + ", \"values\": " +
+                           quoted(o.values) + ", \"help\": " + quoted(o.help) + "}");
   }
   return "{\"kinds\": [\n" + join(kinds_json, ",\n") + "\n  ],\n \"options\": [\n" +
          join(options_json, ",\n") + "\n  ],\n \"precision_options\": " +
