@@ -2,9 +2,15 @@
 """Deterministic PyTorch reference fixtures for the normlab normalizers.
 
 Usage:
-    /usr/bin/python3 tests/gen_fixtures.py [--out tests/fixtures]
+    /usr/bin/python3 tests/gen_fixtures.py [--out tests/fixtures] [--normlab build/normlab]
 
 (Debian's interpreter is needed: it sees python3-torch, h5py and numpy.)
+
+The kinds, their options and defaults, and the shape and initial value of
+their gains come from the library itself, `normlab norms --json` (a built
+normlab is needed); what this file states on its own is each kind's
+reference computation in torch (NORMALIZERS) and its option sets (CASES).
+A kind the library lists without both is an error.
 
 Every normalizer maps x of shape (B, D) to y of shape (B, D), normalizing
 each row over its D features.  All computation is done in float64.  The
@@ -13,8 +19,9 @@ and autograd gives dx and the parameter gradients.
 
 File layout
 -----------
-One HDF5 file per kind: <out>/<kind>.h5 with kind in
-    rmsnorm, layernorm, scalenorm, prmsnorm, l2norm, centernorm, pcnorm, none
+One HDF5 file per kind: <out>/<kind>.h5 for every kind `normlab norms
+--json` lists (today rmsnorm, layernorm, scalenorm, prmsnorm, l2norm,
+centernorm, pcnorm, none)
 
 Root attributes:
     generator      "tests/gen_fixtures.py"
@@ -28,9 +35,10 @@ D = 4097 with B = 2).  Each group holds
     attributes  kind (str), options (str, "key=value,key=value", "" means
                 defaults), B (int64), D (int64)
     inputs      x (B, D), dy (B, D)
-    parameters  gain   (D,)  -- (1,) for scalenorm; absent for "none"
+    parameters  gain   (D,)  -- (1,) for a scalar gain (scalenorm); absent
+                             where the form has none ("none")
                 bias   (D,)  -- only when bias=true
-                lambda (1,)  -- only for pcnorm with learn_lambda=true
+                lambda (1,)  -- only with learn_lambda=true (pcnorm)
     outputs     y (B, D), dx (B, D), and d_gain / d_bias / d_lambda with
                 the shape of their parameter, only where it exists
 
@@ -61,8 +69,10 @@ Notes:
 """
 
 import argparse
+import json
 import math
 import pathlib
+import subprocess
 import zlib
 
 import h5py
@@ -102,18 +112,45 @@ CASES = {
     "none": [""],
 }
 
-_COMMON = {"eps": 1e-5, "eps_mode": "inside", "bias": False,
-           "zero_centered_gain": False}
-DEFAULTS = {
-    "rmsnorm": dict(_COMMON),
-    "layernorm": dict(_COMMON, bias=True, variance="two_pass"),
-    "scalenorm": dict(_COMMON, eps_mode="clamp"),
-    "prmsnorm": dict(_COMMON, p=0.0625),
-    "l2norm": dict(_COMMON),
-    "centernorm": dict(_COMMON, bias=True),
-    "pcnorm": dict(_COMMON, **{"lambda": 0.5, "learn_lambda": False}),
-    "none": {},
-}
+# From the library (load_registry): kind -> its defaults {option: value}, and
+# kind -> its form (src/norm/form.hpp; src/norm/registry_json.cpp lists the
+# fields).
+DEFAULTS = {}
+FORMS = {}
+
+
+def default_normlab():
+    return pathlib.Path(__file__).resolve().parent.parent / "build" / "normlab"
+
+
+def load_registry(normlab):
+    """Fill DEFAULTS and FORMS from `normlab norms --json`."""
+    try:
+        text = subprocess.run([str(normlab), "norms", "--json"], check=True,
+                              capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise SystemExit(f"{normlab} norms --json failed ({e}); build normlab "
+                         f"first or pass --normlab PATH")
+    for kind in json.loads(text)["kinds"]:
+        DEFAULTS[kind["name"]] = kind["defaults"]
+        FORMS[kind["name"]] = kind["form"]
+    for what, table in (("option sets in CASES", CASES),
+                        ("reference in NORMALIZERS", NORMALIZERS)):
+        missing = sorted(set(DEFAULTS) - set(table))
+        unknown = sorted(set(table) - set(DEFAULTS))
+        if missing or unknown:
+            raise SystemExit(f"kinds without {what}: {missing}; "
+                             f"not in the library: {unknown}")
+
+
+def gain_init(kind, D):
+    """The applied gain at init (1, or sqrt(D)) as the form states it."""
+    return {"1": 1.0, "sqrt(D)": math.sqrt(D)}[FORMS[kind]["gain_init"]]
+
+
+def gain_shape(kind, D):
+    """(D,), (1,) or None (no gain), as the form states it."""
+    return {"vector": (D,), "scalar": (1,), "none": None}[FORMS[kind]["gain"]]
 
 
 def parse_options(kind, text):
@@ -128,10 +165,13 @@ def parse_options(kind, text):
             if value not in ("true", "false"):
                 raise ValueError(f"{kind}: {key} must be true/false")
             opts[key] = value == "true"
-        elif isinstance(default, float):
+        elif isinstance(default, (int, float)):
             opts[key] = float(value)
         else:
             opts[key] = value
+    for key, value in opts.items():   # JSON gives whole numbers as int
+        if isinstance(value, int) and not isinstance(value, bool):
+            opts[key] = float(value)
     if opts.get("eps_mode", "inside") not in ("inside", "outside", "clamp"):
         raise ValueError(f"{kind}: bad eps_mode {opts['eps_mode']!r}")
     return opts
@@ -164,20 +204,18 @@ def make_inputs(kind, case_index, opts, B, D):
     ]
     data = {"x": np.stack(rows[:B]), "dy": normal(B, D)}
 
-    if kind != "none":
+    shape = gain_shape(kind, D)
+    if shape is not None:                             # (D,), or (1,) for a scalar gain
+        # A zero-centered gain w is 0.1 * init * N, else the gain is init * (1 + 0.1 N).
         zc = opts["zero_centered_gain"]
-        if kind == "scalenorm":                       # scalar gain, (1,)
-            s = f32(math.sqrt(D))
-            data["gain"] = (f32(0.1) * s * normal(1) if zc
-                            else s * (f32(1) + f32(0.1) * normal(1)))
-        else:                                         # vector gain, (D,)
-            data["gain"] = (f32(0.1) * normal(D) if zc
-                            else f32(1) + f32(0.1) * normal(D))
-        if opts["bias"]:
-            data["bias"] = f32(0.1) * normal(D)       # (D,)
-        if kind == "pcnorm" and opts["learn_lambda"]:
-            # Rounded to float32 like every other parameter (0.7 -> 0.69999999).
-            data["lambda"] = np.array([opts["lambda"]], dtype=np.float32)
+        init = f32(gain_init(kind, D))
+        data["gain"] = (f32(0.1) * init * normal(*shape) if zc
+                        else init * (f32(1) + f32(0.1) * normal(*shape)))
+    if opts.get("bias", False):
+        data["bias"] = f32(0.1) * normal(D)           # (D,)
+    if opts.get("learn_lambda", False):
+        # Rounded to float32 like every other parameter (0.7 -> 0.69999999).
+        data["lambda"] = np.array([opts["lambda"]], dtype=np.float32)
 
     for name, arr in data.items():
         assert arr.dtype == np.float32, name
@@ -429,12 +467,12 @@ def verify_file(path, kind):
             assert g.attrs["B"] == B and g.attrs["D"] == D
             opts = parse_options(kind, text)
             shapes = {"x": (B, D), "dy": (B, D), "y": (B, D), "dx": (B, D)}
-            if kind != "none":
-                shapes["gain"] = (1,) if kind == "scalenorm" else (D,)
-                if opts["bias"]:
-                    shapes["bias"] = (D,)
-                if kind == "pcnorm" and opts["learn_lambda"]:
-                    shapes["lambda"] = (1,)
+            if gain_shape(kind, D) is not None:
+                shapes["gain"] = gain_shape(kind, D)
+            if opts.get("bias", False):
+                shapes["bias"] = (D,)
+            if opts.get("learn_lambda", False):
+                shapes["lambda"] = (1,)
             for n in PARAM_NAMES:
                 if n in shapes:
                     shapes["d_" + n] = shapes[n]
@@ -516,7 +554,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="tests/fixtures",
                         help="output directory (default: tests/fixtures)")
+    parser.add_argument("--normlab", default=str(default_normlab()),
+                        help="the normlab binary whose kinds to use (default: build/normlab)")
     args = parser.parse_args()
+    load_registry(args.normlab)
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 

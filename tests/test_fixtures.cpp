@@ -67,8 +67,7 @@ void check_case(const h5::File& f, const std::string& group, double rtol) {
   // whose terms are |mean_i| * rstd_i * sum_j |dy_ij * g_j|. y and the gain and bias gradients
   // get rtol * max |ref|.
   const auto dy_ref = f.read<double>(group + "/dy");
-  const double g0 = !normalizer->config().zero_centered_gain ? 0
-                    : kind == "scalenorm" ? std::sqrt(double(D)) : 1;
+  const double g0 = norm::form(normalizer->config(), D).g0;  // the applied gain is g0 + stored
   auto gain_at = [&](std::size_t j) {
     if (p.gain.empty()) return 1.0;
     return std::abs(g0 + double(p.gain[p.gain.size() == 1 ? 0 : j]));

@@ -2,6 +2,7 @@
 // Invariances are exact only at eps = 0, so these use eps = 1e-16: the eps term moves y by at
 // most eps / (2 * s * alpha^2), under 1e-9 for alpha >= 0.05 and statistics s >= 1e-5 (pRMSNorm's
 // estimate from k = 2 features can be that small).
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -44,7 +45,8 @@ struct Setup {
 };
 
 Setup setup(const std::string& kind, norm::NormOptions options = {}) {
-  if (kind != "centernorm" && kind != "none") options["eps"] = "1e-16";
+  const auto& names = norm::kind_info(kind).options;
+  if (std::find(names.begin(), names.end(), "eps") != names.end()) options["eps"] = "1e-16";
   Setup s;
   s.n = norm::make_normalizer(kind, options);
   Rng rng(11);
@@ -104,6 +106,42 @@ TEMPLATE_TEST_CASE("centernorm is not invariant to scale, none to neither", "[in
     Setup s = setup(kind);
     INFO(kind);
     CHECK(max_diff(forward<TestType>(s, s.x), forward<TestType>(s, scaled(s.x, 3.0))) >= kChanged);
+  }
+}
+
+TEST_CASE("every kind's Form says which of scale and shift it is invariant to", "[invariance]") {
+  // The invariance analysis (src/analysis/invariance.cpp) takes its theory from the Form; here the
+  // Form's claims meet the forward, for every registered kind and both settings of the options
+  // that could matter (a learned lambda counts with its value, set away from 1 and at 1).
+  struct Case {
+    std::string kind;
+    norm::NormOptions options;
+  };
+  std::vector<Case> cases;
+  for (const auto& k : norm::kinds()) {
+    cases.push_back({k.name, {}});
+    if (std::find(k.options.begin(), k.options.end(), "lambda") != k.options.end()) {
+      cases.push_back({k.name, {{"lambda", "1"}}});
+      cases.push_back({k.name, {{"lambda", "1"}, {"learn_lambda", "true"}}});
+      cases.push_back({k.name, {{"lambda", "0.5"}, {"learn_lambda", "true"}}});
+    }
+  }
+  for (const auto& c : cases) {
+    Setup s = setup(c.kind, c.options);
+    norm::Form f = norm::form(s.n->config(), s.D);
+    if (f.subtract == norm::Form::Subtract::learned) {  // random_params moved it off its init
+      auto p = norm::bind_params<double>(s.n->param_specs(s.D), std::span<double>(s.params));
+      if (c.options.at("lambda") == "1") p.lambda[0] = 1.0;
+      f.lambda = p.lambda[0];
+    }
+    const auto base = forward<double>(s, s.x);
+    INFO(norm::describe(s.n->config()));
+    for (auto [t, moved] : {std::pair{norm::RowTransform::scale, scaled(s.x, 3.0)},
+                            std::pair{norm::RowTransform::shift, shifted(s.x, 2.0)}}) {
+      INFO(norm::to_string(t));
+      if (f.invariant_to(t)) CHECK(max_diff(base, forward<double>(s, moved)) <= kInvariant<double>);
+      else CHECK(max_diff(base, forward<double>(s, moved)) >= kChanged);
+    }
   }
 }
 

@@ -1,10 +1,13 @@
 // The registry and option handling: names, defaults, validation, the error messages.
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "helpers.hpp"
+#include "norm/form.hpp"
 #include "norm/registry.hpp"
-#include "norm/shift_scale.hpp"
 
 using namespace normlab;
 using Catch::Matchers::Contains;
@@ -145,4 +148,176 @@ TEST_CASE("string helpers", "[options]") {
   CHECK(closest_match("zzz", {"rmsnorm", "layernorm"}).empty());
   CHECK(format_double(1e-5) == "1e-05");
   CHECK(split("a,b,,c", ',') == std::vector<std::string>{"a", "b", "", "c"});
+}
+
+TEST_CASE("each kind's options, in describe() order, follow from its form", "[options]") {
+  // What describe() writes into run files and fixtures: the lists the kinds had when each file
+  // named them, before they were derived from the form.
+  const std::map<std::string, std::vector<std::string>> want{
+      {"rmsnorm", {"eps", "eps_mode", "bias", "zero_centered_gain"}},
+      {"layernorm", {"eps", "eps_mode", "bias", "zero_centered_gain", "variance"}},
+      {"scalenorm", {"eps", "eps_mode", "bias", "zero_centered_gain"}},
+      {"prmsnorm", {"eps", "eps_mode", "bias", "zero_centered_gain", "p"}},
+      {"l2norm", {"eps", "eps_mode", "bias", "zero_centered_gain"}},
+      {"centernorm", {"bias", "zero_centered_gain"}},
+      {"pcnorm", {"eps", "eps_mode", "bias", "zero_centered_gain", "lambda", "learn_lambda"}},
+      {"none", {}}};
+  for (const auto& [kind, options] : want) {
+    INFO(kind);
+    CHECK(norm::kind_info(kind).options == options);
+  }
+}
+
+TEST_CASE("a kind's Form, resolved for its options and D", "[options]") {
+  using F = norm::Form;
+  auto form_of = [](const std::string& kind, const norm::NormOptions& o, std::size_t D) {
+    return norm::form(norm::resolve(kind, o), D);
+  };
+  const F rms = form_of("rmsnorm", {}, 16);
+  CHECK(rms.subtract == F::Subtract::none);
+  CHECK(rms.lambda == 0);
+  CHECK(rms.k == 16);
+  CHECK(rms.divisor == 16);
+  CHECK(rms.rescale);
+  CHECK(rms.gain == F::Gain::vector);
+  CHECK(rms.gain_init == 1);
+  CHECK(rms.g0 == 0);
+  CHECK(rms.gain_size() == 16);
+  CHECK(rms.bias_size() == 0);
+  CHECK(rms.invariant_to(norm::RowTransform::scale));
+  CHECK_FALSE(rms.invariant_to(norm::RowTransform::shift));
+
+  const F ln = form_of("layernorm", {{"eps", "0.01"}, {"eps_mode", "outside"}}, 5);
+  CHECK(ln.subtract == F::Subtract::mean);
+  CHECK(ln.lambda == 1);
+  CHECK(ln.eps == 0.01);
+  CHECK(ln.eps_mode == norm::EpsMode::outside);
+  CHECK(ln.bias_size() == 5);
+  CHECK(ln.invariant_to(norm::RowTransform::shift));
+
+  const F scale = form_of("scalenorm", {{"zero_centered_gain", "true"}}, 49);
+  CHECK(scale.statistic == F::Statistic::sum_square);
+  CHECK(scale.divisor == 1);
+  CHECK(scale.gain == F::Gain::scalar);
+  CHECK(scale.gain_size() == 1);
+  CHECK(scale.gain_init == 7);  // sqrt(49)
+  CHECK(scale.g0 == 7);
+  CHECK(scale.stored_gain_init() == 0);
+
+  const F prms = form_of("prmsnorm", {{"p", "0.25"}}, 10);
+  CHECK(prms.k == 3);  // ceil(2.5)
+  CHECK(prms.divisor == 3);
+
+  const F pc = form_of("pcnorm", {{"lambda", "0.3"}, {"learn_lambda", "true"}}, 4);
+  CHECK(pc.subtract == F::Subtract::learned);
+  CHECK(pc.lambda == 0.3);
+  CHECK(pc.lambda_size() == 1);
+  CHECK_FALSE(pc.invariant_to(norm::RowTransform::shift));
+  CHECK(form_of("pcnorm", {{"lambda", "1"}}, 4).invariant_to(norm::RowTransform::shift));
+
+  const F center = form_of("centernorm", {{"zero_centered_gain", "true"}}, 4);
+  CHECK_FALSE(center.rescale);
+  CHECK(center.g0 == 1);
+  CHECK_FALSE(center.invariant_to(norm::RowTransform::scale));
+  CHECK(center.invariant_to(norm::RowTransform::shift));
+
+  const F none = form_of("none", {}, 4);
+  CHECK(none.gain_size() == 0);
+  CHECK_FALSE(none.invariant_to(norm::RowTransform::scale));
+  CHECK_FALSE(none.invariant_to(norm::RowTransform::shift));
+}
+
+TEST_CASE("the Form agrees with the normalizer's parameters for every kind", "[options]") {
+  for (const auto& k : norm::kinds()) {
+    for (const char* zc : {"false", "true"}) {
+      norm::NormOptions o;
+      const auto& names = k.options;
+      if (std::find(names.begin(), names.end(), "zero_centered_gain") != names.end()) {
+        o["zero_centered_gain"] = zc;
+      }
+      if (std::find(names.begin(), names.end(), "learn_lambda") != names.end()) {
+        o["learn_lambda"] = "true";
+      }
+      const auto n = norm::make_normalizer(k.name, o);
+      const norm::Form f = norm::form(n->config(), 25);
+      std::map<std::string, norm::ParamSpec> specs;
+      for (const auto& s : n->param_specs(25)) specs[s.name] = s;
+      INFO(norm::describe(n->config()));
+      CHECK(specs.count("gain") == (f.gain_size() > 0));
+      CHECK(specs.count("bias") == (f.bias_size() > 0));
+      CHECK(specs.count("lambda") == (f.lambda_size() > 0));
+      if (specs.count("gain")) {
+        CHECK(specs["gain"].size == f.gain_size());
+        CHECK(specs["gain"].init == f.stored_gain_init());
+      }
+    }
+  }
+}
+
+TEST_CASE("zero-centered gain: stored w computes as the plain kind with stored g0 + w, in the "
+          "library and in emulated precision", "[options]") {
+  // g0 is the plain kind's initial gain: 1, or sqrt(D) = 3 for scalenorm at D = 9.
+  const std::size_t B = 3, D = 9;
+  Rng rng(23);
+  const auto x = test::random_normal(B * D, rng, 0.3, 2.0), dy = test::random_normal(B * D, rng);
+  for (const auto& k : norm::kinds()) {
+    const auto& names = k.options;
+    if (std::find(names.begin(), names.end(), "zero_centered_gain") == names.end()) continue;
+    for (const char* precision : {"", "storage=float32"}) {
+      norm::NormOptions plain_options = norm::parse_options(precision), zc_options = plain_options;
+      zc_options["zero_centered_gain"] = "true";
+      auto plain = norm::make_normalizer(k.name, plain_options);
+      auto zc = norm::make_normalizer(k.name, zc_options);
+      const auto plain_specs = plain->param_specs(D);
+      REQUIRE(plain_specs[0].name == "gain");
+      const double g0 = plain_specs[0].init;
+      CHECK(g0 == (k.name == "scalenorm" ? 3.0 : 1.0));
+      // w, then the rest (bias, lambda) alike on both sides; w is exact in float32 as is g0 + w.
+      auto w = norm::initial_params<double>(zc->param_specs(D));
+      auto applied = w;
+      for (std::size_t j = 0; j < plain_specs[0].size; ++j) {
+        w[j] = double(float(0.25 * test::random_normal(1, rng)[0]));
+        applied[j] = g0 + w[j];
+      }
+      INFO(k.name << " " << precision);
+      const auto a = test::run(*plain, x, applied, B, D, &dy);
+      const auto b = test::run(*zc, x, w, B, D, &dy);
+      for (std::size_t i = 0; i < a.y.size(); ++i) CHECK(b.y[i] == Approx(a.y[i]).epsilon(1e-14));
+      for (std::size_t i = 0; i < a.dx.size(); ++i) {
+        CHECK(b.dx[i] == Approx(a.dx[i]).epsilon(1e-12).margin(1e-14));
+      }
+      for (std::size_t i = 0; i < a.grads.size(); ++i) {
+        CHECK(b.grads[i] == Approx(a.grads[i]).epsilon(1e-12).margin(1e-14));
+      }
+    }
+  }
+}
+
+TEST_CASE("registry_json lists every kind with its defaults and form", "[options]") {
+  const std::string json = norm::registry_json();
+  for (const auto& k : norm::kinds()) CHECK_THAT(json, Contains("{\"name\": \"" + k.name + "\""));
+  CHECK_THAT(json, Contains("\"defaults\": {\"eps\": 1e-05, \"eps_mode\": \"clamp\", \"bias\": "
+                            "false, \"zero_centered_gain\": false}"));  // scalenorm
+  CHECK_THAT(json, Contains("\"gain\": \"scalar\", \"gain_size\": \"1\", \"gain_init\": "
+                            "\"sqrt(D)\""));
+  CHECK_THAT(json, Contains("\"k\": \"ceil(p*D)\""));
+  CHECK_THAT(json, Contains("\"invariant_to\": [\"scale\", \"shift\"]"));  // layernorm
+  // Balanced brackets outside strings (tests/gen_fixtures.py parses it with json.loads).
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      CHECK(--depth >= 0);
+    }
+  }
+  CHECK(depth == 0);
+  CHECK_FALSE(in_string);
 }

@@ -390,3 +390,67 @@ TEST_CASE("run files: readers refuse what is not a run, or a newer format", "[st
   CHECK_THROWS_WITH(io::open_run(newer),
                     Contains(newer) && Contains("version 99 is newer") && Contains("update normlab"));
 }
+
+TEST_CASE("stats: a zero-centered gain is recorded as applied, g0 + w, for every kind with a gain",
+          "[stats][options]") {
+  // zero_centered_gain stores w and applies g0 + w, g0 the gain the plain kind starts from (1, or
+  // sqrt(D) for scalenorm's scalar gain). Two independent checks per kind: the forward of the
+  // zero-centered site with stored w equals that of the plain site with stored g0 + w, and the
+  // recorded gain_mean/min/max are those of g0 + w.
+  const std::size_t B = 4, D = 9;
+  for (const auto& info : norm::kinds()) {
+    const auto& opts = info.options;
+    if (std::find(opts.begin(), opts.end(), "zero_centered_gain") == opts.end()) continue;
+    DYNAMIC_SECTION(info.name) {
+      nn::ParamStore<double> plain_store, zc_store;
+      nn::NormSite<double> plain(plain_store, "s", info.name, {}, D, 0);
+      nn::NormSite<double> zc(zc_store, "s", info.name, {{"zero_centered_gain", "true"}}, D, 0);
+      Rng rng(19);
+      plain_store.allocate();
+      zc_store.allocate();
+      plain_store.initialize(0.0, 1.0, rng);  // no weights here: every parameter at its init
+      zc_store.initialize(0.0, 1.0, rng);
+      REQUIRE(zc.probe().gain.size > 0);
+      const double g0 = plain_store.value(plain.probe().gain)[0];  // the plain kind's init
+      if (info.name == "scalenorm") CHECK(g0 == 3.0);               // sqrt(9)
+      else CHECK(g0 == 1.0);
+      CHECK(zc_store.value(zc.probe().gain)[0] == 0.0);
+
+      auto w = zc_store.value(zc.probe().gain);
+      auto applied = plain_store.value(plain.probe().gain);
+      for (std::size_t j = 0; j < w.size(); ++j) {
+        w[j] = 0.3 * test::random_normal(1, rng)[0];
+        applied[j] = g0 + w[j];
+      }
+      for (auto [to, from] : {std::pair{plain.probe().bias, zc.probe().bias},
+                              std::pair{plain.probe().lambda, zc.probe().lambda}}) {
+        auto src = zc_store.value(from), dst = plain_store.value(to);
+        for (std::size_t j = 0; j < src.size(); ++j) src[j] = dst[j] = 0.1 * double(j + 1);
+      }
+      const auto x = test::random_normal(B * D, rng, 0.5, 1.5);
+      std::vector<double> y_plain(B * D), y_zc(B * D);
+      plain.forward(plain_store, y_plain.data(), x.data(), B);
+      zc.forward(zc_store, y_zc.data(), x.data(), B);
+      for (std::size_t i = 0; i < y_zc.size(); ++i) {
+        CHECK(y_zc[i] == Approx(y_plain[i]).epsilon(1e-14).margin(1e-14));
+      }
+
+      stats::Recorder<double> rec({&zc.probe()}, zc_store);
+      rec.begin();
+      zc_store.zero_grads();
+      const auto dy = test::random_normal(B * D, rng);
+      std::vector<double> dx(B * D);
+      zc.forward(zc_store, y_zc.data(), x.data(), B);
+      zc.backward(zc_store, dx.data(), dy.data(), x.data(), B);
+      rec.after_backward();
+      const std::vector<double> a(applied.begin(), applied.end());
+      CHECK(zc.probe().gain_offset == g0);
+      check_close(value(rec, "gain_mean", 0), mean_of(a), 1e-14, "gain_mean");
+      check_close(value(rec, "gain_std", 0), sd_of(a), 1e-12, "gain_std");
+      check_close(value(rec, "gain_min", 0), *std::min_element(a.begin(), a.end()), 1e-15,
+                  "gain_min");
+      check_close(value(rec, "gain_max", 0), *std::max_element(a.begin(), a.end()), 1e-15,
+                  "gain_max");
+    }
+  }
+}

@@ -6,18 +6,20 @@
 
 #include "analysis/sensitivity.hpp"
 #include "core/error.hpp"
+#include "norm/registry.hpp"
 
 namespace normlab::analysis {
 
+bool expected_invariant(const norm::Form& form, const std::string& transform) {
+  if (transform != "scale" && transform != "shift") fail("unknown transform '", transform, "'");
+  return form.invariant_to(transform == "scale" ? norm::RowTransform::scale
+                                                : norm::RowTransform::shift);
+}
+
 bool expected_invariant(const std::string& kind, const std::string& transform, double lambda) {
-  if (transform == "scale") {
-    for (const char* k : {"rmsnorm", "layernorm", "scalenorm", "prmsnorm", "l2norm", "pcnorm"}) {
-      if (kind == k) return true;
-    }
-    return false;
-  }
-  if (kind == "layernorm" || kind == "centernorm") return true;
-  return kind == "pcnorm" && lambda == 1.0;
+  norm::Form form = norm::form(norm::resolve(kind, {}), 1);
+  if (form.subtract == norm::Form::Subtract::fixed) form.lambda = lambda;
+  return expected_invariant(form, transform);
 }
 
 namespace {
@@ -76,10 +78,13 @@ InvarianceReport measure_invariance(LoadedRun& run, const std::vector<double>& s
   for (auto* p : run.probes) p->observer = nullptr;
   for (double v : base) r.max_abs_logit = std::max(r.max_abs_logit, std::abs(v));
   const nn::ParamStore<double>& store = run.work->params();
+  const norm::NormOptions options = norm::parse_options(run.config.string("model.norm_options"));
   for (std::size_t i = 0; i < run.probes.size(); ++i) {
     nn::Probe<double>* p = run.probes[i];
     if (p->kind == "residual") continue;  // not a normalizer
-    const double lambda = p->lambda.size ? store.value(p->lambda)[0] : p->fixed_lambda;
+    // The site's Form, with a learned lambda at its trained value.
+    norm::Form form = norm::form(norm::resolve(p->kind, options), p->features);
+    if (p->lambda.size) form.lambda = store.value(p->lambda)[0];
     for (const char* transform : {"scale", "shift"}) {
       const bool scale = std::string(transform) == "scale";
       for (double factor : scale ? scales : shifts) {
@@ -88,7 +93,7 @@ InvarianceReport measure_invariance(LoadedRun& run, const std::vector<double>& s
         const double loss = logits_on_held_out(run, z);
         p->perturbation = nullptr;
         InvarianceRow row{p->name, p->kind, transform, factor,
-                          expected_invariant(p->kind, transform, lambda), 0, loss - r.base_loss,
+                          expected_invariant(form, transform), 0, loss - r.base_loss,
                           p->eps / ms[i].min_ms};
         for (std::size_t i = 0; i < z.size(); ++i) {
           row.max_dlogit = std::max(row.max_dlogit, std::abs(z[i] - base[i]));

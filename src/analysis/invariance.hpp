@@ -4,9 +4,9 @@
 //   scale   x_r -> alpha x_r                 (what scaling the preceding weight matrix and its bias
 //                                             by alpha does to a site fed by a Linear layer)
 //   shift   x_r -> x_r + c RMS(x_r) 1        (re-centering: the same value added to every feature)
-// Theory: scale leaves rmsnorm, layernorm, scalenorm, prmsnorm, l2norm and pcnorm unchanged (up
-// to eps, which breaks it slightly), not centernorm or none; shift leaves layernorm and centernorm
-// unchanged, and pcnorm only at lambda = 1.
+// Theory is the site's Form (norm/form.hpp, Form::invariant_to): a normalizer that rescales ignores
+// scale (up to eps, which breaks it slightly); one that subtracts the whole mean (lambda = 1: a
+// learned lambda at its trained value) ignores shift.
 #pragma once
 
 #include <ostream>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "analysis/loaded_run.hpp"
+#include "norm/form.hpp"
 
 namespace normlab::analysis {
 
@@ -35,7 +36,9 @@ struct InvarianceReport {
   std::vector<InvarianceRow> rows;
 };
 
-// Whether theory says a normalizer of `kind` (pcnorm: with this lambda) ignores the transform.
+// Whether theory says a normalizer of this Form ignores the transform ("scale" or "shift").
+bool expected_invariant(const norm::Form& form, const std::string& transform);
+// The same for `kind` at its defaults, with a fixed lambda (partial centering) of `lambda`.
 bool expected_invariant(const std::string& kind, const std::string& transform, double lambda);
 
 InvarianceReport measure_invariance(LoadedRun& run, const std::vector<double>& scales,

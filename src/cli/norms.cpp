@@ -8,9 +8,15 @@ namespace normlab::cli {
 
 int cmd_norms(const Args& args, std::ostream& out) {
   po::options_description desc("options");
+  desc.add_options()("json", "print the kinds, options, defaults and forms as JSON");
   po::variables_map vm;
-  if (!parse(args, desc, vm, out, "usage: normlab norms\n\nLists the normalizers, their options and defaults."))
+  if (!parse(args, desc, vm, out,
+             "usage: normlab norms [--json]\n\nLists the normalizers, their options and defaults."))
     return 0;
+  if (vm.count("json")) {
+    out << norm::registry_json();
+    return 0;
+  }
   out << "normalizers (normlab apply --norm KIND, or norm = \"KIND\" in a config):\n";
   for (const auto& k : norm::kinds()) {
     out << "\n" << k.name << "    " << k.formula << "\n    " << k.reference << "\n";

@@ -1,7 +1,5 @@
 #include "nn/norm_site.hpp"
 
-#include <algorithm>
-
 #include "core/error.hpp"
 
 namespace normlab::nn {
@@ -28,16 +26,12 @@ NormSite<T>::NormSite(ParamStore<T>& store, const std::string& prefix, const std
     else if (specs_[i].name == "bias") probe_.bias = handles_[i];
     else probe_.lambda = handles_[i];
   }
-  const norm::NormConfig& config = norm_->config();
-  if (config.zero_centered_gain) probe_.gain_offset = 1;
-  const auto& applicable = norm::kind_info(kind).options;
-  if (std::find(applicable.begin(), applicable.end(), "eps") != applicable.end()) {
-    probe_.eps = config.eps;
-  }
-  if (!config.learn_lambda &&
-      std::find(applicable.begin(), applicable.end(), "lambda") != applicable.end()) {
-    probe_.fixed_lambda = config.lambda;
-  }
+  // What the probe reports about the normalizer comes from its Form: the gain as applied, g0 + g;
+  // eps where it divides by r(s); lambda where it is a fixed option.
+  const norm::Form form = norm::form(norm_->config(), D);
+  probe_.gain_offset = form.g0;
+  if (form.rescale) probe_.eps = form.eps;
+  if (form.subtract == norm::Form::Subtract::fixed) probe_.fixed_lambda = form.lambda;
 }
 
 namespace {

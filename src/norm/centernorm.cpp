@@ -6,13 +6,13 @@
 namespace normlab::norm {
 
 KindInfo centernorm_kind() {
-  using F = ShiftScaleForm;
+  using F = KindForm;
   NormConfig defaults;
   defaults.bias = true;  // as LayerNorm, whose centering half it is
   return shift_scale_kind(
       "centernorm", "y = g * (x - mean(x)) + b",
       "normlab: LayerNorm without the division, the complement of RMSNorm; bias on as LayerNorm",
-      {"bias", "zero_centered_gain"}, defaults,
+      defaults,
       {.centering = F::Centering::full, .statistic = F::Statistic::none});
 }
 

@@ -1,6 +1,5 @@
 #include "norm/emulated.hpp"
 
-#include <cmath>
 #include <vector>
 
 #include "core/error.hpp"
@@ -64,12 +63,9 @@ class EmulatedNormalizer final : public norm::Normalizer {
   EmulatedNorm form(norm::NormParams<const T> p, std::size_t D, std::vector<double>& gain,
                     std::vector<double>& bias) const {
     EmulatedNorm n = emulated_norm(config(), D);
-    if (config().learn_lambda && !p.lambda.empty()) n.lambda = double(p.lambda[0]);
-    const double g0 = !config().zero_centered_gain              ? 0.0
-                      : n.gain == EmulatedNorm::Gain::scalar ? std::sqrt(double(D))
-                                                                : 1.0;
+    if (n.subtract == Form::Subtract::learned && !p.lambda.empty()) n.lambda = double(p.lambda[0]);
     gain.assign(p.gain.begin(), p.gain.end());
-    for (double& g : gain) g += g0;
+    for (double& g : gain) g += n.g0;
     bias.assign(p.bias.begin(), p.bias.end());
     return n;
   }

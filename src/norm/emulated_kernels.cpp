@@ -4,42 +4,15 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "norm/shift_scale.hpp"
 
 namespace normlab::norm {
 
-// The forms below mirror the kinds' files in src/norm/ (rmsnorm.cpp, layernorm.cpp, ...); the
-// tests hold them to the library: in float64 storage and accumulation the emulated kernels agree
-// with every registered kind to rounding.
 EmulatedNorm emulated_norm(const norm::NormConfig& c, std::size_t D) {
-  using G = EmulatedNorm::Gain;
-  EmulatedNorm n;
-  n.kind = c.kind;
-  n.eps = c.eps;
-  n.eps_mode = c.eps_mode;
-  n.variance = c.variance;
-  n.k = D;
-  n.divisor = double(D);
-  const std::string& k = c.kind;
-  if (k == "rmsnorm") {
-  } else if (k == "layernorm") {
-    n.lambda = 1, n.full_centering = true;
-  } else if (k == "scalenorm") {
-    n.divisor = 1, n.gain = G::scalar;
-  } else if (k == "prmsnorm") {
-    n.k = norm::statistic_features(c.p, D), n.divisor = double(n.k);
-  } else if (k == "l2norm") {
-    n.divisor = 1;
-  } else if (k == "centernorm") {
-    n.lambda = 1, n.full_centering = true, n.rescale = false;
-  } else if (k == "pcnorm") {
-    n.lambda = c.lambda;  // a learned lambda: the caller sets the parameter's value
-  } else if (k == "none") {
-    n.rescale = false, n.gain = G::none;
-  } else {
-    fail("no emulated form of the normalizer '", k, "'");
+  const Form f = form(c, D);
+  if (f.family != Form::Family::shift_scale) {
+    fail("no emulated form of the normalizer '", c.kind, "' (not a shift-scale kind)");
   }
-  return n;
+  return f;
 }
 
 namespace {

@@ -20,27 +20,17 @@
 #include <cstddef>
 #include <string>
 
+#include "norm/form.hpp"
 #include "norm/options.hpp"
 #include "core/number_format.hpp"
 
 namespace normlab::norm {
 
-// What the kernels need to know about one normalizer at D features: its shift-scale form
-// (mirroring the kind's file in src/norm/) and its options.
-struct EmulatedNorm {
-  std::string kind;
-  double lambda = 0;           // fraction of the mean subtracted (LayerNorm 1, RMSNorm 0)
-  bool full_centering = false;  // LayerNorm, centernorm: the variance algorithm applies
-  bool rescale = true;          // divide by r(s) at all (centernorm, none: no)
-  std::size_t k = 0;            // features entering the statistic (pRMSNorm: ceil(p*D))
-  double divisor = 1;           // k (a mean square) or 1 (a squared norm)
-  enum class Gain { none, vector, scalar } gain = Gain::vector;
-  double eps = 1e-5;
-  norm::EpsMode eps_mode = norm::EpsMode::inside;
-  norm::VarianceAlgo variance = norm::VarianceAlgo::two_pass;
-};
+// What the kernels need to know about one normalizer at D features is its Form (norm/form.hpp),
+// the same the library's ShiftScaleNorm reads; a learned lambda's current value goes in lambda.
+using EmulatedNorm = Form;
 
-// The form of config.kind at D features; throws naming the kind if it is not a shift-scale one.
+// The Form of config.kind at D features; throws naming the kind if it is not a shift-scale one.
 EmulatedNorm emulated_norm(const norm::NormConfig& config, std::size_t D);
 
 // Precision policies: `real` is the type computed in, st() rounds to storage, ac() to accumulation.
@@ -125,7 +115,8 @@ RowStats<typename P::real> emulated_forward_row(typename P::real* y, const typen
   using R = typename P::real;
   RowStats<R> rs;
   const R eps = P::ac(R(n.eps));
-  if (n.rescale && n.full_centering && n.variance != norm::VarianceAlgo::two_pass) {
+  const bool full_centering = n.subtract == Form::Subtract::mean;  // the variance algorithm applies
+  if (n.rescale && full_centering && n.variance != norm::VarianceAlgo::two_pass) {
     rs = emulated_mean_variance<P>(x, D, n.variance);
   } else {
     if (n.lambda != 0) rs.mean = P::ac(emulated_sum<P, 1>(x, 0, D) / R(D));

@@ -6,11 +6,11 @@
 namespace normlab::norm {
 
 KindInfo l2norm_kind() {
-  using F = ShiftScaleForm;
+  using F = KindForm;
   return shift_scale_kind(
       "l2norm", "y = g * x / sqrt(sum(x^2) + eps) [+ b]",
       "Zhang & Sennrich 2019 (the failing l2-norm variant); eps as rmsnorm",
-      {"eps", "eps_mode", "bias", "zero_centered_gain"}, NormConfig{},
+      NormConfig{},
       {.centering = F::Centering::none, .statistic = F::Statistic::sum_square});
 }
 

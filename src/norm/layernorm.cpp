@@ -6,14 +6,14 @@
 namespace normlab::norm {
 
 KindInfo layernorm_kind() {
-  using F = ShiftScaleForm;
+  using F = KindForm;
   NormConfig defaults;
   defaults.bias = true;
   return shift_scale_kind(
       "layernorm", "y = g * (x - mean(x)) / sqrt(var(x) + eps) + b",
       "Ba, Kiros & Hinton 2016. Defaults follow torch.nn.LayerNorm: eps = 1e-5 inside the "
       "root, biased variance, bias on",
-      {"eps", "eps_mode", "bias", "zero_centered_gain", "variance"}, defaults,
+      defaults,
       {.centering = F::Centering::full, .statistic = F::Statistic::mean_square});
 }
 

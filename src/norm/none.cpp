@@ -4,8 +4,8 @@
 namespace normlab::norm {
 
 KindInfo none_kind() {
-  using F = ShiftScaleForm;
-  return shift_scale_kind("none", "y = x", "identity (the baseline)", {}, NormConfig{},
+  using F = KindForm;
+  return shift_scale_kind("none", "y = x", "identity (the baseline)", NormConfig{},
                           {.centering = F::Centering::none,
                            .statistic = F::Statistic::none,
                            .gain = F::Gain::none});

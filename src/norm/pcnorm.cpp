@@ -8,12 +8,12 @@
 namespace normlab::norm {
 
 KindInfo pcnorm_kind() {
-  using F = ShiftScaleForm;
+  using F = KindForm;
   return shift_scale_kind(
       "pcnorm", "y = g * z / sqrt(mean(z^2) + eps) [+ b], z = x - lambda * mean(x)",
       "normlab: interpolates RMSNorm (lambda = 0) and LayerNorm without bias (lambda = 1); "
       "lambda = 0.5 by default; eps as rmsnorm",
-      {"eps", "eps_mode", "bias", "zero_centered_gain", "lambda", "learn_lambda"}, NormConfig{},
+      NormConfig{},
       {.centering = F::Centering::partial, .statistic = F::Statistic::mean_square});
 }
 

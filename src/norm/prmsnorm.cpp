@@ -6,12 +6,12 @@
 namespace normlab::norm {
 
 KindInfo prmsnorm_kind() {
-  using F = ShiftScaleForm;
+  using F = KindForm;
   return shift_scale_kind(
       "prmsnorm", "y = g * x / sqrt(mean(x[:k]^2) + eps) [+ b], k = ceil(p*D)",
       "Zhang & Sennrich 2019, p = 6.25% (the paper's value); k = ceil(p*D) (the author's code "
       "truncates, int(p*D)); eps as rmsnorm",
-      {"eps", "eps_mode", "bias", "zero_centered_gain", "p"}, NormConfig{},
+      NormConfig{},
       {.centering = F::Centering::none,
        .statistic = F::Statistic::mean_square,
        .partial_statistic = true});

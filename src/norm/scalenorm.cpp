@@ -5,18 +5,18 @@
 namespace normlab::norm {
 
 KindInfo scalenorm_kind() {
-  using F = ShiftScaleForm;
+  using F = KindForm;
   NormConfig defaults;
   defaults.eps_mode = EpsMode::clamp;
   return shift_scale_kind(
       "scalenorm", "y = g * x / max(||x||, eps) [+ b], scalar g = sqrt(D) at init",
       "Nguyen & Salazar 2019. Defaults follow the authors' code: g = sqrt(D), the norm "
       "clamped below at eps = 1e-5",
-      {"eps", "eps_mode", "bias", "zero_centered_gain"}, defaults,
+      defaults,
       {.centering = F::Centering::none,
        .statistic = F::Statistic::sum_square,
        .gain = F::Gain::scalar,
-       .scalar_gain_sqrt_d = true});
+       .gain_init = F::GainInit::sqrt_d});
 }
 
 }  // namespace normlab::norm

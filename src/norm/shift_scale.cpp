@@ -194,41 +194,25 @@ void check_size(const char* kind, const char* name, std::span<T> s, std::size_t 
 
 // ---- the normalizer ----
 
-std::size_t statistic_features(double p, std::size_t D) {
-  double k = std::ceil(p * double(D) - 1e-9);
-  return std::clamp<std::size_t>(std::size_t(std::max(k, 1.0)), 1, std::max<std::size_t>(D, 1));
-}
-
-ShiftScaleNorm::ShiftScaleNorm(NormConfig config, ShiftScaleForm form)
+ShiftScaleNorm::ShiftScaleNorm(NormConfig config, KindForm form)
     : Normalizer(std::move(config)), form_(form) {}
 
-ShiftScaleNorm::ParamSizes ShiftScaleNorm::param_sizes(std::size_t D) const {
-  using Gain = ShiftScaleForm::Gain;
-  return {form_.gain == Gain::none ? 0 : form_.gain == Gain::scalar ? 1 : D,
-          config().bias ? D : 0,
-          form_.centering == ShiftScaleForm::Centering::partial && config().learn_lambda ? 1u : 0u};
-}
-
 std::vector<ParamSpec> ShiftScaleNorm::param_specs(std::size_t D) const {
-  const ParamSizes sizes = param_sizes(D);
+  const Form f = form(form_, config(), D);
   std::vector<ParamSpec> specs;
-  if (sizes.gain) {
-    double g0 = form_.scalar_gain_sqrt_d ? std::sqrt(double(D)) : 1.0;
-    specs.push_back({"gain", sizes.gain, config().zero_centered_gain ? 0.0 : g0});
-  }
-  if (sizes.bias) specs.push_back({"bias", sizes.bias, 0.0});
-  if (sizes.lambda) specs.push_back({"lambda", sizes.lambda, config().lambda});
+  if (f.gain_size()) specs.push_back({"gain", f.gain_size(), f.stored_gain_init()});
+  if (f.bias_size()) specs.push_back({"bias", f.bias_size(), 0.0});
+  if (f.lambda_size()) specs.push_back({"lambda", f.lambda_size(), f.lambda});
   return specs;
 }
 
-// Checks the views against param_sizes without building param_specs: a forward or backward call
-// allocates nothing in the steady state.
+// Checks the views against the Form's sizes without building param_specs: a forward or backward
+// call allocates nothing in the steady state.
 template <class T>
-void ShiftScaleNorm::check_params(const char* what, NormParams<T> p, std::size_t D) const {
-  const ParamSizes sizes = param_sizes(D);
-  for (auto [name, view, want] : {std::tuple{"gain", p.gain, sizes.gain},
-                                  {"bias", p.bias, sizes.bias},
-                                  {"lambda", p.lambda, sizes.lambda}}) {
+void ShiftScaleNorm::check_params(const char* what, NormParams<T> p, const Form& f) const {
+  for (auto [name, view, want] : {std::tuple{"gain", p.gain, f.gain_size()},
+                                  {"bias", p.bias, f.bias_size()},
+                                  {"lambda", p.lambda, f.lambda_size()}}) {
     if (view.size() != want) {
       fail(kind(), ": ", what, " '", name, "' has ", view.size(), " values, expected ", want,
            want ? "" : cat(" (", kind(), " with these options has no ", name, ")"));
@@ -236,43 +220,29 @@ void ShiftScaleNorm::check_params(const char* what, NormParams<T> p, std::size_t
   }
 }
 
-ShiftScaleNorm::CallConstants ShiftScaleNorm::call_constants(double learned_lambda,
-                                                             std::size_t D) const {
-  using C = ShiftScaleForm::Centering;
-  using S = ShiftScaleForm::Statistic;
-  const NormConfig& cfg = config();
-  CallConstants c;
-  c.rescale = form_.statistic != S::none;
-  c.k = form_.partial_statistic ? statistic_features(cfg.p, D) : D;
-  c.divisor = form_.statistic == S::sum_square ? 1.0 : double(c.k);
-  c.learn_lambda = form_.centering == C::partial && cfg.learn_lambda;
-  c.lambda = form_.centering == C::full   ? 1.0
-             : form_.centering == C::none ? 0.0
-             : c.learn_lambda             ? learned_lambda
-                                          : cfg.lambda;
-  c.g0 = !cfg.zero_centered_gain  ? 0.0
-         : form_.scalar_gain_sqrt_d ? std::sqrt(double(D))
-                                    : 1.0;
-  return c;
+template <class T>
+Form ShiftScaleNorm::call_form(NormParams<const T> p, std::size_t D) const {
+  Form f = form(form_, config(), D);
+  check_params("parameter", p, f);
+  if (f.subtract == Form::Subtract::learned) f.lambda = double(p.lambda[0]);
+  return f;
 }
 
 template <class T>
 void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<const T> x,
                                   NormParams<const T> p, std::size_t B, std::size_t D) const {
-  using C = ShiftScaleForm::Centering;
-  using Gain = ShiftScaleForm::Gain;
+  using Gain = Form::Gain;
   if (D == 0) fail(kind(), ": D = 0 features");
   check_size(kind().c_str(), "x", x, B * D, "B*D");
   check_size(kind().c_str(), "y", y, B * D, "B*D");
-  check_params("parameter", p, D);
-
-  const NormConfig& cfg = config();
-  const auto [rescale, k, divisor, lambda, learn_lambda, g0] =
-      call_constants(p.lambda.empty() ? 0.0 : double(p.lambda[0]), D);
+  const Form f = call_form(p, D);
+  const bool rescale = f.rescale;
+  const std::size_t k = f.k;
+  const double divisor = f.divisor, lambda = f.lambda, g0 = f.g0;
   cache.mean.assign(B, 0.0);
   cache.stat.assign(B, 0.0);
   cache.rstd.assign(B, 1.0);
-  const bool centered = form_.centering != C::none, vector_gain = form_.gain == Gain::vector,
+  const bool centered = f.centered(), vector_gain = f.gain == Gain::vector,
              bias = !p.bias.empty();
   const T *g = p.gain.data(), *b = p.bias.data();
   const bool stream = stream_output(B, D * sizeof(T));
@@ -282,23 +252,23 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
     const T* xr = x.data() + i * D;
     T* yr = stream ? staging : y.data() + i * D;
     double mean = 0, stat = 0;
-    if (rescale && form_.centering == C::full && cfg.variance != VarianceAlgo::two_pass) {
-      auto mv = cfg.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(xr, D)
-                                                       : mean_variance_welford(xr, D);
+    if (rescale && f.subtract == Form::Subtract::mean && f.variance != VarianceAlgo::two_pass) {
+      auto mv = f.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(xr, D)
+                                                     : mean_variance_welford(xr, D);
       mean = mv.mean;
       stat = mv.variance;
     } else {
       // The mean is kept even at lambda = 0: a learned lambda's gradient needs it.
-      if (form_.centering != C::none) mean = sum_deviation(xr, 0.0, D) / double(D);
+      if (centered) mean = sum_deviation(xr, 0.0, D) / double(D);
       if (rescale) stat = sum_squared_deviation(xr, lambda * mean, k) / divisor;
     }
-    double rstd = rescale ? 1 / denominator(stat, cfg.eps, cfg.eps_mode) : 1.0;
+    double rstd = rescale ? 1 / denominator(stat, f.eps, f.eps_mode) : 1.0;
     cache.mean[i] = mean;
     cache.stat[i] = stat;
     cache.rstd[i] = rstd;
 
     double scale = rstd;
-    if (form_.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
+    if (f.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
     const double shift = lambda * mean;
     with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
       affine_row<T, Centered(), VectorGain(), Bias()>(yr, xr, SplitShift<T>(shift), scale, g, g0,
@@ -313,24 +283,24 @@ template <class T>
 void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const NormCache& cache,
                                    std::span<const T> dy, std::span<const T> x,
                                    NormParams<const T> p, std::size_t B, std::size_t D) const {
-  using Gain = ShiftScaleForm::Gain;
+  using Gain = Form::Gain;
   if (D == 0) fail(kind(), ": D = 0 features");
   check_size(kind().c_str(), "x", x, B * D, "B*D");
   check_size(kind().c_str(), "dy", dy, B * D, "B*D");
   check_size(kind().c_str(), "dx", dx, B * D, "B*D");
-  check_params("parameter", p, D);
-  check_params("gradient", NormParams<const T>(grads), D);
+  const Form f = call_form(p, D);
+  check_params("gradient", NormParams<const T>(grads), f);
   if (cache.rstd.size() != B || cache.mean.size() != B || cache.stat.size() != B) {
     fail(kind(), ": the cache holds ", cache.rstd.size(), " rows, the batch has B = ", B,
          " (pass the cache of the forward call on this x)");
   }
 
-  const NormConfig& cfg = config();
-  const auto [rescale, k, divisor, lambda, learn_lambda, g0] =
-      call_constants(p.lambda.empty() ? 0.0 : double(p.lambda[0]), D);
-  const bool centered = form_.centering != ShiftScaleForm::Centering::none,
-             vector_gain = form_.gain == Gain::vector, bias = !grads.bias.empty();
-  const double gs = form_.gain == Gain::scalar ? g0 + double(p.gain[0]) : 1.0;
+  const bool rescale = f.rescale, learn_lambda = f.subtract == Form::Subtract::learned;
+  const std::size_t k = f.k;
+  const double divisor = f.divisor, lambda = f.lambda, g0 = f.g0;
+  const bool centered = f.centered(), vector_gain = f.gain == Gain::vector,
+             bias = !grads.bias.empty();
+  const double gs = f.gain == Gain::scalar ? g0 + double(p.gain[0]) : 1.0;
   const T* g = p.gain.data();
 
   // Sums over rows in double, added to the caller's gradients once at the end.
@@ -352,10 +322,10 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
       sums = backward_sums<T, Centered(), VectorGain(), Bias()>(dgain.data(), dbias.data(), dyr,
                                                                 xr, shift, rstd, g, g0, gs, D);
     });
-    if (form_.gain == Gain::scalar) dgain[0] += sums.dy_dot_n;
+    if (f.gain == Gain::scalar) dgain[0] += sums.dy_dot_n;
 
     const double c = rescale ? sums.dn_dot_z * rstd * rstd *
-                                   denominator_slope(cache.stat[i], cfg.eps, cfg.eps_mode) / divisor
+                                   denominator_slope(cache.stat[i], f.eps, f.eps_mode) / divisor
                              : 0.0;
     double dz_sum = 0;
     if (lambda != 0 || learn_lambda) {
@@ -438,14 +408,14 @@ template NormParams<const double> bind_params(const std::vector<ParamSpec>&,
 namespace normlab::norm {
 
 KindInfo shift_scale_kind(std::string name, std::string formula, std::string reference,
-                          std::vector<std::string> options, NormConfig defaults,
-                          ShiftScaleForm form) {
+                          NormConfig defaults, KindForm form) {
   defaults.kind = name;
   return {std::move(name),
           std::move(formula),
           std::move(reference),
-          std::move(options),
+          shift_scale_options(form),
           std::move(defaults),
+          form,
           [form](const NormConfig& c) { return std::make_unique<ShiftScaleNorm>(c, form); }};
 }
 

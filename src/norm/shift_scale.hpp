@@ -1,8 +1,8 @@
-// The shift-and-scale family, which covers every normalizer normlab ships:
+// The shift-and-scale family, which covers every normalizer normlab ships (its Form, form.hpp):
 //
 //   z = x - lambda * mean(x)                              (shift; lambda = 0, 1 or learned)
 //   s = sum_{j<k} z_j^2 / m,  m = k (an RMS) or 1 (a norm)  (statistic over the first k features)
-//   y = g0_or_0 + g) * z / r(s) + b                        (r by eps mode; or r = 1: no rescale)
+//   y = (g0 + g) * z / r(s) + b                            (r by eps mode; or r = 1: no rescale)
 //
 // RMSNorm is lambda = 0, k = D; LayerNorm lambda = 1; pRMSNorm k = ceil(p*D); ScaleNorm and l2norm
 // use m = 1; centernorm does not rescale. The backward, for upstream gradient dy:
@@ -17,25 +17,16 @@
 // cancelling the float digits (shift_scale.cpp, SplitShift).
 #pragma once
 
+#include "norm/form.hpp"
 #include "norm/normalizer.hpp"
 
 namespace normlab::norm {
 
-struct ShiftScaleForm {
-  enum class Centering { none, full, partial } centering = Centering::none;
-  enum class Statistic { none, mean_square, sum_square } statistic = Statistic::mean_square;
-  bool partial_statistic = false;  // pRMSNorm: statistic over the first ceil(p*D) features
-  enum class Gain { none, vector, scalar } gain = Gain::vector;
-  bool scalar_gain_sqrt_d = false;  // a scalar gain starts at sqrt(D) (ScaleNorm)
-};
-
-// Number of features entering the statistic: ceil(p * D), at least 1; robust to p*D landing a
-// rounding error above an integer (0.1 * 30 = 3.0000000000000004 must give 3, not 4).
-std::size_t statistic_features(double p, std::size_t D);
-
+// Forward and backward resolve the kind's Form once per call (form(kind, config, D)): its
+// constants, and the parameter sizes param_specs lays out.
 class ShiftScaleNorm final : public Normalizer {
  public:
-  ShiftScaleNorm(NormConfig config, ShiftScaleForm form);
+  ShiftScaleNorm(NormConfig config, KindForm form);
 
   std::vector<ParamSpec> param_specs(std::size_t D) const override;
 
@@ -51,16 +42,9 @@ class ShiftScaleNorm final : public Normalizer {
                 NormParams<const double> params, std::size_t B, std::size_t D) const override;
 
  private:
-  // What forward and backward derive from the config, the form and D.
-  struct CallConstants {
-    bool rescale;       // divide by r(s) at all
-    std::size_t k;      // features entering the statistic
-    double divisor;     // k (an RMS) or 1 (a norm)
-    double lambda;      // fraction of the mean subtracted
-    bool learn_lambda;  // lambda is a parameter (its gradient is computed)
-    double g0;          // added to the stored gain: 0, or its init when zero-centered
-  };
-  CallConstants call_constants(double learned_lambda, std::size_t D) const;
+  // The Form at D, with a learned lambda's current value from `params`.
+  template <class T>
+  Form call_form(NormParams<const T> params, std::size_t D) const;
 
   template <class T>
   void forward_impl(std::span<T>, NormCache&, std::span<const T>, NormParams<const T>, std::size_t,
@@ -68,15 +52,10 @@ class ShiftScaleNorm final : public Normalizer {
   template <class T>
   void backward_impl(std::span<T>, NormParams<T>, const NormCache&, std::span<const T>,
                      std::span<const T>, NormParams<const T>, std::size_t, std::size_t) const;
-  // Sizes of the parameters param_specs lays out for D features (0: absent).
-  struct ParamSizes {
-    std::size_t gain, bias, lambda;
-  };
-  ParamSizes param_sizes(std::size_t D) const;
   template <class T>
-  void check_params(const char* what, NormParams<T> params, std::size_t D) const;
+  void check_params(const char* what, NormParams<T> params, const Form& form) const;
 
-  ShiftScaleForm form_;
+  KindForm form_;
 };
 
 }  // namespace normlab::norm
@@ -85,9 +64,9 @@ class ShiftScaleNorm final : public Normalizer {
 
 namespace normlab::norm {
 
-// A registry entry whose normalizer is a ShiftScaleNorm of the given form.
+// A registry entry whose normalizer is a ShiftScaleNorm of the given form, with the options that
+// form takes (shift_scale_options) and `defaults` for them.
 KindInfo shift_scale_kind(std::string name, std::string formula, std::string reference,
-                          std::vector<std::string> options, NormConfig defaults,
-                          ShiftScaleForm form);
+                          NormConfig defaults, KindForm form);
 
 }  // namespace normlab::norm
