@@ -14,6 +14,7 @@
 #include "models/registry.hpp"
 #include "norm/registry.hpp"
 #include "train/trainer.hpp"
+#include "train/workload.hpp"
 
 namespace {
 
@@ -247,4 +248,19 @@ TEST_CASE("norm_options: a 2-layer mixed stack trains with lambda learned only a
   CHECK(run.probes[0]->lambda.size == 0);
   CHECK(run.probes[1]->eps == norm::resolve("pcnorm", {}).eps);
   CHECK(run.probes[1]->lambda.size == 1);
+}
+
+TEST_CASE("workload: built through the registry, its metric named by the task", "[models][registry][train]") {
+  std::ostringstream log;
+  for (const std::string family : {"mlp", "gru", "transformer"}) {
+    io::Config c = config({"model.family=" + family, "model.width=8", "model.depth=1",
+                           "model.heads=2", "model.context=8", "data.val_size=16",
+                           "data.chars=2000", "train.batch=4"});
+    auto w = train::make_workload<float>(c, 1, 2, log);
+    INFO(family);
+    CHECK(w->val_metric_name() == "accuracy");
+    CHECK(w->validation_batches() == 4);
+    CHECK(w->probes().size() == (family == "mlp" ? 1u : family == "gru" ? 2u : 4u));
+    CHECK(train::task_name(c) == (family == "mlp" ? "classification" : "grammar"));
+  }
 }

@@ -17,7 +17,7 @@ bool accepts_list(std::string_view key) { return key == "model.norm"; }
 // Keys whose string default may also be given as a table of strings (one entry per normalizer kind).
 bool accepts_table(std::string_view key) { return key == "model.norm_options"; }
 
-// A table whose every value is a string, inline so that the resolved config prints it on one line.
+// A table whose every value is a string.
 bool is_string_table(const toml::node& value) {
   const toml::table* t = value.as_table();
   if (!t) return false;
@@ -102,7 +102,7 @@ void assign(toml::table& root, const std::string& key, const toml::node& value,
       table->insert_or_assign(leaf, *list);
     } else if (accepts_table(key) && is_string_table(value)) {
       toml::table given = *value.as_table();
-      given.is_inline(true);
+      given.is_inline(true);  // the resolved config prints it on one line, as it was given
       table->insert_or_assign(leaf, std::move(given));
     } else {
       bad_type(accepts_list(key)    ? "a string or a non-empty list of strings"

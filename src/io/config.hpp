@@ -26,7 +26,8 @@ class Config {
   // Defaults, then TOML text (`origin` names it in errors).
   static Config parse(std::string_view toml_text, const std::string& origin);
 
-  // "optim.lr=3e-4", "model.norm=layernorm", "model.norm=[\"layernorm\",\"rmsnorm\"]".
+  // "optim.lr=3e-4", "model.norm=layernorm", "model.norm=[\"layernorm\",\"rmsnorm\"]",
+  // "model.norm_options={pcnorm=\"learn_lambda=true\"}".
   void set(std::string_view assignment);
 
   double number(std::string_view key) const;

@@ -32,7 +32,6 @@ class Mlp final : public Model<T> {
   explicit Mlp(const MlpConfig& config);
 
   std::string_view family() const override { return "mlp"; }
-  TaskKind takes() const override { return TaskKind::labeled; }
   std::size_t outputs() const override { return c_.classes; }
   nn::ParamStore<T>& params() override { return params_; }
   const nn::ParamStore<T>& params() const { return params_; }

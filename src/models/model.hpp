@@ -40,7 +40,6 @@ class Model {
  public:
   virtual ~Model() = default;
   virtual std::string_view family() const = 0;  // its name in the registry: "mlp", "gru", ...
-  virtual TaskKind takes() const = 0;
   virtual nn::ParamStore<T>& params() = 0;
 
   // Forward on `batch`; returns the mean cross-entropy over its scored targets and keeps what

@@ -20,7 +20,6 @@ class SequenceModel : public Model<T> {
   virtual double forward(const std::int32_t* tokens, const std::int32_t* targets, std::size_t B,
                          std::size_t len) = 0;
 
-  TaskKind takes() const final { return TaskKind::tokens; }
   std::size_t outputs() const final { return vocab(); }
   double forward_batch(const Batch<T>& b, bool, Rng*) final {
     if (!b.tokens || !b.targets) fail("internal: ", this->family(), " takes token batches");

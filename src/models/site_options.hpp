@@ -17,7 +17,7 @@ struct SiteOptions {
   std::map<std::string, norm::NormOptions, std::less<>> by_kind;  // the table form
 
   SiteOptions() = default;
-  SiteOptions(norm::NormOptions options) : every(std::move(options)) {}  // NOLINT: the string form
+  SiteOptions(norm::NormOptions options) : every(std::move(options)) {}  // implicit: the string form
 
   // The options of a site of `kind`: its own entry of the table, else the options for every site.
   const norm::NormOptions& for_kind(std::string_view kind) const {

@@ -29,16 +29,19 @@ std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
 
 namespace {
 
-// The tasks data.task names, by what they give a model. The validation metric of every one of them
-// is the accuracy (of classes, or of scored next tokens).
+// The tasks data.task names, by what they give a model, and what their validation metric is.
 struct TaskEntry {
   const char* name;
   models::TaskKind kind;
+  const char* metric;
 };
 constexpr TaskEntry kTasks[] = {
-    {"classification", models::TaskKind::labeled}, {"mnist", models::TaskKind::labeled},
-    {"copy", models::TaskKind::tokens},            {"recall", models::TaskKind::tokens},
-    {"grammar", models::TaskKind::tokens},         {"text", models::TaskKind::tokens},
+    {"classification", models::TaskKind::labeled, "accuracy"},  // of the classes
+    {"mnist", models::TaskKind::labeled, "accuracy"},
+    {"copy", models::TaskKind::tokens, "accuracy"},  // of the scored next tokens
+    {"recall", models::TaskKind::tokens, "accuracy"},
+    {"grammar", models::TaskKind::tokens, "accuracy"},
+    {"text", models::TaskKind::tokens, "accuracy"},
 };
 
 std::vector<std::string> task_names(std::optional<models::TaskKind> kind = std::nullopt) {
@@ -49,8 +52,8 @@ std::vector<std::string> task_names(std::optional<models::TaskKind> kind = std::
   return names;
 }
 
-// The kind of data `task` gives, refused unless `family` takes it.
-models::TaskKind task_kind(const std::string& task, const models::FamilyInfo& family) {
+// The entry of `task`, refused unless `family` takes the kind of data it gives.
+const TaskEntry& task_entry(const std::string& task, const models::FamilyInfo& family) {
   for (const TaskEntry& t : kTasks) {
     if (task != t.name) continue;
     if (t.kind != family.takes) {
@@ -59,7 +62,7 @@ models::TaskKind task_kind(const std::string& task, const models::FamilyInfo& fa
            family.name, "' needs ",
            join(task_names(family.takes), family.takes == models::TaskKind::labeled ? " or " : ", "));
     }
-    return t.kind;
+    return t;
   }
   std::vector<std::string> all{"auto"};
   for (const auto& name : task_names()) all.push_back(name);
@@ -134,8 +137,8 @@ template <class T>
 class ModelWorkload final : public Workload<T> {
  public:
   ModelWorkload(std::unique_ptr<models::Model<T>> model, std::unique_ptr<DataSource<T>> data,
-                std::size_t batch)
-      : model_(std::move(model)), data_(std::move(data)), batch_(batch) {}
+                std::size_t batch, std::string metric)
+      : model_(std::move(model)), data_(std::move(data)), batch_(batch), metric_(std::move(metric)) {}
 
   nn::ParamStore<T>& params() override { return model_->params(); }
   std::vector<nn::Probe<T>*> probes() override { return model_->probes(); }
@@ -177,7 +180,7 @@ class ModelWorkload final : public Workload<T> {
   std::unique_ptr<models::Model<T>> model_;
   std::unique_ptr<DataSource<T>> data_;
   std::size_t batch_;
-  std::string metric_ = "accuracy";
+  std::string metric_;
 };
 
 // The embedded classification task or MNIST; fills in the task's features and classes.
@@ -269,7 +272,8 @@ std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t se
   const models::FamilyInfo& family = models::family_info(c.string("model.family"));
   models::TaskInfo info;
   info.name = task_name(c);
-  info.kind = task_kind(info.name, family);
+  const TaskEntry& entry = task_entry(info.name, family);
+  info.kind = entry.kind;
   const std::size_t batch = positive(c, "train.batch"), val_size = positive(c, "data.val_size");
   std::unique_ptr<DataSource<T>> data =
       info.kind == models::TaskKind::labeled
@@ -277,7 +281,7 @@ std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t se
           : token_data<T>(c, info, seed, val_seed, val_size, log);
   std::unique_ptr<models::Model<T>> model = models::build_model<T>(c, info);
   log_sites(*model, log);
-  return std::make_unique<ModelWorkload<T>>(std::move(model), std::move(data), batch);
+  return std::make_unique<ModelWorkload<T>>(std::move(model), std::move(data), batch, entry.metric);
 }
 
 template std::unique_ptr<Workload<float>> make_workload<float>(const io::Config&, std::uint64_t,
