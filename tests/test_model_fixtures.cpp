@@ -14,10 +14,9 @@
 
 #include "compare.hpp"
 #include "core/strings.hpp"
+#include "io/config.hpp"
 #include "io/hdf5.hpp"
-#include "models/gru_lm.hpp"
-#include "models/mlp.hpp"
-#include "models/transformer_lm.hpp"
+#include "models/registry.hpp"
 #include "nn/optim.hpp"
 
 namespace {
@@ -99,91 +98,101 @@ struct Fixture {
 
   std::string attr(const std::string& key) const { return f.read_string_attribute("/", key); }
   std::size_t size(const std::string& key) const { return std::stoul(attr(key)); }
-  std::vector<std::string> norms() const { return split(attr("norms"), ','); }
-  norm::NormOptions norm_options() const { return norm::parse_options(attr("norm_options")); }
   std::vector<std::int32_t> ints(const std::string& dataset) const {
     auto a = f.read<long long>(dataset);
     return std::vector<std::int32_t>(a.begin(), a.end());
   }
 };
 
-// The normlab model of a fixture, behind one interface for the MLP and the sequence models.
+// The fixture's configuration as the config keys the family registry reads.
+io::Config fixture_config(const Fixture& fx) {
+  io::Config c;
+  auto set = [&c](const std::string& key, const std::string& value) {
+    c.set(key + "=" + toml_quoted(value));
+  };
+  auto attr_to = [&](const char* attribute, const std::string& key) { set(key, fx.attr(attribute)); };
+  auto size_to = [&](const char* attribute, const std::string& key) {
+    c.set(key + "=" + std::to_string(fx.size(attribute)));
+  };
+  set("model.family", fx.model);
+  std::string norms;
+  for (const auto& kind : split(fx.attr("norms"), ',')) {
+    norms += (norms.empty() ? "" : ", ") + toml_quoted(kind);
+  }
+  c.set("model.norm=[" + norms + "]");
+  attr_to("norm_options", "model.norm_options");
+  if (fx.model == "mlp") {
+    size_to("width", "model.width");
+    size_to("depth", "model.depth");
+    attr_to("activation", "model.activation");
+  } else if (fx.model == "gru") {
+    size_to("embed", "model.embed");
+    size_to("hidden", "model.width");
+    size_to("layers", "model.depth");
+    attr_to("sites", "model.gru_norm");
+  } else {
+    size_to("d", "model.width");
+    size_to("layers", "model.depth");
+    size_to("heads", "model.heads");
+    size_to("mlp_ratio", "model.mlp_ratio");
+    for (const char* role : {"norm_attn", "norm_mlp", "norm_qk", "norm_final", "placement",
+                             "activation"}) {
+      attr_to(role, std::string("model.") + role);
+    }
+    c.set("model.qk_norm=" + std::string(parse_bool(fx.attr("qk_norm"), "qk_norm") ? "true" : "false"));
+  }
+  return c;
+}
+
+// The normlab model of a fixture, built by the family registry, and the fixture's batch.
 template <class T>
 struct Model {
-  std::unique_ptr<models::Mlp<T>> mlp;
-  std::unique_ptr<models::SequenceModel<T>> lm;
-  std::vector<T> x;                            // MLP input (B, input)
-  std::vector<std::int32_t> labels;            // MLP labels (B)
-  std::vector<std::int32_t> tokens, targets;   // LM batch (B, T)
-  std::size_t B = 0, len = 0;
+  std::unique_ptr<models::Model<T>> model;
+  std::vector<T> x;                          // MLP input (B, input)
+  std::vector<std::int32_t> tokens, targets;  // LM batch (B, T), or the MLP labels (B)
+  std::size_t B = 0, len = 1;
 
-  nn::ParamStore<T>& params() { return mlp ? mlp->params() : lm->params(); }
+  nn::ParamStore<T>& params() { return model->params(); }
   double forward() {
-    return mlp ? mlp->forward(x.data(), labels.data(), B, false, nullptr)
-               : lm->forward(tokens.data(), targets.data(), B, len);
+    const models::Batch<T> batch{B, len, x.empty() ? nullptr : x.data(),
+                                 tokens.empty() ? nullptr : tokens.data(), targets.data()};
+    return model->forward_batch(batch, false, nullptr);
   }
-  void backward() { mlp ? mlp->backward() : lm->backward(); }
-  const std::vector<T>& logits() const { return mlp ? mlp->logits() : lm->logits(); }
+  void backward() { model->backward(); }
+  const std::vector<T>& logits() const { return model->logits(); }
 };
 
 template <class T>
 Model<T> build(const Fixture& fx) {
   Model<T> m;
+  const io::Config config = fixture_config(fx);
+  models::TaskInfo task;
+  task.name = "fixture";
   if (fx.model == "mlp") {
-    models::MlpConfig c;
-    c.input = fx.size("input");
-    c.width = fx.size("width");
-    c.depth = fx.size("depth");
-    c.classes = fx.size("classes");
-    c.norms = fx.norms();
-    c.norm_options = fx.norm_options();
-    c.activation = nn::parse_activation(fx.attr("activation"));
-    m.mlp = std::make_unique<models::Mlp<T>>(c);
+    task.kind = models::TaskKind::labeled;
+    task.features = fx.size("input");
+    task.classes = fx.size("classes");
+    m.model = models::build_model<T>(config, task);
     auto x = fx.f.read<double>("x");
     m.x.assign(x.begin(), x.end());
-    m.labels = fx.ints("labels");
-    m.B = m.labels.size();
+    m.targets = fx.ints("labels");
+    m.B = m.targets.size();
     return m;
   }
-  if (fx.model == "gru") {
-    models::GruConfig c;
-    c.vocab = fx.size("vocab");
-    c.embed = fx.size("embed");
-    c.hidden = fx.size("hidden");
-    c.layers = fx.size("layers");
-    c.norms = fx.norms();
-    c.norm_options = fx.norm_options();
-    c.sites = models::parse_gru_norm_sites(fx.attr("sites"));
-    m.lm = std::make_unique<models::GruLm<T>>(c);
-  } else {
-    REQUIRE(fx.model == "transformer");
-    models::TransformerConfig c;
-    c.vocab = fx.size("vocab");
-    c.d = fx.size("d");
-    c.layers = fx.size("layers");
-    c.heads = fx.size("heads");
-    c.context = fx.size("context");
-    c.mlp_ratio = fx.size("mlp_ratio");
-    c.norms = fx.norms();
-    c.norm_attn = fx.attr("norm_attn");
-    c.norm_mlp = fx.attr("norm_mlp");
-    c.norm_qk = fx.attr("norm_qk");
-    c.norm_final = fx.attr("norm_final");
-    c.norm_options = fx.norm_options();
-    c.placement = models::parse_placement(fx.attr("placement"));
-    c.qk_norm = parse_bool(fx.attr("qk_norm"), "qk_norm");
-    c.activation = nn::parse_activation(fx.attr("activation"));
-    m.lm = std::make_unique<models::TransformerLm<T>>(c);
-  }
+  REQUIRE((fx.model == "gru" || fx.model == "transformer"));
+  task.kind = models::TaskKind::tokens;
+  task.classes = fx.size("vocab");
+  task.context = fx.model == "gru" ? fx.size("T") : fx.size("context");
+  m.model = models::build_model<T>(config, task);
   const auto shape = fx.f.shape("tokens");
   REQUIRE(shape.size() == 2);
   REQUIRE(fx.f.shape("targets") == shape);
-  m.B = shape[0];
-  m.len = shape[1];
-  REQUIRE(m.B == fx.size("B"));
-  REQUIRE(m.len == fx.size("T"));
+  REQUIRE(shape[0] == fx.size("B"));
+  REQUIRE(shape[1] == fx.size("T"));
   m.tokens = fx.ints("tokens");
   m.targets = fx.ints("targets");
+  m.B = shape[0];
+  m.len = shape[1];
   REQUIRE(std::count(m.targets.begin(), m.targets.end(), -1) > 0);  // ignored targets exercised
   return m;
 }

@@ -128,7 +128,7 @@ void bench_norms(std::ostream& out, const BenchNormsOptions& o) {
       << " rounds (each round: memcpy, then every kind)\n"
       << "# GB/s counts the tensors a kernel must move: forward reads x, writes y (2);\n"
       << "# forward+backward also reads dy and x, writes dx (5). memcpy moves 2. Stores to lines\n"
-      << "# not in cache read them first, memcpy's as the kernels': see tools/bench_norms.hpp.\n";
+      << "# not in cache read them first, memcpy's as the kernels': see bench/norms.hpp.\n";
   out << "\n## Beyond the caches: " << std::setprecision(o.mib < 1 ? 2 : 0) << o.mib
       << " MiB per (B, D) tensor\n";
   bench_regime(out, kinds, o.dims, o.mib * 1024 * 1024, o.repeats);

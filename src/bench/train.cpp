@@ -27,6 +27,7 @@
 #include "core/timer.hpp"
 #include "nn/optim.hpp"
 #include "bench/alloc_count.hpp"
+#include "bench/torch_peer.hpp"
 #include "bench/workloads.hpp"
 
 namespace normlab::tools {
@@ -70,13 +71,8 @@ const std::vector<std::string>& bench_train_norms() {
 
 namespace {
 
-const char* kCoreTypeVariable = "OPENBLAS_CORETYPE";
 // Set by main() when it chose OPENBLAS_CORETYPE itself (OpenBLAS had misread the CPU).
 const char* kCoreTypeSetByUs = "NORMLAB_SET_OPENBLAS_CORETYPE";
-
-}  // namespace
-
-namespace {
 
 // Milliseconds of the timed steps, per step, in total and by phase.
 struct StepTimes {
@@ -86,7 +82,7 @@ struct StepTimes {
 // What one workload with one normalizer measured, in a process of its own.
 struct Measurement {
   StepTimes times;
-  // operator new calls (tools/alloc_count.hpp) from the start of a timed step (zero grads) to the
+  // operator new calls (bench/alloc_count.hpp) from the start of a timed step (zero grads) to the
   // end of its update: the whole step as timed. Mean and most over the timed steps.
   double allocations_per_step = NAN;
   std::uint64_t allocations_max = 0;
@@ -311,93 +307,6 @@ SgemmRate measure_sgemm(bool cpu_clock, bool quick) {
   return r;
 }
 
-struct Figure {
-  double median_ms = NAN, min_ms = NAN;
-};
-using Key = std::pair<std::string, std::string>;  // workload, norm
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string default_torch_script() {
-  return (std::filesystem::path(NORMLAB_SOURCE_DIR) / "scripts" / "bench_train_torch.py").string();
-}
-
-bool python_has_torch(const std::string& python) {
-  const std::string cmd = shell_quote(python) + " -c 'import torch' >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0;
-}
-
-struct PeerResult {
-  bool ran = false;
-  std::string note;  // why it did not run, or what ran
-  std::string torch_version, openblas_core;
-  std::map<Key, Figure> figures;
-};
-
-PeerResult run_torch_peer(const BenchTrainOptions& o, const std::string& coretype) {
-  PeerResult r;
-  const std::string script = o.torch_script.empty() ? default_torch_script() : o.torch_script;
-  if (o.torch == TorchPeer::off) {
-    r.note = "off (--torch off)";
-    return r;
-  }
-  const bool have = python_has_torch(o.python);
-  if (!have) {
-    if (o.torch == TorchPeer::on) fail("--torch on: ", o.python, " cannot import torch");
-    r.note = "not available (" + o.python + " cannot import torch); normlab figures only";
-    return r;
-  }
-  if (!std::filesystem::exists(script)) fail("bench train: no torch peer script at ", script);
-  const std::string n = std::to_string(o.threads);
-  std::string cmd = std::string(kCoreTypeVariable) + "=" + shell_quote(coretype) +
-                    " OMP_NUM_THREADS=" + n + " OPENBLAS_NUM_THREADS=" + n + " " +
-                    shell_quote(o.python) + " " + shell_quote(script) + " --threads " + n +
-                    " --steps " + std::to_string(o.steps) + " --warmup " +
-                    std::to_string(o.warmup) + " --clock " + o.clock + " --workloads " + join(o.workloads, ",") +
-                    " --norms " + join(o.norms, ",") + " --shapes " + shell_quote(o.shapes.to_json());
-  r.note = cmd;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) fail("bench train: could not start the torch peer: ", cmd);
-  std::string line;
-  char buf[4096];
-  std::vector<std::string> lines;
-  while (std::fgets(buf, sizeof buf, pipe)) {
-    line += buf;
-    if (!line.empty() && line.back() == '\n') {
-      lines.push_back(line);
-      line.clear();
-    }
-  }
-  if (!line.empty()) lines.push_back(line);
-  const int status = pclose(pipe);
-  for (const auto& l : lines) {
-    if (trim(l).empty() || trim(l).front() != '{') continue;
-    auto j = nlohmann::json::parse(l, nullptr, false);
-    if (j.is_discarded()) continue;
-    if (j.contains("torch")) {
-      r.torch_version = j.value("torch", "");
-      r.openblas_core = j.value("openblas_core", "");
-      if (j.contains("shapes") && j["shapes"] != nlohmann::json::parse(o.shapes.to_json())) {
-        fail("bench train: the torch peer ran other shapes than normlab: ", j["shapes"].dump());
-      }
-      if (j.value("threads", -1) != o.threads) {
-        fail("bench train: the torch peer ran ", j.value("threads", -1), " threads, not ", o.threads);
-      }
-    } else if (j.contains("workload")) {
-      r.figures[{j["workload"], j["norm"]}] = {j["median_ms"], j["min_ms"]};
-    }
-  }
-  if (status != 0) {
-    r.note = "failed (exit status " + std::to_string(status) + "): " + cmd;
-    return r;
-  }
-  r.ran = true;
-  return r;
-}
 
 void print_phases(std::ostream& out, const std::string& workload, const std::string& norm,
                   const StepTimes& st) {
@@ -407,9 +316,8 @@ void print_phases(std::ostream& out, const std::string& workload, const std::str
       << "  norm+adam " << fixed(median(st.update), 2) << "  (median ms)\n";
 }
 
-}  // namespace
-
-void bench_train(std::ostream& out, const BenchTrainOptions& o) {
+// Refuses unknown workloads and norms, and bad counts, before anything runs.
+void check_options(const BenchTrainOptions& o) {
   for (const auto& w : o.workloads) {
     const auto& known = bench_train_workloads();
     if (std::find(known.begin(), known.end(), w) == known.end())
@@ -426,10 +334,9 @@ void bench_train(std::ostream& out, const BenchTrainOptions& o) {
   if (o.steps < 1) fail("--steps must be at least 1, got ", o.steps);
   if (o.warmup < 0) fail("--warmup must be at least 0, got ", o.warmup);
   if (o.clock != "wall" && o.clock != "cpu") fail("--clock: '", o.clock, "' is not one of wall, cpu");
-  set_blas_threads(o.threads);
+}
 
-  const char* env_core = std::getenv(kCoreTypeVariable);
-  const std::string coretype = env_core ? env_core : "";
+void print_header(std::ostream& out, const BenchTrainOptions& o, const std::string& coretype) {
   const bool set_by_us = std::getenv(kCoreTypeSetByUs) != nullptr;
   out << "# normlab bench train: ms per training step (zero grads, forward, backward, global grad "
          "norm, Adam), float32\n"
@@ -443,21 +350,9 @@ void bench_train(std::ostream& out, const BenchTrainOptions& o) {
       << "; OpenBLAS core in use here: " << openblas_get_corename() << "\n"
       << "# shapes " << o.shapes.to_json() << "\n";
   out.flush();
+}
 
-  // Each workload x norm is measured in a process of its own (measure_in_child), forked from
-  // this one while it is still small.
-  // The first figure measured came out twice as slow as its minimum in every phase (the core
-  // ramping up): the first child steps its trainee untimed for about a second before timing.
-  std::map<Key, Measurement> ours;
-  for (const auto& w : o.workloads) {
-    for (const auto& n : o.norms) {
-      const double ramp = ours.empty() ? (o.quick ? 0.05 : 1.0) : 0.0;
-      ours[{w, n}] = measure_in_child(w, n, o, ramp);
-    }
-  }
-  const SgemmRate sgemm = measure_sgemm(o.clock == "cpu", o.quick);
-
-  PeerResult peer = run_torch_peer(o, coretype);
+void print_peer(std::ostream& out, const BenchTrainOptions& o, const PeerResult& peer) {
   out << "# torch peer (--torch "
       << (o.torch == TorchPeer::automatic ? "auto: runs when the interpreter can import torch"
                                           : o.torch == TorchPeer::on ? "on" : "off")
@@ -468,7 +363,12 @@ void bench_train(std::ostream& out, const BenchTrainOptions& o) {
   } else {
     out << peer.note << "\n";
   }
+}
 
+// The step-time table: normlab's figures, and the peer's next to them when it ran.
+void print_step_table(std::ostream& out, const BenchTrainOptions& o,
+                      const std::map<Key, Measurement>& ours, const std::map<Key, Figure>& figures,
+                      const PeerResult& peer) {
   out << "\n" << std::left << std::setw(13) << "workload" << std::setw(11) << "norm" << std::right
       << std::setw(12) << "normlab ms" << std::setw(9) << "(min)" << std::setw(8) << "/LN"
       << std::setw(12) << "alloc/step" << std::setw(10) << "peak MiB";
@@ -477,16 +377,14 @@ void bench_train(std::ostream& out, const BenchTrainOptions& o) {
         << std::setw(15) << "torch/normlab";
   }
   out << "\n";
-  std::map<Key, Figure> figures;
-  for (const auto& [key, m] : ours) figures[key] = {median(m.times.total), minimum(m.times.total)};
   auto rel = [&](const std::map<Key, Figure>& m, const std::string& w, const std::string& n) {
     auto a = m.find({w, n}), ln = m.find({w, "layernorm"});
     return a == m.end() || ln == m.end() ? NAN : a->second.median_ms / ln->second.median_ms;
   };
   for (const auto& w : o.workloads) {
     for (const auto& n : o.norms) {
-      const Figure f = figures[{w, n}];
-      const Measurement& m = ours[{w, n}];
+      const Figure f = figures.at({w, n});
+      const Measurement& m = ours.at({w, n});
       const double allocs = m.allocations_per_step;  // a whole number unless steps differ
       out << std::left << std::setw(13) << w << std::setw(11) << n << std::right << std::setw(12)
           << fixed(f.median_ms, 2) << std::setw(9) << fixed(f.min_ms, 2) << std::setw(8)
@@ -510,9 +408,13 @@ void bench_train(std::ostream& out, const BenchTrainOptions& o) {
       << "peak MiB: the peak resident set size (getrusage) of a process forked to measure only "
          "this row\n";
   if (peer.ran) out << "torch/normlab: > 1 means normlab is faster\n";
+}
 
+// GEMM FLOPs per step over the median step time, against the sgemm rate of this process.
+void print_throughput(std::ostream& out, const BenchTrainOptions& o,
+                      const std::map<Key, Figure>& figures, const SgemmRate& sgemm) {
   out << "\nGEMM throughput: FLOPs of the step's matrix products counted from the shapes (the "
-         "formulas: bench_train.cpp), over the median step time, against sgemm in this process\n"
+         "formulas: bench/train.cpp), over the median step time, against sgemm in this process\n"
       << "sgemm " << sgemm.M << "x" << sgemm.K << " times " << sgemm.K << "x" << sgemm.N << ", "
       << o.threads << " thread" << (o.threads == 1 ? "" : "s") << ": " << fixed(sgemm.gflops, 1)
       << " GFLOP/s (median of " << sgemm.repeats << ", " << o.clock << " clock)\n"
@@ -522,12 +424,42 @@ void bench_train(std::ostream& out, const BenchTrainOptions& o) {
   for (const auto& w : o.workloads) {
     const double flops = gemm_flops(w, o.shapes);
     for (const auto& n : o.norms) {
-      const double rate = flops / (1e-3 * figures[{w, n}].median_ms) * 1e-9;
+      const double rate = flops / (1e-3 * figures.at({w, n}).median_ms) * 1e-9;
       out << std::left << std::setw(13) << w << std::setw(11) << n << std::right << std::setw(12)
           << fixed(flops * 1e-9, 3) << std::setw(10) << fixed(rate, 1) << std::setw(10)
           << fixed(rate / sgemm.gflops, 2) << "\n";
     }
   }
+}
+
+}  // namespace
+
+void bench_train(std::ostream& out, const BenchTrainOptions& o) {
+  check_options(o);
+  set_blas_threads(o.threads);
+  const char* env_core = std::getenv(kCoreTypeVariable);
+  const std::string coretype = env_core ? env_core : "";
+  print_header(out, o, coretype);
+
+  // Each workload x norm is measured in a process of its own (measure_in_child), forked from
+  // this one while it is still small.
+  // The first figure measured came out twice as slow as its minimum in every phase (the core
+  // ramping up): the first child steps its trainee untimed for about a second before timing.
+  std::map<Key, Measurement> ours;
+  for (const auto& w : o.workloads) {
+    for (const auto& n : o.norms) {
+      const double ramp = ours.empty() ? (o.quick ? 0.05 : 1.0) : 0.0;
+      ours[{w, n}] = measure_in_child(w, n, o, ramp);
+    }
+  }
+  const SgemmRate sgemm = measure_sgemm(o.clock == "cpu", o.quick);
+  const PeerResult peer = run_torch_peer(o, coretype);
+  print_peer(out, o, peer);
+
+  std::map<Key, Figure> figures;
+  for (const auto& [key, m] : ours) figures[key] = {median(m.times.total), minimum(m.times.total)};
+  print_step_table(out, o, ours, figures, peer);
+  print_throughput(out, o, figures, sgemm);
   if (o.phases) {
     out << "\nwhere normlab's step time goes:\n";
     for (const auto& w : o.workloads) {

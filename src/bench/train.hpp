@@ -4,7 +4,7 @@
 // (scripts/bench_train_torch.py) and measured in the same run, with the same thread count and the
 // same OpenBLAS core setting. Prints figures; asserts nothing about time.
 // Each workload x norm runs in a forked process of its own, which also reports its heap
-// allocations per timed step (tools/alloc_count.hpp) and its peak resident set size; then the
+// allocations per timed step (bench/alloc_count.hpp) and its peak resident set size; then the
 // step's GEMM FLOPs (counted from the shapes) per second against an sgemm measured in this run.
 //
 //   mlp          784-256-256-256-10 (models::Mlp), batch 128, normalizer before each ReLU

@@ -1,4 +1,4 @@
-// The benchmarks' workloads (tools/bench_train.hpp gives their shapes): a model with one
+// The benchmarks' workloads (bench/train.hpp gives their shapes): a model with one
 // normalizer on a fixed random batch, ready to step; and the clock the benchmarks read.
 #pragma once
 

@@ -14,6 +14,18 @@ namespace {
 
 // Keys whose string default may also be given as a list of strings (one per layer).
 bool accepts_list(std::string_view key) { return key == "model.norm"; }
+// Keys whose string default may also be given as a table of strings (one entry per normalizer kind).
+bool accepts_table(std::string_view key) { return key == "model.norm_options"; }
+
+// A table whose every value is a string.
+bool is_string_table(const toml::node& value) {
+  const toml::table* t = value.as_table();
+  if (!t) return false;
+  for (auto&& [k, v] : *t) {
+    if (!v.is_string()) return false;
+  }
+  return true;
+}
 
 const char* type_name(const toml::node& n) {
   if (n.is_string()) return "a string";
@@ -39,8 +51,9 @@ const toml::table& defaults_table() {
 void collect_keys(const toml::table& t, const std::string& prefix, std::vector<std::string>& out) {
   for (auto&& [k, v] : t) {
     std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
-    if (auto sub = v.as_table()) collect_keys(*sub, key, out);
-    else out.push_back(key);
+    auto sub = v.as_table();
+    if (sub && !accepts_table(key)) collect_keys(*sub, key, out);
+    else out.push_back(key);  // a leaf, or a table that is one key's value
   }
 }
 
@@ -87,8 +100,14 @@ void assign(toml::table& root, const std::string& key, const toml::node& value,
       table->insert_or_assign(leaf, *value.as_string());
     } else if (accepts_list(key) && list && !list->empty() && list->is_homogeneous<std::string>()) {
       table->insert_or_assign(leaf, *list);
+    } else if (accepts_table(key) && is_string_table(value)) {
+      toml::table given = *value.as_table();
+      given.is_inline(true);  // the resolved config prints it on one line, as it was given
+      table->insert_or_assign(leaf, std::move(given));
     } else {
-      bad_type(accepts_list(key) ? "a string or a non-empty list of strings" : "a string");
+      bad_type(accepts_list(key)    ? "a string or a non-empty list of strings"
+               : accepts_table(key) ? "a string or a table of strings, one per normalizer kind"
+                                    : "a string");
     }
   }
 }
@@ -159,7 +178,7 @@ void Config::set(std::string_view assignment) {
     as_toml = false;
   }
   const toml::node* def = defaults_table().at_path(key).node();
-  if (!as_toml || (def && def->is_string() && parsed["v"].is_table())) {
+  if (!as_toml || (def && def->is_string() && parsed["v"].is_table() && !accepts_table(key))) {
     // a bare word (model.norm=layernorm) is a string
     toml::table t;
     t.insert("v", value);
@@ -188,14 +207,27 @@ bool Config::boolean(std::string_view key) const {
 }
 std::string Config::string(std::string_view key) const {
   const toml::node& n = leaf(impl_->table, key);
-  if (!n.is_string()) fail("config key '", key, "' is a list here; expected one string");
+  if (!n.is_string()) {
+    fail("config key '", key, "' is ", type_name(n), " here (", node_text(n), "); expected one string");
+  }
   return std::string(*n.as_string());
 }
 std::vector<std::string> Config::strings(std::string_view key) const {
   const toml::node& n = leaf(impl_->table, key);
   if (n.is_string()) return {std::string(*n.as_string())};
+  if (n.is_table()) return {node_text(n)};
   std::vector<std::string> out;
   for (auto&& item : *n.as_array()) out.emplace_back(*item.as_string());
+  return out;
+}
+
+bool Config::is_table(std::string_view key) const { return leaf(impl_->table, key).is_table(); }
+
+std::vector<std::pair<std::string, std::string>> Config::string_table(std::string_view key) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (const toml::table* t = leaf(impl_->table, key).as_table()) {
+    for (auto&& [k, v] : *t) out.emplace_back(std::string(k.str()), std::string(*v.as_string()));
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/gemm.hpp"
 #include "core/small_gemm.hpp"
+#include "models/registry.hpp"
 #include "nn/float_math.hpp"
 #include "nn/layers.hpp"
 
@@ -41,10 +42,10 @@ GruLm<T>::GruLm(const GruConfig& config) : c_(config) {
     L.b_ih = params_.add(prefix + ".bias_ih", {3 * H}, nn::ParamRole::bias);
     L.b_hh = params_.add(prefix + ".bias_hh", {3 * H}, nn::ParamRole::bias);
     if (c_.sites == GruNormSites::both || c_.sites == GruNormSites::input) {
-      L.norm_ih = nn::NormSite<T>(params_, prefix + ".norm_ih", kind, c_.norm_options, 3 * H, l);
+      L.norm_ih = nn::NormSite<T>(params_, prefix + ".norm_ih", kind, c_.norm_options.for_kind(kind), 3 * H, l);
     }
     if (c_.sites == GruNormSites::both || c_.sites == GruNormSites::recurrent) {
-      L.norm_hh = nn::NormSite<T>(params_, prefix + ".norm_hh", kind, c_.norm_options, 3 * H, l);
+      L.norm_hh = nn::NormSite<T>(params_, prefix + ".norm_hh", kind, c_.norm_options.for_kind(kind), 3 * H, l);
     }
   }
   head_W_ = params_.add("head.weight", {c_.vocab, H}, nn::ParamRole::weight);
@@ -258,7 +259,42 @@ std::vector<nn::Probe<T>*> GruLm<T>::probes() {
   return out;
 }
 
+template <class T>
+std::vector<const nn::NormSite<T>*> GruLm<T>::norm_sites() const {
+  std::vector<const nn::NormSite<T>*> out;
+  for (const Layer& L : layers_) {
+    if (L.norm_ih.active()) out.push_back(&L.norm_ih);
+    if (L.norm_hh.active()) out.push_back(&L.norm_hh);
+  }
+  return out;
+}
+
 template class GruLm<float>;
 template class GruLm<double>;
+
+// ---- the family: model.* keys and the task -> GruConfig ----
+
+namespace {
+
+template <class T>
+std::unique_ptr<Model<T>> build_gru(const io::Config& c, const TaskInfo& task,
+                                    const SiteOptions& options) {
+  GruConfig g;
+  g.vocab = task.classes;
+  g.embed = positive(c, "model.embed");
+  g.hidden = positive(c, "model.width");
+  g.layers = positive(c, "model.depth");
+  g.norms = c.strings("model.norm");
+  g.norm_options = options;
+  g.sites = parse_gru_norm_sites(c.string("model.gru_norm"));
+  return std::make_unique<GruLm<T>>(g);
+}
+
+}  // namespace
+
+FamilyInfo gru_family() {
+  return {"gru", "GRU language model: Embedding -> depth GRU layers (normalized projections) -> head",
+          TaskKind::tokens, "grammar", &build_gru<float>, &build_gru<double>};
+}
 
 }  // namespace normlab::models

@@ -15,6 +15,7 @@
 
 #include "core/small_gemm.hpp"
 #include "models/sequence_model.hpp"
+#include "models/site_options.hpp"
 #include "nn/norm_site.hpp"
 
 namespace normlab::models {
@@ -25,7 +26,7 @@ GruNormSites parse_gru_norm_sites(const std::string& name);  // names the key mo
 struct GruConfig {
   std::size_t vocab = 65, embed = 64, hidden = 128, layers = 1;
   std::vector<std::string> norms{"rmsnorm"};  // one kind, or one per layer
-  norm::NormOptions norm_options;
+  SiteOptions norm_options;
   GruNormSites sites = GruNormSites::both;
 };
 
@@ -34,6 +35,7 @@ class GruLm final : public SequenceModel<T> {
  public:
   explicit GruLm(const GruConfig& config);
 
+  std::string_view family() const override { return "gru"; }
   nn::ParamStore<T>& params() override { return params_; }
   std::size_t vocab() const override { return c_.vocab; }
   double forward(const std::int32_t* tokens, const std::int32_t* targets, std::size_t B,
@@ -41,6 +43,7 @@ class GruLm final : public SequenceModel<T> {
   void backward() override;
   const std::vector<T>& logits() const override { return logits_; }
   std::vector<nn::Probe<T>*> probes() override;
+  std::vector<const nn::NormSite<T>*> norm_sites() const override;
 
  private:
   struct Layer {

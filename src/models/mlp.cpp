@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "models/registry.hpp"
 
 namespace normlab::models {
 
@@ -21,8 +22,8 @@ Mlp<T>::Mlp(const MlpConfig& config) : c_(config) {
     L.in = l == 0 ? c_.input : c_.width;
     L.W = params_.add(prefix + ".weight", {c_.width, L.in}, nn::ParamRole::weight);
     L.b = params_.add(prefix + ".bias", {c_.width}, nn::ParamRole::bias);
-    L.norm = nn::NormSite<T>(params_, prefix + ".norm",
-                             c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l], c_.norm_options,
+    const std::string& kind = c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l];
+    L.norm = nn::NormSite<T>(params_, prefix + ".norm", kind, c_.norm_options.for_kind(kind),
                              c_.width, l);
   }
   head_W_ = params_.add("head.weight", {c_.classes, c_.width}, nn::ParamRole::weight);
@@ -59,6 +60,12 @@ double Mlp<T>::forward(const T* x, const std::int32_t* labels, std::size_t B, bo
   nn::linear_forward(logits_.data(), h, params_.value(head_W_).data(),
                      params_.value(head_b_).data(), B, W, c_.classes);
   return nn::cross_entropy_forward(probs_.data(), logits_.data(), labels_.data(), B, c_.classes);
+}
+
+template <class T>
+double Mlp<T>::forward_batch(const Batch<T>& b, bool train, Rng* rng) {
+  if (!b.x || !b.targets || b.len != 1) fail("internal: the MLP takes labeled batches");
+  return forward(b.x, b.targets, b.B, train, rng);
 }
 
 template <class T>
@@ -104,7 +111,44 @@ std::vector<nn::Probe<T>*> Mlp<T>::probes() {
   return out;
 }
 
+template <class T>
+std::vector<const nn::NormSite<T>*> Mlp<T>::norm_sites() const {
+  std::vector<const nn::NormSite<T>*> out;
+  for (const Layer& L : layers_) out.push_back(&L.norm);
+  return out;
+}
+
 template class Mlp<float>;
 template class Mlp<double>;
+
+// ---- the family: model.* keys and the task -> MlpConfig ----
+
+namespace {
+
+MlpConfig mlp_config(const io::Config& c, const TaskInfo& task, const SiteOptions& options) {
+  MlpConfig mc;
+  mc.input = task.features;
+  mc.classes = task.classes;
+  mc.width = positive(c, "model.width");
+  mc.depth = positive(c, "model.depth");
+  mc.norms = c.strings("model.norm");
+  mc.norm_options = options;
+  mc.activation = nn::parse_activation(c.string("model.activation"));
+  mc.dropout = c.number("model.dropout");
+  if (!(mc.dropout >= 0 && mc.dropout < 1)) fail("model.dropout must be in [0, 1), got ", mc.dropout);
+  return mc;
+}
+
+template <class T>
+std::unique_ptr<Model<T>> build_mlp(const io::Config& c, const TaskInfo& task,
+                                    const SiteOptions& options) {
+  return std::make_unique<Mlp<T>>(mlp_config(c, task, options));
+}
+}  // namespace
+
+FamilyInfo mlp_family() {
+  return {"mlp", "classifier: depth x (Linear -> norm -> activation [-> dropout]) -> Linear head",
+          TaskKind::labeled, "classification", &build_mlp<float>, &build_mlp<double>};
+}
 
 }  // namespace normlab::models

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/random.hpp"
+#include "models/model.hpp"
+#include "models/site_options.hpp"
 #include "nn/layers.hpp"
 #include "nn/norm_site.hpp"
 #include "nn/params.hpp"
@@ -19,29 +21,34 @@ namespace normlab::models {
 struct MlpConfig {
   std::size_t input = 32, width = 128, depth = 3, classes = 8;
   std::vector<std::string> norms{"rmsnorm"};  // one kind, or one per hidden layer
-  norm::NormOptions norm_options;
+  SiteOptions norm_options;
   nn::Activation activation = nn::Activation::relu;
   double dropout = 0;
 };
 
 template <class T>
-class Mlp {
+class Mlp final : public Model<T> {
  public:
   explicit Mlp(const MlpConfig& config);
 
-  nn::ParamStore<T>& params() { return params_; }
+  std::string_view family() const override { return "mlp"; }
+  std::size_t outputs() const override { return c_.classes; }
+  nn::ParamStore<T>& params() override { return params_; }
   const nn::ParamStore<T>& params() const { return params_; }
   const MlpConfig& config() const { return c_; }
 
   // Forward over x (B, in); returns the mean cross-entropy against labels (B). With `train`,
   // dropout is active (drawing from `rng`). The activations are kept for backward().
   double forward(const T* x, const std::int32_t* labels, std::size_t B, bool train, Rng* rng);
+  // The same on a labeled batch (x and targets as the labels).
+  double forward_batch(const Batch<T>& batch, bool train, Rng* rng) override;
   // Accumulates the gradient of the last forward's loss into params().grads().
-  void backward();
+  void backward() override;
   // Fraction of rows of the last forward whose arg-max logit is the label.
   double accuracy() const;
-  const std::vector<T>& logits() const { return logits_; }
-  std::vector<nn::Probe<T>*> probes();  // the normalizer sites, layer by layer
+  const std::vector<T>& logits() const override { return logits_; }
+  std::vector<nn::Probe<T>*> probes() override;  // the normalizer sites, layer by layer
+  std::vector<const nn::NormSite<T>*> norm_sites() const override;
 
  private:
   struct Layer {

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "core/error.hpp"
+#include "models/registry.hpp"
 #include "nn/attention.hpp"
 
 namespace normlab::models {
@@ -71,7 +72,7 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     return c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l];
   };
   auto site = [&](const std::string& name, const std::string& k, std::size_t D, std::size_t l) {
-    return nn::NormSite<T>(params_, name, k, c_.norm_options, D, l);
+    return nn::NormSite<T>(params_, name, k, c_.norm_options.for_kind(k), D, l);
   };
   embed_ = params_.add("embed.weight", {c_.vocab, d}, nn::ParamRole::embedding);
   pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
@@ -333,7 +334,56 @@ std::vector<nn::Probe<T>*> TransformerLm<T>::probes() {
   return out;
 }
 
+template <class T>
+std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const {
+  std::vector<const nn::NormSite<T>*> out;
+  auto add = [&](const nn::NormSite<T>& site) {
+    if (site.active()) out.push_back(&site);
+  };
+  for (const Block& b : blocks_) {
+    for (const nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.attn.norm_out,
+                                        &b.mlp.norm, &b.mlp.norm_out}) {
+      add(*site);
+    }
+  }
+  add(norm_final_);
+  return out;
+}
+
 template class TransformerLm<float>;
 template class TransformerLm<double>;
+
+// ---- the family: model.* keys and the task -> TransformerConfig ----
+
+namespace {
+
+template <class T>
+std::unique_ptr<Model<T>> build_transformer(const io::Config& c, const TaskInfo& task,
+                                            const SiteOptions& options) {
+  TransformerConfig t;
+  t.vocab = task.classes;
+  t.d = positive(c, "model.width");
+  t.layers = positive(c, "model.depth");
+  t.heads = positive(c, "model.heads");
+  t.context = task.context;
+  t.mlp_ratio = positive(c, "model.mlp_ratio");
+  t.norms = c.strings("model.norm");
+  t.norm_attn = c.string("model.norm_attn");
+  t.norm_mlp = c.string("model.norm_mlp");
+  t.norm_qk = c.string("model.norm_qk");
+  t.norm_final = c.string("model.norm_final");
+  t.norm_options = options;
+  t.placement = parse_placement(c.string("model.placement"));
+  t.qk_norm = c.boolean("model.qk_norm");
+  t.activation = nn::parse_activation(c.string("model.activation"));
+  return std::make_unique<TransformerLm<T>>(t);
+}
+
+}  // namespace
+
+FamilyInfo transformer_family() {
+  return {"transformer", "decoder-only Transformer LM, the normalizer's placement as an option",
+          TaskKind::tokens, "grammar", &build_transformer<float>, &build_transformer<double>};
+}
 
 }  // namespace normlab::models

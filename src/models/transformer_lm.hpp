@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "models/sequence_model.hpp"
+#include "models/site_options.hpp"
 #include "nn/layers.hpp"
 #include "nn/norm_site.hpp"
 
@@ -36,7 +37,7 @@ struct TransformerConfig {
   std::size_t vocab = 65, d = 128, layers = 4, heads = 4, context = 64, mlp_ratio = 4;
   std::vector<std::string> norms{"rmsnorm"};  // one kind, or one per block
   std::string norm_attn, norm_mlp, norm_qk, norm_final;  // "" takes the kind from `norms`
-  norm::NormOptions norm_options;
+  SiteOptions norm_options;
   Placement placement = Placement::pre;
   bool qk_norm = false;
   nn::Activation activation = nn::Activation::gelu;
@@ -47,6 +48,7 @@ class TransformerLm final : public SequenceModel<T> {
  public:
   explicit TransformerLm(const TransformerConfig& config);
 
+  std::string_view family() const override { return "transformer"; }
   nn::ParamStore<T>& params() override { return params_; }
   std::size_t vocab() const override { return c_.vocab; }
   double forward(const std::int32_t* tokens, const std::int32_t* targets, std::size_t B,
@@ -54,6 +56,7 @@ class TransformerLm final : public SequenceModel<T> {
   void backward() override;
   const std::vector<T>& logits() const override { return logits_; }
   std::vector<nn::Probe<T>*> probes() override;
+  std::vector<const nn::NormSite<T>*> norm_sites() const override;
 
  private:
   // One residual sublayer (attention or MLP) with its normalizer sites and saved activations.

@@ -26,6 +26,7 @@ class NormSite {
 
   bool active() const { return norm_ != nullptr; }  // false for a default-constructed site
   const std::string& kind() const { return norm_->kind(); }
+  const norm::NormConfig& config() const { return norm_->config(); }  // every option resolved
   std::size_t features() const { return D_; }
 
   // y (B, D) <- N(x (B, D)); the cache is kept as call number `call`.
@@ -36,6 +37,7 @@ class NormSite {
 
   const norm::NormCache& cache(std::size_t call = 0) const { return caches_.at(call); }
   Probe<T>& probe() { return probe_; }
+  const Probe<T>& probe() const { return probe_; }
 
  private:
   norm::NormParams<const T> values(const ParamStore<T>& store) const;

@@ -3,19 +3,19 @@
 #include <algorithm>
 #include <functional>
 #include <iomanip>
+#include <optional>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
-#include "core/targets.hpp"
 #include "data/classification.hpp"
 #include "data/grammar.hpp"
 #include "data/mnist.hpp"
 #include "data/sequence.hpp"
 #include "data/data_files.hpp"
 #include "data/text.hpp"
-#include "models/gru_lm.hpp"
-#include "models/mlp.hpp"
-#include "models/transformer_lm.hpp"
+#include "models/registry.hpp"
+#include "nn/layers.hpp"
+#include "norm/registry.hpp"
 
 namespace normlab::train {
 
@@ -27,239 +27,261 @@ std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
   return z ^ (z >> 31);
 }
 
-std::size_t positive(const io::Config& c, const char* key) {
-  std::int64_t v = c.integer(key);
-  if (v < 1) fail(key, " must be at least 1, got ", v);
-  return std::size_t(v);
-}
-
-// The family's embedded task when data.task is "auto".
-std::string task_name(const io::Config& c) {
-  std::string task = c.string("data.task"), family = c.string("model.family");
-  if (task != "auto") return task;
-  return family == "mlp" ? "classification" : "grammar";
-}
-
 namespace {
 
-// The MLP on labeled examples (the embedded classification task or MNIST).
-template <class T>
-class ClassifierWorkload final : public Workload<T> {
- public:
-  using Sampler = std::function<data::LabeledBatch<T>(std::size_t, Rng&)>;
-  ClassifierWorkload(const models::MlpConfig& mc, Sampler sample, data::LabeledBatch<T> val,
-                     std::size_t batch)
-      : model_(mc), sample_(std::move(sample)), val_(std::move(val)), batch_(batch) {}
-
-  nn::ParamStore<T>& params() override { return model_.params(); }
-  std::vector<nn::Probe<T>*> probes() override { return model_.probes(); }
-  double step(Rng& data_rng, Rng& dropout_rng) override {
-    auto b = sample_(batch_, data_rng);
-    model_.params().zero_grads();
-    double loss = model_.forward(b.x.data(), b.labels.data(), b.B, true, &dropout_rng);
-    model_.backward();
-    return loss;
-  }
-  std::pair<double, double> evaluate() override {
-    double loss = 0, correct = 0;
-    for (std::size_t start = 0; start < val_.B; start += batch_) {
-      std::size_t n = std::min(batch_, val_.B - start);
-      loss += model_.forward(val_.x.data() + start * val_.D, val_.labels.data() + start, n, false,
-                             nullptr) * double(n);
-      correct += model_.accuracy() * double(n);
-    }
-    return {loss / double(val_.B), correct / double(val_.B)};
-  }
-  std::size_t validation_batches() const override { return (val_.B + batch_ - 1) / batch_; }
-  std::pair<double, double> validation_batch(std::size_t i, bool backward) override {
-    const std::size_t start = i * batch_, n = std::min(batch_, val_.B - start);
-    const double loss = model_.forward(val_.x.data() + start * val_.D, val_.labels.data() + start,
-                                       n, false, nullptr);
-    if (backward) model_.backward();
-    return {loss, double(n)};
-  }
-  std::span<const T> logits() const override { return model_.logits(); }
-
- private:
-  models::Mlp<T> model_;
-  Sampler sample_;
-  data::LabeledBatch<T> val_;
-  std::size_t batch_;
+// The tasks data.task names, by what they give a model, and what their validation metric is.
+struct TaskEntry {
+  const char* name;
+  models::TaskKind kind;
+  const char* metric;
+};
+constexpr TaskEntry kTasks[] = {
+    {"classification", models::TaskKind::labeled, "accuracy"},  // of the classes
+    {"mnist", models::TaskKind::labeled, "accuracy"},
+    {"copy", models::TaskKind::tokens, "accuracy"},  // of the scored next tokens
+    {"recall", models::TaskKind::tokens, "accuracy"},
+    {"grammar", models::TaskKind::tokens, "accuracy"},
+    {"text", models::TaskKind::tokens, "accuracy"},
 };
 
-// A language model (GRU or Transformer) on a token task.
-template <class T>
-class LanguageWorkload final : public Workload<T> {
- public:
-  LanguageWorkload(std::unique_ptr<models::SequenceModel<T>> model,
-                   std::unique_ptr<data::TokenTask> task, std::size_t batch, std::size_t len,
-                   std::size_t val_sequences, Rng& val_rng)
-      : model_(std::move(model)), task_(std::move(task)), batch_(batch), len_(len) {
-    if (task_->vocab() != model_->vocab()) fail("internal: task and model vocabularies differ");
-    val_ = task_->validation(val_sequences, len_, val_rng);
+std::vector<std::string> task_names(std::optional<models::TaskKind> kind = std::nullopt) {
+  std::vector<std::string> names;
+  for (const TaskEntry& t : kTasks) {
+    if (!kind || t.kind == *kind) names.emplace_back(t.name);
   }
+  return names;
+}
+
+// The entry of `task`, refused unless `family` takes the kind of data it gives.
+const TaskEntry& task_entry(const std::string& task, const models::FamilyInfo& family) {
+  for (const TaskEntry& t : kTasks) {
+    if (task != t.name) continue;
+    if (t.kind != family.takes) {
+      fail("data.task '", task, "' is a ",
+           t.kind == models::TaskKind::labeled ? "classification" : "token", " task; model.family '",
+           family.name, "' needs ",
+           join(task_names(family.takes), family.takes == models::TaskKind::labeled ? " or " : ", "));
+    }
+    return t;
+  }
+  std::vector<std::string> all{"auto"};
+  for (const auto& name : task_names()) all.push_back(name);
+  fail("data.task: '", task, "' is not one of ", join(all, ", "), did_you_mean(task, all));
+}
+
+// Where a workload's batches come from: fresh training batches, and the fixed validation set.
+template <class T>
+class DataSource {
+ public:
+  virtual ~DataSource() = default;
+  // A fresh training batch of B rows drawn from `rng`; the view holds until the next call.
+  virtual models::Batch<T> train_batch(std::size_t B, Rng& rng) = 0;
+  virtual std::size_t val_rows() const = 0;
+  // Rows [start, start + n) of the validation set.
+  virtual models::Batch<T> val_batch(std::size_t start, std::size_t n) const = 0;
+};
+
+template <class T>
+models::Batch<T> view(const data::LabeledBatch<T>& b, std::size_t start, std::size_t n) {
+  return {n, 1, b.x.data() + start * b.D, nullptr, b.labels.data() + start};
+}
+
+// Labeled examples: the embedded classification task or MNIST.
+template <class T>
+class LabeledSource final : public DataSource<T> {
+ public:
+  using Sampler = std::function<data::LabeledBatch<T>(std::size_t, Rng&)>;
+  LabeledSource(Sampler sample, data::LabeledBatch<T> val)
+      : sample_(std::move(sample)), val_(std::move(val)) {}
+  models::Batch<T> train_batch(std::size_t B, Rng& rng) override {
+    last_ = sample_(B, rng);
+    return view(last_, 0, last_.B);
+  }
+  std::size_t val_rows() const override { return val_.B; }
+  models::Batch<T> val_batch(std::size_t start, std::size_t n) const override {
+    return view(val_, start, n);
+  }
+
+ private:
+  Sampler sample_;
+  data::LabeledBatch<T> val_, last_;
+};
+
+// Token sequences of length len: a sequence task or a character text.
+template <class T>
+class TokenSource final : public DataSource<T> {
+ public:
+  TokenSource(std::unique_ptr<data::TokenTask> task, std::size_t len, std::size_t val_sequences,
+              Rng& val_rng)
+      : task_(std::move(task)), len_(len), val_(task_->validation(val_sequences, len, val_rng)) {}
+  models::Batch<T> train_batch(std::size_t B, Rng& rng) override {
+    last_ = task_->sample(B, len_, rng);
+    return view(last_, 0, last_.B);
+  }
+  std::size_t val_rows() const override { return val_.B; }
+  models::Batch<T> val_batch(std::size_t start, std::size_t n) const override {
+    return view(val_, start, n);
+  }
+
+ private:
+  static models::Batch<T> view(const data::TokenBatch& b, std::size_t start, std::size_t n) {
+    return {n, b.T, nullptr, b.tokens.data() + start * b.T, b.targets.data() + start * b.T};
+  }
+  std::unique_ptr<data::TokenTask> task_;
+  std::size_t len_;
+  data::TokenBatch val_, last_;
+};
+
+// Any model family on its data.
+template <class T>
+class ModelWorkload final : public Workload<T> {
+ public:
+  ModelWorkload(std::unique_ptr<models::Model<T>> model, std::unique_ptr<DataSource<T>> data,
+                std::size_t batch, std::string metric)
+      : model_(std::move(model)), data_(std::move(data)), batch_(batch), metric_(std::move(metric)) {}
 
   nn::ParamStore<T>& params() override { return model_->params(); }
   std::vector<nn::Probe<T>*> probes() override { return model_->probes(); }
-  double step(Rng& data_rng, Rng&) override {
-    auto b = task_->sample(batch_, len_, data_rng);
+  const std::string& val_metric_name() const override { return metric_; }
+  double step(Rng& data_rng, Rng& dropout_rng) override {
+    const models::Batch<T> b = data_->train_batch(batch_, data_rng);
     model_->params().zero_grads();
-    double loss = model_->forward(b.tokens.data(), b.targets.data(), b.B, b.T);
+    const double loss = model_->forward_batch(b, true, &dropout_rng);
     model_->backward();
     return loss;
   }
   std::pair<double, double> evaluate() override {
     double loss = 0, correct = 0, scored = 0;
-    for (std::size_t start = 0; start < val_.B; start += batch_) {
-      const std::size_t n = std::min(batch_, val_.B - start);
-      const std::int32_t* targets = val_.targets.data() + start * val_.T;
-      const double count = double(nn::scored_targets(targets, n * val_.T));
-      loss += model_->forward(val_.tokens.data() + start * val_.T, targets, n, val_.T) * count;
-      correct += double(model_->correct(targets));
+    for (std::size_t i = 0; i < validation_batches(); ++i) {
+      const models::Batch<T> b = val_batch(i);
+      const double count = double(nn::scored_targets(b.targets, b.B * b.len));
+      loss += model_->forward_batch(b, false, nullptr) * count;
+      correct += double(model_->correct(b.targets));
       scored += count;
     }
     return {loss / scored, correct / scored};
   }
-  std::size_t validation_batches() const override { return (val_.B + batch_ - 1) / batch_; }
+  std::size_t validation_batches() const override {
+    return (data_->val_rows() + batch_ - 1) / batch_;
+  }
   std::pair<double, double> validation_batch(std::size_t i, bool backward) override {
-    const std::size_t start = i * batch_, n = std::min(batch_, val_.B - start);
-    const std::int32_t* targets = val_.targets.data() + start * val_.T;
-    const double loss = model_->forward(val_.tokens.data() + start * val_.T, targets, n, val_.T);
+    const models::Batch<T> b = val_batch(i);
+    const double loss = model_->forward_batch(b, false, nullptr);
     if (backward) model_->backward();
-    return {loss, double(nn::scored_targets(targets, n * val_.T))};
+    return {loss, double(nn::scored_targets(b.targets, b.B * b.len))};
   }
   std::span<const T> logits() const override { return model_->logits(); }
 
  private:
-  std::unique_ptr<models::SequenceModel<T>> model_;
-  std::unique_ptr<data::TokenTask> task_;
-  std::size_t batch_, len_;
-  data::TokenBatch val_;
+  models::Batch<T> val_batch(std::size_t i) const {
+    const std::size_t start = i * batch_;
+    return data_->val_batch(start, std::min(batch_, data_->val_rows() - start));
+  }
+  std::unique_ptr<models::Model<T>> model_;
+  std::unique_ptr<DataSource<T>> data_;
+  std::size_t batch_;
+  std::string metric_;
 };
 
+// The embedded classification task or MNIST; fills in the task's features and classes.
+template <class T>
+std::unique_ptr<DataSource<T>> labeled_data(const io::Config& c, models::TaskInfo& task,
+                                            std::uint64_t seed, std::uint64_t val_seed,
+                                            std::size_t val_size, std::ostream& log) {
+  if (task.name == "classification") {
+    data::ClassificationConfig dc;
+    dc.features = positive(c, "data.features");
+    dc.classes = positive(c, "data.classes");
+    dc.noise = c.number("data.noise");
+    dc.offset = c.number("data.offset");
+    dc.scale = c.number("data.scale");
+    auto gen = std::make_shared<data::ClassificationTask<T>>(dc, derive_seed(seed, kTaskDefinition));
+    Rng val_rng(val_seed);
+    auto val = gen->sample(val_size, val_rng);
+    task.features = dc.features;
+    task.classes = dc.classes;
+    log << "data: " << dc.classes << " Gaussian clusters in " << dc.features << " features (noise "
+        << dc.noise << ", offset " << dc.offset << ", scale " << dc.scale << ")\n";
+    return std::make_unique<LabeledSource<T>>(
+        [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); }, std::move(val));
+  }
+  const std::string path = c.string("data.path");
+  auto gen = std::make_shared<data::MnistTask<T>>(
+      data::load_mnist_dir(path.empty() ? data::default_mnist_dir() : path), val_size);
+  task.features = data::kMnistPixels;
+  task.classes = 10;
+  log << "data: MNIST t10k, " << gen->train_size() << " training and " << gen->val_size()
+      << " validation images (the last data.val_size of the file)\n";
+  return std::make_unique<LabeledSource<T>>(
+      [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); }, gen->validation());
+}
+
+// A sequence task, the grammar text or a text file; fills in the vocabulary and the context.
+template <class T>
+std::unique_ptr<DataSource<T>> token_data(const io::Config& c, models::TaskInfo& task,
+                                          std::uint64_t seed, std::uint64_t val_seed,
+                                          std::size_t val_size, std::ostream& log) {
+  task.context = positive(c, "model.context");
+  std::unique_ptr<data::TokenTask> tokens;
+  const double val_fraction = c.number("data.val_fraction");
+  if (task.name == "grammar") {
+    tokens = std::make_unique<data::CharText>(data::make_grammar_text(
+        positive(c, "data.chars"), val_fraction, derive_seed(seed, kTaskDefinition)));
+  } else if (task.name == "text") {
+    const std::string path = c.string("data.path");
+    tokens = std::make_unique<data::CharText>(data::load_char_text(
+        path.empty() ? data::default_text_path() : path, val_fraction));
+  } else {
+    tokens = data::make_sequence_task(task.name, positive(c, "data.symbols"));
+  }
+  task.classes = tokens->vocab();
+  log << "data: " << tokens->describe() << "; unigram entropy " << std::setprecision(4)
+      << tokens->unigram_entropy() << " nats\n";
+  Rng val_rng(val_seed);
+  return std::make_unique<TokenSource<T>>(std::move(tokens), task.context, val_size, val_rng);
+}
+
+// One line per distinct normalizer configuration, with the sites that have it.
+template <class T>
+void log_sites(const models::Model<T>& model, std::ostream& log) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // description, sites
+  for (const nn::NormSite<T>* site : model.norm_sites()) {
+    const std::string description = norm::describe(site->config());
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const auto& g) { return g.first == description; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {description, {}});
+    it->second.push_back(site->probe().name);
+  }
+  for (const auto& [description, sites] : groups) {
+    log << "normalizer: " << description << " at " << join(sites, ", ") << "\n";
+  }
+}
+
 }  // namespace
+
+// The family's embedded task when data.task is "auto".
+std::string task_name(const io::Config& c) {
+  const std::string task = c.string("data.task");
+  if (task != "auto") return task;
+  return models::family_info(c.string("model.family")).default_task;
+}
 
 template <class T>
 std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t seed,
                                            std::uint64_t val_seed, std::ostream& log) {
-  const std::string family = c.string("model.family"), task = task_name(c);
+  const models::FamilyInfo& family = models::family_info(c.string("model.family"));
+  models::TaskInfo info;
+  info.name = task_name(c);
+  const TaskEntry& entry = task_entry(info.name, family);
+  info.kind = entry.kind;
   const std::size_t batch = positive(c, "train.batch"), val_size = positive(c, "data.val_size");
-  const norm::NormOptions options = norm::parse_options(c.string("model.norm_options"));
-  const std::vector<std::string> norms = c.strings("model.norm");
-  const std::vector<std::string> labeled_tasks{"classification", "mnist"},
-      token_tasks{"copy", "recall", "grammar", "text"}, families{"mlp", "gru", "transformer"};
-  auto among = [](const std::string& name, const std::vector<std::string>& names) {
-    return std::find(names.begin(), names.end(), name) != names.end();
-  };
-  const bool labeled = among(task, labeled_tasks);
-  if (!labeled && !among(task, token_tasks)) {
-    std::vector<std::string> all{"auto"};
-    all.insert(all.end(), labeled_tasks.begin(), labeled_tasks.end());
-    all.insert(all.end(), token_tasks.begin(), token_tasks.end());
-    fail("data.task: '", task, "' is not one of ", join(all, ", "), did_you_mean(task, all));
-  }
-  if (!among(family, families)) {
-    fail("model.family: '", family, "' is not one of ", join(families, ", "),
-         did_you_mean(family, families));
-  }
-  if (family == "mlp" && !labeled) {
-    fail("data.task '", task, "' is a token task; model.family 'mlp' needs ",
-         join(labeled_tasks, " or "));
-  }
-  if (family != "mlp" && labeled) {
-    fail("data.task '", task, "' is a classification task; model.family '", family, "' needs ",
-         join(token_tasks, ", "));
-  }
-
-  if (family == "mlp") {
-    models::MlpConfig mc;
-    mc.width = positive(c, "model.width");
-    mc.depth = positive(c, "model.depth");
-    mc.norms = norms;
-    mc.norm_options = options;
-    mc.activation = nn::parse_activation(c.string("model.activation"));
-    mc.dropout = c.number("model.dropout");
-    if (!(mc.dropout >= 0 && mc.dropout < 1)) fail("model.dropout must be in [0, 1), got ", mc.dropout);
-    typename ClassifierWorkload<T>::Sampler sample;
-    data::LabeledBatch<T> val;
-    if (task == "classification") {
-      data::ClassificationConfig dc;
-      dc.features = positive(c, "data.features");
-      dc.classes = positive(c, "data.classes");
-      dc.noise = c.number("data.noise");
-      dc.offset = c.number("data.offset");
-      dc.scale = c.number("data.scale");
-      auto gen = std::make_shared<data::ClassificationTask<T>>(dc, derive_seed(seed, kTaskDefinition));
-      Rng val_rng(val_seed);
-      val = gen->sample(val_size, val_rng);
-      sample = [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); };
-      mc.input = dc.features;
-      mc.classes = dc.classes;
-      log << "data: " << dc.classes << " Gaussian clusters in " << dc.features << " features (noise "
-          << dc.noise << ", offset " << dc.offset << ", scale " << dc.scale << ")\n";
-    } else {
-      const std::string path = c.string("data.path");
-      auto gen = std::make_shared<data::MnistTask<T>>(
-          data::load_mnist_dir(path.empty() ? data::default_mnist_dir() : path), val_size);
-      val = gen->validation();
-      sample = [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); };
-      mc.input = data::kMnistPixels;
-      mc.classes = 10;
-      log << "data: MNIST t10k, " << gen->train_size() << " training and " << gen->val_size()
-          << " validation images (the last data.val_size of the file)\n";
-    }
-    return std::make_unique<ClassifierWorkload<T>>(mc, std::move(sample), std::move(val), batch);
-  }
-
-  const std::size_t len = positive(c, "model.context");
-  std::unique_ptr<data::TokenTask> data_task;
-  const double val_fraction = c.number("data.val_fraction");
-  if (task == "grammar") {
-    data_task = std::make_unique<data::CharText>(data::make_grammar_text(
-        positive(c, "data.chars"), val_fraction, derive_seed(seed, kTaskDefinition)));
-  } else if (task == "text") {
-    const std::string path = c.string("data.path");
-    data_task = std::make_unique<data::CharText>(data::load_char_text(
-        path.empty() ? data::default_text_path() : path, val_fraction));
-  } else {
-    data_task = data::make_sequence_task(task, positive(c, "data.symbols"));
-  }
-  log << "data: " << data_task->describe() << "; unigram entropy " << std::setprecision(4)
-      << data_task->unigram_entropy() << " nats\n";
-
-  std::unique_ptr<models::SequenceModel<T>> model;
-  if (family == "gru") {
-    models::GruConfig g;
-    g.vocab = data_task->vocab();
-    g.embed = positive(c, "model.embed");
-    g.hidden = positive(c, "model.width");
-    g.layers = positive(c, "model.depth");
-    g.norms = norms;
-    g.norm_options = options;
-    g.sites = models::parse_gru_norm_sites(c.string("model.gru_norm"));
-    model = std::make_unique<models::GruLm<T>>(g);
-  } else {
-    models::TransformerConfig t;
-    t.vocab = data_task->vocab();
-    t.d = positive(c, "model.width");
-    t.layers = positive(c, "model.depth");
-    t.heads = positive(c, "model.heads");
-    t.context = len;
-    t.mlp_ratio = positive(c, "model.mlp_ratio");
-    t.norms = norms;
-    t.norm_attn = c.string("model.norm_attn");
-    t.norm_mlp = c.string("model.norm_mlp");
-    t.norm_qk = c.string("model.norm_qk");
-    t.norm_final = c.string("model.norm_final");
-    t.norm_options = options;
-    t.placement = models::parse_placement(c.string("model.placement"));
-    t.qk_norm = c.boolean("model.qk_norm");
-    t.activation = nn::parse_activation(c.string("model.activation"));
-    model = std::make_unique<models::TransformerLm<T>>(t);
-  }
-  Rng val_rng(val_seed);
-  return std::make_unique<LanguageWorkload<T>>(std::move(model), std::move(data_task), batch, len,
-                                               val_size, val_rng);
+  std::unique_ptr<DataSource<T>> data =
+      info.kind == models::TaskKind::labeled
+          ? labeled_data<T>(c, info, seed, val_seed, val_size, log)
+          : token_data<T>(c, info, seed, val_seed, val_size, log);
+  std::unique_ptr<models::Model<T>> model = models::build_model<T>(c, info);
+  log_sites(*model, log);
+  return std::make_unique<ModelWorkload<T>>(std::move(model), std::move(data), batch, entry.metric);
 }
 
 template std::unique_ptr<Workload<float>> make_workload<float>(const io::Config&, std::uint64_t,

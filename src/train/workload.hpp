@@ -1,6 +1,6 @@
-// A workload: a model family with its data, built from a config. The trainer drives it step by step;
-// the analysis tools (src/analysis) reload a trained one from a run file and evaluate it on the
-// held-out set batch by batch.
+// A workload: a model (built by the family registry, models/registry.hpp) with its data, built from
+// a config. The trainer drives it step by step; the analysis tools (src/analysis) reload a trained
+// one from a run file and evaluate it on the held-out set batch by batch.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 
 #include "core/random.hpp"
 #include "io/config.hpp"
+#include "models/registry.hpp"
 #include "nn/params.hpp"
 #include "nn/probe.hpp"
 
@@ -23,7 +24,7 @@ std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream);
 enum Stream : std::uint64_t { kInit, kTrainData, kValData, kDropout, kTaskDefinition };
 
 // c.integer(key), refused with an Error naming the key when below 1.
-std::size_t positive(const io::Config& c, const char* key);
+using models::positive;
 
 // The family's embedded task when data.task is "auto".
 std::string task_name(const io::Config& c);
@@ -39,11 +40,11 @@ class Workload {
   virtual double step(Rng& data_rng, Rng& dropout_rng) = 0;
   // The mean validation loss and accuracy (of classes, or of scored tokens).
   virtual std::pair<double, double> evaluate() = 0;
-  // What evaluate()'s second value measures (the run file's val_metric_name): every task so far
-  // scores accuracy.
-  virtual std::string val_metric_name() const { return "accuracy"; }
   // The model's probes (normalizer sites, residual streams) in forward order.
   virtual std::vector<nn::Probe<T>*> probes() = 0;
+  // What evaluate()'s second figure is, as the task defines it ("accuracy"): the run file's
+  // val_metric_name.
+  virtual const std::string& val_metric_name() const = 0;
 
   // The validation set in batches of train.batch, as evaluate() takes it.
   virtual std::size_t validation_batches() const = 0;
@@ -56,7 +57,8 @@ class Workload {
 };
 
 // The model and data of config `c`; `val_seed` draws the validation set (the trainer's is
-// derive_seed(seed, kValData)). Progress lines about the data go to `log`.
+// derive_seed(seed, kValData)). Lines about the data and the normalizer sites go to `log`.
+// Every config error (model, data, norm options) is thrown here, before the caller writes a file.
 template <class T>
 std::unique_ptr<Workload<T>> make_workload(const io::Config& c, std::uint64_t seed,
                                            std::uint64_t val_seed, std::ostream& log);
