@@ -5,6 +5,7 @@
 #include <map>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/strings.hpp"
 #include "core/timer.hpp"
 #include "io/run_file.hpp"
@@ -25,8 +26,8 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
       << (attribute("norm_options").empty() ? "" : " (" + attribute("norm_options") + ")") << ", "
       << attribute("optimizer") << ", " << attribute("dtype") << "\n";
   // Sized by the axes: values are written before their axis, so the axis is never ahead.
-  const std::size_t steps = f.has("step") ? f.shape("step")[0] : 0;
-  const std::size_t evals = f.has("eval_step") ? f.shape("eval_step")[0] : 0;
+  const std::size_t steps = f.has("step") ? f.length("step") : 0;
+  const std::size_t evals = f.has("eval_step") ? f.length("eval_step") : 0;
   const auto loss = io::read_series(f, "train_loss", "step");
   const auto time = io::read_series(f, "step_time", "step");
   out << "  " << steps << " steps";
@@ -38,18 +39,23 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
   if (evals > 0) {
     const auto vl = io::read_series(f, "val_loss", "eval_step");
     const auto vm = io::read_series(f, "val_metric", "eval_step");
+    if (vl.size() < evals || vm.size() < evals) {  // values are written before their axis
+      fail(path, ": eval_step has ", evals, " rows, but val_loss ", vl.size(), " and val_metric ",
+           vm.size(), " (a damaged file)");
+    }
     out << "  " << evals << " evaluations, last val loss " << std::setprecision(4) << vl.back()
         << ", " << attribute("val_metric_name") << " " << std::setprecision(3) << vm.back() << "\n";
   }
   if (f.has("site")) {
     const auto sites = f.read_strings("site"), kinds = f.read_strings("site_kind");
+    if (sites.empty()) fail(path, ":site: an empty site table (a run with no sites has no `site`)");
     std::map<std::string, int> by_kind;
     for (const auto& k : kinds) ++by_kind[k];
     std::vector<std::string> counts;
     for (const auto& [k, n] : by_kind) counts.push_back(std::to_string(n) + " " + k);
     out << "  " << sites.size() << " sites (" << join(counts, ", ") << "): " << sites.front()
         << (sites.size() > 1 ? " ... " + sites.back() : "") << "\n"
-        << "  statistics at " << f.shape("stat_step")[0] << " steps (stats.every = "
+        << "  statistics at " << f.length("stat_step") << " steps (stats.every = "
         << f.read_integer_attribute("/", "stats_every") << ")\n";
   } else {
     out << "  no sites (no normalizer and no residual stream to watch)\n";

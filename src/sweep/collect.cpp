@@ -79,6 +79,9 @@ IndexRow read_row(const fs::path& path, const std::string& id, const std::vector
     const auto metric = io::read_series(f, "val_metric", "eval_step");
     r.steps = double(loss.size());
     if (!loss.empty()) r.final_train_loss = loss.back();
+    if (metric.size() != val.size()) {  // both are cut to eval_step's rows: shorter is damage
+      fail(path.string(), ": val_loss has ", val.size(), " evaluations, val_metric ", metric.size());
+    }
     if (!val.empty()) {
       r.final_val_loss = val.back();
       r.best_val_loss = *std::min_element(val.begin(), val.end());

@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
+#include "io/hdf5_guard.hpp"
 
 namespace normlab::train {
 
@@ -52,11 +53,11 @@ std::vector<T> read_values(const h5::File& f, const char* name, std::size_t size
   if (f.float_bits(name) != 8 * sizeof(T)) {
     fail(f.path(), ": dataset '", name, "' is not ", dtype_name<T>(), " (the run's dtype)");
   }
-  const auto values = f.read<T>(name);
+  std::vector<T> values = f.read_vector<T>(name);
   if (values.size() != size) {
     fail(f.path(), ": dataset '", name, "' holds ", values.size(), " values, the parameters ", size);
   }
-  return std::vector<T>(values.begin(), values.end());
+  return values;
 }
 
 }  // namespace
@@ -94,7 +95,7 @@ void save_checkpoint(const std::string& path, const Checkpoint<T>& c) {
 
 template <class T>
 Checkpoint<T> load_checkpoint(const std::string& path) {
-  const h5::File f = h5::File::open(path);
+  const h5::File f = h5::open_untrusted(path);  // a killed run's file: libhdf5 may choke on it
   if (!f.has_attribute("/", "format") || f.read_string_attribute("/", "format") != "normlab-resume") {
     fail(path, ": not a normlab resume checkpoint (no root attribute format = \"normlab-resume\")");
   }
@@ -114,7 +115,7 @@ Checkpoint<T> load_checkpoint(const std::string& path) {
   c.train_loss = f.read_number_attribute("/", "train_loss");
   c.val_loss = f.read_number_attribute("/", "val_loss");
   c.val_metric = f.read_number_attribute("/", "val_metric");
-  const std::size_t P = f.shape("params").at(0);
+  const std::size_t P = f.length("params");
   c.params = read_values<T>(f, "params", P);
   c.optimizer.m = read_values<T>(f, "optimizer_m", P);
   c.optimizer.v = read_values<T>(f, "optimizer_v", P);

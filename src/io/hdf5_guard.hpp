@@ -1,0 +1,35 @@
+// Opening an HDF5 file that may be damaged, where libhdf5 itself is the risk: on some damaged
+// files it crashes (a corrupt global heap) or loops for a long time, beyond anything a check in
+// hdf5.cpp can catch, since the damage is met inside the library. So a file not known to be intact
+// is first read whole in a forked child: it opens the file as the caller will, lists every object
+// and reads every attribute and dataset through File's own readers, within a time limit. When the
+// child dies of a signal or runs out of time the file is refused with
+//   "PATH: damaged HDF5 file (libhdf5 crashed/timed out reading it)";
+// errors the child meets (a missing attribute, a wrong shape) are left for the caller's own reads
+// to report, and those reads then make only calls the child has already survived.
+// Cost: a fork and a second read of the file (a few milliseconds for a run file; see fuzz/README.md).
+// NORMLAB_HDF5_GUARD=off in the environment skips the child (for a debugger, or fuzzing the
+// readers themselves).
+#pragma once
+
+#include <string>
+
+#include "io/hdf5.hpp"
+
+namespace normlab::h5 {
+
+// The time limit: kGuardSeconds, plus a second per kGuardBytesPerSecond of file.
+inline constexpr double kGuardSeconds = 5;
+inline constexpr double kGuardBytesPerSecond = 100e6;
+
+// Throws the "damaged HDF5 file" Error when a child reading `path` whole crashes or times out.
+void check_readable(const std::string& path, File::Mode mode = File::Mode::read);
+
+// check_readable, then File::open.
+File open_untrusted(const std::string& path, File::Mode mode = File::Mode::read);
+
+// What the child does: opens `path` and reads every attribute and dataset, ignoring the Errors
+// (but not the crashes). Public for the tests and the fuzz targets.
+void read_everything(const std::string& path, File::Mode mode);
+
+}  // namespace normlab::h5
