@@ -112,7 +112,7 @@ TEST_CASE("damaged files: a string attribute stored as an array is refused, not 
         const std::string bad = copy_of(run, dir.path, "bad.h5");
         RawFile(bad).string_array_attribute(attribute, n, variable);
         const std::string expected =
-            cat("attribute '", attribute, "': expected one string, found an array of shape (", n, ",)");
+            cat("attribute '", attribute, "' is not one string: found an array of shape (", n, ",)");
         CHECK_THROWS_WITH(h5::File::open(bad).read_string_attribute("/", attribute), Contains(expected));
         CHECK_THROWS_WITH(info_of(bad), Contains(bad) && Contains(expected));
       }

@@ -201,7 +201,7 @@ AttributeLayout layout_of(hid_t attribute, const std::string& what) {
 // One value expected: a scalar or an array of one element.
 void check_single(const AttributeLayout& l, const std::string& what, const char* expected) {
   if (l.count != 1) {
-    fail(what, ": expected one ", expected, ", found an array of shape ", shape_string(l.shape));
+    fail(what, " is not one ", expected, ": found an array of shape ", shape_string(l.shape));
   }
 }
 
@@ -212,7 +212,7 @@ std::string File::read_string_attribute(std::string_view object, std::string_vie
   const std::string what = cat(where(object), ": attribute '", name, "'");
   const AttributeLayout l = layout_of(a.get(), what);
   if (H5Tget_class(l.type.get()) != H5T_STRING) {
-    fail(what, ": expected a string, found ", detail::type_name(l.type.get()));
+    fail(what, " is not a string (found ", detail::type_name(l.type.get()), ")");
   }
   check_single(l, what, "string");
   if (H5Tis_variable_str(l.type.get()) > 0) {
@@ -238,7 +238,7 @@ long long File::read_integer_attribute(std::string_view object, std::string_view
   const std::string what = cat(where(object), ": attribute '", name, "'");
   const AttributeLayout l = layout_of(a.get(), what);
   if (H5Tget_class(l.type.get()) != H5T_INTEGER) {
-    fail(what, ": expected an integer, found ", detail::type_name(l.type.get()));
+    fail(what, " is not an integer (found ", detail::type_name(l.type.get()), ")");
   }
   detail::check_numeric_type(l.type.get(), what);
   check_single(l, what, "integer");
@@ -264,11 +264,11 @@ std::vector<long long> File::read_integers_attribute(std::string_view object,
   const std::string what = cat(where(object), ": attribute '", name, "'");
   const AttributeLayout l = layout_of(a.get(), what);
   if (H5Tget_class(l.type.get()) != H5T_INTEGER) {
-    fail(what, ": expected a list of integers, found ", detail::type_name(l.type.get()));
+    fail(what, " is not a list of integers (found ", detail::type_name(l.type.get()), ")");
   }
   detail::check_numeric_type(l.type.get(), what);
   if (l.shape.size() > 1) {
-    fail(what, ": expected a 1-D list of integers, found shape ", shape_string(l.shape));
+    fail(what, " is not a 1-D list of integers (found shape ", shape_string(l.shape), ")");
   }
   std::vector<long long> values(l.count);
   if (!values.empty() && H5Aread(a.get(), H5T_NATIVE_LLONG, values.data()) < 0) {

@@ -58,6 +58,9 @@ bool child_done_within(int pipe_fd, double seconds) {
 }
 
 [[noreturn]] void run_child(int pipe_fd, const std::string& path, File::Mode mode) {
+  // A crash must end the child: no handler of the parent's (a sanitizer's, libFuzzer's) may take
+  // it for the parent's own and report or record it.
+  for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP}) ::signal(sig, SIG_DFL);
   const int null = ::open("/dev/null", O_WRONLY);  // libhdf5 or a sanitizer may print: not ours
   if (null >= 0) ::dup2(null, STDERR_FILENO);
   attempt([&] { read_everything(path, mode); });
