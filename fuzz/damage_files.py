@@ -17,15 +17,19 @@ that read its class:
     checkpoint  normlab train --resume (beside the intact .partial)
     apply input normlab apply
 and every outcome is counted per input class and command:
-    crash       killed by a signal (or a sanitizer's exit)
+    crash       killed by a signal (or a sanitizer's report)
     hang        still running after --timeout seconds (20)
-    silent      exit 0 on a damage the command must refuse (targeted damages), or, for collect and
-                table, the damaged run indexed as readable with figures other than the intact run's
-    benign      exit 0 on a random damage with the same output as the intact file (the bits hit
-                padding or free space) -- or with other output (`exit0-changed`: a value's bits
-                flipped, which nothing but a checksum can see)
-    clean       a non-zero exit with an `error:` line naming the file
-    unclear     a non-zero exit whose message does not name the file
+    silent      exit 0 on a targeted damage, with output other than the intact file's (it used
+                the damaged object)
+    dir-failed  collect or table failed for the whole directory because of the one bad run
+    unclear     a non-zero exit whose error does not name the file
+    clean       a non-zero exit with an `error:` naming the file; for collect, the bad run's row
+                "unreadable" with the reason and the good run indexed (table: the good run's table)
+    unaffected  exit 0 on a targeted damage with the intact file's output (it never reads that
+                object: `analyze` does not read train_loss)
+    benign      exit 0 on a random damage with the intact file's output (padding, free space)
+    exit0-changed  exit 0 on a random damage with other output: the bits of a stored value
+                flipped, which nothing but a checksum of the data can see
 The damaged files stay in --out (not in the repository); a summary table is printed and written
 to --out/summary.md, and every non-clean outcome is listed in --out/outcomes.csv.
 """
@@ -35,6 +39,7 @@ import concurrent.futures
 import csv
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -236,7 +241,7 @@ def commands(kind, path, seeds, work, normlab):
         out.append(("info", [normlab, "info", path], None))
     if kind == "run":
         out.append(("analyze", [normlab, "analyze", "sensitivity", path, "--out",
-                                os.path.join(work, "s.h5"), "--epsilons", "0.1", "--batches", "1"], None))
+                                os.path.join(work, "s.h5"), "--epsilons", "-0.1,0.1", "--batches", "1"], None))
         sweep = os.path.join(work, "sweep")
         os.makedirs(os.path.join(sweep, "runs"))
         shutil.copyfile(seeds["run"], os.path.join(sweep, "runs", "good.h5"))
@@ -258,31 +263,29 @@ def commands(kind, path, seeds, work, normlab):
     return out
 
 
-def classify(name, kind, outcome, rc, text, targeted, intact_text, path):
+def normalized(text, path, work):
+    """The output with what differs between runs of the same input taken out: paths, timings."""
+    text = text.replace(path, "FILE").replace(work, "WORK")
+    return re.sub(r"[0-9.e+-]+ ms/step|peak RSS [0-9.]+ MiB", "#", text)
+
+
+def classify(name, outcome, rc, text, targeted, intact_text, earlier):
     if outcome == "hang":
         return "hang"
     if rc < 0 or rc >= 128 or "Sanitizer" in text:
         return "crash"
-    if name in ("collect", "table"):
-        if rc != 0:
-            return "clean" if "error:" in text else "unclear"
-        index = os.path.join(os.path.dirname(os.path.dirname(path)), "sweep", "index.csv")
-        if name == "collect" and "unreadable" in text:
-            return "clean"
-        if name == "table" and text == intact_text:
-            return "clean" if targeted else "benign"  # the bad run left out, the good one kept
-        if targeted:
-            return "silent"
-        return "benign" if text == intact_text else "exit0-changed"
-    if rc == 0:
-        if targeted:
-            return "silent"
-        return "benign" if text == intact_text else "exit0-changed"
-    return "clean" if "error:" in text else "unclear"
-
-
-def scrub(text, path, work):
-    return text.replace(path, "FILE").replace(work, "WORK")
+    if rc != 0:
+        if name in ("collect", "table"):
+            return "dir-failed"  # one bad file must not stop the index of the good ones
+        message = text.split("error:")[-1] if "error:" in text else ""
+        return "clean" if "FILE" in message or "WORK" in message else "unclear"  # names the file
+    if text == intact_text:
+        return "unaffected" if targeted else "benign"
+    if name == "collect" and ",unreadable," in text:
+        return "clean"  # the bad run is a row saying why, the good one is indexed
+    if name == "table" and earlier.get("collect") == "clean":
+        return "clean"  # the table of the good run (the unreadable one has no figures)
+    return "silent" if targeted else "exit0-changed"
 
 
 def trial(args):
@@ -290,16 +293,17 @@ def trial(args):
     work = path + ".work"
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    results = []
+    results, verdicts = [], {}
     for name, argv, cwd in commands(kind, path, seeds, work, normlab):
         outcome, rc, text, seconds = run(argv, timeout, cwd)
-        shown = scrub(text, path, work)
-        verdict = classify(name, kind, outcome, rc, text, targeted, intact.get(name), path)
-        if verdict == "clean" and name not in ("collect", "table") and path not in text \
-                and os.path.basename(path) not in text and "resume" not in name:
-            verdict = "unclear"
+        if name == "collect" and rc == 0:
+            with open(os.path.join(work, "sweep", "index.csv"), errors="replace") as f:
+                text += f.read()
+        text = normalized(text, path, work)
+        verdict = classify(name, outcome, rc, text, targeted, intact.get(name), verdicts)
+        verdicts[name] = verdict
         results.append((index, kind, damage_name, name, verdict, rc, round(seconds, 2),
-                        shown.strip().splitlines()[-1][:200] if shown.strip() else ""))
+                        text.strip().splitlines()[-1][:200] if text.strip() else ""))
     shutil.rmtree(work, ignore_errors=True)
     return results
 
@@ -308,7 +312,7 @@ def intact_outputs(seeds, normlab, root, timeout):
     """The output of every command on the intact seeds, to tell benign damage from a change."""
     out = {}
     for kind in ("run", "partial", "checkpoint", "apply"):
-        path = os.path.join(root, "intact-" + kind + os.path.splitext(seeds[kind])[1])
+        path = os.path.join(root, "intact-%s.h5%s" % (kind, ".partial" if kind == "partial" else ""))
         shutil.copyfile(seeds[kind], path)
         work = path + ".work"
         shutil.rmtree(work, ignore_errors=True)
@@ -318,7 +322,10 @@ def intact_outputs(seeds, normlab, root, timeout):
             _, rc, text, _ = run(argv, timeout, cwd)
             if rc != 0:
                 sys.exit("intact %s fails %s: %s" % (kind, name, text))
-            out[kind][name] = text.replace(work, "WORK").replace(path, "FILE")
+            if name == "collect":
+                with open(os.path.join(work, "sweep", "index.csv"), errors="replace") as f:
+                    text += f.read()
+            out[kind][name] = (normalized(text, path, work), path)
         shutil.rmtree(work, ignore_errors=True)
     return out
 
@@ -365,16 +372,17 @@ def main():
     for i in range(a.count):
         kind = rng.choices(list(shares), weights=list(shares.values()))[0]
         targeted = rng.random() < 0.3
-        path = os.path.join(files, "%05d-%s.h5" % (i, kind))
+        path = os.path.join(files, "%05d-%s.h5%s" % (i, kind, ".partial" if kind == "partial" else ""))
         damage_name = damage(seeds[kind], kind, path, rng, targeted)
-        intact_kind = {k: v.replace(seeds[kind], "FILE") for k, v in intact[kind].items()}
+        intact_kind = {k: v[0] for k, v in intact[kind].items()}
         jobs.append((i, kind, path, seeds, normlab, a.timeout, targeted, damage_name, intact_kind))
     rows = []
     with concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
         for results in pool.map(trial, jobs):
             rows.extend(results)
     counts = collections.Counter((r[1], r[3], r[4]) for r in rows)
-    verdicts = ["crash", "hang", "silent", "unclear", "clean", "benign", "exit0-changed"]
+    verdicts = ["crash", "hang", "silent", "dir-failed", "unclear", "clean", "unaffected", "benign",
+                "exit0-changed"]
     lines = ["| input | command | files | " + " | ".join(verdicts) + " |",
              "| --- | --- | ---: | " + " | ".join("---:" for _ in verdicts) + " |"]
     for kind in shares:
@@ -390,8 +398,8 @@ def main():
     with open(os.path.join(root, "outcomes.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "input", "damage", "command", "verdict", "exit", "seconds", "last line"])
-        w.writerows(r for r in rows if r[4] not in ("clean", "benign"))
-    sys.exit(1 if any(counts[(k, n, v)] for k, n, v in counts if v in ("crash", "hang", "silent")) else 0)
+        w.writerows(r for r in rows if r[4] not in ("clean", "benign", "unaffected"))
+    sys.exit(1 if any(counts[(k, n, v)] for k, n, v in counts if v in ("crash", "hang", "silent", "dir-failed")) else 0)
 
 
 if __name__ == "__main__":

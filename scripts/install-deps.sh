@@ -28,7 +28,7 @@ for option in "$@"; do
   case "$option" in
     --python) packages+=(python3-torch) ;;                 # tests/gen_*fixtures.py, bench train
     --slurm) packages+=(slurm-wlm munge) ;;                # tests/slurm/test_slurm.sh
-    --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;     # fuzz/: clang++-14, libFuzzer + ASan runtimes
+    --fuzz) packages+=(clang-16 libclang-rt-16-dev) ;;     # fuzz/: clang++-16 (C++20 lambdas capturing structured bindings), libFuzzer + ASan
     *) echo "install-deps: unknown option $option (known: --python, --slurm, --fuzz)" >&2; exit 2 ;;
   esac
 done

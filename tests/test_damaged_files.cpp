@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <hdf5.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
@@ -251,4 +252,20 @@ TEST_CASE("damaged files: a checkpoint with 0-D or transposed parameters is refu
                     Contains(path + ":params: expected a 1-D dataset, found shape (2, 2)"));
   RawFile(path).string_array_attribute("config_toml", 8, true);
   CHECK_THROWS_WITH(train::load_checkpoint<double>(path), Contains("attribute 'config_toml'"));
+}
+
+TEST_CASE("damaged files: the guard's child reads an intact file and gives up on one that blocks",
+          "[damaged][hdf5]") {
+  test::TempDir dir;
+  const std::string run = train_tiny(dir.path / "runs");
+  REQUIRE_NOTHROW(h5::check_readable(run));
+  REQUIRE_NOTHROW(h5::check_readable(run, h5::File::Mode::read_swmr));
+  // A named pipe where a run file should be: opening it blocks until someone writes, as libhdf5
+  // blocks in its loops on some damaged files. The child is killed at the limit, the file named.
+  const std::string fifo = (dir.path / "blocks.h5").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(h5::check_readable(fifo, h5::File::Mode::read, 0.5),
+                    Contains(fifo + ": damaged HDF5 file (libhdf5 timed out reading it"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
 }

@@ -122,7 +122,10 @@ bool File::has(std::string_view name) const {
 bool File::is_dataset(std::string_view name) const {
   if (!has(name)) return false;
   H5O_info_t info;
-  if (H5Oget_info_by_name(id(), std::string(name).c_str(), &info, H5P_DEFAULT) < 0) return false;
+  // Only the type: the full info (H5O_INFO_ALL) walks the object header and its attributes.
+  if (H5Oget_info_by_name2(id(), std::string(name).c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+    return false;
+  }
   return info.type == H5O_TYPE_DATASET;
 }
 

@@ -135,13 +135,13 @@ using detail::hdf5_reason;
 
 std::vector<std::string> File::objects() const {
   std::vector<std::string> names;
-  herr_t visited = H5Ovisit(
+  herr_t visited = H5Ovisit2(
       id(), H5_INDEX_NAME, H5_ITER_INC,
       [](hid_t, const char* name, const H5O_info_t*, void* out) -> herr_t {
         if (std::strcmp(name, ".") != 0) static_cast<std::vector<std::string>*>(out)->emplace_back(name);
         return 0;
       },
-      &names);
+      &names, H5O_INFO_BASIC);
   if (visited < 0) fail(path_, ": cannot list its objects", hdf5_reason());
   return names;
 }

@@ -79,19 +79,24 @@ void read_everything(const std::string& path, File::Mode mode) {
     read_attributes(f, object);
     attempt([&] {
       if (!f.is_dataset(object)) return;
-      attempt([&] { f.read<double>(object); });
-      attempt([&] { f.read<float>(object); });
-      attempt([&] { f.read<long long>(object); });
-      attempt([&] { f.read_strings(object); });
+      attempt([&] { f.read<double>(object); });  // every reader takes numbers as double, and
+      if (f.float_bits(object) > 0) {             // floats as float, integers as long long
+        attempt([&] { f.read<float>(object); });
+      } else {
+        attempt([&] { f.read<long long>(object); });
+        attempt([&] { f.read_strings(object); });
+      }
     });
   }
 }
 
-void check_readable(const std::string& path, File::Mode mode) {
+void check_readable(const std::string& path, File::Mode mode, double seconds) {
   if (guard_disabled()) return;
-  std::error_code ec;
-  const auto bytes = std::filesystem::file_size(path, ec);
-  const double seconds = kGuardSeconds + (ec ? 0.0 : double(bytes) / kGuardBytesPerSecond);
+  if (seconds <= 0) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    seconds = kGuardSeconds + (ec ? 0.0 : double(bytes) / kGuardBytesPerSecond);
+  }
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) fail(path, ": cannot create a pipe: ", std::strerror(errno));
   const pid_t pid = ::fork();

@@ -22,8 +22,9 @@ namespace normlab::h5 {
 inline constexpr double kGuardSeconds = 5;
 inline constexpr double kGuardBytesPerSecond = 100e6;
 
-// Throws the "damaged HDF5 file" Error when a child reading `path` whole crashes or times out.
-void check_readable(const std::string& path, File::Mode mode = File::Mode::read);
+// Throws the "damaged HDF5 file" Error when a child reading `path` whole crashes or times out;
+// `seconds` > 0 replaces the time limit.
+void check_readable(const std::string& path, File::Mode mode = File::Mode::read, double seconds = 0);
 
 // check_readable, then File::open.
 File open_untrusted(const std::string& path, File::Mode mode = File::Mode::read);

@@ -79,8 +79,12 @@ IndexRow read_row(const fs::path& path, const std::string& id, const std::vector
     const auto metric = io::read_series(f, "val_metric", "eval_step");
     r.steps = double(loss.size());
     if (!loss.empty()) r.final_train_loss = loss.back();
-    if (metric.size() != val.size()) {  // both are cut to eval_step's rows: shorter is damage
-      fail(path.string(), ": val_loss has ", val.size(), " evaluations, val_metric ", metric.size());
+    // Values are written before their axis: fewer values than axis rows is a damaged file.
+    const std::size_t steps = f.has("step") ? f.length("step") : 0;
+    const std::size_t evals = f.has("eval_step") ? f.length("eval_step") : 0;
+    if (loss.size() < steps || val.size() < evals || metric.size() < evals) {
+      fail(path.string(), ": ", steps, " steps and ", evals, " evaluations, but ", loss.size(),
+           " train_loss, ", val.size(), " val_loss and ", metric.size(), " val_metric values");
     }
     if (!val.empty()) {
       r.final_val_loss = val.back();
