@@ -21,7 +21,7 @@ for t in "${targets[@]}"; do
   # -rss_limit_mb: a damaged extent must not make a reader allocate gigabytes.
   log="$artifacts/$t.log"
   status=0
-  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions="$here/lsan.supp" \
     "$build/fuzz/fuzz_$t" "$corpus" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 \
     -max_len=200000 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" >"$log" 2>&1 || status=$?
   tail -n 12 "$log"

@@ -90,6 +90,7 @@ struct RawFile {
 };
 
 std::string copy_of(const std::string& path, const fs::path& dir, const std::string& name) {
+  fs::create_directories(dir);
   const fs::path to = dir / name;
   fs::copy_file(path, to, fs::copy_options::overwrite_existing);
   return to.string();
@@ -268,4 +269,26 @@ TEST_CASE("damaged files: the guard's child reads an intact file and gives up on
   CHECK_THROWS_WITH(h5::check_readable(fifo, h5::File::Mode::read, 0.5),
                     Contains(fifo + ": damaged HDF5 file (libhdf5 timed out reading it"));
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+}
+
+TEST_CASE("damaged files: a corrupt global heap, on which libhdf5 crashes, is named; collect goes on",
+          "[damaged][hdf5]") {
+  // damage_files.py's bit flip 1576: the length of a heap object in `site`'s strings; libhdf5
+  // copies that many bytes (H5HG_read) and dies of SIGSEGV, or not, depending on the memory beyond.
+  const std::string heap = NORMLAB_FIXTURE_DIR "/damaged/corrupt_global_heap.h5";
+  test::TempDir dir;
+  const std::string copy = copy_of(heap, dir.path / "runs", "heap.h5");
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(info_of(copy), Contains(copy + ": damaged HDF5 file (libhdf5 crashed reading it"));
+  const sweep::Index index = sweep::collect(dir.path.string(), false);
+  // collect reads no strings from the heap but the attributes' (intact here): it indexes the run,
+  // unless the guard's child happened to crash on the heap too, when it names the file.
+  REQUIRE(index.rows.size() == 1);
+  if (index.rows[0].status == "unreadable") {
+    CHECK_THAT(index.rows[0].overrides, Contains(copy + ": damaged HDF5 file"));
+  } else {
+    CHECK(index.rows[0].status == "completed");
+    CHECK(index.rows[0].steps == 4);
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
 }

@@ -1,6 +1,7 @@
 #include "io/hdf5.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -8,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "io/hdf5_detail.hpp"
+#include "io/hdf5_guard.hpp"
 
 namespace normlab::h5 {
 
@@ -284,7 +286,36 @@ void File::write_strings(std::string_view dataset, const std::vector<std::string
   }
 }
 
+namespace {
+// Strings through a pipe: each as its length (8 bytes) and its bytes.
+std::string pack(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) {
+    const std::uint64_t n = v.size();
+    out.append(reinterpret_cast<const char*>(&n), sizeof n).append(v);
+  }
+  return out;
+}
+
+std::vector<std::string> unpack(const std::string& packed) {
+  std::vector<std::string> out;
+  for (std::size_t at = 0; at + sizeof(std::uint64_t) <= packed.size();) {
+    std::uint64_t n = 0;
+    std::memcpy(&n, packed.data() + at, sizeof n);
+    at += sizeof n;
+    out.push_back(packed.substr(at, std::size_t(n)));
+    at += std::size_t(n);
+  }
+  return out;
+}
+}  // namespace
+
 std::vector<std::string> File::read_strings(std::string_view dataset) const {
+  if (strings_in_child_) {
+    File here(path_, Handle(id(), nullptr));  // the same file in the child, not closed by this copy
+    const std::string packed = in_child(path_, [&] { return pack(here.read_strings(dataset)); });
+    return unpack(packed);
+  }
   Handle d = open_dataset(dataset);
   Handle type(H5Dget_type(d.get()), H5Tclose);
   if (type.get() < 0) fail(where(dataset), ": cannot read the datatype", hdf5_reason());

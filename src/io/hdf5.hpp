@@ -94,6 +94,12 @@ class File {
   void write_strings(std::string_view dataset, const std::vector<std::string>& values);
   std::vector<std::string> read_strings(std::string_view dataset) const;
 
+  // A file not known to be intact (io/hdf5_guard.hpp's open_untrusted sets this): its
+  // variable-length strings are read in a forked child. They live in HDF5's global heap, and
+  // libhdf5 copies a corrupt heap object without checking its size (a crash or not, depending on
+  // what lies beyond it in memory, so the guard's first read cannot rule it out).
+  void read_strings_in_child() { strings_in_child_ = true; }
+
   // Dimension scales (what netCDF-4 and xarray read as a dimension with coordinates): makes the
   // 1-D dataset `scale` the scale of dimension `name`, or attaches it to `axis` of `dataset`.
   void make_dimension_scale(std::string_view scale, std::string_view name);
@@ -132,6 +138,7 @@ class File {
 
   std::string path_;
   Handle file_;
+  bool strings_in_child_ = false;
 };
 
 }  // namespace normlab::h5

@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 #include "io/hdf5_detail.hpp"
+#include "io/hdf5_guard.hpp"
 
 namespace normlab::h5 {
 
@@ -215,6 +216,10 @@ std::string File::read_string_attribute(std::string_view object, std::string_vie
     fail(what, " is not a string (found ", detail::type_name(l.type.get()), ")");
   }
   check_single(l, what, "string");
+  if (H5Tis_variable_str(l.type.get()) > 0 && strings_in_child_) {  // see read_strings_in_child
+    const File here(path_, Handle(id(), nullptr));
+    return in_child(path_, [&] { return here.read_string_attribute(object, name); });
+  }
   if (H5Tis_variable_str(l.type.get()) > 0) {
     Handle memtype(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(memtype.get(), H5T_VARIABLE);

@@ -90,8 +90,7 @@ void read_everything(const std::string& path, File::Mode mode) {
   }
 }
 
-void check_readable(const std::string& path, File::Mode mode, double seconds) {
-  if (guard_disabled()) return;
+ChildRead read_in_child(const std::string& path, File::Mode mode, double seconds) {
   if (seconds <= 0) {
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(path, ec);
@@ -116,16 +115,85 @@ void check_readable(const std::string& path, File::Mode mode, double seconds) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (!done) fail(path, ": damaged HDF5 file (libhdf5 timed out reading it, ", seconds, " s)");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  ChildRead r;
+  r.seconds = seconds;
+  if (!done) r.end = ChildRead::End::timed_out;
+  else if (WIFSIGNALED(status)) r.end = ChildRead::End::killed, r.code = WTERMSIG(status);
+  else r.code = WEXITSTATUS(status);
+  return r;
+}
+
+void check_readable(const std::string& path, File::Mode mode, double seconds) {
+  if (guard_disabled()) return;
+  const ChildRead r = read_in_child(path, mode, seconds);
+  if (r.end == ChildRead::End::timed_out) {
+    fail(path, ": damaged HDF5 file (libhdf5 timed out reading it, ", r.seconds, " s)");
+  }
+  if (r.end == ChildRead::End::killed || r.code != 0) {
     fail(path, ": damaged HDF5 file (libhdf5 crashed reading it",
-         WIFSIGNALED(status) ? cat(": signal ", WTERMSIG(status)) : std::string(), ")");
+         r.end == ChildRead::End::killed ? cat(": signal ", r.code) : cat(": exit ", r.code), ")");
   }
 }
 
 File open_untrusted(const std::string& path, File::Mode mode) {
   check_readable(path, mode);
-  return File::open(path, mode);
+  File f = File::open(path, mode);
+  if (!guard_disabled()) f.read_strings_in_child();
+  return f;
+}
+
+std::string in_child(const std::string& path, const std::function<std::string()>& read) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) fail(path, ": cannot create a pipe: ", std::strerror(errno));
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    fail(path, ": cannot fork to read the file: ", std::strerror(errno));
+  }
+  if (pid == 0) {  // the reply: 'o' and the value, or 'e' and the Error's message
+    ::close(fds[0]);
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP}) ::signal(sig, SIG_DFL);
+    std::string reply;
+    try {
+      reply = read();
+      reply.insert(reply.begin(), 'o');
+    } catch (const std::exception& e) {
+      reply.assign(1, 'e').append(e.what());
+    }
+    for (std::size_t at = 0; at < reply.size();) {
+      const ssize_t n = ::write(fds[1], reply.data() + at, reply.size() - at);
+      if (n <= 0) ::_exit(3);
+      at += std::size_t(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string reply;
+  bool done = true;
+  char buffer[65536];
+  while (true) {
+    if (!child_done_within(fds[0], kGuardSeconds)) {
+      done = false;
+      break;
+    }
+    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    reply.append(buffer, std::size_t(n));
+  }
+  ::close(fds[0]);
+  if (!done) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!done || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || reply.empty()) {
+    fail(path, ": damaged HDF5 file (libhdf5 ", done ? "crashed" : "timed out", " reading it)");
+  }
+  const bool failed = reply[0] == 'e';
+  reply.erase(reply.begin());
+  if (failed) throw Error(reply);
+  return reply;
 }
 
 }  // namespace normlab::h5

@@ -12,6 +12,7 @@
 // readers themselves).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "io/hdf5.hpp"
@@ -22,12 +23,26 @@ namespace normlab::h5 {
 inline constexpr double kGuardSeconds = 5;
 inline constexpr double kGuardBytesPerSecond = 100e6;
 
+// How the child's read ended: `exited` with `code` (0 unless a sanitizer reported), `killed` by
+// `code` (a signal), or `timed_out` (and killed).
+struct ChildRead {
+  enum class End { exited, killed, timed_out } end = End::exited;
+  int code = 0;
+  double seconds = 0;  // the time limit it had
+};
+ChildRead read_in_child(const std::string& path, File::Mode mode, double seconds = 0);
+
 // Throws the "damaged HDF5 file" Error when a child reading `path` whole crashes or times out;
 // `seconds` > 0 replaces the time limit.
 void check_readable(const std::string& path, File::Mode mode = File::Mode::read, double seconds = 0);
 
 // check_readable, then File::open.
 File open_untrusted(const std::string& path, File::Mode mode = File::Mode::read);
+
+// Runs `read` in a forked child (at most kGuardSeconds) and returns what it returned; an Error
+// it throws is thrown here; when it crashes or times out, the "damaged HDF5 file" Error naming
+// `path`. For reads that may crash inside libhdf5 (File::read_strings_in_child).
+std::string in_child(const std::string& path, const std::function<std::string()>& read);
 
 // What the child does: opens `path` and reads every attribute and dataset, ignoring the Errors
 // (but not the crashes). Public for the tests and the fuzz targets.
