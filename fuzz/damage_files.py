@@ -29,7 +29,8 @@ and every outcome is counted per input class and command:
                 object: `analyze` does not read train_loss)
     benign      exit 0 on a random damage with the intact file's output (padding, free space)
     exit0-changed  exit 0 on a random damage with other output: the bits of a stored value
-                flipped, which nothing but a checksum of the data can see
+                flipped, which nothing but a checksum of the data can see (a resume that then
+                diverges, exit 3, counts here too)
 The damaged files stay in --out (not in the repository); a summary table is printed and written
 to --out/summary.md, and every non-clean outcome is listed in --out/outcomes.csv.
 """
@@ -277,7 +278,9 @@ def classify(name, outcome, rc, text, targeted, intact_text, earlier):
     if rc != 0:
         if name in ("collect", "table"):
             return "dir-failed"  # one bad file must not stop the index of the good ones
-        message = text.split("error:")[-1] if "error:" in text else ""
+        if rc == 3 and "diverged after" in text:  # a resume from damaged values that diverged
+            return "exit0-changed"
+        message = text.partition("error:")[2]
         return "clean" if "FILE" in message or "WORK" in message else "unclear"  # names the file
     if text == intact_text:
         return "unaffected" if targeted else "benign"
