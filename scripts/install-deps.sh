@@ -3,6 +3,7 @@
 #   scripts/install-deps.sh            build + test dependencies (the C++ side and analysis/normlab)
 #   scripts/install-deps.sh --python   also PyTorch, for the fixture generators and bench train
 #   scripts/install-deps.sh --slurm    also Slurm and MUNGE, for the real Slurm test (.ci/run uses it)
+#   scripts/install-deps.sh --fuzz     also clang and libFuzzer, for fuzz/ (.ci/run uses it)
 # Runs apt-get as root (directly, or through sudo when not root).
 set -euo pipefail
 
@@ -29,7 +30,8 @@ for option in "$@"; do
   case "$option" in
     --python) packages+=(python3-torch) ;;                 # tests/gen_*fixtures.py, bench train
     --slurm) packages+=(slurm-wlm munge) ;;                # tests/slurm/test_slurm.sh
-    *) echo "install-deps: unknown option $option (known: --python, --slurm)" >&2; exit 2 ;;
+    --fuzz) packages+=(clang-16 libclang-rt-16-dev) ;;     # fuzz/: clang++-16 (C++20 lambdas capturing structured bindings), libFuzzer + ASan
+    *) echo "install-deps: unknown option $option (known: --python, --slurm, --fuzz)" >&2; exit 2 ;;
   esac
 done
 

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
+#include "io/hdf5_guard.hpp"
 #include "norm/registry.hpp"
 
 namespace normlab::tools {
@@ -141,7 +142,7 @@ ApplyResult apply_file(const ApplyRequest& request) {
     }
   }
 
-  h5::File in = h5::File::open(request.in);
+  h5::File in = h5::open_untrusted(request.in);  // anyone's file: libhdf5 may choke on it
   if (!in.is_dataset("x")) fail(request.in, ": no dataset 'x' (the (B, D) input to normalize)");
   std::string dtype = request.dtype;
   if (dtype == "auto") dtype = in.float_bits("x") == 64 ? "float64" : "float32";

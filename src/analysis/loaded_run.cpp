@@ -16,7 +16,7 @@ namespace {
 std::vector<double> last_stat(const h5::File& f, const std::string& stat, std::size_t sites) {
   std::vector<double> out(sites, NAN);
   if (!f.has(stat) || !f.has(schema::axis::kStatStep)) return out;
-  const std::size_t K = f.shape(schema::axis::kStatStep)[0];
+  const std::size_t K = f.length(schema::axis::kStatStep);
   if (K == 0) return out;
   const auto values = f.read<double>(stat);  // (K, S)
   if (values.dimension() != 2 || values.shape()[1] != sites || values.shape()[0] < K) return out;
@@ -46,8 +46,10 @@ LoadedRun load_run(const std::string& path, std::optional<std::uint64_t> val_see
     const std::string name = schema::checkpoint_dataset(info.name);
     if (!f.has(name)) fail(path, ": the model its config builds has parameter ", info.name, ", the checkpoint has not");
     const auto values = f.read<double>(name);
-    if (values.size() != info.size) {
-      fail(path, ": checkpoint/", info.name, " holds ", values.size(), " values, the model's has ", info.size);
+    const h5::Shape shape(values.shape().begin(), values.shape().end());
+    if (shape != info.shape) {  // a transposed weight has the right size but not the right shape
+      fail(path, ": checkpoint/", info.name, " has shape ", h5::shape_string(shape),
+           ", the model's parameter has shape ", h5::shape_string(info.shape));
     }
     std::copy(values.begin(), values.end(), store.values().begin() + std::ptrdiff_t(info.offset));
   }

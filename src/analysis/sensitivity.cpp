@@ -10,6 +10,7 @@
 #include "core/random.hpp"
 #include "core/strings.hpp"
 #include "io/hdf5.hpp"
+#include "io/hdf5_guard.hpp"
 
 namespace normlab::analysis {
 
@@ -312,7 +313,7 @@ void write_sensitivity(const std::string& path, const SensitivityReport& r, doub
 }
 
 SensitivityReport read_sensitivity(const std::string& path) {
-  h5::File f = h5::File::open(path);
+  h5::File f = h5::open_untrusted(path);
   if (!f.has_attribute("/", "format") ||
       f.read_string_attribute("/", "format") != "normlab-sensitivity" || !f.has("sensitivity")) {
     fail(path, ": not a sensitivity file (no format attribute 'normlab-sensitivity'; make one with "
@@ -325,22 +326,33 @@ SensitivityReport read_sensitivity(const std::string& path) {
   r.norm = f.read_string_attribute("/sensitivity", "norm");
   r.base_loss = f.read_number_attribute("/sensitivity", "base_loss");
   r.batches = std::size_t(f.read_integer_attribute("/sensitivity", "batches"));
-  const auto eps = f.read<double>(g + "epsilon");
-  r.epsilons.assign(eps.begin(), eps.end());
-  const auto names = f.read_strings(g + "site"), kinds = f.read_strings(g + "site_kind");
-  const auto layers = f.read<long long>(g + "site_layer"), features = f.read<long long>(g + "site_features");
-  const auto gain = f.read<double>(g + "gain_dloss"), offset = f.read<double>(g + "offset_dloss"),
-             control = f.read<double>(g + "control_dloss");
-  const auto fg = f.read<double>(g + "gain_first_order"), fo = f.read<double>(g + "offset_first_order"),
-             fc = f.read<double>(g + "control_first_order");
-  const auto amr = f.read<double>(g + "in_abs_mean_over_rms"), lam = f.read<double>(g + "lambda");
+  r.epsilons = f.read_vector<double>(g + "epsilon");
   const std::size_t E = r.epsilons.size();
+  const auto names = f.read_strings(g + "site"), kinds = f.read_strings(g + "site_kind");
+  const std::size_t S = names.size();
+  // Every table is read checked against the shape the site list and epsilons give it.
+  auto table = [&](const char* name, h5::Shape want) {
+    auto values = f.read<double>(g + name);
+    const h5::Shape found(values.shape().begin(), values.shape().end());
+    if (found != want) {
+      fail(path, ":", g, name, ": expected shape ", h5::shape_string(want), " (sites, epsilons), found ",
+           h5::shape_string(found));
+    }
+    return values;
+  };
+  if (kinds.size() != S) fail(path, ":", g, "site_kind: ", kinds.size(), " entries for ", S, " sites");
+  const auto layers = table("site_layer", {S}), features = table("site_features", {S});
+  const auto gain = table("gain_dloss", {S, E}), offset = table("offset_dloss", {S, E}),
+             control = table("control_dloss", {S, E});
+  const auto fg = table("gain_first_order", {S}), fo = table("offset_first_order", {S}),
+             fc = table("control_first_order", {S});
+  const auto amr = table("in_abs_mean_over_rms", {S}), lam = table("lambda", {S});
   for (std::size_t s = 0; s < names.size(); ++s) {
     SiteSensitivity x;
     x.name = names[s];
     x.kind = kinds[s];
-    x.layer = layers(s);
-    x.features = features(s);
+    x.layer = (long long)layers(s);
+    x.features = (long long)features(s);
     for (std::size_t e = 0; e < E; ++e) {
       x.gain.push_back(gain(s, e));
       x.offset.push_back(offset(s, e));

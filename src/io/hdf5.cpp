@@ -1,39 +1,33 @@
 #include "io/hdf5.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
 #include <hdf5_hl.h>
 
 #include "core/error.hpp"
+#include "io/hdf5_detail.hpp"
+#include "io/hdf5_guard.hpp"
 
 namespace normlab::h5 {
 
+using detail::hdf5_reason;
+using detail::silence_hdf5;
+
 namespace {
 
-// HDF5 prints an error stack to stderr on every failed call; we report errors ourselves.
-void silence_hdf5() {
-  static const bool silenced = [] {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    return true;
-  }();
-  (void)silenced;
-}
+// HDF5 retries a metadata read whose checksum fails this many times when reading with SWMR (a
+// writer may be midway through a flush); its default of 100 retries, each sleeping, kept a reader
+// of a damaged .partial file blocked for minutes.
+constexpr unsigned kSwmrReadAttempts = 4;
 
-// The innermost (most specific) message on HDF5's error stack, or "".
-std::string hdf5_reason() {
-  std::string reason;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_UPWARD,
-      [](unsigned n, const H5E_error2_t* e, void* out) -> herr_t {
-        if (n == 0 && e->desc) *static_cast<std::string*>(out) = e->desc;
-        return 0;
-      },
-      &reason);
-  H5Eclear2(H5E_DEFAULT);
-  return reason.empty() ? std::string() : ": " + reason;
-}
+// A read allocates at most this much, or 64 times the file's size when that is more: a damaged
+// extent cannot make a reader allocate terabytes (compressed data of a legitimate file stays well
+// inside 64 times its size unless it is nearly constant).
+constexpr std::size_t kMinReadLimitBytes = std::size_t(256) << 20;
+constexpr std::size_t kReadLimitPerFileByte = 64;
 
 template <class T>
 hid_t native_type() {
@@ -85,6 +79,7 @@ File File::open(const std::string& path, Mode mode, bool lock) {
                                              : H5F_ACC_RDWR;
   Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!lock) H5Pset_file_locking(access.get(), false, true);
+  if (mode == Mode::read_swmr) H5Pset_metadata_read_attempts(access.get(), kSwmrReadAttempts);
   hid_t id = H5Fopen(path.c_str(), flags, access.get());
   if (id < 0) fail(path, ": cannot open", hdf5_reason());
   return File(path, Handle(id, H5Fclose));
@@ -129,7 +124,10 @@ bool File::has(std::string_view name) const {
 bool File::is_dataset(std::string_view name) const {
   if (!has(name)) return false;
   H5O_info_t info;
-  if (H5Oget_info_by_name(id(), std::string(name).c_str(), &info, H5P_DEFAULT) < 0) return false;
+  // Only the type: the full info (H5O_INFO_ALL) walks the object header and its attributes.
+  if (H5Oget_info_by_name2(id(), std::string(name).c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+    return false;
+  }
   return info.type == H5O_TYPE_DATASET;
 }
 
@@ -148,39 +146,65 @@ std::vector<std::string> File::members(std::string_view group) const {
   return names;
 }
 
-Shape File::shape(std::string_view dataset) const {
+Handle File::open_dataset(std::string_view dataset) const {
   if (!is_dataset(dataset)) fail(where(dataset), ": no such dataset");
   Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
+  if (d.get() < 0) fail(where(dataset), ": cannot open the dataset", hdf5_reason());
+  return d;
+}
+
+Shape File::shape(std::string_view dataset) const {
+  Handle d = open_dataset(dataset);
   Handle space(H5Dget_space(d.get()), H5Sclose);
-  int rank = H5Sget_simple_extent_ndims(space.get());
-  if (rank < 0) fail(where(dataset), ": cannot read the shape", hdf5_reason());
-  std::vector<hsize_t> dims(rank);
-  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  return Shape(dims.begin(), dims.end());
+  if (space.get() < 0) fail(where(dataset), ": cannot read the shape", hdf5_reason());
+  return detail::checked_extent(space.get(), where(dataset));
+}
+
+std::size_t File::length(std::string_view dataset) const {
+  const Shape s = shape(dataset);
+  if (s.size() != 1) {
+    fail(where(dataset), ": expected a 1-D dataset, found shape ", shape_string(s));
+  }
+  return s[0];
 }
 
 std::size_t File::float_bits(std::string_view dataset) const {
-  if (!is_dataset(dataset)) fail(where(dataset), ": no such dataset");
-  Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
+  Handle d = open_dataset(dataset);
   Handle type(H5Dget_type(d.get()), H5Tclose);
+  if (type.get() < 0) fail(where(dataset), ": cannot read the datatype", hdf5_reason());
   return H5Tget_class(type.get()) == H5T_FLOAT ? 8 * H5Tget_size(type.get()) : 0;
 }
 
 template <class T>
 xt::xarray<T> File::read(std::string_view dataset) const {
-  Shape dims = shape(dataset);
-  Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
+  Handle d = open_dataset(dataset);
   Handle type(H5Dget_type(d.get()), H5Tclose);
-  H5T_class_t kind = H5Tget_class(type.get());
-  if (kind != H5T_FLOAT && kind != H5T_INTEGER) {
-    fail(where(dataset), ": holds non-numeric data (expected float or integer values)");
-  }
+  if (type.get() < 0) fail(where(dataset), ": cannot read the datatype", hdf5_reason());
+  detail::check_numeric_type(type.get(), where(dataset));
+  Handle space(H5Dget_space(d.get()), H5Sclose);
+  if (space.get() < 0) fail(where(dataset), ": cannot read the shape", hdf5_reason());
+  const Shape dims = detail::checked_extent(space.get(), where(dataset));
+  hsize_t file_bytes = 0;
+  H5Fget_filesize(id(), &file_bytes);
+  const std::size_t limit = std::max<std::size_t>(kMinReadLimitBytes, kReadLimitPerFileByte * file_bytes);
+  const std::size_t count = detail::checked_count(dims, sizeof(T), limit, where(dataset));
   xt::xarray<T> out = xt::xarray<T>::from_shape(dims);
-  if (out.size() > 0 &&
+  if (out.size() != count) fail("internal: ", where(dataset), ": ", out.size(), " != ", count);
+  if (count > 0 &&
       H5Dread(d.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
     fail(where(dataset), ": cannot read", hdf5_reason());
   }
   return out;
+}
+
+template <class T>
+std::vector<T> File::read_vector(std::string_view dataset) const {
+  const xt::xarray<T> values = read<T>(dataset);
+  if (values.dimension() != 1) {
+    fail(where(dataset), ": expected a 1-D dataset, found shape ",
+         shape_string(Shape(values.shape().begin(), values.shape().end())));
+  }
+  return std::vector<T>(values.begin(), values.end());
 }
 
 template <class T>
@@ -262,25 +286,56 @@ void File::write_strings(std::string_view dataset, const std::vector<std::string
   }
 }
 
+namespace {
+// Strings through a pipe: each as its length (8 bytes) and its bytes.
+std::string pack(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) {
+    const std::uint64_t n = v.size();
+    out.append(reinterpret_cast<const char*>(&n), sizeof n).append(v);
+  }
+  return out;
+}
+
+std::vector<std::string> unpack(const std::string& packed) {
+  std::vector<std::string> out;
+  for (std::size_t at = 0; at + sizeof(std::uint64_t) <= packed.size();) {
+    std::uint64_t n = 0;
+    std::memcpy(&n, packed.data() + at, sizeof n);
+    at += sizeof n;
+    out.push_back(packed.substr(at, std::size_t(n)));
+    at += std::size_t(n);
+  }
+  return out;
+}
+}  // namespace
+
 std::vector<std::string> File::read_strings(std::string_view dataset) const {
-  Handle d(H5Dopen2(id(), std::string(dataset).c_str(), H5P_DEFAULT), H5Dclose);
-  if (d.get() < 0) fail(where(dataset), ": no such dataset");
+  if (strings_in_child_) {
+    File here(path_, Handle(id(), nullptr));  // the same file in the child, not closed by this copy
+    const std::string packed = in_child(path_, [&] { return pack(here.read_strings(dataset)); });
+    return unpack(packed);
+  }
+  Handle d = open_dataset(dataset);
   Handle type(H5Dget_type(d.get()), H5Tclose);
+  if (type.get() < 0) fail(where(dataset), ": cannot read the datatype", hdf5_reason());
   if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) <= 0) {
-    fail(where(dataset), ": not a dataset of variable-length strings");
+    fail(where(dataset), ": expected variable-length strings, found ", detail::type_name(type.get()));
   }
   Handle space(H5Dget_space(d.get()), H5Sclose);
-  if (H5Sget_simple_extent_ndims(space.get()) != 1) fail(where(dataset), ": not 1-D");
-  hsize_t n = 0;
-  H5Sget_simple_extent_dims(space.get(), &n, nullptr);
+  const Shape dims = detail::checked_extent(space.get(), where(dataset));
+  if (dims.size() != 1) fail(where(dataset), ": expected a 1-D dataset, found shape ", shape_string(dims));
+  const std::size_t n = detail::checked_count(dims, sizeof(char*), kMinReadLimitBytes, where(dataset));
   Handle memtype(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(memtype.get(), H5T_VARIABLE);
-  H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));
+  H5Tset_cset(memtype.get(), H5Tget_cset(type.get()) == H5T_CSET_UTF8 ? H5T_CSET_UTF8 : H5T_CSET_ASCII);
   std::vector<char*> text(n, nullptr);
   if (n > 0 && H5Dread(d.get(), memtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data()) < 0) {
     fail(where(dataset), ": cannot read", hdf5_reason());
   }
-  std::vector<std::string> out(text.begin(), text.end());
+  std::vector<std::string> out;
+  out.reserve(n);
+  for (char* t : text) out.emplace_back(t ? t : "");  // a null pointer is an empty string
   if (n > 0) H5Dvlen_reclaim(memtype.get(), space.get(), H5P_DEFAULT, text.data());
   return out;
 }
@@ -309,134 +364,12 @@ void File::flush() {
   if (H5Fflush(id(), H5F_SCOPE_LOCAL) < 0) fail(path_, ": cannot flush", hdf5_reason());
 }
 
-bool File::has_attribute(std::string_view object, std::string_view name) const {
-  return has(object) &&
-         H5Aexists_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
-                           H5P_DEFAULT) > 0;
-}
-
-Handle File::open_attribute(std::string_view object, std::string_view name) const {
-  if (!has_attribute(object, name)) fail(where(object), ": no attribute '", name, "'");
-  return Handle(H5Aopen_by_name(id(), std::string(object).c_str(), std::string(name).c_str(),
-                                H5P_DEFAULT, H5P_DEFAULT),
-                H5Aclose);
-}
-
-std::string File::read_string_attribute(std::string_view object, std::string_view name) const {
-  Handle a = open_attribute(object, name);
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_STRING) {
-    fail(where(object), ": attribute '", name, "' is not a string");
-  }
-  if (H5Tis_variable_str(type.get()) > 0) {
-    Handle memtype(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memtype.get(), H5T_VARIABLE);
-    H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));
-    char* text = nullptr;
-    if (H5Aread(a.get(), memtype.get(), &text) < 0) {
-      fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
-    }
-    std::string out = text ? text : "";
-    H5free_memory(text);
-    return out;
-  }
-  std::string out(H5Tget_size(type.get()), '\0');
-  if (H5Aread(a.get(), type.get(), out.data()) < 0) {
-    fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
-  }
-  out.resize(std::strlen(out.c_str()));  // fixed-length strings are NUL-padded
-  return out;
-}
-
-long long File::read_integer_attribute(std::string_view object, std::string_view name) const {
-  Handle a = open_attribute(object, name);
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  Handle space(H5Aget_space(a.get()), H5Sclose);
-  if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1) {
-    fail(where(object), ": attribute '", name, "' is not an integer");
-  }
-  long long value = 0;
-  if (H5Aread(a.get(), H5T_NATIVE_LLONG, &value) < 0) {
-    fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
-  }
-  return value;
-}
-
-double File::read_number_attribute(std::string_view object, std::string_view name) const {
-  Handle a = open_attribute(object, name);
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  Handle space(H5Aget_space(a.get()), H5Sclose);
-  const H5T_class_t kind = H5Tget_class(type.get());
-  if ((kind != H5T_FLOAT && kind != H5T_INTEGER) || H5Sget_simple_extent_npoints(space.get()) != 1) {
-    fail(where(object), ": attribute '", name, "' is not a number");
-  }
-  double value = 0;
-  if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
-    fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
-  }
-  return value;
-}
-
-std::vector<long long> File::read_integers_attribute(std::string_view object,
-                                                     std::string_view name) const {
-  Handle a = open_attribute(object, name);
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  Handle space(H5Aget_space(a.get()), H5Sclose);
-  if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_ndims(space.get()) > 1) {
-    fail(where(object), ": attribute '", name, "' is not a list of integers");
-  }
-  std::vector<long long> values(std::size_t(H5Sget_simple_extent_npoints(space.get())));
-  if (!values.empty() && H5Aread(a.get(), H5T_NATIVE_LLONG, values.data()) < 0) {
-    fail(where(object), ": cannot read attribute '", name, "'", hdf5_reason());
-  }
-  return values;
-}
-
-namespace {
-// Writes (replacing) attribute `name` of `object`: a scalar, or with `count` a 1-D array.
-void write_attribute_raw(hid_t file, const std::string& where, std::string_view object,
-                         std::string_view name, hid_t type, const void* value,
-                         const hsize_t* count = nullptr) {
-  std::string obj(object), attr(name);
-  if (H5Aexists_by_name(file, obj.c_str(), attr.c_str(), H5P_DEFAULT) > 0) {
-    H5Adelete_by_name(file, obj.c_str(), attr.c_str(), H5P_DEFAULT);
-  }
-  Handle space(count ? H5Screate_simple(1, count, nullptr) : H5Screate(H5S_SCALAR), H5Sclose);
-  Handle a(H5Acreate_by_name(file, obj.c_str(), attr.c_str(), type, space.get(), H5P_DEFAULT,
-                             H5P_DEFAULT, H5P_DEFAULT),
-           H5Aclose);
-  if (a.get() < 0 || ((!count || *count > 0) && H5Awrite(a.get(), type, value) < 0)) {
-    fail(where, ": cannot write attribute '", name, "'", hdf5_reason());
-  }
-}
-}  // namespace
-
-void File::write_attribute(std::string_view object, std::string_view name, std::string_view value) {
-  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(type.get(), H5T_VARIABLE);
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
-  std::string text(value);
-  const char* pointer = text.c_str();
-  write_attribute_raw(id(), where(object), object, name, type.get(), &pointer);
-}
-
-void File::write_attribute(std::string_view object, std::string_view name, double value) {
-  write_attribute_raw(id(), where(object), object, name, H5T_NATIVE_DOUBLE, &value);
-}
-
-void File::write_attribute(std::string_view object, std::string_view name, long long value) {
-  write_attribute_raw(id(), where(object), object, name, H5T_NATIVE_LLONG, &value);
-}
-
-void File::write_integers_attribute(std::string_view object, std::string_view name,
-                                    std::span<const long long> values) {
-  const hsize_t count = values.size();
-  write_attribute_raw(id(), where(object), object, name, H5T_NATIVE_LLONG, values.data(), &count);
-}
-
 template xt::xarray<float> File::read<float>(std::string_view) const;
 template xt::xarray<double> File::read<double>(std::string_view) const;
 template xt::xarray<long long> File::read<long long>(std::string_view) const;
+template std::vector<float> File::read_vector<float>(std::string_view) const;
+template std::vector<double> File::read_vector<double>(std::string_view) const;
+template std::vector<long long> File::read_vector<long long>(std::string_view) const;
 template void File::write<float>(std::string_view, const Shape&, std::span<const float>);
 template void File::write<double>(std::string_view, const Shape&, std::span<const double>);
 template void File::write<long long>(std::string_view, const Shape&, std::span<const long long>);

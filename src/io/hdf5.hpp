@@ -1,6 +1,10 @@
 // A small RAII wrapper over the HDF5 C API (HDF5 1.10): files, numeric datasets, string attributes.
 // Every failure throws normlab::Error naming the file, the object and what HDF5 reported;
 // HDF5's own error printing is switched off.
+// Readers trust nothing in the file: every read checks the stored class (float, integer, string),
+// the datatype's layout (IEEE binary16/32/64 floats, whole-byte integers), the rank and the size
+// before reading, and says what was expected and what was found. What libhdf5 itself cannot read
+// safely (it crashes or loops on some damaged files) is for io/hdf5_guard.hpp.
 #pragma once
 
 #include <hdf5.h>
@@ -57,12 +61,17 @@ class File {
   bool is_dataset(std::string_view name) const;
   std::vector<std::string> members(std::string_view group = "/") const;  // sorted link names
   Shape shape(std::string_view dataset) const;
+  // The length of a 1-D dataset (an axis such as `step`); throws when it is not 1-D.
+  std::size_t length(std::string_view dataset) const;
   // Bits per value when the dataset stores floating-point numbers, 0 otherwise.
   std::size_t float_bits(std::string_view dataset) const;
 
   // Reads a numeric dataset, converting from the stored type (float or integer) to T.
   template <class T>
   xt::xarray<T> read(std::string_view dataset) const;
+  // The same for a dataset that must be 1-D.
+  template <class T>
+  std::vector<T> read_vector(std::string_view dataset) const;
 
   // Writes a new dataset (float32, float64 or int64 by T); parent groups are created.
   template <class T>
@@ -85,6 +94,12 @@ class File {
   void write_strings(std::string_view dataset, const std::vector<std::string>& values);
   std::vector<std::string> read_strings(std::string_view dataset) const;
 
+  // A file not known to be intact (io/hdf5_guard.hpp's open_untrusted sets this): its
+  // variable-length strings are read in a forked child. They live in HDF5's global heap, and
+  // libhdf5 copies a corrupt heap object without checking its size (a crash or not, depending on
+  // what lies beyond it in memory, so the guard's first read cannot rule it out).
+  void read_strings_in_child() { strings_in_child_ = true; }
+
   // Dimension scales (what netCDF-4 and xarray read as a dimension with coordinates): makes the
   // 1-D dataset `scale` the scale of dimension `name`, or attaches it to `axis` of `dataset`.
   void make_dimension_scale(std::string_view scale, std::string_view name);
@@ -95,7 +110,12 @@ class File {
   void start_swmr_write();
   void flush();  // pushes everything written so far to the file
 
-  // Attributes on any object ("/" is the file). Strings are variable-length UTF-8.
+  // Every object (group or dataset) below the root, as paths "a", "a/b"; and an object's attributes.
+  std::vector<std::string> objects() const;
+  std::vector<std::string> attribute_names(std::string_view object) const;
+
+  // Attributes on any object ("/" is the file). Strings are variable-length UTF-8. The readers
+  // take one value (a scalar or a one-element array) except read_integers_attribute.
   bool has_attribute(std::string_view object, std::string_view name) const;
   std::string read_string_attribute(std::string_view object, std::string_view name) const;
   long long read_integer_attribute(std::string_view object, std::string_view name) const;
@@ -114,9 +134,11 @@ class File {
   hid_t id() const;
   std::string where(std::string_view object) const;  // "FILE:/object"
   Handle open_attribute(std::string_view object, std::string_view name) const;  // throws if absent
+  Handle open_dataset(std::string_view dataset) const;                           // throws if absent
 
   std::string path_;
   Handle file_;
+  bool strings_in_child_ = false;
 };
 
 }  // namespace normlab::h5

@@ -5,6 +5,7 @@
 #include <map>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/strings.hpp"
 #include "core/timer.hpp"
 #include "io/run_file.hpp"
@@ -30,8 +31,8 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
       << (attribute(attr::kNormOptions).empty() ? "" : " (" + attribute(attr::kNormOptions) + ")") << ", "
       << attribute(attr::kOptimizer) << ", " << attribute(attr::kDtype) << "\n";
   // Sized by the axes: values are written before their axis, so the axis is never ahead.
-  const std::size_t steps = f.has(axis::kStep) ? f.shape(axis::kStep)[0] : 0;
-  const std::size_t evals = f.has(axis::kEvalStep) ? f.shape(axis::kEvalStep)[0] : 0;
+  const std::size_t steps = f.has(axis::kStep) ? f.length(axis::kStep) : 0;
+  const std::size_t evals = f.has(axis::kEvalStep) ? f.length(axis::kEvalStep) : 0;
   const auto loss = io::read_series(f, series::kTrainLoss, axis::kStep);
   const auto time = io::read_series(f, series::kStepTime, axis::kStep);
   out << "  " << steps << " steps";
@@ -43,18 +44,23 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
   if (evals > 0) {
     const auto vl = io::read_series(f, series::kValLoss, axis::kEvalStep);
     const auto vm = io::read_series(f, series::kValMetric, axis::kEvalStep);
+    if (vl.size() < evals || vm.size() < evals) {  // values are written before their axis
+      fail(path, ": ", axis::kEvalStep, " has ", evals, " rows, but ", series::kValLoss, " ",
+           vl.size(), " and ", series::kValMetric, " ", vm.size(), " (a damaged file)");
+    }
     out << "  " << evals << " evaluations, last val loss " << std::setprecision(4) << vl.back()
         << ", " << attribute(attr::kValMetricName) << " " << std::setprecision(3) << vm.back() << "\n";
   }
   if (f.has(axis::kSite)) {
     const auto sites = f.read_strings(axis::kSite), kinds = f.read_strings(io::schema::site::kKind);
+    if (sites.empty()) fail(path, ":site: an empty site table (a run with no sites has no `site`)");
     std::map<std::string, int> by_kind;
     for (const auto& k : kinds) ++by_kind[k];
     std::vector<std::string> counts;
     for (const auto& [k, n] : by_kind) counts.push_back(std::to_string(n) + " " + k);
     out << "  " << sites.size() << " sites (" << join(counts, ", ") << "): " << sites.front()
         << (sites.size() > 1 ? " ... " + sites.back() : "") << "\n"
-        << "  statistics at " << f.shape(axis::kStatStep)[0] << " steps (stats.every = "
+        << "  statistics at " << f.length(axis::kStatStep) << " steps (stats.every = "
         << f.read_integer_attribute("/", attr::kStatsEvery) << ")\n";
   } else {
     out << "  no sites (no normalizer and no residual stream to watch)\n";

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "io/hdf5_guard.hpp"
 
 namespace normlab::io {
 
@@ -14,7 +15,9 @@ constexpr std::size_t kChunkRows = 256;  // rows per HDF5 chunk of a series
 }
 
 h5::File open_run(const std::string& path, bool swmr) {
-  h5::File f = h5::File::open(path, swmr ? h5::File::Mode::read_swmr : h5::File::Mode::read);
+  // A run file may come from anywhere (another machine's shard, a killed run): read it in a child
+  // first, so that a file libhdf5 crashes or hangs on is refused by name.
+  h5::File f = h5::open_untrusted(path, swmr ? h5::File::Mode::read_swmr : h5::File::Mode::read);
   if (!f.has_attribute("/", attr::kFormat) ||
       f.read_string_attribute("/", attr::kFormat) != schema::kRunFormat) {
     fail(path, ": not a normlab run file (no root attribute ", attr::kFormat, " = \"",
@@ -33,9 +36,10 @@ h5::File open_run(const std::string& path, bool swmr) {
 
 std::vector<double> read_series(const h5::File& f, const std::string& name, const std::string& axis) {
   if (!f.has(name) || !f.has(axis)) return {};
-  const std::size_t rows = f.shape(axis)[0];
-  auto v = f.read<double>(name);
-  return std::vector<double>(v.begin(), v.begin() + long(std::min(rows, v.size())));
+  const std::size_t rows = f.length(axis);  // both must be 1-D: a 0-D axis is a damaged file
+  std::vector<double> v = f.read_vector<double>(name);
+  v.resize(std::min(rows, v.size()));
+  return v;
 }
 
 RunFile::RunFile(std::string path)
@@ -159,9 +163,9 @@ std::size_t RunFile::copy_rows_before(const h5::File& from, long long before) {
   for (Series* s : {&steps_, &evals_, &stats_}) {
     if (s == &stats_ && s->columns == 0) continue;
     if (!from.is_dataset(s->axis)) fail(from.path(), ": no series '", s->axis, "' to copy");
-    const auto axis = from.read<long long>(s->axis);
+    const std::vector<long long> axis = from.read_vector<long long>(s->axis);
     std::size_t rows = 0;  // the axis is in step order: the rows to keep come first
-    while (rows < axis.size() && axis(rows) < before) ++rows;
+    while (rows < axis.size() && axis[rows] < before) ++rows;
     const std::size_t width = std::max<std::size_t>(s->columns, 1);
     std::vector<xt::xarray<double>> values;
     for (const auto& name : s->names) {
@@ -170,7 +174,8 @@ std::size_t RunFile::copy_rows_before(const h5::File& from, long long before) {
       const h5::Shape shape = from.shape(name);
       // The values of a flushed row are on disk before its axis entry, so there are at least as
       // many value rows as axis rows.
-      if (shape[0] < rows || (s->columns > 0 && (shape.size() != 2 || shape[1] != s->columns))) {
+      const std::size_t rank = s->columns > 0 ? 2 : 1;
+      if (shape.size() != rank || shape[0] < rows || (rank == 2 && shape[1] != s->columns)) {
         fail(from.path(), ": series '", name, "' has shape ", h5::shape_string(shape), " where ",
              rows, " rows", s->columns > 0 ? " of " + std::to_string(s->columns) + " sites" : "",
              " were expected");
@@ -181,7 +186,7 @@ std::size_t RunFile::copy_rows_before(const h5::File& from, long long before) {
       for (std::size_t i = 0; i < values.size(); ++i) {
         std::copy_n(values[i].data() + r * width, width, row.begin() + i * width);
       }
-      record(*s, axis(r), row);
+      record(*s, axis[r], row);
     }
     if (s == &steps_) copied_steps = rows;
   }

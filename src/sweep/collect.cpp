@@ -91,6 +91,13 @@ IndexRow read_row(const fs::path& path, const std::string& id, const std::vector
     const auto metric = io::read_series(f, kValMetric, schema::axis::kEvalStep);
     r.steps = double(loss.size());
     if (!loss.empty()) r.final_train_loss = loss.back();
+    // Values are written before their axis: fewer values than axis rows is a damaged file.
+    const std::size_t steps = f.has("step") ? f.length("step") : 0;
+    const std::size_t evals = f.has("eval_step") ? f.length("eval_step") : 0;
+    if (loss.size() < steps || val.size() < evals || metric.size() < evals) {
+      fail(path.string(), ": ", steps, " steps and ", evals, " evaluations, but ", loss.size(),
+           " train_loss, ", val.size(), " val_loss and ", metric.size(), " val_metric values");
+    }
     if (!val.empty()) {
       r.final_val_loss = val.back();
       r.best_val_loss = *std::min_element(val.begin(), val.end());

@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
+#include "io/hdf5_guard.hpp"
 #include "io/run_schema.hpp"
 
 namespace normlab::train {
@@ -56,11 +57,11 @@ std::vector<T> read_values(const h5::File& f, const char* name, std::size_t size
   if (f.float_bits(name) != 8 * sizeof(T)) {
     fail(f.path(), ": dataset '", name, "' is not ", dtype_name<T>(), " (the run's dtype)");
   }
-  const auto values = f.read<T>(name);
+  std::vector<T> values = f.read_vector<T>(name);
   if (values.size() != size) {
     fail(f.path(), ": dataset '", name, "' holds ", values.size(), " values, the parameters ", size);
   }
-  return std::vector<T>(values.begin(), values.end());
+  return values;
 }
 
 }  // namespace
@@ -98,7 +99,7 @@ void save_checkpoint(const std::string& path, const Checkpoint<T>& c) {
 
 template <class T>
 Checkpoint<T> load_checkpoint(const std::string& path) {
-  const h5::File f = h5::File::open(path);
+  const h5::File f = h5::open_untrusted(path);  // a killed run's file: libhdf5 may choke on it
   if (!f.has_attribute("/", attr::kFormat) ||
       f.read_string_attribute("/", attr::kFormat) != resume::kFormat) {
     fail(path, ": not a normlab resume checkpoint (no root attribute ", attr::kFormat, " = \"",
@@ -121,7 +122,7 @@ Checkpoint<T> load_checkpoint(const std::string& path) {
   c.train_loss = f.read_number_attribute("/", resume::kTrainLoss);
   c.val_loss = f.read_number_attribute("/", resume::kValLoss);
   c.val_metric = f.read_number_attribute("/", resume::kValMetric);
-  const std::size_t P = f.shape(resume::kParams).at(0);
+  const std::size_t P = f.length(resume::kParams);
   c.params = read_values<T>(f, resume::kParams, P);
   c.optimizer.m = read_values<T>(f, resume::kOptimizerM, P);
   c.optimizer.v = read_values<T>(f, resume::kOptimizerV, P);
