@@ -31,24 +31,60 @@ def run(*args, check=True):
     return result
 
 
+TINY_TRANSFORMER = ("[set]\ntrain.steps = 12\ntrain.eval_every = 4\nmodel.width = 16\nmodel.context = 16\n"
+                    "data.chars = 5000\ndata.val_size = 8\nstats.every = 4\n")
+
+
+def png_dpi(path):
+    """The PNG's pHYs chunk as dots per inch (x, y); None without one."""
+    data = path.read_bytes()
+    at = 8
+    while at < len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        kind = data[at + 4:at + 8]
+        if kind == b"pHYs":
+            body = data[at + 8:at + 8 + length]
+            x, y, unit = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big"), body[8]
+            return (x * 0.0254, y * 0.0254) if unit == 1 else None
+        at += 12 + length
+    return None
+
+
+def sweep(root, name, grid):
+    sweep_file = root / f"{name}.toml"
+    sweep_file.write_text(f'experiment = "{REPO / "experiments" / "transformer.toml"}"\n'
+                          + TINY_TRANSFORMER + "[grid]\n" + grid)
+    out = root / name
+    run("sweep", sweep_file, "--out", out, "--jobs", 2)
+    return out
+
+
+def groups_of(sweep_dir, runs):
+    return plots.group_runs(plots.in_sweep_order(sweep_dir, runs), plots.row_keys(sweep_dir, runs))
+
+
+def visible_axes(fig):
+    return [ax for ax in fig.axes if ax.axison]
+
+
+SHARED = {}
+
+
+def setUpModule():
+    """One tiny sweep (two normalizers, two seeds) for both classes: sweeping takes most of the time."""
+    SHARED["tmp"] = tempfile.TemporaryDirectory()
+    SHARED["root"] = Path(SHARED["tmp"].name)
+    SHARED["sweep"] = sweep(SHARED["root"], "sweep", '"model.norm" = ["layernorm", "rmsnorm"]\nseed = [0, 1]\n')
+
+
+def tearDownModule():
+    SHARED["tmp"].cleanup()
+
+
 class PlotsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        root = Path(cls.tmp.name)
-        sweep_file = root / "tiny.toml"
-        sweep_file.write_text(
-            f'experiment = "{REPO / "experiments" / "transformer.toml"}"\n'
-            "[set]\ntrain.steps = 12\ntrain.eval_every = 4\nmodel.width = 16\nmodel.context = 16\n"
-            "data.chars = 5000\ndata.val_size = 8\nstats.every = 4\n"
-            '[grid]\n"model.norm" = ["layernorm", "rmsnorm"]\nseed = [0, 1]\n')
-        cls.sweep = root / "sweep"
-        run("sweep", sweep_file, "--out", cls.sweep, "--jobs", 2)
-        cls.root = root
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
+        cls.root, cls.sweep = SHARED["root"], SHARED["sweep"]
 
     def assert_png(self, path):
         self.assertTrue(path.exists(), path)
@@ -110,54 +146,13 @@ class PlotsTest(unittest.TestCase):
         self.assertIn("not a sweep directory", bad.stderr)
 
 
-TINY_TRANSFORMER = ("[set]\ntrain.steps = 12\ntrain.eval_every = 4\nmodel.width = 16\nmodel.context = 16\n"
-                    "data.chars = 5000\ndata.val_size = 8\nstats.every = 4\n")
-
-
-def png_dpi(path):
-    """The PNG's pHYs chunk as dots per inch (x, y); None without one."""
-    data = path.read_bytes()
-    at = 8
-    while at < len(data):
-        length = int.from_bytes(data[at:at + 4], "big")
-        kind = data[at + 4:at + 8]
-        if kind == b"pHYs":
-            body = data[at + 8:at + 8 + length]
-            x, y, unit = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big"), body[8]
-            return (x * 0.0254, y * 0.0254) if unit == 1 else None
-        at += 12 + length
-    return None
-
-
-def sweep(root, name, grid):
-    sweep_file = root / f"{name}.toml"
-    sweep_file.write_text(f'experiment = "{REPO / "experiments" / "transformer.toml"}"\n'
-                          + TINY_TRANSFORMER + "[grid]\n" + grid)
-    out = root / name
-    run("sweep", sweep_file, "--out", out, "--jobs", 2)
-    return out
-
-
-def groups_of(sweep_dir, runs):
-    return plots.group_runs(plots.in_sweep_order(sweep_dir, runs), plots.row_keys(sweep_dir, runs))
-
-
-def visible_axes(fig):
-    return [ax for ax in fig.axes if ax.axison]
-
-
 class FiguresTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.root = Path(cls.tmp.name)
-        cls.sweep = sweep(cls.root, "norms", '"model.norm" = ["layernorm", "rmsnorm"]\nseed = [0, 1]\n')
+        cls.root, cls.sweep = SHARED["root"] / "figures", SHARED["sweep"]
+        cls.root.mkdir()
         # No normalizer and partial centering: only the latter has a lambda, at its norm sites.
         cls.lambda_sweep = sweep(cls.root, "lambda", '"model.norm" = ["none", "pcnorm"]\nseed = [0]\n')
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
 
     def test_png_dpi_and_pdf_beside(self):
         result = run("plot", self.sweep, "--out", self.root / "dpi")
@@ -200,17 +195,17 @@ class FiguresTest(unittest.TestCase):
             fig = plots.stat_figure(groups, "in_rms", sharey=False)
             first, second = visible_axes(fig)[:2]
             self.assertFalse(first.get_shared_y_axes().joined(first, second))
-        result = run("plot", self.sweep, "--out", self.root / "unshared", "--no-sharey")
-        self.assertIn("stat_in_rms.png", result.stdout)
+        self.assertEqual(plots.main([str(self.sweep), "--out", str(self.root / "unshared"), "--no-sharey"]), 0)
+        self.assertTrue((self.root / "unshared" / "stat_in_rms.pdf").exists())
 
     def test_unknown_site_is_an_error_naming_the_valid_ones(self):
-        bad = run("plot", self.sweep, "--sites", "norm_final,block0.attn.nrm", "--out", self.root / "bad",
+        bad = run("plot", self.sweep, "--sites", "norm_final,block0.attn.nrm", "--out", self.root / "bad_site",
                   check=False)
         self.assertEqual(bad.returncode, 1)
         self.assertIn("--sites", bad.stderr)
         self.assertIn("'block0.attn.nrm'", bad.stderr)
         self.assertIn("block0.attn.norm", bad.stderr)
-        self.assertFalse((self.root / "bad" / "stat_in_rms.png").exists())
+        self.assertFalse((self.root / "bad_site" / "stat_in_rms.png").exists())
         good = run("plot", self.sweep, "--sites", "norm_final", "--out", self.root / "good")
         self.assertIn("stat_in_rms.png", good.stdout)
 
