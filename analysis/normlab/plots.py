@@ -27,6 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 import h5py  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -178,6 +179,16 @@ def _stat_means(groups, stat, sites):
     return means
 
 
+def _log_axis(ax, span):
+    """A log y axis; under three decades, ticks at 1, 2 and 5 times each power of ten, written as
+    plain numbers, since a decade or two would show one or two labels only."""
+    ax.set_yscale("log")
+    if span < 1e3:
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
 def stat_figure(groups, stat, sites=None, sharey=True):
     """One panel per group with a finite value of `stat` at one of `sites` (default all), one
     line per such site, mean over seeds; None when no group has one. A log y axis when every
@@ -198,7 +209,7 @@ def stat_figure(groups, stat, sites=None, sharey=True):
             for site in mean.columns:
                 ax.plot(mean.index, mean[site].to_numpy(), label=site, linewidth=1)
             if log:
-                ax.set_yscale("log")
+                _log_axis(ax, values.max() / values.min())
             ax.set_title(f"{label} ({seeds_text(range(count))})")
             ax.set_xlabel("training step")
             ax.set_ylabel(STAT_LABELS.get(stat, stat))
@@ -260,37 +271,48 @@ def _epsilon_text(by_norm):
     return "ε = " + ", ".join(f"{e:g}" for e in epsilons)
 
 
+def _sensitivity_panel(ax, runs, width=0.27):
+    """Markers per site and direction at the mean over runs, min-max error bars; a value at or
+    under the rounding floor is drawn on it as an open triangle."""
+    sites = runs[0][0]
+    x = np.arange(len(sites))
+    floor = ROUNDING_FLOOR * np.mean([r[3] for r in runs])
+    for k, d in enumerate(SENSITIVITY_DIRECTIONS):
+        v = np.stack([r[1][d] for r in runs])
+        shown = np.maximum(v.mean(axis=0), floor)
+        low, high = np.maximum(v.min(axis=0), floor), np.maximum(v.max(axis=0), floor)
+        at = x + (k - 1) * width
+        drawn = ax.errorbar(at, shown, yerr=np.stack([shown - low, high - shown]), fmt="o",
+                            markersize=4, capsize=2, label=d)
+        under = shown <= floor
+        ax.plot(at[under], shown[under], "v", markersize=6, mfc="white", color=drawn[0].get_color())
+    ax.axhline(floor, color="gray", linestyle="--", linewidth=0.8,
+               label="float64 rounding floor (1e-12 × base loss; values under it drawn on it, ▽)")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=floor / 5)
+    ax.set_xticks(x, sites, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("|ΔL| (nats)")
+
+
 def sensitivity_figure(by_norm, sharey=True):
-    """One panel per normalizer, bars per site (forward order) of the gain, offset and control
+    """One panel per normalizer, per site (forward order) the gain, offset and control
     sensitivity (mean over its runs with the same sites, min-max error bars) on a log axis, since
-    they span decades (a normalized site's gain sensitivity sits at float64 rounding); the
-    rounding floor (ROUNDING_FLOOR x the mean base loss) as a dashed line."""
+    they span decades (a normalized site's gain sensitivity sits near float64 rounding); the
+    rounding floor (ROUNDING_FLOOR x the mean base loss) dashed."""
     norms = sorted(by_norm)
-    width = 0.27
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(norms), 1, figsize=(9, 2.9 * len(norms) + 0.6), squeeze=False,
+        fig, axes = plt.subplots(len(norms), 1, figsize=(9, 2.9 * len(norms) + 1.0), squeeze=False,
                                  sharey=sharey)
         for ax, norm in zip(axes[:, 0], norms):
             runs = [r for r in by_norm[norm] if r[0] == by_norm[norm][0][0]]  # same sites only
-            sites = runs[0][0]
-            x = np.arange(len(sites))
-            for k, d in enumerate(SENSITIVITY_DIRECTIONS):
-                v = np.stack([r[1][d] for r in runs])
-                mean = v.mean(axis=0)
-                err = np.stack([mean - v.min(axis=0), v.max(axis=0) - mean])
-                ax.bar(x + (k - 1) * width, mean, width, yerr=err, capsize=2, label=d)
-            floor = ROUNDING_FLOOR * np.mean([r[3] for r in runs])
-            ax.axhline(floor, color="gray", linestyle="--", linewidth=0.8,
-                       label="float64 rounding floor")
-            ax.set_yscale("log", nonpositive="mask")
-            ax.set_xticks(x, sites, rotation=30, ha="right", fontsize=7)
-            ax.set_ylabel("|ΔL| (nats)")
+            _sensitivity_panel(ax, runs)
             ax.set_title(f"model.norm={norm} (n = {len(runs)} run{'s' if len(runs) != 1 else ''})")
-            ax.legend(ncol=4, fontsize=7)
         axes[-1, 0].set_xlabel("site (forward order)")
         fig.suptitle(f"sensitivity per site: (|ΔL(+ε)| + |ΔL(−ε)|) / 2 at {_epsilon_text(by_norm)}, "
                      "mean and min-max over runs")
-        fig.tight_layout()
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=4, bbox_to_anchor=(0.5, 1 - 0.45 / fig.get_figheight()))
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / fig.get_figheight()))
     return fig
 
 
@@ -331,7 +353,10 @@ def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10, sh
         out.mkdir(parents=True, exist_ok=True)
         groups = group_runs(in_sweep_order(sweep_dir, runs), row_keys(sweep_dir, runs))
         written = [plot_losses(groups, out, "step", smooth), plot_losses(groups, out, "time", smooth)]
-        written += [plot_stat(groups, out, stat, sites, sharey) for stat in stats]
+        for stat in stats:
+            written.append(plot_stat(groups, out, stat, sites, sharey))
+            if written[-1] is None:
+                print(f"stat_{stat}: NaN at every chosen site of every run; no figure", file=sys.stderr)
     written.append(plot_sensitivity(sweep_dir, out, sharey))
     return [p for p in written if p is not None]
 
