@@ -51,7 +51,7 @@ def draw(path, png):
             sys.exit(f"{path}: not a normlab numerics file")
         c, k, s = table(f, "cases"), table(f, "conditioning"), table(f, "gradient_scaling")
     default_eps = {"rmsnorm": (1e-5, "inside"), "layernorm": (1e-5, "inside")}
-    fig, ax = plt.subplots(2, 2, figsize=(12, 9))
+    fig, ax = plt.subplots(2, 2, figsize=(12, 10.5))
 
     # (a) float32 vs offset ratio, worst over D
     a = ax[0, 0]
@@ -88,7 +88,8 @@ def draw(path, png):
                    label=f"{kind}, {impl}, {st}/{acc}")
     b.set(xscale="log", yscale="log", xlabel="row length D (features)", ylabel="max relative error of y",
           title="(b) precision vs D, standard normal rows")
-    b.legend(fontsize=7, ncol=2, title="kind, implementation, storage/accumulation", title_fontsize=7)
+    b.legend(fontsize=7, ncol=2, title="kind, implementation, storage/accumulation", title_fontsize=7,
+             loc="upper center", bbox_to_anchor=(0.5, -0.14))
 
     # (c) spectral norm vs RMS
     cc = ax[1, 0]
