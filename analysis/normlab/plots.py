@@ -59,8 +59,9 @@ STAT_LABELS = {
 def save(fig, out, stem):
     """Writes OUT/STEM.png (PNG_DPI) and OUT/STEM.pdf and closes the figure; returns the PNG."""
     path = Path(out) / f"{stem}.png"
-    fig.savefig(path, dpi=PNG_DPI)
-    fig.savefig(path.with_suffix("." + VECTOR_FORMAT))
+    with plt.rc_context(STYLE):  # pdf.fonttype is read when saving
+        fig.savefig(path, dpi=PNG_DPI)
+        fig.savefig(path.with_suffix("." + VECTOR_FORMAT))
     plt.close(fig)
     return path
 
