@@ -1,4 +1,5 @@
-"""Plot a `normlab numerics` file (docs/NUMERICS.md) into one PNG with four panels.
+"""Plot a `normlab numerics` file (docs/NUMERICS.md) into one figure with four panels: OUT.png
+(200 dpi) and OUT.pdf beside it.
 
 usage: /usr/bin/python3 scripts/plot_numerics.py NUMERICS.h5 OUT.png
 
@@ -8,6 +9,7 @@ usage: /usr/bin/python3 scripts/plot_numerics.py NUMERICS.h5 OUT.png
 (d) RMSNorm's weight gradient times delta under W -> delta W (1 under the 1/delta law).
 """
 import sys
+from pathlib import Path
 
 import h5py
 import matplotlib
@@ -15,6 +17,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+PNG_DPI = 200
+# Type sizes readable when the figure is shrunk to a page's width.
+STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8,
+         "xtick.labelsize": 8, "ytick.labelsize": 8, "pdf.fonttype": 42}
 
 
 def table(f, group):
@@ -34,12 +41,17 @@ def capped(v, cap=10.0):
 
 
 def main(path, png):
+    with plt.rc_context(STYLE):
+        draw(path, png)
+
+
+def draw(path, png):
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") not in ("normlab-numerics", b"normlab-numerics"):
             sys.exit(f"{path}: not a normlab numerics file")
         c, k, s = table(f, "cases"), table(f, "conditioning"), table(f, "gradient_scaling")
     default_eps = {"rmsnorm": (1e-5, "inside"), "layernorm": (1e-5, "inside")}
-    fig, ax = plt.subplots(2, 2, figsize=(12, 9))
+    fig, ax = plt.subplots(2, 2, figsize=(12, 10.5))
 
     # (a) float32 vs offset ratio, worst over D
     a = ax[0, 0]
@@ -58,9 +70,9 @@ def main(path, png):
         worst = [capped(c["y_max_rel"][m & (c["offset_ratio"] == r)]).max() for r in ratios]
         a.plot([max(r, 1.0) for r in ratios], worst, "o-", label=label)
     a.set(xscale="log", yscale="log", xlabel="mean/std of the rows (0 drawn at 1)",
-          ylabel="max relative error of y (worst D; >=10 drawn at 10)",
+          ylabel="max relative error of y (worst D; ≥10 drawn at 10)",
           title="(a) cancellation in float32")
-    a.legend(fontsize=7)
+    a.legend()
 
     # (b) storage/accumulation vs D, normal rows
     b = ax[0, 1]
@@ -73,10 +85,11 @@ def main(path, png):
             m = base & (c["implementation"] == impl) & (c["storage"] == st) & (c["accumulation"] == acc)
             order = np.argsort(c["D"][m])
             b.plot(c["D"][m][order], capped(c["y_max_rel"][m][order]), style, marker=".",
-                   label=f"{kind} {impl} {st}/{acc}")
-    b.set(xscale="log", yscale="log", xlabel="D", ylabel="max relative error of y",
+                   label=f"{kind}, {impl}, {st}/{acc}")
+    b.set(xscale="log", yscale="log", xlabel="row length D (features)", ylabel="max relative error of y",
           title="(b) precision vs D, standard normal rows")
-    b.legend(fontsize=6, ncol=2)
+    b.legend(fontsize=7, ncol=2, title="kind, implementation, storage/accumulation", title_fontsize=7,
+             loc="upper center", bbox_to_anchor=(0.5, -0.14))
 
     # (c) spectral norm vs RMS
     cc = ax[1, 0]
@@ -89,18 +102,20 @@ def main(path, png):
             cc.plot(k["rms"][m][order], k["closed_sigma_max"][m][order], "-",
                     color=line[0].get_color(), label=f"{kind} closed form")
     cc.set(xscale="log", yscale="log", xlabel="RMS of the input row (mean 0)",
-           ylabel="spectral norm of dy/dx", title=f"(c) Jacobian spectral norm, D = {Dmax}")
-    cc.legend(fontsize=7)
+           ylabel="spectral norm of dy/dx (1/units of x)", title=f"(c) Jacobian spectral norm, D = {Dmax}")
+    cc.legend()
 
     # (d) 1/delta gradient scaling
     d = ax[1, 1]
     d.plot(s["delta"], s["scaled"], "o-")
     d.axhline(1.0, color="gray", lw=0.8)
-    d.set(xscale="log", xlabel="weight scale delta",
-          ylabel="delta * ||dL/dW(delta)|| / ||dL/dW(1)||",
-          title="(d) RMSNorm: gradients scale as 1/delta (until mean(h^2) ~ eps)")
+    d.set(xscale="log", xlabel="weight scale δ (W → δW)",
+          ylabel="δ ‖dL/dW(δ)‖ / ‖dL/dW(1)‖ (1: the 1/δ law)",
+          title="(d) RMSNorm: gradients scale as 1/δ (until mean(h²) ~ eps)")
     fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    fig.savefig(png, dpi=PNG_DPI)
+    fig.savefig(Path(png).with_suffix(".pdf"))
+    plt.close(fig)
 
 
 if __name__ == "__main__":

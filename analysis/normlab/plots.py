@@ -1,15 +1,19 @@
-"""A sweep directory's plots as PNG files (matplotlib, Agg):
+"""A sweep directory's figures, each as a PNG (200 dpi) and a PDF beside it (matplotlib, Agg):
 
-  loss_step.png      training loss (smoothed) and validation loss against the step, one line per
-                     row of the table (the sweep's axes but seed), the mean over seeds with a band
-                     from the lowest to the highest seed;
-  loss_time.png      the same against wall time (the cumulative step_time, the seeds' mean);
-  stat_<NAME>.png    per-site statistics (default in_rms) over training, one panel per row,
-                     one line per site (mean over seeds);
-  sensitivity.png    gain, offset and control sensitivity per site and normalizer, only when
-                     `normlab analyze sensitivity` files (*.sensitivity.h5) lie in the directory.
+  loss_step          training loss (smoothed) and validation loss (nats) against the step, one
+                     line per row of the table (the sweep's axes but seed), the mean over seeds
+                     with a band from the lowest to the highest seed;
+  loss_time          the same against wall time (the cumulative step_time, the seeds' mean);
+  stat_<NAME>        per-site statistics (default in_rms) over training, one panel per row, one
+                     line per site (mean over seeds); sites where the statistic is NaN throughout
+                     (no such parameter) are left out, and a row with no such site gets no panel;
+                     the panels share the y axis unless --no-sharey;
+  sensitivity        gain, offset and control sensitivity per site and normalizer on a log axis,
+                     at the files' reference epsilon, only when `normlab analyze sensitivity`
+                     files (*.sensitivity.h5) lie in the directory.
 
     /usr/bin/python3 -m normlab.plots SWEEP_DIR [--out DIR] [--stat NAME[,NAME]] [--sites A,B]
+                                      [--smooth N] [--no-sharey]
     normlab plot SWEEP_DIR ...          (the same, through the normlab binary)
 """
 
@@ -23,11 +27,43 @@ import matplotlib
 matplotlib.use("Agg")
 import h5py  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import schema as S  # noqa: E402
 from .frames import load_runs  # noqa: E402
+
+PNG_DPI = 200
+VECTOR_FORMAT = "pdf"
+# Type sizes readable when a figure is shrunk to a column's width.
+STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8,
+         "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.titlesize": 10, "pdf.fonttype": 42}
+
+# The y-axis label of a statistic (docs/FORMAT.md, "Statistics"); others are labelled by name.
+STAT_LABELS = {
+    "in_mean": "mean of the site input x",
+    "in_abs_mean_over_rms": "|mean| / RMS of the site input x",
+    "in_rms": "RMS of the site input x",
+    "in_std": "standard deviation of the site input x",
+    "in_max_abs": "max |x| at the site input",
+    "in_mean_share": "mean² / RMS² of the site input x",
+    "out_rms": "RMS of the site output y",
+    "grad_in_rms": "RMS of dL/dx (nats per unit of x)",
+    "grad_out_rms": "RMS of dL/dy (nats per unit of y)",
+    "lambda": "λ of partial centering",
+    "update_ratio": "‖Δθ‖ / ‖θ‖ per update",
+}
+
+
+def save(fig, out, stem):
+    """Writes OUT/STEM.png (PNG_DPI) and OUT/STEM.pdf and closes the figure; returns the PNG."""
+    path = Path(out) / f"{stem}.png"
+    with plt.rc_context(STYLE):  # pdf.fonttype is read when saving
+        fig.savefig(path, dpi=PNG_DPI)
+        fig.savefig(path.with_suffix("." + VECTOR_FORMAT))
+    plt.close(fig)
+    return path
 
 
 def row_keys(sweep_dir, runs):
@@ -50,8 +86,19 @@ def in_sweep_order(sweep_dir, runs):
     return sorted(runs, key=lambda r: position.get(r.run_id, len(listed)))
 
 
+def _value_text(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def label_of(run, keys):
-    return ", ".join(str(run.flat_config.get(k)) for k in keys)
+    """"model.norm=rmsnorm, data.offset=0": the row keys and their values; a key the run's config
+    does not have (an option of another normalizer) is left out."""
+    values = [(k, run.flat_config.get(k)) for k in keys]
+    return ", ".join(f"{k}={_value_text(v)}" for k, v in values if v is not None)
+
+
+def seeds_text(runs):
+    return f"n = {len(runs)} seed{'s' if len(runs) != 1 else ''}"
 
 
 def group_runs(runs, keys):
@@ -72,81 +119,126 @@ def _smooth(series, window):
     return series.rolling(window, min_periods=1).mean() if window > 1 else series
 
 
+def _loss_lines(runs, against, smooth):
+    """(x_train, train mean, low, high), (x_val, val mean, low, high) over the runs' seeds."""
+    steps = [run.steps() for run in runs]
+    evals = [run.evals() for run in runs]
+    for s in steps:
+        s[S.SERIES_TRAIN_LOSS] = _smooth(s[S.SERIES_TRAIN_LOSS], smooth)
+        s["wall"] = s[S.SERIES_STEP_TIME].cumsum()
+    train = _band(steps, S.SERIES_TRAIN_LOSS)
+    val = _band(evals, S.SERIES_VAL_LOSS)
+    if against == "time":
+        wall = _band(steps, "wall")[0]
+        x_train = wall.reindex(train[0].index).to_numpy()
+        x_val = wall.reindex(val[0].index, method="nearest").to_numpy()
+    else:
+        x_train, x_val = train[0].index.to_numpy(), val[0].index.to_numpy()
+    return ((x_train, *(v.to_numpy() for v in train)), (x_val, *(v.to_numpy() for v in val)))
+
+
+def loss_figure(groups, against, smooth):
+    """Train loss and val loss per group against the step or the wall time; one legend naming the
+    rows and their number of seeds, the two panels sharing the loss axis."""
+    with plt.rc_context(STYLE):
+        fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+        for label, runs in groups.items():
+            (x, mean, low, high), (xv, vmean, vlow, vhigh) = _loss_lines(runs, against, smooth)
+            line, = ax_train.plot(x, mean, label=f"{label} ({seeds_text(runs)})")
+            ax_train.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+            ax_val.plot(xv, vmean, marker=".", color=line.get_color())
+            ax_val.fill_between(xv, vlow, vhigh, color=line.get_color(), alpha=0.2)
+        xlabel = "wall time (s, cumulative step time)" if against == "time" else "training step"
+        smoothed = f", moving mean of {smooth} steps" if smooth > 1 else ""
+        ax_train.set(xlabel=xlabel, ylabel="loss (cross-entropy, nats)",
+                     title=f"training loss (batch{smoothed})")
+        ax_val.set(xlabel=xlabel, title="validation loss (held-out set)")
+        ax_val.tick_params(labelleft=True)
+        ax_train.legend()
+        fig.suptitle("mean over seeds, band from the lowest to the highest seed")
+        fig.tight_layout()
+    return fig
+
+
 def plot_losses(groups, out, against, smooth):
-    """loss_step.png or loss_time.png: train loss and val loss per group."""
-    fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, 4.2))
+    """loss_step.png or loss_time.png (and .pdf)."""
+    return save(loss_figure(groups, against, smooth), out, f"loss_{against}")
+
+
+def _stat_means(groups, stat, sites):
+    """{label: (mean over seeds, wide by site, only sites with a finite value; number of runs)},
+    groups without any such site left out."""
+    means = {}
     for label, runs in groups.items():
-        steps = [run.steps() for run in runs]
-        evals = [run.evals() for run in runs]
-        for s in steps:
-            s[S.SERIES_TRAIN_LOSS] = _smooth(s[S.SERIES_TRAIN_LOSS], smooth)
-            s["wall"] = s[S.SERIES_STEP_TIME].cumsum()
-        mean, low, high = _band(steps, S.SERIES_TRAIN_LOSS)
-        val_mean, val_low, val_high = _band(evals, S.SERIES_VAL_LOSS)
-        if against == "time":
-            wall = _band(steps, "wall")[0]
-            x_train = wall.reindex(mean.index).to_numpy()
-            x_val = wall.reindex(val_mean.index, method="nearest").to_numpy()
-        else:
-            x_train, x_val = mean.index.to_numpy(), val_mean.index.to_numpy()
-        line, = ax_train.plot(x_train, mean.to_numpy(), label=f"{label} ({len(runs)})")
-        ax_train.fill_between(x_train, low.to_numpy(), high.to_numpy(), color=line.get_color(), alpha=0.2)
-        ax_val.plot(x_val, val_mean.to_numpy(), marker=".", color=line.get_color(), label=label)
-        ax_val.fill_between(x_val, val_low.to_numpy(), val_high.to_numpy(), color=line.get_color(), alpha=0.2)
-    xlabel = "wall time (s, cumulative step time)" if against == "time" else "step"
-    ax_train.set(xlabel=xlabel, ylabel="train loss" + (f" (mean of {smooth} steps)" if smooth > 1 else ""),
-                 title="training loss (mean over seeds, min-max band)")
-    ax_val.set(xlabel=xlabel, ylabel="validation loss", title="validation loss")
-    ax_train.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(out) / f"loss_{against}.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def plot_stat(groups, out, stat, sites=None):
-    """stat_<stat>.png: one panel per group, one line per site, mean over seeds."""
-    n = len(groups)
-    cols = min(n, 3)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
-    drawn = 0
-    for ax, (label, runs) in zip(axes.flat, groups.items()):
         frames = [run.stat(stat) for run in runs if stat in run.statistics]
         if not frames:
-            ax.set_title(f"{label}: no {stat}", fontsize=8)
             continue
         mean = sum(f.reindex(frames[0].index) for f in frames) / len(frames)
-        chosen = [s for s in mean.columns if sites is None or s in sites]
-        for site in chosen:
-            ax.plot(mean.index, mean[site].to_numpy(), label=site, linewidth=1)
-        values = mean[chosen].to_numpy()
-        if values.size and np.all(values[np.isfinite(values)] > 0):
-            ax.set_yscale("log")
-        ax.set_title(label, fontsize=8)
-        ax.set_xlabel("step")
-        ax.set_ylabel(stat)
-        if len(chosen) <= 16:
-            ax.legend(fontsize=5, ncol=2)
-        drawn += 1
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    fig.suptitle(f"{stat} per site over training (mean over seeds)")
-    fig.tight_layout()
-    path = Path(out) / f"stat_{stat}.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path if drawn else None
+        chosen = [c for c in mean.columns if (sites is None or c in sites) and mean[c].notna().any()]
+        if chosen:
+            means[label] = (mean[chosen], len(frames))
+    return means
+
+
+def _log_axis(ax, span):
+    """A log y axis; under three decades, ticks at 1, 2 and 5 times each power of ten, written as
+    plain numbers, since a decade or two would show one or two labels only."""
+    ax.set_yscale("log")
+    if span < 1e3:
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def stat_figure(groups, stat, sites=None, sharey=True):
+    """One panel per group with a finite value of `stat` at one of `sites` (default all), one
+    line per such site, mean over seeds; None when no group has one. A log y axis when every
+    value is positive and they span more than a decade."""
+    means = _stat_means(groups, stat, sites)
+    if not means:
+        return None
+    n = len(means)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    values = np.concatenate([m.to_numpy().ravel() for m, _ in means.values()])
+    values = values[np.isfinite(values)]
+    log = values.size > 0 and values.min() > 0 and values.max() > 10 * values.min()
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.7 * rows), squeeze=False,
+                                 sharey=sharey)
+        for ax, (label, (mean, count)) in zip(axes.flat, means.items()):
+            for site in mean.columns:
+                ax.plot(mean.index, mean[site].to_numpy(), label=site, linewidth=1)
+            if log:
+                _log_axis(ax, values.max() / values.min())
+            ax.set_title(f"{label} ({seeds_text(range(count))})")
+            ax.set_xlabel("training step")
+            ax.set_ylabel(STAT_LABELS.get(stat, stat))
+            ax.tick_params(labelleft=True)
+            if len(mean.columns) <= 16:
+                ax.legend(title="site", ncol=2, fontsize=7, title_fontsize=7)
+        for ax in list(axes.flat)[n:]:
+            ax.axis("off")
+        shared = ", shared y axis" if sharey else ""
+        fig.suptitle(f"{stat} per site over training (mean over seeds{shared})")
+        fig.tight_layout()
+    return fig
+
+
+def plot_stat(groups, out, stat, sites=None, sharey=True):
+    """stat_<stat>.png (and .pdf); None when no group has the statistic at any chosen site."""
+    fig = stat_figure(groups, stat, sites, sharey)
+    return save(fig, out, f"stat_{stat}") if fig is not None else None
 
 
 SENSITIVITY_DIRECTIONS = ("gain", "offset", "control")
+ROUNDING_FLOOR = 1e-12  # docs/ANALYSIS.md: |dL| below this times the base loss is float64 rounding
 
 
 def _read_sensitivity(path):
-    """(norm, sites, {direction: values}) from a `normlab analyze sensitivity` file
-    (docs/ANALYSIS.md: group /sensitivity, datasets <direction>_sensitivity over `site`); None for
-    a file of another format."""
+    """(norm, sites, {direction: values}, reference epsilon, base loss) from a `normlab analyze
+    sensitivity` file (docs/ANALYSIS.md: group /sensitivity, datasets <direction>_sensitivity over
+    `site`); None for a file of another format."""
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != "normlab-sensitivity":
             return None
@@ -154,14 +246,13 @@ def _read_sensitivity(path):
         sites = [str(x) for x in g["site"].asstr()[()]]
         values = {d: np.asarray(g[f"{d}_sensitivity"][()], dtype=float)
                   for d in SENSITIVITY_DIRECTIONS}
-        return str(g.attrs.get("norm", "?")), sites, values
+        return (str(g.attrs.get("norm", "?")), sites, values,
+                float(g.attrs.get("reference_epsilon", np.nan)), float(g.attrs.get("base_loss", np.nan)))
 
 
-def plot_sensitivity(sweep_dir, out):
-    """sensitivity.png: one panel per normalizer, bars per site (forward order) of the gain, offset
-    and control sensitivity at the reference epsilon, the mean over the runs of that normalizer
-    with their min-max as error bars; from every *.sensitivity.h5 under the directory. None when
-    there is none."""
+def read_sensitivities(sweep_dir):
+    """{norm: [(sites, values, epsilon, base loss)]} from every *.sensitivity.h5 under the
+    directory; unreadable and foreign files are reported on stderr and passed over."""
     by_norm = {}
     for path in sorted(Path(sweep_dir).rglob("*.sensitivity.h5")):
         try:
@@ -172,43 +263,83 @@ def plot_sensitivity(sweep_dir, out):
         if found is None:
             print(f"sensitivity: skipped {path}: not a normlab-sensitivity file", file=sys.stderr)
             continue
-        norm, sites, values = found
-        by_norm.setdefault(norm, []).append((sites, values))
-    if not by_norm:
-        return None
+        by_norm.setdefault(found[0], []).append(found[1:])
+    return by_norm
+
+
+def _epsilon_text(by_norm):
+    epsilons = sorted({r[2] for runs in by_norm.values() for r in runs})
+    return "ε = " + ", ".join(f"{e:g}" for e in epsilons)
+
+
+def _sensitivity_panel(ax, runs, width=0.27):
+    """Markers per site and direction at the mean over runs, min-max error bars; a value at or
+    under the rounding floor is drawn on it as an open triangle."""
+    sites = runs[0][0]
+    x = np.arange(len(sites))
+    floor = ROUNDING_FLOOR * np.mean([r[3] for r in runs])
+    for k, d in enumerate(SENSITIVITY_DIRECTIONS):
+        v = np.stack([r[1][d] for r in runs])
+        shown = np.maximum(v.mean(axis=0), floor)
+        low, high = np.maximum(v.min(axis=0), floor), np.maximum(v.max(axis=0), floor)
+        at = x + (k - 1) * width
+        drawn = ax.errorbar(at, shown, yerr=np.stack([shown - low, high - shown]), fmt="o",
+                            markersize=4, capsize=2, label=d)
+        under = shown <= floor
+        ax.plot(at[under], shown[under], "v", markersize=6, mfc="white", color=drawn[0].get_color())
+    ax.axhline(floor, color="gray", linestyle="--", linewidth=0.8,
+               label="float64 rounding floor (1e-12 × base loss; values under it drawn on it, ▽)")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=floor / 5)
+    ax.set_xticks(x, sites, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("|ΔL| (nats)")
+
+
+def sensitivity_figure(by_norm, sharey=True):
+    """One panel per normalizer, per site (forward order) the gain, offset and control
+    sensitivity (mean over its runs with the same sites, min-max error bars) on a log axis, since
+    they span decades (a normalized site's gain sensitivity sits near float64 rounding); the
+    rounding floor (ROUNDING_FLOOR x the mean base loss) dashed."""
     norms = sorted(by_norm)
-    fig, axes = plt.subplots(len(norms), 1, figsize=(9, 2.6 * len(norms)), squeeze=False)
-    width = 0.27
-    for ax, norm in zip(axes[:, 0], norms):
-        runs = [r for r in by_norm[norm] if r[0] == by_norm[norm][0][0]]  # same sites only
-        sites = runs[0][0]
-        x = np.arange(len(sites))
-        for k, d in enumerate(SENSITIVITY_DIRECTIONS):
-            v = np.stack([r[1][d] for r in runs])
-            mean = v.mean(axis=0)
-            err = np.stack([mean - v.min(axis=0), v.max(axis=0) - mean])
-            ax.bar(x + (k - 1) * width, mean, width, yerr=err, capsize=2, label=d)
-        ax.set_xticks(x, sites, rotation=30, ha="right", fontsize=6)
-        ax.set_ylabel("|dL| (nats)")
-        ax.set_title(f"{norm} ({len(runs)} run{'s' if len(runs) != 1 else ''})", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.suptitle("sensitivity per site at the reference epsilon (mean, min-max over runs)")
-    fig.tight_layout()
-    path = Path(out) / "sensitivity.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(norms), 1, figsize=(9, 2.9 * len(norms) + 1.0), squeeze=False,
+                                 sharey=sharey)
+        for ax, norm in zip(axes[:, 0], norms):
+            runs = [r for r in by_norm[norm] if r[0] == by_norm[norm][0][0]]  # same sites only
+            _sensitivity_panel(ax, runs)
+            ax.set_title(f"model.norm={norm} (n = {len(runs)} run{'s' if len(runs) != 1 else ''})")
+        axes[-1, 0].set_xlabel("site (forward order)")
+        fig.suptitle(f"sensitivity per site: (|ΔL(+ε)| + |ΔL(−ε)|) / 2 at {_epsilon_text(by_norm)}, "
+                     "mean and min-max over runs")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=4, bbox_to_anchor=(0.5, 1 - 0.45 / fig.get_figheight()))
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / fig.get_figheight()))
+    return fig
 
 
-def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10):
-    """Writes every plot of a sweep directory into `out` (default SWEEP_DIR/plots), one stat_*.png
-    per statistic in `stats`, and returns their paths."""
+def plot_sensitivity(sweep_dir, out, sharey=True):
+    """sensitivity.png (and .pdf) from every *.sensitivity.h5 under the directory; None when
+    there is none."""
+    by_norm = read_sensitivities(sweep_dir)
+    return save(sensitivity_figure(by_norm, sharey), out, "sensitivity") if by_norm else None
+
+
+def check_choices(what, chosen, known):
+    """ValueError naming the valid values when one of `chosen` is not among `known`."""
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        names = ", ".join(repr(u) for u in unknown)
+        raise ValueError(f"{what}: no {names} in the runs; they have {', '.join(known)}")
+
+
+def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10, sharey=True):
+    """Writes every figure of a sweep directory into `out` (default SWEEP_DIR/plots), one stat_*
+    per statistic in `stats`, and returns the PNGs' paths (each has a PDF beside it)."""
     sweep_dir = Path(sweep_dir)
     runs_dir = sweep_dir / "runs"
     if not runs_dir.is_dir():
         raise NotADirectoryError(f"{sweep_dir}: not a sweep directory (no runs/)")
     out = Path(out) if out else sweep_dir / "plots"
-    out.mkdir(parents=True, exist_ok=True)
     with load_runs(runs_dir, skip_unreadable=True) as runs:
         runs = [r for r in runs if r.steps_done > 0]
         if not runs:
@@ -217,25 +348,34 @@ def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10):
         for stat in stats:
             if stat not in known:
                 raise ValueError(f"--stat: no statistic {stat!r} in the runs; they have {', '.join(known)}")
+        if sites is not None:
+            known_sites = list(dict.fromkeys(s for r in runs for s in r.sites().index))
+            check_choices("--sites", sorted(sites), known_sites)
+        out.mkdir(parents=True, exist_ok=True)
         groups = group_runs(in_sweep_order(sweep_dir, runs), row_keys(sweep_dir, runs))
         written = [plot_losses(groups, out, "step", smooth), plot_losses(groups, out, "time", smooth)]
-        written += [plot_stat(groups, out, stat, sites) for stat in stats]
-    written.append(plot_sensitivity(sweep_dir, out))
+        for stat in stats:
+            written.append(plot_stat(groups, out, stat, sites, sharey))
+            if written[-1] is None:
+                print(f"stat_{stat}: NaN at every chosen site of every run; no figure", file=sys.stderr)
+    written.append(plot_sensitivity(sweep_dir, out, sharey))
     return [p for p in written if p is not None]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="normlab plot", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir")
-    parser.add_argument("--out", help="directory of the PNGs (default SWEEP_DIR/plots)")
+    parser.add_argument("--out", help="directory of the figures (default SWEEP_DIR/plots)")
     parser.add_argument("--stat", default="in_rms",
                         help="per-site statistics, comma-separated (default in_rms), e.g. in_rms,in_mean_share")
     parser.add_argument("--sites", help="only these sites, comma-separated (default: all)")
     parser.add_argument("--smooth", type=int, default=10, help="train-loss moving average, steps")
+    parser.add_argument("--no-sharey", dest="sharey", action="store_false",
+                        help="give each panel of a figure its own y axis (default: shared)")
     args = parser.parse_args(argv)
     try:
         paths = make_plots(args.sweep_dir, args.out, args.stat.split(","),
-                           set(args.sites.split(",")) if args.sites else None, args.smooth)
+                           set(args.sites.split(",")) if args.sites else None, args.smooth, args.sharey)
     except (OSError, ValueError) as e:
         print(f"normlab plot: error: {e}", file=sys.stderr)
         return 1

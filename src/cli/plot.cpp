@@ -11,11 +11,12 @@ namespace normlab::cli {
 int cmd_plot(const Args& args, std::ostream& out) {
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
-      out << "usage: normlab plot SWEEP_DIR [--out DIR] [--stat NAME[,NAME]] [--sites A,B] [--smooth N]\n\n"
+      out << "usage: normlab plot SWEEP_DIR [--out DIR] [--stat NAME[,NAME]] [--sites A,B] [--smooth N]\n"
+             "                         [--no-sharey]\n\n"
              "Runs /usr/bin/python3 -m normlab.plots (analysis/normlab/plots.py): loss against step\n"
              "and wall time per row, per-site statistics over training (default in_rms), and\n"
-             "sensitivity per site when *.sensitivity.h5 files are in the directory. PNGs into --out\n"
-             "(default SWEEP_DIR/plots).\n";
+             "sensitivity per site when *.sensitivity.h5 files are in the directory. PNGs (200 dpi)\n"
+             "and PDFs into --out (default SWEEP_DIR/plots); panels share the y axis unless --no-sharey.\n";
       return 0;
     }
   }
