@@ -10,6 +10,8 @@
 #include "compare.hpp"
 #include "core/strings.hpp"
 #include "helpers.hpp"
+#include "cli/common.hpp"
+#include "io/config.hpp"
 #include "io/hdf5.hpp"
 
 namespace {
@@ -129,8 +131,15 @@ TEST_CASE("apply: bad input gets a one-line error and leaves no output", "[cli]"
   expect_failure(apply(good, {"--lambda", "0.5"}), "'lambda' does not apply to rmsnorm", out);
   expect_failure(apply(good, {"--dtype", "float16"}), "'float16' is not one of", out);
   expect_failure(apply(dir / "missing.h5", {}), "missing.h5: no such file", out);
-  expect_failure({"apply", "--norm", "rmsnorm"}, "--in", out);
-  expect_failure(apply(good, {"--bogus", "1"}), "unrecognised option '--bogus'", out);
+  for (const auto& [args, needle] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"apply", "--norm", "rmsnorm"}, "--in"},
+           {apply(good, {"--bogus", "1"}), "unrecognised option '--bogus'"}}) {
+    CliResult r = run_cli(args);  // usage errors: status 2, one line, no output
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Contains(needle));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK_FALSE(fs::exists(out));
+  }
 
   {  // a file that is not HDF5
     std::ofstream(dir / "text.h5") << "not hdf5\n";
@@ -218,10 +227,13 @@ TEST_CASE("apply: a failure while writing removes the partial output, never the 
 
 TEST_CASE("command line: usage, unknown commands, help", "[cli]") {
   CliResult r = run_cli({});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("apply") && Contains("norms") && Contains("bench"));
+  r = run_cli({"help"});
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Contains("apply") && Contains("norms") && Contains("bench"));
   r = run_cli({"aply"});
-  CHECK(r.status == 1);
+  CHECK(r.status == 2);
   CHECK_THAT(r.err, Contains("unknown command 'aply' (did you mean 'apply'?)"));
   r = run_cli({"apply", "--help"});
   CHECK(r.status == 0);
@@ -229,7 +241,7 @@ TEST_CASE("command line: usage, unknown commands, help", "[cli]") {
   r = run_cli({"norms"});
   CHECK_THAT(r.out, Contains("pcnorm") && Contains("--learn-lambda") && Contains("default 0.0625"));
   r = run_cli({"bench", "nroms"});
-  CHECK(r.status == 1);
+  CHECK(r.status == 2);
   CHECK_THAT(r.err, Contains("unknown benchmark 'nroms'"));
 }
 
@@ -272,4 +284,104 @@ TEST_CASE("info: a run's summary; refuses what is not a run", "[cli]") {
   CliResult bad = run_cli({"info", dir / "x.h5"});
   CHECK(bad.status != 0);
   CHECK_THAT(bad.err, Contains("x.h5: not an HDF5 file"));
+}
+
+TEST_CASE("command line: exit status 2 for usage errors, 1 for failures, 0 for success", "[cli]") {
+  test::TempDir dir;
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"analyze"}, {"sweep"}, {"collect"}, {"table"}, {"info"}, {"train", "--bogus"},
+           {"train", "--set"}, {"norms", "--bogus"}, {"analyze", "invariance"},
+           {"analyze", "sensitivty", "x.h5"}, {"table", dir / "d", "--format", "xls"}}) {
+    CliResult r = run_cli(args);
+    INFO(join(args, " ") << "\nstderr: " << r.err);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Contains("normlab: error: "));
+  }
+  CliResult r = run_cli({"analyze"});
+  CHECK_THAT(r.err, Contains("usage: normlab analyze sensitivity"));
+  r = run_cli({"info", dir / "missing.h5"});  // a failure, not a usage error
+  CHECK(r.status == 1);
+  CHECK(run_cli({"analyze", "--help"}).status == 0);
+}
+
+TEST_CASE("train: key=value arguments override keys; --set KEY VALUE says what was meant", "[cli]") {
+  CliResult r = run_cli({"train", "optim.lr=3e-4", "seed=5", "--print-config"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("lr = 0.0003\n") && Contains("seed = 5\n"));
+  r = run_cli({"train", "--set", "optim.lr", "3e-4"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("--set optim.lr 3e-4") && Contains("write --set optim.lr=3e-4"));
+  CHECK_THAT(r.err, !Contains("cannot read the config file"));
+  test::TempDir dir;
+  r = run_cli({"train", dir / "a.toml", dir / "b.toml"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("two config files given"));
+}
+
+TEST_CASE("train: the header and --print-config show numbers in their shortest form", "[cli]") {
+  CHECK(cli::shortest_value_text("0.0030000000000000001") == "0.003");
+  CHECK(cli::shortest_value_text("1.0") == "1.0");
+  CHECK(cli::shortest_value_text("1e-06") == "1e-06");
+  CHECK(cli::shortest_value_text("12") == "12");
+  CHECK(cli::shortest_value_text("\"0.10000000000000001\"") == "\"0.10000000000000001\"");
+  CHECK(cli::shortest_numbers("[optim]\nlr = 0.0030000000000000001\nx = [ 0.10000000000000001, 2 ]\n") ==
+        "[optim]\nlr = 0.003\nx = [ 0.1, 2 ]\n");
+  CliResult r = run_cli({"train", "--set", "optim.lr=0.003", "--print-config"});
+  CHECK_THAT(r.out, Contains("lr = 0.003\n") && !Contains("0.00300000"));
+  test::TempDir dir;
+  r = run_cli({"train", "optim.lr=0.003", "train.steps=2", "train.eval_every=2", "--out", dir.path.string()});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("  optim.lr = 0.003\n"));
+}
+
+TEST_CASE("train: a finished run of another config is never replaced silently", "[cli]") {
+  test::TempDir dir;
+  const std::vector<std::string> base{"train", "train.steps=3", "train.eval_every=3", "--out", dir.path.string()};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args);
+  };
+  const std::string path = (dir / "mlp-rmsnorm-s0.h5").string();
+  auto stored_lr = [&] {
+    h5::File f = h5::File::open(path);
+    return io::Config::parse(f.read_string_attribute("/", "config_toml"), path).number("optim.lr");
+  };
+  REQUIRE(with({}).status == 0);
+  const double first_lr = stored_lr();
+  CliResult r = with({"optim.lr=0.0123"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains(path) && Contains("optim.lr") && Contains("--overwrite"));
+  CHECK(stored_lr() == first_lr);
+  r = with({});  // the same run again: done already
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("already completed"));
+  CHECK_THAT(r.out, !Contains("normlab train mlp"));
+  r = with({"optim.lr=0.0123", "--overwrite"});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(stored_lr() == 0.0123);
+}
+
+TEST_CASE("train: the whole config is validated before the header or --out", "[cli]") {
+  test::TempDir dir;
+  const std::string out = (dir / "made").string();
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"model.family=mpl"}, {"optim.name=adma"}, {"train.eval_every=0"}, {"model.dropout=2"},
+           {"data.task=mnist", "data.path=" + (dir / "no-such-dir").string()}}) {
+    std::vector<std::string> args{"train", "--out", out};
+    args.insert(args.end(), bad.begin(), bad.end());
+    CliResult r = run_cli(args);
+    INFO(join(bad, " ") << "\nstderr: " << r.err);
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    CHECK_FALSE(fs::exists(out));
+    args = {"train", "--print-config"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    r = run_cli(args);
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+  }
 }

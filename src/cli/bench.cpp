@@ -100,7 +100,7 @@ int bench_norms(const Args& args, std::ostream& out) {
   positional.add("what", 1);
   po::variables_map vm;
   if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]", &positional)) return 0;
-  if (what != "norms") fail("bench: unknown benchmark '", what, "'; available: norms, train, stats, sweep");
+  if (what != "norms") usage_fail("bench: unknown benchmark '", what, "'; available: norms, train, stats, sweep");
   o.dims = parse_positive_integers(dims, "--dims");
   if (o.dims.empty()) fail("--dims: no feature size given");
   if (!kinds.empty()) o.kinds = split(kinds, ',');

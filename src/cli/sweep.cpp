@@ -91,7 +91,7 @@ int cmd_sweep(const Args& args, std::ostream& out) {
       "own process. Again, it skips the runs already done and reruns the others. At the end it\n"
       "writes DIR/index.csv and DIR/index.h5 (normlab collect).";
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
-  if (a.path.empty()) fail("sweep: no sweep file given\n", usage);
+  if (a.path.empty()) usage_fail("sweep: no sweep file given\n", usage);
   sweep::Sweep s = sweep::load(a.path, a.sets);
   if (!a.out_dir.empty()) s.out = a.out_dir;
   std::tie(a.runner.shard, a.runner.shards) = sweep::parse_shard(a.shard);

@@ -33,9 +33,9 @@ int cmd_table(const Args& args, std::ostream& out) {
       "validation loss and metric, seconds per 1k steps, speedup (T_LN - T)/T_LN against the\n"
       "LayerNorm row, steps to reach a target validation loss.";
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
-  if (dir.empty()) fail("table: no sweep directory given\n", usage);
+  if (dir.empty()) usage_fail("table: no sweep directory given\n", usage);
   if (format != "md" && format != "csv" && format != "latex") {
-    fail("--format: '", format, "' is not one of md, csv, latex",
+    usage_fail("--format: '", format, "' is not one of md, csv, latex",
          did_you_mean(format, {"md", "csv", "latex"}));
   }
   tools::TableOptions o;

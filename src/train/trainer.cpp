@@ -20,6 +20,7 @@
 #include "nn/optim.hpp"
 #include "stats/recorder.hpp"
 #include "train/resume.hpp"
+#include "train/validate.hpp"
 #include "train/workload.hpp"
 
 namespace normlab::train {
@@ -67,24 +68,6 @@ class StopSignals {
   void (*previous_int_)(int);
   void (*previous_term_)(int);
 };
-
-nn::OptimConfig optim_config(const io::Config& c) {
-  nn::OptimConfig o;
-  o.name = c.string("optim.name");
-  o.lr = c.number("optim.lr");
-  o.momentum = c.number("optim.momentum");
-  o.beta1 = c.number("optim.beta1");
-  o.beta2 = c.number("optim.beta2");
-  o.eps = c.number("optim.eps");
-  o.weight_decay = c.number("optim.weight_decay");
-  o.decay_gains_biases = c.boolean("optim.decay_gains_biases");
-  o.clip = c.number("optim.clip");
-  o.schedule = c.string("optim.schedule");
-  o.warmup = c.integer("optim.warmup");
-  o.steps = c.integer("train.steps");
-  nn::validate(o);
-  return o;
-}
 
 // How often a run does what it does besides training, from the config (validated here).
 struct Cadence {
