@@ -385,3 +385,25 @@ TEST_CASE("train: the whole config is validated before the header or --out", "[c
     CHECK(r.out.empty());
   }
 }
+
+TEST_CASE("sweep: a missing data.path is refused before any run; table without results fails",
+          "[cli]") {
+  test::TempDir dir;
+  const std::string file = (dir / "bad.toml").string(), out = (dir / "s").string();
+  std::ofstream(file) << "[set]\ndata.task = \"mnist\"\ndata.path = \"" << (dir / "no-such").string()
+                      << "\"\n[grid]\nseed = [0, 1]\n";
+  CliResult r = run_cli({"sweep", file, "--out", out});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("no-such' does not exist") && Contains("no run was started"));
+  CHECK_FALSE(fs::exists(out + "/runs"));
+
+  // A sweep directory whose runs never produced a result: no all-"—" table, status 1.
+  fs::create_directories(dir / "empty/runs");
+  std::ofstream(dir / "empty/manifest.toml") << "sweep = \"x.toml\"\naxes = [\"seed\"]\n"
+                                             << "runs = [\"seed-0-00000000\", \"seed-1-00000000\"]\n";
+  r = run_cli({"table", (dir / "empty").string()});
+  INFO(r.out);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("none of its 2 runs has a result"));
+  CHECK(r.out.empty());
+}

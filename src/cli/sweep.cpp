@@ -33,6 +33,8 @@ po::options_description sweep_options(SweepArgs& a) {
                                      "SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else 0/1)")
       ("out", po::value(&a.out_dir), "the sweep directory (default: the file's `out`)")
       ("set", po::value(&a.sets)->composing(), "key=value for every run, after the file's [set] (not an axis key)")
+      ("restart", "the directory holds another definition of the sweep: delete its runs, start over")
+      ("extend", "the directory holds another definition: keep its runs beside the new ones")
       ("dry-run", "list the runs and their overrides (with --slurm: print the script); run nothing")
       ("slurm", "write DIR/slurm/sweep.sbatch (a job array, one task per shard) and submit it")
       ("tasks", po::value(&a.slurm.tasks)->default_value(a.slurm.tasks), "--slurm: array tasks (0: one per run)")
@@ -50,6 +52,7 @@ po::options_description sweep_options(SweepArgs& a) {
 int submit_to_slurm(const sweep::Sweep& s, const SweepArgs& a, const po::variables_map& vm,
                     std::ostream& out) {
   if (!a.sets.empty()) fail("sweep: --set is not passed on to Slurm tasks; put the keys in the file's [set]");
+  sweep::check_data_paths(s);
   const std::string script = sweep::write_sbatch_script(s, a.slurm);
   if (vm.count("dry-run")) {
     out << "# " << script << "\n" << sweep::sbatch_script(s, a.slurm);
@@ -67,6 +70,7 @@ int submit_to_slurm(const sweep::Sweep& s, const SweepArgs& a, const po::variabl
 // The runs of this shard here, each its own process, then the index.
 int run_here(const sweep::Sweep& s, sweep::RunnerOptions o, std::ostream& out) {
   o.progress_bar = ::isatty(STDOUT_FILENO) && &out == &std::cout;
+  sweep::check_data_paths(s);  // before the lock and before any run starts
   sweep::DirectoryLock lock(s.out, o.shard, o.shards);
   const auto outcomes = sweep::run_sweep(s, o, out);
   sweep::print_outcomes(out, s, outcomes);
@@ -78,6 +82,7 @@ int run_here(const sweep::Sweep& s, sweep::RunnerOptions o, std::ostream& out) {
 }  // namespace
 
 int cmd_sweep(const Args& args, std::ostream& out) {
+  check_set_spelling(args);
   SweepArgs a;
   const po::options_description desc = sweep_options(a);
   po::positional_options_description positional;
@@ -85,16 +90,22 @@ int cmd_sweep(const Args& args, std::ostream& out) {
   po::variables_map vm;
   const std::string usage =
       "usage: normlab sweep SWEEP.toml [--jobs N] [--shard I/N] [--out DIR] [--dry-run]\n"
+      "       normlab sweep SWEEP.toml ... [--restart | --extend]\n"
       "       normlab sweep SWEEP.toml --slurm [--tasks N] [--cpus N] [--time T] [--partition P]\n"
       "                                        [--max-running N] [--wait] [--dry-run]\n\n"
       "Expands the sweep file (an experiment and axes over its keys) and trains every run as its\n"
       "own process. Again, it skips the runs already done and reruns the others. At the end it\n"
-      "writes DIR/index.csv and DIR/index.h5 (normlab collect).";
+      "writes DIR/index.csv and DIR/index.h5 (normlab collect). A directory that holds another\n"
+      "definition of the sweep (a changed --set, [set] or experiment) is refused with the\n"
+      "difference named, unless --restart or --extend says what to do with the old runs.";
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
   if (a.path.empty()) usage_fail("sweep: no sweep file given\n", usage);
   sweep::Sweep s = sweep::load(a.path, a.sets);
   if (!a.out_dir.empty()) s.out = a.out_dir;
   std::tie(a.runner.shard, a.runner.shards) = sweep::parse_shard(a.shard);
+  if (vm.count("restart") && vm.count("extend")) usage_fail("sweep: --restart or --extend, not both");
+  if (vm.count("restart")) a.runner.on_change = sweep::OnChange::kRestart;
+  if (vm.count("extend")) a.runner.on_change = sweep::OnChange::kExtend;
   a.runner.binary = a.slurm.binary = self_executable();
   if (vm.count("slurm")) return submit_to_slurm(s, a, vm, out);
   if (vm.count("dry-run")) {
