@@ -407,3 +407,53 @@ TEST_CASE("sweep: a missing data.path is refused before any run; table without r
   CHECK_THAT(r.err, Contains("none of its 2 runs has a result"));
   CHECK(r.out.empty());
 }
+
+TEST_CASE("command line: one spelling per meaning; help shows no positional names, real defaults",
+          "[cli]") {
+  CliResult r = run_cli({"train", "--help"});
+  CHECK_THAT(r.out, Contains("runs/") && Contains("key=value") && !Contains("--config") &&
+                        !Contains("--positionals"));
+  CHECK_THAT(run_cli({"sweep", "--help"}).out, !Contains("--sweep ") && Contains("--restart"));
+  CHECK_THAT(run_cli({"collect", "--help"}).out, !Contains("--dir"));
+  CHECK_THAT(run_cli({"table", "--help"}).out, !Contains("--dir"));
+  CHECK_THAT(run_cli({"analyze", "sensitivity", "--help"}).out, !Contains("--inputs"));
+  r = run_cli({"bench", "norms", "--help"});
+  CHECK_THAT(r.out, !Contains("--what") && Contains("--norms") && !Contains("--kinds"));
+  // bench norms: --norms, as numerics and bench train spell it; --kinds still works.
+  for (const std::string flag : {"--norms", "--kinds"}) {
+    r = run_cli({"bench", "norms", "--dims", "8", "--mib", "1", "--repeats", "1", flag, "rmsnorm"});
+    INFO(flag << ": " << r.err);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Contains("rmsnorm") && !Contains("layernorm"));
+  }
+  // apply: --eps_mode as the config's norm_options spell it, beside --eps-mode.
+  test::TempDir dir;
+  {
+    h5::File f = h5::File::create(dir / "x.h5");
+    write_matrix(f, "x", 1, 3, {1, 2, 4});
+  }
+  for (const std::string flag : {"--eps-mode", "--eps_mode"}) {
+    const std::string out = (dir / (flag + ".h5")).string();
+    r = run_cli({"apply", "--norm", "rmsnorm", flag, "outside", "--in", dir / "x.h5", "--out", out});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(h5::File::open(out).read_string_attribute("/", "normalizer"), Contains("eps_mode=outside"));
+  }
+}
+
+TEST_CASE("sweep --slurm: --sbatch adds lines, --jobs means runs at a time, --dry-run writes nothing",
+          "[cli]") {
+  test::TempDir dir;
+  const std::string file = (dir / "arr.toml").string(), out = (dir / "arr").string();
+  std::ofstream(file) << "[grid]\nseed = [0, 1, 2]\n";
+  CliResult r = run_cli({"sweep", file, "--out", out, "--slurm", "--dry-run", "--jobs", "3", "--sbatch",
+                         "--mem=8G", "--sbatch=--gres=gpu:0"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("#SBATCH --mem=8G\n") && Contains("#SBATCH --gres=gpu:0\n") &&
+                        Contains("#SBATCH --cpus-per-task=3\n") && Contains("--jobs 3\n"));
+  CHECK_FALSE(fs::exists(out));
+  r = run_cli({"sweep", file, "--out", out, "--slurm", "--dry-run", "--sbatch", "mem=8G"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("--sbatch 'mem=8G'"));
+}

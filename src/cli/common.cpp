@@ -2,11 +2,33 @@
 
 #include <charconv>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "core/strings.hpp"
 
 namespace normlab::cli {
+
+namespace {
+
+// The options of the help: the positionals' names (`--config`, `--sweep`, ...) left out, since
+// they are given by position.
+po::options_description visible_options(const po::options_description& all,
+                                        const po::positional_options_description* positional) {
+  std::set<std::string> names;
+  if (positional) {
+    for (unsigned i = 0; i < positional->max_total_count() && i < 64; ++i) {
+      names.insert(positional->name_for_position(i));
+    }
+  }
+  po::options_description visible(all.caption());
+  for (const auto& option : all.options()) {
+    if (!names.count(option->long_name())) visible.add(option);
+  }
+  return visible;
+}
+
+}  // namespace
 
 bool parse(const Args& args, const po::options_description& desc, po::variables_map& vm,
            std::ostream& out, const std::string& usage,
@@ -21,7 +43,7 @@ bool parse(const Args& args, const po::options_description& desc, po::variables_
   if (positional) parser.positional(*positional);
   po::store(parser.run(), vm);
   if (vm.count("help")) {
-    out << usage << "\n\n" << all << "\n";
+    out << usage << "\n\n" << visible_options(all, positional) << "\n";
     return false;
   }
   po::notify(vm);
