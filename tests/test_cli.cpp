@@ -13,6 +13,7 @@
 #include "cli/common.hpp"
 #include "io/config.hpp"
 #include "io/hdf5.hpp"
+#include "train/progress.hpp"
 
 namespace {
 
@@ -456,4 +457,26 @@ TEST_CASE("sweep --slurm: --sbatch adds lines, --jobs means runs at a time, --dr
   r = run_cli({"sweep", file, "--out", out, "--slurm", "--dry-run", "--sbatch", "mem=8G"});
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("--sbatch 'mem=8G'"));
+}
+
+TEST_CASE("train: on a terminal the progress is one updating line, piped nothing extra", "[cli]") {
+  std::ostringstream tty, piped;
+  {
+    train::ProgressLine line(tty, true, 10, 2), off(piped, false, 10, 2);
+    for (std::size_t done = 3; done <= 10; ++done) {
+      line.step(done, 0.5);
+      off.step(done, 0.5);
+    }
+    line.clear();
+    tty << "step    10  val loss 0.5\n";  // a plain line after a clear starts at column 0
+    line.step(10, 0.25);
+  }
+  const std::string t = tty.str();
+  CHECK(t.rfind("\rstep 3/10  loss 0.5000  ", 0) == 0);  // the first step draws at once
+  CHECK_THAT(t, Contains("\rstep 10/10  loss 0.5000") && Contains(" steps/s  ETA "));  // the end always
+  CHECK_THAT(t, Contains("\r\x1b[Kstep    10  val loss 0.5\n"));
+  CHECK_THAT(t, Contains("\rstep 10/10  loss 0.2500"));
+  CHECK(t.back() == '\n');  // the destructor ends a line still shown
+  CHECK(std::count(t.begin(), t.end(), '\n') == 2);
+  CHECK(piped.str().empty());
 }

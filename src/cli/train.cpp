@@ -1,5 +1,8 @@
 // normlab train: one model from an experiment file (train/trainer.hpp, io/config.hpp).
+#include <unistd.h>
+
 #include <iomanip>
+#include <iostream>
 
 #include "cli/common.hpp"
 #include "io/config.hpp"
@@ -77,6 +80,7 @@ int cmd_train(const Args& args, std::ostream& out) {
   print_header(out, config, config_path);
   train::TrainOptions options;
   options.resume = vm.count("resume") > 0;
+  options.progress_line = ::isatty(STDOUT_FILENO) && &out == &std::cout;  // as sweep decides
   train::TrainResult r = train::run(config, out_dir, out, options);
   out << r.status << " after " << r.steps << " steps"
       << (r.resumed_from >= 0 ? " (resumed at step " + std::to_string(r.resumed_from) + ")" : "")
