@@ -21,7 +21,7 @@ po::options_description visible_options(const po::options_description& all,
       names.insert(positional->name_for_position(i));
     }
   }
-  po::options_description visible(all.caption());
+  po::options_description visible("options");
   for (const auto& option : all.options()) {
     if (!names.count(option->long_name())) visible.add(option);
   }

@@ -1,6 +1,6 @@
 #include "sweep/definition.hpp"
 
-#include <toml++/toml.hpp>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <filesystem>
