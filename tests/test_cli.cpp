@@ -10,7 +10,10 @@
 #include "compare.hpp"
 #include "core/strings.hpp"
 #include "helpers.hpp"
+#include "cli/common.hpp"
+#include "io/config.hpp"
 #include "io/hdf5.hpp"
+#include "train/progress.hpp"
 
 namespace {
 
@@ -129,8 +132,15 @@ TEST_CASE("apply: bad input gets a one-line error and leaves no output", "[cli]"
   expect_failure(apply(good, {"--lambda", "0.5"}), "'lambda' does not apply to rmsnorm", out);
   expect_failure(apply(good, {"--dtype", "float16"}), "'float16' is not one of", out);
   expect_failure(apply(dir / "missing.h5", {}), "missing.h5: no such file", out);
-  expect_failure({"apply", "--norm", "rmsnorm"}, "--in", out);
-  expect_failure(apply(good, {"--bogus", "1"}), "unrecognised option '--bogus'", out);
+  for (const auto& [args, needle] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"apply", "--norm", "rmsnorm"}, "--in"},
+           {apply(good, {"--bogus", "1"}), "unrecognised option '--bogus'"}}) {
+    CliResult r = run_cli(args);  // usage errors: status 2, one line, no output
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Contains(needle));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK_FALSE(fs::exists(out));
+  }
 
   {  // a file that is not HDF5
     std::ofstream(dir / "text.h5") << "not hdf5\n";
@@ -218,10 +228,13 @@ TEST_CASE("apply: a failure while writing removes the partial output, never the 
 
 TEST_CASE("command line: usage, unknown commands, help", "[cli]") {
   CliResult r = run_cli({});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("apply") && Contains("norms") && Contains("bench"));
+  r = run_cli({"help"});
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Contains("apply") && Contains("norms") && Contains("bench"));
   r = run_cli({"aply"});
-  CHECK(r.status == 1);
+  CHECK(r.status == 2);
   CHECK_THAT(r.err, Contains("unknown command 'aply' (did you mean 'apply'?)"));
   r = run_cli({"apply", "--help"});
   CHECK(r.status == 0);
@@ -229,7 +242,7 @@ TEST_CASE("command line: usage, unknown commands, help", "[cli]") {
   r = run_cli({"norms"});
   CHECK_THAT(r.out, Contains("pcnorm") && Contains("--learn-lambda") && Contains("default 0.0625"));
   r = run_cli({"bench", "nroms"});
-  CHECK(r.status == 1);
+  CHECK(r.status == 2);
   CHECK_THAT(r.err, Contains("unknown benchmark 'nroms'"));
 }
 
@@ -272,4 +285,198 @@ TEST_CASE("info: a run's summary; refuses what is not a run", "[cli]") {
   CliResult bad = run_cli({"info", dir / "x.h5"});
   CHECK(bad.status != 0);
   CHECK_THAT(bad.err, Contains("x.h5: not an HDF5 file"));
+}
+
+TEST_CASE("command line: exit status 2 for usage errors, 1 for failures, 0 for success", "[cli]") {
+  test::TempDir dir;
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"analyze"}, {"sweep"}, {"collect"}, {"table"}, {"info"}, {"train", "--bogus"},
+           {"train", "--set"}, {"norms", "--bogus"}, {"analyze", "invariance"},
+           {"analyze", "sensitivty", "x.h5"}, {"table", dir / "d", "--format", "xls"}}) {
+    CliResult r = run_cli(args);
+    INFO(join(args, " ") << "\nstderr: " << r.err);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Contains("normlab: error: "));
+  }
+  CliResult r = run_cli({"analyze"});
+  CHECK_THAT(r.err, Contains("usage: normlab analyze sensitivity"));
+  r = run_cli({"info", dir / "missing.h5"});  // a failure, not a usage error
+  CHECK(r.status == 1);
+  CHECK(run_cli({"analyze", "--help"}).status == 0);
+}
+
+TEST_CASE("train: key=value arguments override keys; --set KEY VALUE says what was meant", "[cli]") {
+  CliResult r = run_cli({"train", "optim.lr=3e-4", "seed=5", "--print-config"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("lr = 3e-04\n") && Contains("seed = 5\n"));
+  r = run_cli({"train", "--set", "optim.lr", "3e-4"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("--set optim.lr 3e-4") && Contains("write --set optim.lr=3e-4"));
+  CHECK_THAT(r.err, !Contains("cannot read the config file"));
+  test::TempDir dir;
+  r = run_cli({"train", dir / "a.toml", dir / "b.toml"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("two config files given"));
+}
+
+TEST_CASE("train: the header and --print-config show numbers in their shortest form", "[cli]") {
+  CHECK(cli::shortest_value_text("0.0030000000000000001") == "0.003");
+  CHECK(cli::shortest_value_text("1.0") == "1.0");
+  CHECK(cli::shortest_value_text("1e-06") == "1e-06");
+  CHECK(cli::shortest_value_text("12") == "12");
+  CHECK(cli::shortest_value_text("\"0.10000000000000001\"") == "\"0.10000000000000001\"");
+  CHECK(cli::shortest_numbers("[optim]\nlr = 0.0030000000000000001\nx = [ 0.10000000000000001, 2 ]\n") ==
+        "[optim]\nlr = 0.003\nx = [ 0.1, 2 ]\n");
+  CliResult r = run_cli({"train", "--set", "optim.lr=0.003", "--print-config"});
+  CHECK_THAT(r.out, Contains("lr = 0.003\n") && !Contains("0.00300000"));
+  test::TempDir dir;
+  r = run_cli({"train", "optim.lr=0.003", "train.steps=2", "train.eval_every=2", "--out", dir.path.string()});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("  optim.lr = 0.003\n"));
+}
+
+TEST_CASE("train: a finished run of another config is never replaced silently", "[cli]") {
+  test::TempDir dir;
+  const std::vector<std::string> base{"train", "train.steps=3", "train.eval_every=3", "--out", dir.path.string()};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args);
+  };
+  const std::string path = (dir / "mlp-rmsnorm-s0.h5");
+  auto stored_lr = [&] {
+    h5::File f = h5::File::open(path);
+    return io::Config::parse(f.read_string_attribute("/", "config_toml"), path).number("optim.lr");
+  };
+  REQUIRE(with({}).status == 0);
+  const double first_lr = stored_lr();
+  CliResult r = with({"optim.lr=0.0123"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains(path) && Contains("optim.lr") && Contains("--overwrite"));
+  CHECK(stored_lr() == first_lr);
+  r = with({});  // the same run again: done already
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("already completed"));
+  CHECK_THAT(r.out, !Contains("normlab train mlp"));
+  r = with({"optim.lr=0.0123", "--overwrite"});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(stored_lr() == 0.0123);
+}
+
+TEST_CASE("train: the whole config is validated before the header or --out", "[cli]") {
+  test::TempDir dir;
+  const std::string out = (dir / "made");
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"model.family=mpl"}, {"optim.name=adma"}, {"train.eval_every=0"}, {"model.dropout=2"},
+           {"data.task=mnist", "data.path=" + (dir / "no-such-dir")}}) {
+    std::vector<std::string> args{"train", "--out", out};
+    args.insert(args.end(), bad.begin(), bad.end());
+    CliResult r = run_cli(args);
+    INFO(join(bad, " ") << "\nstderr: " << r.err);
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    CHECK_FALSE(fs::exists(out));
+    args = {"train", "--print-config"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    r = run_cli(args);
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+  }
+}
+
+TEST_CASE("sweep: a missing data.path is refused before any run; table without results fails",
+          "[cli]") {
+  test::TempDir dir;
+  const std::string file = (dir / "bad.toml"), out = (dir / "s");
+  std::ofstream(file) << "[set]\ndata.task = \"mnist\"\ndata.path = \"" << (dir / "no-such")
+                      << "\"\n[grid]\nseed = [0, 1]\n";
+  CliResult r = run_cli({"sweep", file, "--out", out});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("no-such' does not exist") && Contains("no run was started"));
+  CHECK_FALSE(fs::exists(out + "/runs"));
+
+  // A sweep directory whose runs never produced a result: no all-"—" table, status 1.
+  fs::create_directories(dir / "empty/runs");
+  std::ofstream(dir / "empty/manifest.toml") << "sweep = \"x.toml\"\naxes = [\"seed\"]\n"
+                                             << "runs = [\"seed-0-00000000\", \"seed-1-00000000\"]\n";
+  r = run_cli({"table", (dir / "empty")});
+  INFO(r.out);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("none of its 2 runs has a result"));
+  CHECK(r.out.empty());
+}
+
+TEST_CASE("command line: one spelling per meaning; help shows no positional names, real defaults",
+          "[cli]") {
+  CliResult r = run_cli({"train", "--help"});
+  CHECK_THAT(r.out, Contains("runs/") && Contains("key=value") && !Contains("--config") &&
+                        !Contains("--positionals"));
+  CHECK_THAT(run_cli({"sweep", "--help"}).out, !Contains("--sweep ") && Contains("--restart"));
+  CHECK_THAT(run_cli({"collect", "--help"}).out, !Contains("--dir"));
+  CHECK_THAT(run_cli({"table", "--help"}).out, !Contains("--dir"));
+  CHECK_THAT(run_cli({"analyze", "sensitivity", "--help"}).out, !Contains("--inputs"));
+  r = run_cli({"bench", "norms", "--help"});
+  CHECK_THAT(r.out, !Contains("--what") && Contains("--norms") && !Contains("--kinds"));
+  // bench norms: --norms, as numerics and bench train spell it; --kinds still works.
+  for (const std::string flag : {"--norms", "--kinds"}) {
+    r = run_cli({"bench", "norms", "--dims", "8", "--mib", "1", "--repeats", "1", flag, "rmsnorm"});
+    INFO(flag << ": " << r.err);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Contains("rmsnorm") && !Contains("layernorm"));
+  }
+  // apply: --eps_mode as the config's norm_options spell it, beside --eps-mode.
+  test::TempDir dir;
+  {
+    h5::File f = h5::File::create(dir / "x.h5");
+    write_matrix(f, "x", 1, 3, {1, 2, 4});
+  }
+  for (const std::string flag : {"--eps-mode", "--eps_mode"}) {
+    const std::string out = (dir / (flag + ".h5"));
+    r = run_cli({"apply", "--norm", "rmsnorm", flag, "outside", "--in", dir / "x.h5", "--out", out});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(h5::File::open(out).read_string_attribute("/", "normalizer"), Contains("eps_mode=outside"));
+  }
+}
+
+TEST_CASE("sweep --slurm: --sbatch adds lines, --jobs means runs at a time, --dry-run writes nothing",
+          "[cli]") {
+  test::TempDir dir;
+  const std::string file = (dir / "arr.toml"), out = (dir / "arr");
+  std::ofstream(file) << "[grid]\nseed = [0, 1, 2]\n";
+  CliResult r = run_cli({"sweep", file, "--out", out, "--slurm", "--dry-run", "--jobs", "3", "--sbatch",
+                         "--mem=8G", "--sbatch=--gres=gpu:0"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("#SBATCH --mem=8G\n") && Contains("#SBATCH --gres=gpu:0\n") &&
+                        Contains("#SBATCH --cpus-per-task=3\n") && Contains("--jobs 3\n"));
+  CHECK_FALSE(fs::exists(out));
+  r = run_cli({"sweep", file, "--out", out, "--slurm", "--dry-run", "--sbatch", "mem=8G"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("--sbatch 'mem=8G'"));
+}
+
+TEST_CASE("train: on a terminal the progress is one updating line, piped nothing extra", "[cli]") {
+  std::ostringstream tty, piped;
+  {
+    train::ProgressLine line(tty, true, 10, 2), off(piped, false, 10, 2);
+    for (std::size_t done = 3; done <= 10; ++done) {
+      line.step(done, 0.5);
+      off.step(done, 0.5);
+    }
+    line.clear();
+    tty << "step    10  val loss 0.5\n";  // a plain line after a clear starts at column 0
+    line.step(10, 0.25);
+  }
+  const std::string t = tty.str();
+  CHECK(t.rfind("\rstep 3/10  loss 0.5000  ", 0) == 0);  // the first step draws at once
+  CHECK_THAT(t, Contains("\rstep 10/10  loss 0.5000") && Contains(" steps/s  ETA "));  // the end always
+  CHECK_THAT(t, Contains("\r\x1b[Kstep    10  val loss 0.5\n"));
+  CHECK_THAT(t, Contains("\rstep 10/10  loss 0.2500"));
+  CHECK(t.back() == '\n');  // the destructor ends a line still shown
+  CHECK(std::count(t.begin(), t.end(), '\n') == 2);
+  CHECK(piped.str().empty());
 }

@@ -310,3 +310,42 @@ TEST_CASE("sweep --slurm: the job array script", "[sweep]") {
   CHECK_THAT(per_run, Contains("#SBATCH --array=0-4%1\n") && Contains("#SBATCH --output=/logs/%A.%a\n"));
   CHECK(per_run.find("--partition") == std::string::npos);
 }
+
+TEST_CASE("sweep: a directory of another definition is refused, unless extended or restarted",
+          "[sweep]") {
+  test::TempDir dir;
+  const std::string text = "[set]\ntrain.steps = 3\ntrain.eval_every = 3\nmodel.width = 8\n"
+                           "data.val_size = 16\n[grid]\nseed = [0, 1]\n";
+  sweep::Sweep first = sweep::parse(text, "def.toml");
+  first.out = dir / "sweep";
+  sweep::RunnerOptions o;
+  o.binary = NORMLAB_BINARY;
+  std::ostringstream log;
+  for (const auto& r : sweep::run_sweep(first, o, log)) REQUIRE(r.status == "completed");
+  // The same definition again: nothing to do, no complaint.
+  for (const auto& r : sweep::run_sweep(first, o, log)) CHECK(r.status == "skipped");
+
+  sweep::Sweep changed = sweep::parse(text, "def.toml", {"optim.lr=0.0123"});
+  changed.out = first.out;
+  const auto runs_on_disk = [&] {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(first.out + "/runs")) n += e.path().extension() == ".h5";
+    return n;
+  };
+  CHECK_THROWS_WITH(sweep::run_sweep(changed, o, log),
+                    Contains("holds another definition") && Contains("optim.lr: 0.001 -> 0.012") &&
+                        Contains("--restart") && Contains("--extend"));
+  CHECK(runs_on_disk() == 2);  // nothing was started
+  CHECK(sweep::collect(first.out).rows.size() == 2);
+
+  o.on_change = sweep::OnChange::kExtend;  // deliberately beside the old ones: the manifest lists 4
+  for (const auto& r : sweep::run_sweep(changed, o, log)) CHECK(r.status == "completed");
+  CHECK(sweep::manifest_ids(first.out).size() == 4);
+  CHECK(runs_on_disk() == 4);
+
+  o.on_change = sweep::OnChange::kRestart;  // start over: only the new definition's runs remain
+  for (const auto& r : sweep::run_sweep(first, o, log)) CHECK(r.status == "completed");
+  CHECK(sweep::manifest_ids(first.out).size() == 2);
+  CHECK(runs_on_disk() == 2);
+  CHECK(sweep::collect(first.out).rows.size() == 2);
+}

@@ -73,7 +73,7 @@ int correlate(const AnalyzeArgs& a, std::ostream& out) {
 
 // sensitivity, invariance or positions of one run.
 int analyze_run(const std::string& what, const AnalyzeArgs& a, std::ostream& out) {
-  if (a.inputs.size() != 1) fail("analyze ", what, ": one run file, got ", a.inputs.size());
+  if (a.inputs.size() != 1) usage_fail("analyze ", what, ": one run file, got ", a.inputs.size());
   const std::string& path = a.inputs[0];
   std::ostringstream log;  // the data description lines
   std::optional<std::uint64_t> seed;
@@ -104,14 +104,15 @@ int analyze_run(const std::string& what, const AnalyzeArgs& a, std::ostream& out
 
 int cmd_analyze(const Args& args, std::ostream& out) {
   const std::string usage = kUsage;
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+  if (args.empty()) usage_fail("analyze: which analysis?\n", usage);
+  if (args[0] == "--help" || args[0] == "-h") {
     out << usage << "\n";
     return 0;
   }
   const std::string what = args[0];
   const std::vector<std::string> whats{"sensitivity", "invariance", "positions", "correlate"};
   if (std::find(whats.begin(), whats.end(), what) == whats.end()) {
-    fail("analyze: unknown analysis '", what, "'", did_you_mean(what, whats), "; one of ", join(whats, ", "));
+    usage_fail("analyze: unknown analysis '", what, "'", did_you_mean(what, whats), "; one of ", join(whats, ", "));
   }
   AnalyzeArgs a;
   const po::options_description desc = analyze_options(a);
@@ -121,7 +122,7 @@ int cmd_analyze(const Args& args, std::ostream& out) {
   if (!parse({args.begin() + 1, args.end()}, desc, vm, out, usage, &positional)) return 0;
   a.all = vm.count("all") > 0;
   a.residual = vm.count("residual") > 0;
-  if (a.inputs.empty()) fail("analyze ", what, ": no input given\n", usage);
+  if (a.inputs.empty()) usage_fail("analyze ", what, ": no input given\n", usage);
   return what == "correlate" ? correlate(a, out) : analyze_run(what, a, out);
 }
 

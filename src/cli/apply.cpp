@@ -14,9 +14,11 @@ int cmd_apply(const Args& args, std::ostream& out) {
       ("out", po::value(&request.out), "output HDF5 file (default: IN with .normed.h5)")
       ("dtype", po::value(&request.dtype)->default_value("auto"),
        "auto (as x is stored) | float32 | float64");
+  po::options_description config_spelling;  // --eps_mode as the config's norm_options spell it
   for (const auto& o : norm::all_options()) {
     desc.add_options()(flag_name(o.name).c_str(), po::value<std::string>(),
                        (o.values + ": " + o.help).c_str());
+    if (flag_name(o.name) != o.name) config_spelling.add_options()(o.name.c_str(), po::value<std::string>());
   }
   po::variables_map vm;
   const std::string usage =
@@ -26,10 +28,13 @@ int cmd_apply(const Args& args, std::ostream& out) {
       "        gain (D) (scalenorm: (1)), bias (D), lambda (1), default gain 1, bias 0\n"
       "writes: y (B, D); with dy also dx (B, D) and d_gain, d_bias, d_lambda as the\n"
       "        normalizer has them; attributes normalizer, kind, options, dtype, source\n"
+      "Normalizer options are spelt --eps-mode or, as in a config's norm_options, --eps_mode.\n"
       "The output appears only when complete (written to OUT.partial, then renamed).";
-  if (!parse(args, desc, vm, out, usage)) return 0;
+  if (!parse(args, desc, vm, out, usage, nullptr, &config_spelling)) return 0;
   for (const auto& o : norm::all_options()) {
-    if (vm.count(flag_name(o.name))) request.options[o.name] = vm[flag_name(o.name)].as<std::string>();
+    for (const std::string& name : {flag_name(o.name), o.name}) {
+      if (vm.count(name)) request.options[o.name] = vm[name].as<std::string>();
+    }
   }
   tools::ApplyResult r = tools::apply_file(request);
   out << "normlab apply: " << r.normalizer << " on " << request.in << " (B = " << r.B

@@ -95,12 +95,14 @@ int bench_norms(const Args& args, std::ostream& out) {
       ("dims", po::value(&dims)->default_value("64,256,1024,4096"), "feature sizes D")
       ("mib", po::value(&o.mib)->default_value(o.mib), "MiB per (B, D) tensor")
       ("repeats", po::value(&o.repeats)->default_value(o.repeats), "timed runs per figure")
-      ("kinds", po::value(&kinds), "normalizers to run (default: all)");
+      ("norms", po::value(&kinds), "normalizers to run (default: all)");
+  po::options_description old_spelling;
+  old_spelling.add_options()("kinds", po::value(&kinds), "--norms, as it was first spelt");
   po::positional_options_description positional;
   positional.add("what", 1);
   po::variables_map vm;
-  if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]", &positional)) return 0;
-  if (what != "norms") fail("bench: unknown benchmark '", what, "'; available: norms, train, stats, sweep");
+  if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]    (also: bench train, bench stats, bench sweep)", &positional, &old_spelling)) return 0;
+  if (what != "norms") usage_fail("bench: unknown benchmark '", what, "'; available: norms, train, stats, sweep");
   o.dims = parse_positive_integers(dims, "--dims");
   if (o.dims.empty()) fail("--dims: no feature size given");
   if (!kinds.empty()) o.kinds = split(kinds, ',');

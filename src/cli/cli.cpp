@@ -48,7 +48,11 @@ int print_usage(std::ostream& out) {
 
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   try {
-    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    if (args.empty()) {
+      print_usage(err);
+      return 2;
+    }
+    if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
       if (args.size() == 2) return run({args[1], "--help"}, out, err);
       return print_usage(out);
     }
@@ -61,10 +65,14 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       if (c.name == args[0]) return c.run({args.begin() + 1, args.end()}, out);
       names.push_back(c.name);
     }
-    fail("unknown command '", args[0], "'", did_you_mean(args[0], names), "; commands: ",
+    usage_fail("unknown command '", args[0], "'", did_you_mean(args[0], names), "; commands: ",
          join(names, ", "));
   } catch (const po::error& e) {
     err << "normlab: error: " << e.what() << "\n";
+    return 2;
+  } catch (const UsageError& e) {
+    err << "normlab: error: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     err << "normlab: error: " << e.what() << "\n";
   }

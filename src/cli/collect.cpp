@@ -18,7 +18,7 @@ int cmd_collect(const Args& args, std::ostream& out) {
       "Writes DIR/index.csv and DIR/index.h5: one row per run of the sweep directory (id, status,\n"
       "the axis values, final losses, time), from its run files.";
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
-  if (dir.empty()) fail("collect: no directory given\n", usage);
+  if (dir.empty()) usage_fail("collect: no directory given\n", usage);
   const sweep::Index index = sweep::collect(dir);
   out << dir << ": " << index.rows.size() << " runs (" << sweep::status_counts(sweep::statuses(index))
       << ") -> " << dir << "/index.csv, " << dir << "/index.h5\n";

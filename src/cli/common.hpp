@@ -6,6 +6,8 @@
 
 #include <boost/program_options.hpp>
 
+#include "core/error.hpp"
+
 #include <ostream>
 #include <string>
 #include <vector>
@@ -16,11 +18,41 @@ namespace po = boost::program_options;
 
 using Args = std::vector<std::string>;  // the arguments after the subcommand's name
 
-// Parses args against `desc` (+ --help); returns false if help was printed (usage, blank line,
-// the options).
+// A usage error (unknown option or subcommand, missing argument): exit status 2, where a failure
+// of the work itself is 1 (cli::run maps them; po::error counts as usage too).
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+template <class... Parts>
+[[noreturn]] void usage_fail(Parts&&... parts) {
+  throw UsageError(cat(std::forward<Parts>(parts)...));
+}
+
+// Refuses `--set KEY VALUE` (the value taken for a positional) with the spelling meant:
+// `--set KEY=VALUE`. A UsageError naming both.
+void check_set_spelling(const Args& args);
+
+// The positionals of train: `key=value` (containing '=', not an existing file) are overrides,
+// appended to `sets`; at most one other, the config file. Usage errors otherwise.
+std::string split_config_and_overrides(const std::vector<std::string>& positionals,
+                                       std::vector<std::string>& sets);
+
+// Parses args against `desc` (+ --help) and `hidden` (options not shown in the help: the
+// positionals' names); returns false if help was printed (usage, blank line, the options).
 bool parse(const Args& args, const po::options_description& desc, po::variables_map& vm,
            std::ostream& out, const std::string& usage,
-           const po::positional_options_description* positional = nullptr);
+           const po::positional_options_description* positional = nullptr,
+           const po::options_description* hidden = nullptr);
+
+// A TOML value as printed for a person: a float in its shortest round-trip form ("0.003", not
+// "0.0030000000000000001"), still a float ("1.0"); anything else unchanged.
+std::string shortest_value_text(const std::string& toml_value);
+
+// TOML text with every `key = value` line's floats (scalars and in flat arrays) printed as
+// shortest_value_text does.
+std::string shortest_numbers(const std::string& toml_text);
 
 // An option name as a flag: eps_mode -> eps-mode.
 std::string flag_name(const std::string& option);

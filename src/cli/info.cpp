@@ -19,7 +19,7 @@ int cmd_info(const Args& args, std::ostream& out) {
       "What each run file holds: status, config summary, steps, last losses, sites, statistics.\n"
       "A NAME.h5.partial (a run in progress, or one whose writer was killed) is read with SWMR.";
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
-  if (paths.empty()) fail("info: no run file given\n", usage);
+  if (paths.empty()) usage_fail("info: no run file given\n", usage);
   for (const auto& p : paths) tools::print_run_info(out, p, vm.count("config") > 0);
   return 0;
 }

@@ -20,7 +20,7 @@ int cmd_plot(const Args& args, std::ostream& out) {
       return 0;
     }
   }
-  if (args.empty()) fail("plot: no sweep directory given (normlab plot SWEEP_DIR)");
+  if (args.empty()) usage_fail("plot: no sweep directory given (normlab plot SWEEP_DIR)");
   const std::string package = (std::filesystem::path(NORMLAB_SOURCE_DIR) / "analysis").string();
   Args python{"-m", "normlab.plots"};
   python.insert(python.end(), args.begin(), args.end());

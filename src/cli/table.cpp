@@ -33,9 +33,9 @@ int cmd_table(const Args& args, std::ostream& out) {
       "validation loss and metric, seconds per 1k steps, speedup (T_LN - T)/T_LN against the\n"
       "LayerNorm row, steps to reach a target validation loss.";
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
-  if (dir.empty()) fail("table: no sweep directory given\n", usage);
+  if (dir.empty()) usage_fail("table: no sweep directory given\n", usage);
   if (format != "md" && format != "csv" && format != "latex") {
-    fail("--format: '", format, "' is not one of md, csv, latex",
+    usage_fail("--format: '", format, "' is not one of md, csv, latex",
          did_you_mean(format, {"md", "csv", "latex"}));
   }
   tools::TableOptions o;
@@ -43,6 +43,15 @@ int cmd_table(const Args& args, std::ostream& out) {
   o.metrics = split_list(metrics);
   if (vm.count("target-loss")) o.target_loss = target;
   const tools::Table t = tools::make_table(dir, o);
+  std::size_t runs = 0, with_result = 0;
+  for (const auto& row : t.rows) {
+    runs += row.runs;
+    with_result += row.completed + row.diverged;
+  }
+  if (with_result == 0) {
+    fail(dir, ": none of its ", runs, " runs has a result (all missing, failed or unfinished: see ",
+         dir, "/logs); no table");
+  }
   const std::string text = format == "csv"   ? tools::table_csv(t)
                            : format == "latex" ? tools::table_latex(t)
                                                : tools::table_markdown(t);

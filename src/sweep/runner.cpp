@@ -31,13 +31,14 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void write_manifest(const Sweep& sweep) {
+void write_manifest(const Sweep& sweep, const std::vector<std::string>& kept) {
   std::ostringstream m;
   m << "# written by normlab sweep; read by normlab collect\n"
     << "sweep = " << toml_quoted(fs::absolute(sweep.path).string()) << "\naxes = [";
   for (std::size_t i = 0; i < sweep.axis_keys.size(); ++i) m << (i ? ", " : "") << toml_quoted(sweep.axis_keys[i]);
   m << "]\nruns = [\n";
   for (const Run& r : sweep.runs) m << "  " << toml_quoted(r.id) << ",\n";
+  for (const auto& id : kept) m << "  " << toml_quoted(id) << ",\n";  // --extend: the older runs
   m << "]\n";
   io::write_text_atomically((fs::path(sweep.out) / "manifest.toml").string(), m.str());
 }
@@ -292,9 +293,10 @@ std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& o, std::
     fail("--shard ", o.shard, "/", o.shards, ": the shard must be in 0 .. ", o.shards - 1);
   }
   if (o.binary.empty() || !fs::exists(o.binary)) fail("sweep: no normlab executable at '", o.binary, "'");
+  const std::vector<std::string> kept = check_definition(sweep, o.on_change);
   const fs::path dir = sweep.out;
   for (const auto& d : {dir / "runs", dir / "configs", dir / "logs"}) fs::create_directories(d);
-  write_manifest(sweep);
+  write_manifest(sweep, kept);
 
   std::vector<Outcome> outcomes(sweep.runs.size());
   std::size_t mine = 0;

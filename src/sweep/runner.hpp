@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "sweep/definition.hpp"
 #include "sweep/sweep.hpp"
 
 namespace normlab::sweep {
@@ -26,6 +27,7 @@ struct RunnerOptions {
   std::string binary;        // the normlab executable that trains each run
   int shard = 0, shards = 1;  // run only the runs whose index % shards == shard
   bool progress_bar = false;  // a redrawn status line (a terminal) instead of log lines
+  OnChange on_change = OnChange::kRefuse;  // the directory holds another definition (definition.hpp)
 };
 
 struct Outcome {
@@ -34,7 +36,9 @@ struct Outcome {
   double seconds = 0;  // wall time of its process (0 when skipped)
 };
 
-// Runs the sweep's runs of this shard; returns one outcome per run, in expansion order.
+// Runs the sweep's runs of this shard; returns one outcome per run, in expansion order. Before
+// any run starts it refuses a directory of another definition (check_definition); `normlab
+// sweep` checks the data paths (check_data_paths) before that.
 std::vector<Outcome> run_sweep(const Sweep& sweep, const RunnerOptions& options, std::ostream& out);
 
 // A status that is a failure to produce a result: failed, killed, interrupted.

@@ -35,6 +35,11 @@ std::string sbatch_script(const Sweep& sweep, const SlurmOptions& o) {
   if (o.cpus < 1) fail("--cpus must be at least 1, got ", o.cpus);
   if (o.tasks < 0) fail("--tasks must be at least 1, got ", o.tasks);
   if (o.binary.empty()) fail("slurm: no normlab executable");
+  for (const auto& line : o.sbatch) {
+    if (line.rfind("-", 0) != 0 || line.find('\n') != std::string::npos) {
+      fail("--sbatch '", line, "': one sbatch option per --sbatch, e.g. --sbatch=--mem=8G");
+    }
+  }
   const int runs = int(sweep.runs.size());
   const int tasks = std::min(o.tasks > 0 ? o.tasks : std::min(runs, 1000), runs);
   const fs::path dir = fs::absolute(sweep.out);
@@ -52,16 +57,20 @@ std::string sbatch_script(const Sweep& sweep, const SlurmOptions& o) {
   if (!o.partition.empty()) s << "#SBATCH --partition=" << o.partition << "\n";
   s << "#SBATCH --output="
     << (o.output.empty() ? (dir / "slurm" / "%A_%a.out").string() : fs::absolute(o.output).string())
-    << "\n"
-    << "exec " << shell(o.binary) << " sweep " << shell(fs::absolute(sweep.path).string()) << " --out "
+    << "\n";
+  for (const auto& line : o.sbatch) s << "#SBATCH " << line << "\n";
+  s << "exec " << shell(o.binary) << " sweep " << shell(fs::absolute(sweep.path).string()) << " --out "
     << shell(dir.string()) << " --jobs " << o.cpus << "\n";
   return s.str();
 }
 
+std::string sbatch_script_path(const Sweep& sweep) {
+  return (fs::path(sweep.out) / "slurm" / "sweep.sbatch").string();
+}
+
 std::string write_sbatch_script(const Sweep& sweep, const SlurmOptions& o) {
-  const fs::path dir = fs::path(sweep.out) / "slurm";
-  fs::create_directories(dir);
-  const fs::path path = dir / "sweep.sbatch";
+  const fs::path path = sbatch_script_path(sweep);
+  fs::create_directories(path.parent_path());
   std::ofstream(path) << sbatch_script(sweep, o);
   fs::permissions(path, fs::perms::owner_exec, fs::perm_options::add);
   return path.string();

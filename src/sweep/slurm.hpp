@@ -5,6 +5,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "sweep/sweep.hpp"
 
@@ -18,10 +19,14 @@ struct SlurmOptions {
   int max_running = 0;     // the array's %limit (0: none)
   std::string output;      // the tasks' output files (sbatch --output); "": DIR/slurm/%A_%a.out
   std::string binary;      // the normlab executable the tasks run
+  std::vector<std::string> sbatch;  // more `#SBATCH` lines, each an sbatch option ("--mem=8G")
 };
 
 // The sbatch script for `sweep`; paths in it are absolute.
 std::string sbatch_script(const Sweep& sweep, const SlurmOptions& options);
+
+// DIR/slurm/sweep.sbatch, where write_sbatch_script puts the script.
+std::string sbatch_script_path(const Sweep& sweep);
 
 // Writes the script to DIR/slurm/sweep.sbatch and returns its path.
 std::string write_sbatch_script(const Sweep& sweep, const SlurmOptions& options);

@@ -19,7 +19,9 @@
 #include "io/run_schema.hpp"
 #include "nn/optim.hpp"
 #include "stats/recorder.hpp"
+#include "train/progress.hpp"
 #include "train/resume.hpp"
+#include "train/validate.hpp"
 #include "train/workload.hpp"
 
 namespace normlab::train {
@@ -67,24 +69,6 @@ class StopSignals {
   void (*previous_int_)(int);
   void (*previous_term_)(int);
 };
-
-nn::OptimConfig optim_config(const io::Config& c) {
-  nn::OptimConfig o;
-  o.name = c.string("optim.name");
-  o.lr = c.number("optim.lr");
-  o.momentum = c.number("optim.momentum");
-  o.beta1 = c.number("optim.beta1");
-  o.beta2 = c.number("optim.beta2");
-  o.eps = c.number("optim.eps");
-  o.weight_decay = c.number("optim.weight_decay");
-  o.decay_gains_biases = c.boolean("optim.decay_gains_biases");
-  o.clip = c.number("optim.clip");
-  o.schedule = c.string("optim.schedule");
-  o.warmup = c.integer("optim.warmup");
-  o.steps = c.integer("train.steps");
-  nn::validate(o);
-  return o;
-}
 
 // How often a run does what it does besides training, from the config (validated here).
 struct Cadence {
@@ -156,6 +140,7 @@ struct Session {
   const Cadence& cadence;
   std::ostream& log;
   std::vector<double> step_times{};  // seconds, this session's steps
+  ProgressLine* progress = nullptr;  // on a terminal: the updating line
 };
 
 // Step t: forward and backward on a fresh batch, the statistics when due, the update, the step's
@@ -170,6 +155,7 @@ bool train_step(Session<T>& s, std::size_t t) {
   if (record) s.recorder.after_backward();
   const double norm = nn::global_norm(state.work->params().grads());
   if (!std::isfinite(loss) || !std::isfinite(norm)) {
+    if (s.progress) s.progress->clear();
     s.log << "step " << t << ": " << (std::isfinite(loss) ? "gradient norm" : "loss")
           << " is not finite; the run diverged\n";
     return false;
@@ -193,6 +179,7 @@ void evaluate(Session<T>& s, std::size_t t) {
   s.state.last_val_loss = val_loss;
   s.state.last_val_metric = val_metric;
   s.run.record_eval((long long)t, {val_loss, val_metric});
+  if (s.progress) s.progress->clear();
   s.log << "step " << std::setw(5) << s.state.done << "  train loss " << std::fixed
         << std::setprecision(4) << s.state.last_loss << "  val loss " << val_loss << "  val "
         << s.state.work->val_metric_name() << " " << std::setprecision(3) << val_metric
@@ -206,12 +193,14 @@ std::string train_steps(Session<T>& s, Resume<T>& resume, const StopSignals& sig
   for (std::size_t t = s.state.done; t < s.cadence.steps; ++t) {
     const bool signalled = signals.received();
     if (signalled || (stop_at_step > 0 && t == std::size_t(stop_at_step))) {
+      if (s.progress) s.progress->clear();
       s.log << "step " << t << ": " << (signalled ? signals.name() : "stop_at_step")
             << (signalled ? " received" : " reached") << "; the run stops here\n";
       return status::kInterrupted;
     }
     if (!train_step(s, t)) return status::kDiverged;
     const std::size_t done = s.state.done;
+    if (s.progress) s.progress->step(done, s.state.last_loss);
     const bool evaluation = s.cadence.evaluates(done);
     if (evaluation) evaluate(s, t);
     // The checkpoint comes after the rows before it are in the file, so a resume finds them.
@@ -271,7 +260,14 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
 
   StopSignals signals;  // SIGINT, SIGTERM: finish the step, close the file, status "interrupted"
   Session<T> session{state, recorder, run, cadence, log};
-  const std::string run_status = train_steps(session, resume, signals, options.stop_at_step);
+  std::string run_status;
+  {
+    ProgressLine progress(log, options.progress_line, cadence.steps, state.done);
+    session.progress = &progress;
+    run_status = train_steps(session, resume, signals, options.stop_at_step);
+    progress.clear();
+    session.progress = nullptr;
+  }
   close_run(session, resume, run_status);
   return result(session, resume, paths, run_status);
 }

@@ -30,6 +30,8 @@ struct TrainOptions {
   // Stop once this many steps are done, as SIGINT would (status "interrupted", a checkpoint
   // written); 0: never. For tests, and for jobs given a step budget per session.
   std::int64_t stop_at_step = 0;
+  // The progress as one line redrawn in place (train/progress.hpp): for a terminal.
+  bool progress_line = false;
 };
 
 // Runs one experiment; `out_dir` "" uses train.out. Progress lines go to `log`.

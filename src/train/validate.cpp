@@ -1,0 +1,42 @@
+#include "train/validate.hpp"
+
+#include <sstream>
+
+#include "core/error.hpp"
+#include "train/workload.hpp"
+
+namespace normlab::train {
+
+nn::OptimConfig optim_config(const io::Config& c) {
+  nn::OptimConfig o;
+  o.name = c.string("optim.name");
+  o.lr = c.number("optim.lr");
+  o.momentum = c.number("optim.momentum");
+  o.beta1 = c.number("optim.beta1");
+  o.beta2 = c.number("optim.beta2");
+  o.eps = c.number("optim.eps");
+  o.weight_decay = c.number("optim.weight_decay");
+  o.decay_gains_biases = c.boolean("optim.decay_gains_biases");
+  o.clip = c.number("optim.clip");
+  o.schedule = c.string("optim.schedule");
+  o.warmup = c.integer("optim.warmup");
+  o.steps = c.integer("train.steps");
+  nn::validate(o);
+  return o;
+}
+
+void validate(const io::Config& c) {
+  const std::string dtype = c.string("dtype");
+  if (dtype != "float32" && dtype != "float64") fail("dtype: '", dtype, "' is not one of float32, float64");
+  if (c.integer("threads") < 1) fail("threads must be at least 1, got ", c.integer("threads"));
+  for (const char* key : {"train.steps", "train.eval_every", "train.flush_every"}) positive(c, key);
+  for (const char* key : {"stats.every", "train.checkpoint_every"}) {
+    if (c.integer(key) < 0) fail(key, " must be 0 (never) or a number of steps, got ", c.integer(key));
+  }
+  optim_config(c);
+  std::ostringstream quiet;  // the data description lines, shown by the run itself
+  const std::uint64_t seed = std::uint64_t(c.integer("seed"));
+  make_workload<float>(c, seed, derive_seed(seed, kValData), quiet);
+}
+
+}  // namespace normlab::train
