@@ -3,6 +3,8 @@
 # committed corpus only changes by hand) and fails on the first crash, leak or timeout, whose
 # input is left in BUILD/fuzz-artifacts/.
 #   bash fuzz/run.sh BUILD_DIR [SECONDS] [TARGET ...]
+# NORMLAB_FUZZ_SEED=N fixes libFuzzer's seed (CI does, so a run is repeatable); unset, each run
+# explores anew, as a run at length by hand should.
 set -euo pipefail
 build=${1:?usage: fuzz/run.sh BUILD_DIR [SECONDS] [TARGET ...]}
 seconds=${2:-55}
@@ -23,7 +25,7 @@ for t in "${targets[@]}"; do
   status=0
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions="$here/lsan.supp" \
     "$build/fuzz/fuzz_$t" "$corpus" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 \
-    -max_len=200000 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" >"$log" 2>&1 || status=$?
+    -max_len=200000 ${NORMLAB_FUZZ_SEED:+-seed=$NORMLAB_FUZZ_SEED} -print_final_stats=1 -artifact_prefix="$artifacts/$t-" >"$log" 2>&1 || status=$?
   tail -n 12 "$log"
   if ((status != 0)); then
     echo "fuzz: $t found a crash (exit $status); its input is in $artifacts" >&2
