@@ -389,8 +389,8 @@ int run_with_fault(const test::TempDir& dir, const std::vector<std::string>& ass
   return status;
 }
 
-std::vector<fs::path> files_in(const test::TempDir& dir) {
-  std::vector<fs::path> files(fs::directory_iterator(dir.path), {});
+std::vector<fs::path> files_in(const fs::path& dir) {
+  std::vector<fs::path> files(fs::directory_iterator(dir), {});
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -418,7 +418,7 @@ long kill_at_every_finish_point(const std::vector<std::string>& assignments, std
     REQUIRE(r.status == "completed");
     CHECK(r.path == dir / "run.h5");
     check_bit_identical(r.path, reference);
-    CHECK(files_in(dir) == std::vector<fs::path>{dir.path / "run.h5"});
+    CHECK(files_in(dir.path) == std::vector<fs::path>{dir.path / "run.h5"});
     // And again: a finished run is not trained again.
     std::ostringstream again;
     auto twice = train::run(config_of(assignments), dir.path.string(), again, {.resume = true});
@@ -464,7 +464,7 @@ TEST_CASE("finish: the final file beside a stale checkpoint is taken as finished
   CHECK(again.steps == 40);
   CHECK(again.val_loss == done.val_loss);
   CHECK(test::bytes_of(dir / "run.h5") == final_bytes);
-  CHECK(files_in(dir) == std::vector<fs::path>{dir.path / "run.h5"});
+  CHECK(files_in(dir.path) == std::vector<fs::path>{dir.path / "run.h5"});
 }
 
 namespace {
@@ -542,7 +542,7 @@ TEST_CASE("checkpoint: a damaged or edited checkpoint is refused, naming the par
 namespace {
 
 // `normlab train` with `assignments` into `dir` as a child process, its stderr into `err`.
-pid_t start_train(const test::TempDir& dir, const std::vector<std::string>& assignments,
+pid_t start_train(const std::string& dir, const std::vector<std::string>& assignments,
                   const std::string& err) {
   std::fflush(nullptr);
   const pid_t pid = ::fork();
@@ -552,7 +552,7 @@ pid_t start_train(const test::TempDir& dir, const std::vector<std::string>& assi
     ::setenv("OPENBLAS_CORETYPE", blas_core(), 1);
     std::vector<std::string> args{NORMLAB_BINARY, "train"};
     for (const auto& a : assignments) args.insert(args.end(), {"--set", a});
-    args.insert(args.end(), {"--out", dir.path.string()});
+    args.insert(args.end(), {"--out", dir});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -566,14 +566,14 @@ pid_t start_train(const test::TempDir& dir, const std::vector<std::string>& assi
 
 TEST_CASE("one writer per run: a second train on the same path is refused by name", "[resume][lock]") {
   test::TempDir dir, logs;
-  const pid_t first = start_train(dir, kGru, logs / "first.err");
+  const pid_t first = start_train(dir.path.string(), kGru, logs / "first.err");
   bool running = false;
   for (int i = 0; i < 20000 && !running; ++i) {
     running = io::RunLock::held(dir / "run.h5") && fs::exists(dir / "run.h5.partial");
     if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   REQUIRE(running);
-  const pid_t second = start_train(dir, kGru, logs / "second.err");
+  const pid_t second = start_train(dir.path.string(), kGru, logs / "second.err");
   int second_status = 0, first_status = 0;
   ::waitpid(second, &second_status, 0);
   ::waitpid(first, &first_status, 0);
@@ -587,4 +587,39 @@ TEST_CASE("one writer per run: a second train on the same path is refused by nam
   test::TempDir ref_dir;
   check_bit_identical(dir / "run.h5", reference_run(ref_dir, kGru));
   CHECK_FALSE(fs::exists(dir / "run.h5.lock"));
+}
+
+TEST_CASE("a full disk ends the run with a clear error, no crash, and it resumes once there is space",
+          "[resume][disk]") {
+  test::TempDir dir, logs;
+  const std::string mnt = dir / "small";
+  fs::create_directories(mnt);
+  // A small tmpfs needs root (the CI runs as root); skipped otherwise.
+  if (std::system(("mount -t tmpfs -o size=400k tmpfs " + mnt + " 2>/dev/null").c_str()) != 0) {
+    WARN("not root (cannot mount a tmpfs): the full-disk test is skipped");
+    return;
+  }
+  struct Unmount {
+    std::string at;
+    ~Unmount() { std::system(("umount " + at).c_str()); }
+  } unmount{mnt};
+  const pid_t pid = start_train(mnt, kGru, logs / "full.err");
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const std::string err = test::bytes_of(logs / "full.err");
+  INFO(err);
+  REQUIRE(WIFEXITED(status));  // no crash at exit
+  CHECK(WEXITSTATUS(status) != 0);
+  CHECK_THAT(err, Contains("No space left on device") && Contains(mnt));
+  REQUIRE(fs::exists(mnt + "/run.resume.h5"));
+  // Space again: the run resumes from its last checkpoint and ends bit-identical.
+  REQUIRE(std::system(("mount -o remount,size=64m " + mnt).c_str()) == 0);
+  std::ostringstream log;
+  auto r = train::run(config_of(kGru), mnt, log, {.resume = true});
+  INFO(log.str());
+  CHECK(r.status == "completed");
+  CHECK(r.resumed_from > 0);
+  test::TempDir ref_dir;
+  check_bit_identical(r.path, reference_run(ref_dir, kGru));
+  CHECK(files_in(mnt) == std::vector<fs::path>{fs::path(mnt) / "run.h5"});
 }
