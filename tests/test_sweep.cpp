@@ -324,8 +324,8 @@ model.width = 16
 data.val_size = 64
 optim.name = "adam"
 optim.lr = 0.001
-train.steps = 1500
-train.eval_every = 500
+train.steps = 20000
+train.eval_every = 5000
 train.flush_every = 10
 train.checkpoint_every = 50
 [grid]
@@ -349,7 +349,7 @@ seed = [0, 1]
   // Once both runs train, the sweep process alone is killed.
   auto trains = [&] {
     std::size_t n = 0;
-    for (const auto& r : s.runs) n += find_process("configs/" + r.id + ".toml") > 0;
+    for (const auto& r : s.runs) n += find_process(s.out + "/configs/" + r.id + ".toml") > 0;
     return n;
   };
   auto partial = [&](const sweep::Run& r) { return s.out + "/runs/" + r.id + ".h5.partial"; };

@@ -21,6 +21,15 @@ namespace {
 
 constexpr std::size_t kChunkRows = 256;  // rows per HDF5 chunk of a series
 
+// HDF5 1.10 closes at exit the files still open, and crashes (H5F__close_cb) on one whose
+// H5Fclose failed, as on a full disk: the error was reported, then the process segfaulted. Every
+// normlab file is closed by its owner, so the library's exit handler is not needed; it is turned
+// off before any HDF5 call (this file is linked into every program that writes a run).
+const bool kNoHdf5AtExit = [] {
+  H5dont_atexit();
+  return true;
+}();
+
 // Data, or a rename, must reach the disk before what comes next relies on it.
 void sync_path(const std::string& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
