@@ -259,7 +259,7 @@ train.checkpoint_every = 10
     } catch (const std::exception&) {
       continue;
     }
-    const pid_t pid = find_process("configs/" + s.runs[1].id + ".toml");
+    const pid_t pid = find_process(s.out + "/configs/" + s.runs[1].id + ".toml");
     if (pid > 0) killed = ::kill(pid, SIGKILL) == 0;
   }
   runner.join();
