@@ -4,6 +4,7 @@
 // without a checkpoint a resume starts afresh.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <csignal>
@@ -20,6 +21,7 @@
 #include "io/config.hpp"
 #include "io/hdf5.hpp"
 #include "io/run_file.hpp"
+#include "io/run_lock.hpp"
 #include "stats/recorder.hpp"
 #include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
@@ -358,4 +360,266 @@ TEST_CASE("resume: a diverged run leaves no checkpoint", "[resume]") {
   CHECK(r.steps >= 1);
   CHECK_FALSE(fs::exists(dir / "run.resume.h5"));
   CHECK(fs::exists(dir / "run.h5"));
+}
+
+// ---- issue 15: no unrecoverable instant, one writer per run, checkpoints that prove their
+// integrity ----
+
+namespace {
+
+// In a forked child: kMlp-like `assignments` trained in `dir` with NORMLAB_FAULT_AT=finish:`n`
+// (killed by SIGKILL at the n-th point of the finish path, if it has that many); returns the
+// child's wait status.
+int run_with_fault(const test::TempDir& dir, const std::vector<std::string>& assignments, long n,
+                   const train::TrainOptions& options) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setenv("NORMLAB_FAULT_AT", ("finish:" + std::to_string(n)).c_str(), 1);
+    std::ostringstream log;
+    try {
+      train::run(config_of(assignments), dir.path.string(), log, options);
+    } catch (...) {
+      std::_Exit(2);
+    }
+    std::_Exit(0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
+std::vector<fs::path> files_in(const fs::path& dir) {
+  std::vector<fs::path> files(fs::directory_iterator(dir), {});
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Kills a run at every point of its finish path in turn (a completed run's, or, with `stop`, an
+// interrupted one's); after each kill --resume must complete it bit-identically, with no h5clear,
+// leaving only the run file. Returns the number of points.
+long kill_at_every_finish_point(const std::vector<std::string>& assignments, std::int64_t stop) {
+  test::TempDir ref_dir;
+  const std::string reference = reference_run(ref_dir, assignments);
+  long n = 1;
+  for (;; ++n) {
+    INFO("killed at finish point " << n);
+    test::TempDir dir;
+    const int status = run_with_fault(dir, assignments, n, {.stop_at_step = stop});
+    if (WIFEXITED(status)) {  // fewer points than n: it finished
+      CHECK(WEXITSTATUS(status) == 0);
+      break;
+    }
+    REQUIRE(WIFSIGNALED(status));
+    REQUIRE(WTERMSIG(status) == SIGKILL);
+    std::ostringstream log;
+    auto r = train::run(config_of(assignments), dir.path.string(), log, {.resume = true});
+    INFO(log.str());
+    REQUIRE(r.status == "completed");
+    CHECK(r.path == dir / "run.h5");
+    check_bit_identical(r.path, reference);
+    CHECK(files_in(dir.path) == std::vector<fs::path>{dir.path / "run.h5"});
+    // And again: a finished run is not trained again.
+    std::ostringstream again;
+    auto twice = train::run(config_of(assignments), dir.path.string(), again, {.resume = true});
+    CHECK(twice.status == "completed");
+    CHECK(twice.final_train_loss == r.final_train_loss);
+    CHECK_THAT(again.str(), Contains("finished already"));
+  }
+  return n - 1;
+}
+
+}  // namespace
+
+TEST_CASE("finish: a kill at any point of a completed run's finish leaves it resumable",
+          "[resume][finish]") {
+  const long points = kill_at_every_finish_point(kMlp, 0);
+  // flush, close, copy, open, status, 6 parameters, close, sync, rename, delete the .partial,
+  // delete the checkpoint.
+  CHECK(points >= 12);
+  WARN(points << " kill points of the finish path tested");
+}
+
+TEST_CASE("finish: a kill at any point of an interrupted run's close leaves it resumable",
+          "[resume][finish]") {
+  const long points = kill_at_every_finish_point(kMlp, 16);
+  CHECK(points >= 6);  // flush, close, copy, open, status, close, sync, rename
+  WARN(points << " kill points of the interrupted close tested");
+}
+
+TEST_CASE("finish: the final file beside a stale checkpoint is taken as finished", "[resume][finish]") {
+  test::TempDir dir;
+  stop_at(dir, kMlp, 9, false);
+  const std::string checkpoint_bytes = test::bytes_of(dir / "run.resume.h5");
+  const std::string partial_bytes = test::bytes_of(dir / "run.h5.partial");
+  std::ostringstream log;
+  auto done = train::run(config_of(kMlp), dir.path.string(), log, {.resume = true});
+  REQUIRE(done.status == "completed");
+  // As a session killed after the rename, before the deletes, leaves it.
+  std::ofstream(dir / "run.resume.h5", std::ios::binary) << checkpoint_bytes;
+  std::ofstream(dir / "run.h5.partial", std::ios::binary) << partial_bytes;
+  const std::string final_bytes = test::bytes_of(dir / "run.h5");
+  auto again = train::run(config_of(kMlp), dir.path.string(), log, {.resume = true});
+  CHECK(again.status == "completed");
+  CHECK(again.steps == 40);
+  CHECK(again.val_loss == done.val_loss);
+  CHECK(test::bytes_of(dir / "run.h5") == final_bytes);
+  CHECK(files_in(dir.path) == std::vector<fs::path>{dir.path / "run.h5"});
+}
+
+namespace {
+
+// Flips the lowest bit of value `index` of a dataset in place, with HDF5's C API.
+void flip_value_bit(const std::string& path, const char* dataset, std::size_t index) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(file >= 0);
+  const hid_t d = H5Dopen2(file, dataset, H5P_DEFAULT);
+  REQUIRE(d >= 0);
+  const hid_t type = H5Dget_type(d);
+  const std::size_t size = H5Tget_size(type);
+  const hid_t space = H5Dget_space(d);
+  std::vector<unsigned char> bytes(size * std::size_t(H5Sget_simple_extent_npoints(space)));
+  REQUIRE(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()) >= 0);
+  bytes.at(index * size) ^= 1;
+  REQUIRE(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()) >= 0);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Dclose(d);
+  H5Fclose(file);
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: a damaged or edited checkpoint is refused, naming the part",
+          "[resume][checksum]") {
+  test::TempDir dir;
+  stop_at(dir, kMlp, 9, false);
+  const std::string checkpoint = dir / "run.resume.h5";
+  const std::string intact = test::bytes_of(checkpoint);
+  auto refused = [&](const std::string& part) {
+    std::ostringstream log;
+    CHECK_THROWS_WITH(train::run(config_of(kMlp), dir.path.string(), log, {.resume = true}),
+                      Contains("run.resume.h5: a damaged checkpoint") && Contains(part));
+    std::ofstream(checkpoint, std::ios::binary | std::ios::trunc) << intact;
+  };
+  SECTION("a bit of a parameter") {
+    flip_value_bit(checkpoint, "params", 5);
+    refused("SHA-256 of params does not match");
+  }
+  SECTION("a bit of the first moments and of the second") {
+    flip_value_bit(checkpoint, "optimizer_m", 0);
+    refused("optimizer_m");
+    flip_value_bit(checkpoint, "optimizer_v", 3);
+    refused("optimizer_v");
+  }
+  SECTION("the step changed, the generators swapped") {
+    {
+      h5::File f = h5::File::open(checkpoint, h5::File::Mode::read_write);
+      f.write_attribute("/", "step", 7LL);
+    }
+    refused("state (step");
+    {
+      h5::File f = h5::File::open(checkpoint, h5::File::Mode::read_write);
+      const std::string a = f.read_string_attribute("/", "train_rng");
+      const std::string b = f.read_string_attribute("/", "dropout_rng");
+      f.write_attribute("/", "train_rng", b);
+      f.write_attribute("/", "dropout_rng", a);
+    }
+    refused("state (step");
+  }
+  SECTION("every single-bit flip of the parameters' bytes is caught") {
+    const std::size_t P = h5::File::open(checkpoint).shape("params")[0];
+    for (std::size_t i = 0; i < P; i += P / 7 + 1) {
+      flip_value_bit(checkpoint, "params", i);
+      refused("params");
+    }
+  }
+  // Intact again, it resumes.
+  std::ostringstream log;
+  CHECK(train::run(config_of(kMlp), dir.path.string(), log, {.resume = true}).status == "completed");
+}
+
+namespace {
+
+// `normlab train` with `assignments` into `dir` as a child process, its stderr into `err`.
+pid_t start_train(const std::string& dir, const std::vector<std::string>& assignments,
+                  const std::string& err) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen(err.c_str(), "w", stderr);
+    ::setenv("OPENBLAS_CORETYPE", blas_core(), 1);
+    std::vector<std::string> args{NORMLAB_BINARY, "train"};
+    for (const auto& a : assignments) args.insert(args.end(), {"--set", a});
+    args.insert(args.end(), {"--out", dir});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(NORMLAB_BINARY, argv.data());
+    std::_Exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+TEST_CASE("one writer per run: a second train on the same path is refused by name", "[resume][lock]") {
+  test::TempDir dir, logs;
+  const pid_t first = start_train(dir.path.string(), kGru, logs / "first.err");
+  bool running = false;
+  for (int i = 0; i < 20000 && !running; ++i) {
+    running = io::RunLock::held(dir / "run.h5") && fs::exists(dir / "run.h5.partial");
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  REQUIRE(running);
+  const pid_t second = start_train(dir.path.string(), kGru, logs / "second.err");
+  int second_status = 0, first_status = 0;
+  ::waitpid(second, &second_status, 0);
+  ::waitpid(first, &first_status, 0);
+  CHECK(WIFEXITED(second_status));
+  CHECK(WEXITSTATUS(second_status) != 0);
+  CHECK_THAT(test::bytes_of(logs / "second.err"),
+             Contains("another normlab train is writing " + (dir / "run.h5")) &&
+                 Contains("(pid " + std::to_string(first)));
+  REQUIRE(WIFEXITED(first_status));
+  CHECK(WEXITSTATUS(first_status) == 0);
+  test::TempDir ref_dir;
+  check_bit_identical(dir / "run.h5", reference_run(ref_dir, kGru));
+  CHECK_FALSE(fs::exists(dir / "run.h5.lock"));
+}
+
+TEST_CASE("a full disk ends the run with a clear error, no crash, and it resumes once there is space",
+          "[resume][disk]") {
+  test::TempDir dir, logs;
+  const std::string mnt = dir / "small";
+  fs::create_directories(mnt);
+  // A small tmpfs needs root (the CI runs as root); skipped otherwise.
+  if (std::system(("mount -t tmpfs -o size=400k tmpfs " + mnt + " 2>/dev/null").c_str()) != 0) {
+    WARN("not root (cannot mount a tmpfs): the full-disk test is skipped");
+    return;
+  }
+  struct Unmount {
+    std::string at;
+    ~Unmount() { std::system(("umount " + at).c_str()); }
+  } unmount{mnt};
+  const pid_t pid = start_train(mnt, kGru, logs / "full.err");
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const std::string err = test::bytes_of(logs / "full.err");
+  INFO(err);
+  REQUIRE(WIFEXITED(status));  // no crash at exit
+  CHECK(WEXITSTATUS(status) != 0);
+  CHECK_THAT(err, Contains("No space left on device") && Contains(mnt));
+  REQUIRE(fs::exists(mnt + "/run.resume.h5"));
+  // Space again: the run resumes from its last checkpoint and ends bit-identical.
+  REQUIRE(std::system(("mount -o remount,size=64m " + mnt).c_str()) == 0);
+  std::ostringstream log;
+  auto r = train::run(config_of(kGru), mnt, log, {.resume = true});
+  INFO(log.str());
+  CHECK(r.status == "completed");
+  CHECK(r.resumed_from > 0);
+  test::TempDir ref_dir;
+  check_bit_identical(r.path, reference_run(ref_dir, kGru));
+  CHECK(files_in(mnt) == std::vector<fs::path>{fs::path(mnt) / "run.h5"});
 }

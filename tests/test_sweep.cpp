@@ -13,9 +13,13 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "helpers.hpp"
 #include "io/hdf5.hpp"
 #include "io/run_file.hpp"
+#include "io/run_lock.hpp"
 #include "sweep/collect.hpp"
 #include "sweep/runner.hpp"
 #include "sweep/slurm.hpp"
@@ -255,7 +259,7 @@ train.checkpoint_every = 10
     } catch (const std::exception&) {
       continue;
     }
-    const pid_t pid = find_process("configs/" + s.runs[1].id + ".toml");
+    const pid_t pid = find_process(s.out + "/configs/" + s.runs[1].id + ".toml");
     if (pid > 0) killed = ::kill(pid, SIGKILL) == 0;
   }
   runner.join();
@@ -348,4 +352,79 @@ TEST_CASE("sweep: a directory of another definition is refused, unless extended 
   CHECK(sweep::manifest_ids(first.out).size() == 2);
   CHECK(runs_on_disk() == 2);
   CHECK(sweep::collect(first.out).rows.size() == 2);
+}
+
+TEST_CASE("sweep: killed with SIGKILL, its runs die with it and an immediate rerun continues them",
+          "[sweep][lock]") {
+  test::TempDir dir;
+  sweep::Sweep s = sweep::parse(R"(
+[set]
+model.width = 16
+data.val_size = 64
+optim.name = "adam"
+optim.lr = 0.001
+train.steps = 20000
+train.eval_every = 5000
+train.flush_every = 10
+train.checkpoint_every = 50
+[grid]
+seed = [0, 1]
+)",
+                                "orphans.toml");
+  s.out = dir / "sweep";
+  sweep::RunnerOptions o;
+  o.jobs = 2;
+  o.binary = NORMLAB_BINARY;
+  std::fflush(nullptr);
+  const pid_t sweeper = ::fork();
+  if (sweeper == 0) {
+    std::ostringstream log;
+    try {
+      sweep::run_sweep(s, o, log);
+    } catch (...) {
+    }
+    std::_Exit(0);
+  }
+  // Once both runs train, the sweep process alone is killed.
+  auto trains = [&] {
+    std::size_t n = 0;
+    for (const auto& r : s.runs) n += find_process(s.out + "/configs/" + r.id + ".toml") > 0;
+    return n;
+  };
+  auto partial = [&](const sweep::Run& r) { return s.out + "/runs/" + r.id + ".h5.partial"; };
+  bool both = false;
+  for (int i = 0; i < 1500 && !both; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    both = trains() == 2;
+    for (const auto& r : s.runs) {
+      try {
+        both = both && h5::File::open(partial(r), h5::File::Mode::read_swmr).shape("step")[0] >= 60;
+      } catch (const std::exception&) {
+        both = false;
+      }
+    }
+  }
+  ::kill(sweeper, SIGKILL);
+  int status = 0;
+  ::waitpid(sweeper, &status, 0);
+  REQUIRE(both);
+  // Its runs get SIGTERM, checkpoint and end within seconds, releasing their locks.
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    gone = trains() == 0;
+  }
+  CHECK(gone);
+  for (const auto& r : s.runs) CHECK_FALSE(io::RunLock::held(s.out + "/runs/" + r.id + ".h5"));
+  // The rerun is not refused by a lock a run inherited, and continues both runs.
+  std::ostringstream log;
+  auto again = sweep::run_sweep(s, o, log);
+  INFO(log.str());
+  for (std::size_t i = 0; i < s.runs.size(); ++i) {
+    CHECK(again[i].status == "completed");
+    const auto resumed_at =
+        io::open_run(s.out + "/runs/" + s.runs[i].id + ".h5").read_integers_attribute("/", "resumed_from");
+    REQUIRE(resumed_at.size() == 1);
+    CHECK(resumed_at[0] >= 60);
+  }
 }

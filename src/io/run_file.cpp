@@ -3,7 +3,15 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+
 #include "core/error.hpp"
+#include "io/fault.hpp"
 #include "io/hdf5_guard.hpp"
 
 namespace normlab::io {
@@ -11,8 +19,54 @@ namespace normlab::io {
 namespace attr = schema::attr;
 
 namespace {
+
 constexpr std::size_t kChunkRows = 256;  // rows per HDF5 chunk of a series
+
+// HDF5 1.10 closes at exit the files still open, and crashes (H5F__close_cb) on one whose
+// H5Fclose failed, as on a full disk: the error was reported, then the process segfaulted. Every
+// normlab file is closed by its owner, so the library's exit handler is not needed; it is turned
+// off before any HDF5 call (this file is linked into every program that writes a run).
+const bool kNoHdf5AtExit = [] {
+  H5dont_atexit();
+  return true;
+}();
+
+// Data, or a rename, must reach the disk before what comes next relies on it.
+void sync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) fail(path, ": cannot open to sync: ", std::strerror(errno));
+  const int result = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  if (result != 0) fail(path, ": cannot sync: ", std::strerror(error));
 }
+
+void sync_directory_of(const std::string& path) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  sync_path(dir.empty() ? "." : dir.string(), O_RDONLY | O_DIRECTORY);
+}
+
+// Writes `target` as a copy of the closed run file `source` with `status` set and `final_writes`
+// added, synced. `source` is only read: a kill at any instant leaves it as it was, and at most a
+// stray `target` that the next session of the run deletes.
+void write_final_copy(const std::string& source, const std::string& target,
+                      const std::string& status, const std::function<void(h5::File&)>& final_writes) {
+  std::filesystem::copy_file(source, target, std::filesystem::copy_options::overwrite_existing);
+  fault_point("finish");
+  {
+    h5::File out = h5::File::open(target, h5::File::Mode::read_write);
+    fault_point("finish");
+    out.write_attribute("/", attr::kStatus, status);
+    fault_point("finish");
+    if (final_writes) final_writes(out);
+    out.close();
+    fault_point("finish");
+  }
+  sync_path(target, O_RDONLY);
+  fault_point("finish");
+}
+
+}  // namespace
 
 h5::File open_run(const std::string& path, bool swmr) {
   // A run file may come from anywhere (another machine's shard, a killed run): read it in a child
@@ -56,7 +110,15 @@ RunFile::~RunFile() {
   try {
     abandon(schema::status::kInterrupted);
   } catch (...) {
-    // Destructors must not throw; the .partial name already tells the run did not finish.
+    // Destructors must not throw. When even that failed (a full disk), the file is closed as it
+    // is, as a kill would leave it: a resume reads it with SWMR.
+    if (!closed_) {
+      closed_ = true;
+      try {
+        file_.close();
+      } catch (...) {
+      }
+    }
   }
 }
 
@@ -193,26 +255,37 @@ std::size_t RunFile::copy_rows_before(const h5::File& from, long long before) {
   return copied_steps;
 }
 
-void RunFile::close_with(const std::string& status) {
+void RunFile::close_partial() {
+  if (closed_) return;
   flush();
-  file_.close();  // leaves SWMR; attributes may change again once reopened
-  // Without the lock: a reader watching the run with SWMR may still hold the file.
-  file_ = h5::File::open(path_ + schema::suffix::kPartial, h5::File::Mode::read_write, /*lock=*/false);
-  file_.write_attribute("/", attr::kStatus, status);
+  fault_point("finish");
+  closed_ = true;  // whatever close() does, the file is not used again
+  file_.close();   // leaves SWMR; from here on the .partial is never opened for writing again
+  fault_point("finish");
 }
 
 void RunFile::finish(const std::string& status, const std::function<void(h5::File&)>& final_writes) {
-  close_with(status);
-  if (final_writes) final_writes(file_);
-  file_.close();
-  std::filesystem::rename(path_ + schema::suffix::kPartial, path_);
-  finished_ = true;
+  finished_ = true;  // a failure below leaves the .partial as a kill would: resumable
+  close_partial();
+  const std::string partial = path_ + schema::suffix::kPartial;
+  const std::string tmp = path_ + schema::suffix::kTemporary;
+  write_final_copy(partial, tmp, status, final_writes);
+  std::filesystem::rename(tmp, path_);  // atomic: the run is completed from here on
+  sync_directory_of(path_);
+  fault_point("finish");
+  std::filesystem::remove(partial);
+  fault_point("finish");
 }
 
 void RunFile::abandon(const std::string& status) {
   finished_ = true;  // whatever happens below, do not try again from the destructor
-  close_with(status);
-  file_.close();
+  close_partial();
+  const std::string partial = path_ + schema::suffix::kPartial;
+  const std::string tmp = partial + schema::suffix::kTemporary;
+  write_final_copy(partial, tmp, status, {});
+  std::filesystem::rename(tmp, partial);  // atomic: the old .partial or the new one
+  sync_directory_of(partial);
+  fault_point("finish");
 }
 
 RunWriter::RunWriter(const std::string& path, const RunAttributes& a, const SiteTable& sites)

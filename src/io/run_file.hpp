@@ -4,11 +4,15 @@
 //    their statistics), then start() creates the appendable datasets with their dimension scales
 //    (`step`, `eval_step`, `stat_step`, `site`) and enters SWMR writing, so a reader opening with
 //    SWMR sees every row up to the last flush();
-//  - finish() flushes, closes, reopens to write the final datasets (the checkpoint) and the status,
-//    and renames to NAME.h5, so a reader globbing *.h5 never sees a half-written run.
-// A run that ends otherwise (an exception, a signal) is closed with status "interrupted" and left
-// as .partial. A process killed outright leaves a .partial file that `h5clear -s` makes readable
-// up to its last flush. A resumed run starts a new file and copies the old one's rows into it
+//  - finish() flushes and closes the .partial, which is never opened for writing again; copies it
+//    to NAME.h5.tmp, writes the final datasets (the checkpoint) and the status there, syncs,
+//    renames it to NAME.h5 and deletes the .partial. A kill at any instant leaves the .partial
+//    intact (and the resume checkpoint, which the trainer deletes only after the rename), or the
+//    completed NAME.h5; a reader globbing *.h5 never sees a half-written run.
+// A run that ends otherwise (a signal) is closed with status "interrupted" the same way, the copy
+// renamed over the .partial; after an exception the file is only closed. A process killed
+// outright leaves a .partial that a SWMR reader and a resume read as it is (`h5clear -s` makes it
+// readable normally). A resumed run starts a new file and copies the old one's rows into it
 // (copy_rows_before).
 // RunFile is the lifecycle, for series of any names; RunWriter (below) is the run file of a
 // training run, which owns its layout: the root attributes, the series and their order, the site
@@ -74,10 +78,11 @@ class RunFile {
   // rows are left out. After start(). Returns the number of per-step rows copied.
   std::size_t copy_rows_before(const h5::File& from, long long before);
 
-  // Flushes and closes; then, reopened, `final_writes` adds datasets and attributes, the status is
-  // set, and the file is renamed to its final path.
+  // Flushes and closes; then, in a copy (NAME.h5.tmp), `final_writes` adds datasets and attributes
+  // and the status is set; the copy is renamed to its final path and the .partial deleted.
   void finish(const std::string& status, const std::function<void(h5::File&)>& final_writes = {});
-  // Flushes and closes with `status` (e.g. "interrupted"), keeping the .partial name.
+  // Flushes and closes with `status` (e.g. "interrupted"), keeping the .partial name (the status
+  // is set in a copy renamed over it).
   void abandon(const std::string& status);
 
  private:
@@ -90,14 +95,14 @@ class RunFile {
     std::vector<std::vector<double>> pending;  // per name, rows of max(columns, 1) values
   };
   void record(Series& s, long long step, std::span<const double> values);
-  void close_with(const std::string& status);
+  void close_partial();  // flushes and closes the .partial for good
 
   std::string path_;
   h5::File file_;
   Series steps_{schema::axis::kStep}, evals_{schema::axis::kEvalStep},
       stats_{schema::axis::kStatStep};
   SiteTable sites_;
-  bool started_ = false, finished_ = false;
+  bool started_ = false, finished_ = false, closed_ = false;
 };
 
 // The root attributes a training run declares (docs/FORMAT.md, "Root attributes"); RunFile

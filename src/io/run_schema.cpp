@@ -63,14 +63,16 @@ std::string schema_json() {
                             NORMLAB_NAME(site, kFeatures)};
   const Entries suffixes{NORMLAB_NAME(suffix, kRunFile), NORMLAB_NAME(suffix, kPartial),
                          NORMLAB_NAME(suffix, kOldRows), NORMLAB_NAME(suffix, kResume),
-                         NORMLAB_NAME(suffix, kTemporary)};
+                         NORMLAB_NAME(suffix, kTemporary), NORMLAB_NAME(suffix, kLock)};
   const Entries checkpoint{
       NORMLAB_NAME(resume, kFormat),     NORMLAB_NUMBER(resume, kFormatVersion),
       NORMLAB_NAME(resume, kStep),       NORMLAB_NAME(resume, kTrainRng),
       NORMLAB_NAME(resume, kDropoutRng), NORMLAB_NAME(resume, kOptimizerT),
       NORMLAB_NAME(resume, kTrainLoss),  NORMLAB_NAME(resume, kValLoss),
       NORMLAB_NAME(resume, kValMetric),  NORMLAB_NAME(resume, kParams),
-      NORMLAB_NAME(resume, kOptimizerM), NORMLAB_NAME(resume, kOptimizerV)};
+      NORMLAB_NAME(resume, kOptimizerM), NORMLAB_NAME(resume, kOptimizerV),
+      NORMLAB_NAME(resume, kSha256Params), NORMLAB_NAME(resume, kSha256OptimizerM),
+      NORMLAB_NAME(resume, kSha256OptimizerV), NORMLAB_NAME(resume, kSha256State)};
   const Entries index{
       NORMLAB_NAME(sweep_index, kFormat),     NORMLAB_NAME(sweep_index, kCsvFile),
       NORMLAB_NAME(sweep_index, kH5File),     NORMLAB_NAME(sweep_index, kRun),

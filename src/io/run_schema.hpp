@@ -117,13 +117,15 @@ inline constexpr char kRunFile[] = ".h5";          // NAME.h5, the run file once
 inline constexpr char kPartial[] = ".partial";     // NAME.h5.partial while it runs or if stopped
 inline constexpr char kOldRows[] = ".old";         // NAME.h5.partial.old while a resume copies
 inline constexpr char kResume[] = ".resume.h5";    // NAME.resume.h5, replacing NAME.h5's ".h5"
-inline constexpr char kTemporary[] = ".tmp";       // NAME.resume.h5.tmp before its rename
+inline constexpr char kTemporary[] = ".tmp";       // NAME.resume.h5.tmp, NAME.h5.tmp,
+                                                   // NAME.h5.partial.tmp before their renames
+inline constexpr char kLock[] = ".lock";           // NAME.h5.lock, held by the run's one writer
 }  // namespace suffix
 
 // ---- the resume checkpoint (docs/FORMAT.md, "Checkpoint attributes", "Checkpoint datasets") ----
 namespace resume {
 inline constexpr char kFormat[] = "normlab-resume";  // the value of attr::kFormat
-inline constexpr long long kFormatVersion = 1;
+inline constexpr long long kFormatVersion = 2;
 // Root attributes besides attr::kFormat, kFormatVersion, kNormlabVersion, kDtype, kConfigToml.
 inline constexpr char kStep[] = "step";               // int64, the steps done
 inline constexpr char kTrainRng[] = "train_rng";      // std::mt19937_64 as operator<< writes it
@@ -136,6 +138,13 @@ inline constexpr char kValMetric[] = "val_metric";
 inline constexpr char kParams[] = "params";
 inline constexpr char kOptimizerM[] = "optimizer_m";
 inline constexpr char kOptimizerV[] = "optimizer_v";
+// Root attributes (format version 2): the SHA-256 (64 hex digits) of each part of the state, so
+// a damaged checkpoint is refused naming the part (train/checkpoint_digest.hpp says what each
+// covers).
+inline constexpr char kSha256Params[] = "sha256_params";
+inline constexpr char kSha256OptimizerM[] = "sha256_optimizer_m";
+inline constexpr char kSha256OptimizerV[] = "sha256_optimizer_v";
+inline constexpr char kSha256State[] = "sha256_state";  // step, generators, optimizer_t, ...
 }  // namespace resume
 
 // ---- the sweep index, DIR/index.csv and DIR/index.h5 (sweep/collect.hpp) ----

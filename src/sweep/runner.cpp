@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,9 +69,14 @@ struct Running {
 pid_t launch(const RunnerOptions& o, const fs::path& config, const fs::path& runs,
              const fs::path& log) {
   std::fflush(nullptr);
+  const pid_t sweep_pid = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) fail("sweep: cannot start a process: ", std::strerror(errno));
   if (pid == 0) {
+    // The run dies with the sweep, however the sweep ends: SIGTERM, which makes it checkpoint and
+    // close its file as interrupted, so a rerun continues it. (Kept across execl.)
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != sweep_pid) std::_Exit(1);  // the sweep ended before prctl
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);
@@ -112,7 +118,8 @@ DirectoryLock::DirectoryLock(const std::string& dir, int shard, int shards) {
 }
 
 int DirectoryLock::take(const std::string& path, int operation, const std::string& who) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  // O_CLOEXEC: the runs it starts must not hold the sweep's lock after it ended.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) fail(path, ": cannot open the lock file: ", std::strerror(errno));
   if (::flock(fd, operation | LOCK_NB) != 0) {
     ::close(fd);

@@ -1,5 +1,7 @@
 #include "train/checkpoint.hpp"
 
+#include "train/checkpoint_digest.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -91,6 +93,11 @@ void save_checkpoint(const std::string& path, const Checkpoint<T>& c) {
     f.write<T>(resume::kParams, {c.params.size()}, c.params);
     f.write<T>(resume::kOptimizerM, {c.optimizer.m.size()}, c.optimizer.m);
     f.write<T>(resume::kOptimizerV, {c.optimizer.v.size()}, c.optimizer.v);
+    const CheckpointDigests d = digests_of(c);
+    f.write_attribute("/", resume::kSha256Params, d.params);
+    f.write_attribute("/", resume::kSha256OptimizerM, d.optimizer_m);
+    f.write_attribute("/", resume::kSha256OptimizerV, d.optimizer_v);
+    f.write_attribute("/", resume::kSha256State, d.state);
     f.close();
   }
   sync_file(tmp);
@@ -126,6 +133,15 @@ Checkpoint<T> load_checkpoint(const std::string& path) {
   c.params = read_values<T>(f, resume::kParams, P);
   c.optimizer.m = read_values<T>(f, resume::kOptimizerM, P);
   c.optimizer.v = read_values<T>(f, resume::kOptimizerV, P);
+  CheckpointDigests stored;
+  for (auto [name, digest] : {std::pair{resume::kSha256Params, &stored.params},
+                              {resume::kSha256OptimizerM, &stored.optimizer_m},
+                              {resume::kSha256OptimizerV, &stored.optimizer_v},
+                              {resume::kSha256State, &stored.state}}) {
+    if (!f.has_attribute("/", name)) fail(path, ": no attribute '", name, "' (its checksum)");
+    *digest = f.read_string_attribute("/", name);
+  }
+  verify_digests(path, c, stored);
   if (c.step < 0) fail(path, ": a negative step count ", c.step);
   return c;
 }

@@ -44,8 +44,8 @@ std::string checkpoint_path(const std::string& run_path);
 template <class T>
 void save_checkpoint(const std::string& path, const Checkpoint<T>& checkpoint);
 
-// Throws an Error naming the file when it is not a checkpoint of format version 1 or was written
-// in another dtype than T.
+// Throws an Error naming the file when it is not a checkpoint of format version 2, was written
+// in another dtype than T, or a part of it does not match its SHA-256 (train/checkpoint_digest.hpp).
 template <class T>
 Checkpoint<T> load_checkpoint(const std::string& path);
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "io/fault.hpp"
 #include "io/run_schema.hpp"
 
 namespace normlab::train {
@@ -52,6 +53,29 @@ h5::File rows_to_copy(const RunPaths& paths) {
   return io::open_run(paths.old_rows, /*swmr=*/true);
 }
 
+// Whether DIR/NAME.h5 is this run, finished (completed or diverged): a session killed after the
+// final file's rename, before it deleted the checkpoint and the .partial, finished the run.
+bool finished_with(const std::string& run_path, const io::Config& c) {
+  if (!fs::exists(run_path)) return false;
+  try {
+    const h5::File f = io::open_run(run_path);
+    const std::string status = f.read_string_attribute("/", schema::attr::kStatus);
+    if (status != schema::status::kCompleted && status != schema::status::kDiverged) return false;
+    const io::Config saved =
+        io::Config::parse(f.read_string_attribute("/", schema::attr::kConfigToml), run_path);
+    return config_difference(saved, c).empty();
+  } catch (const Error&) {
+    return false;  // not a readable run: it is trained again and replaced
+  }
+}
+
+// What a session left that no later session uses: the copies before their renames.
+void remove_temporaries(const RunPaths& paths) {
+  fs::remove(paths.checkpoint + schema::suffix::kTemporary);
+  fs::remove(paths.run + schema::suffix::kTemporary);
+  fs::remove(paths.partial + schema::suffix::kTemporary);
+}
+
 }  // namespace
 
 RunPaths::RunPaths(const std::string& run_path)
@@ -66,6 +90,15 @@ Resume<T>::Resume(const RunPaths& paths, const io::Config& config, std::size_t s
                   std::ostream& log)
     : paths_(paths), state_(state), config_toml_(config.to_toml()), steps_(steps),
       every_(checkpoint_every) {
+  remove_temporaries(paths_);
+  if (wanted && finished_with(paths_.run, config)) {
+    finished_ = true;
+    log << paths_.run << " is finished already; nothing to resume\n";
+    ended();
+    fs::remove(paths_.partial);
+    fs::remove(paths_.old_rows);
+    return;
+  }
   if (!wanted || !fs::exists(paths_.checkpoint)) {
     if (wanted) log << "no checkpoint " << paths_.checkpoint << ": the run starts afresh\n";
     // Starting afresh: what an earlier run of this name left to resume from is stale now.
@@ -139,7 +172,10 @@ void Resume<T>::stopped(std::ostream& log) {
 
 template <class T>
 void Resume<T>::ended() {
+  // Only once the final file is in place (a kill before leaves the checkpoint to resume from; a
+  // kill after, a finished run that the next resume recognizes).
   fs::remove(paths_.checkpoint);  // a finished run is never resumed
+  io::fault_point("finish");
   fs::remove(paths_.checkpoint + schema::suffix::kTemporary);
 }
 

@@ -7,8 +7,10 @@
 //   NAME.h5.partial.old  the stopped run's file while a resume copies its rows before the
 //                        checkpoint's step into a new NAME.h5.partial; deleted once they are copied,
 //                        so a resume killed while copying leaves it as the next resume's source.
-// A completed or diverged run deletes its checkpoint; a run started without resume deletes what an
-// earlier run of its name left to resume from. A run resumed from a checkpoint ends bit-identical
+// A completed or diverged run deletes its checkpoint once its final NAME.h5 is renamed into place
+// (io/run_file.hpp); a resume that finds NAME.h5 finished (a session killed between the two) only
+// deletes what is left. A run started without resume deletes what an earlier run of its name left
+// to resume from. Every session first deletes the stray .tmp copies a killed one left. A run resumed from a checkpoint ends bit-identical
 // to one that never stopped: the checkpoint holds all the state a step hands to the next
 // (TrainState below), and the copied rows are those the stopped run wrote before that step.
 //
@@ -77,6 +79,10 @@ class Resume {
   Resume(const Resume&) = delete;
   Resume& operator=(const Resume&) = delete;
 
+  // With `wanted`, when DIR/NAME.h5 is this run (same config), completed or diverged: a session
+  // killed after its final rename left it, perhaps beside a stale checkpoint and .partial, which
+  // are deleted. Nothing is to be trained; the session reports the file.
+  bool finished_before() const { return finished_; }
   // -1 when the session started afresh, else the checkpoint's step.
   std::int64_t resumed_at() const { return resumed_at_; }
   // For the run file's attributes: `started` of the first session ("" when this one started
@@ -106,6 +112,7 @@ class Resume {
   std::size_t steps_;
   std::size_t every_;           // train.checkpoint_every
   std::int64_t resumed_at_ = -1;
+  bool finished_ = false;
   std::size_t saved_step_ = 0;  // the step of the checkpoint on disk (0: none yet)
   std::optional<h5::File> old_rows_;
   std::string started_;

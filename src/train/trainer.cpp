@@ -15,7 +15,9 @@
 #include "core/gemm.hpp"
 #include "core/strings.hpp"
 #include "core/timer.hpp"
+#include "io/fault.hpp"
 #include "io/run_file.hpp"
+#include "io/run_lock.hpp"
 #include "io/run_schema.hpp"
 #include "nn/optim.hpp"
 #include "stats/recorder.hpp"
@@ -225,6 +227,7 @@ void close_run(Session<T>& s, Resume<T>& resume, const std::string& run_status) 
     for (const auto& info : params.infos()) {
       out.write<T>(schema::checkpoint_dataset(info.name), info.shape,
                    std::span<const T>(params.values().data() + info.offset, info.size));
+      io::fault_point("finish");
     }
   };
   s.run.finish(run_status, {now_iso(), peak_rss_mib(), write_parameters});
@@ -247,6 +250,24 @@ TrainResult result(const Session<T>& s, const Resume<T>& resume, const RunPaths&
   return r;
 }
 
+// A resume of a run whose final file is there already: what that file says.
+TrainResult finished_result(const RunPaths& paths) {
+  const h5::File f = io::open_run(paths.run);
+  auto last = [&f](const char* name, const char* axis) {
+    const std::vector<double> v = io::read_series(f, name, axis);
+    return v.empty() ? double(NAN) : v.back();
+  };
+  TrainResult r;
+  r.path = paths.run;
+  r.status = f.read_string_attribute("/", schema::attr::kStatus);
+  r.steps = f.is_dataset(schema::axis::kStep) ? std::int64_t(f.shape(schema::axis::kStep)[0]) : 0;
+  r.final_train_loss = last(schema::series::kTrainLoss, schema::axis::kStep);
+  r.val_loss = last(schema::series::kValLoss, schema::axis::kEvalStep);
+  r.val_metric = last(schema::series::kValMetric, schema::axis::kEvalStep);
+  r.peak_rss_mib = peak_rss_mib();
+  return r;
+}
+
 template <class T>
 TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream& log,
                       const TrainOptions& options) {
@@ -254,6 +275,7 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   const Cadence cadence(c);
   const RunPaths paths(path);
   Resume<T> resume(paths, c, cadence.steps, cadence.checkpoint_every, options.resume, state, log);
+  if (resume.finished_before()) return finished_result(paths);
   stats::Recorder<T> recorder(state.work->probes(), state.work->params());
   io::RunWriter run(path, run_attributes(c, *state.work, resume), recorder.site_table());
   resume.copy_rows(run, log);  // a resumed run: the rows before its checkpoint
@@ -294,6 +316,7 @@ TrainResult run(const io::Config& c, const std::string& out_dir, std::ostream& l
   // The stored config says where the file went (--out overrides train.out), as a TOML string.
   io::Config resolved = c;
   resolved.set("train.out=" + toml_quoted(dir));
+  const io::RunLock lock(path);  // one writer per run: refused while another process holds it
   return dtype == "float64" ? run_typed<double>(resolved, path, log, options)
                             : run_typed<float>(resolved, path, log, options);
 }
