@@ -10,13 +10,17 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string path = normlab::fuzz::write_input(data, size, "run.resume.h5");
   if (!normlab::fuzz::readers_should_run(path)) return 0;
-  try {
-    (void)normlab::train::load_checkpoint<double>(path);
-  } catch (const normlab::Error&) {
-  }
-  try {
-    (void)normlab::train::load_checkpoint<float>(path);
-  } catch (const normlab::Error&) {
-  }
+  const auto read = [&] {
+    try {
+      (void)normlab::train::load_checkpoint<double>(path);
+    } catch (const normlab::Error&) {
+    }
+    try {
+      (void)normlab::train::load_checkpoint<float>(path);
+    } catch (const normlab::Error&) {
+    }
+  };
+  if (!normlab::fuzz::finishes_in_child(read)) return 0;
+  read();
   return 0;
 }
