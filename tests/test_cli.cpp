@@ -157,10 +157,10 @@ TEST_CASE("apply: bad input gets a one-line error and leaves no output", "[cli]"
                  "no dataset 'x'", out);
   expect_failure(apply(file_with("d0.h5", [](h5::File& f) { write_matrix(f, "x", 3, 0, {}); }), {}),
                  "D = 0 features", out);
-  expect_failure(apply(file_with("1d.h5", [](h5::File& f) {
-                   f.write<double>("x", {3}, std::vector<double>{1, 2, 3});
+  expect_failure(apply(file_with("0d.h5", [](h5::File& f) {
+                   f.write<double>("x", h5::Shape{}, std::vector<double>{3});
                  }), {}),
-                 "must be 2-D (B, D), got shape (3,)", out);
+                 "dataset 'x' is a scalar", out);  // any other rank is fine (test_cli_conventions)
   expect_failure(apply(file_with("nan.h5", [](h5::File& f) {
                    write_matrix(f, "x", 2, 2, {1, 2, std::nan(""), 4});
                  }), {}),
@@ -209,13 +209,14 @@ TEST_CASE("apply: a failure while writing removes the partial output, never the 
   const std::string out = dir / "no/such/dir/out.h5";
   expect_failure({"apply", "--norm", "rmsnorm", "--in", dir / "in.h5", "--out", out}, "cannot create", out);
 
-  // OUT is a directory: OUT.partial is written completely, the rename fails, the partial goes.
-  fs::create_directory(dir / "taken.h5");
-  CliResult r = run_cli({"apply", "--norm", "rmsnorm", "--in", dir / "in.h5", "--out", dir / "taken.h5"});
+  // OUT (here the default name inside --out DIR) is a directory: OUT.partial is written
+  // completely, the rename fails, the partial goes.
+  fs::create_directories(dir / "outdir/in.normed.h5");
+  CliResult r = run_cli({"apply", "--norm", "rmsnorm", "--in", dir / "in.h5", "--out", dir / "outdir"});
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("rename"));
-  CHECK_FALSE(fs::exists(dir / "taken.h5.partial"));
-  CHECK(fs::is_directory(dir / "taken.h5"));
+  CHECK_FALSE(fs::exists(dir / "outdir/in.normed.h5.partial"));
+  CHECK(fs::is_directory(dir / "outdir/in.normed.h5"));
 
   // An input named like the output's partial file is refused, and survives.
   fs::copy_file(dir / "in.h5", dir / "a.h5.partial");
@@ -238,7 +239,7 @@ TEST_CASE("command line: usage, unknown commands, help", "[cli]") {
   CHECK_THAT(r.err, Contains("unknown command 'aply' (did you mean 'apply'?)"));
   r = run_cli({"apply", "--help"});
   CHECK(r.status == 0);
-  CHECK_THAT(r.out, Contains("dy (B, D) optional") && Contains("--eps-mode"));
+  CHECK_THAT(r.out, Contains("dy (shape of x) optional") && Contains("--eps-mode"));
   r = run_cli({"norms"});
   CHECK_THAT(r.out, Contains("pcnorm") && Contains("--learn-lambda") && Contains("default 0.0625"));
   r = run_cli({"bench", "nroms"});

@@ -267,7 +267,8 @@ TEST_CASE("fact 4: eps inside and outside the root differ when mean(x^2) ~ eps",
   CHECK(bias("1e-08", tools::Family::tiny) < 0.1);
 }
 
-TEST_CASE("singular values: one-sided Jacobi on a matrix of known spectrum", "[numerics]") {
+TEST_CASE("singular values: a rotated diagonal matrix gives back its spectrum, zero and 1e-7 included",
+          "[numerics]") {
   // M = Q1 diag(s) Q2 with Q1, Q2 products of Givens rotations: singular values s.
   const std::size_t n = 6;
   const std::vector<double> s = {5, 3, 1, 1e-3, 1e-7, 0};

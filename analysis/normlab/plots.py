@@ -363,13 +363,14 @@ def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10, sh
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="normlab plot", description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep_dir")
+    parser = argparse.ArgumentParser(prog="normlab plot", description=__doc__.split("\n\n    /usr/bin")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep_dir", help="the sweep directory (the --out of normlab sweep; it holds runs/)")
     parser.add_argument("--out", help="directory of the figures (default SWEEP_DIR/plots)")
     parser.add_argument("--stat", default="in_rms",
                         help="per-site statistics, comma-separated (default in_rms), e.g. in_rms,in_mean_share")
     parser.add_argument("--sites", help="only these sites, comma-separated (default: all)")
-    parser.add_argument("--smooth", type=int, default=10, help="train-loss moving average, steps")
+    parser.add_argument("--smooth", type=int, default=10, help="train-loss moving average, in steps (default 10)")
     parser.add_argument("--no-sharey", dest="sharey", action="store_false",
                         help="give each panel of a figure its own y axis (default: shared)")
     args = parser.parse_args(argv)

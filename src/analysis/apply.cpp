@@ -4,8 +4,10 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "io/hdf5.hpp"
 #include "io/hdf5_guard.hpp"
+#include "io/output_path.hpp"
 #include "norm/registry.hpp"
 
 namespace normlab::tools {
@@ -18,53 +20,89 @@ std::string default_output_path(const std::string& in) {
   return (p.parent_path() / (stem.string() + ".normed.h5")).string();
 }
 
+template <class T>
+void check_finite_output(const std::string& file, const std::string& name, std::span<const T> values,
+                         const std::vector<std::size_t>& x_shape) {
+  const std::size_t D = x_shape.empty() ? 1 : x_shape.back();
+  const std::size_t B = D == 0 ? 0 : values.size() / D;
+  std::size_t bad_rows = 0, first = B;
+  for (std::size_t r = 0; r < B; ++r) {
+    bool bad = false;
+    for (std::size_t j = 0; j < D && !bad; ++j) bad = !std::isfinite(values[r * D + j]);
+    if (bad && bad_rows++ == 0) first = r;
+  }
+  if (bad_rows == 0) return;
+  // The row as an index of x: x[1, 2, :] for the sixth row of a (2, 4, D) array.
+  std::vector<std::string> index(x_shape.size() < 2 ? 0 : x_shape.size() - 1);
+  for (std::size_t k = index.size(), rest = first; k-- > 0;) {
+    index[k] = std::to_string(rest % x_shape[k]);
+    rest /= x_shape[k];
+  }
+  index.push_back(":");
+  const bool single = sizeof(T) == 4;
+  fail(file, ": ", name, " is not finite in ", bad_rows, " of ", B, " rows (the first: x[",
+       join(index, ", "), "]) although the input is finite: the result overflows ",
+       single ? "float32 (try --dtype float64)" : "float64", "; no output written");
+}
+
+template void check_finite_output<float>(const std::string&, const std::string&, std::span<const float>,
+                                         const std::vector<std::size_t>&);
+template void check_finite_output<double>(const std::string&, const std::string&, std::span<const double>,
+                                          const std::vector<std::size_t>&);
+
 namespace {
 
-std::string position(const xt::xarray<double>& a, std::size_t i) {
-  if (a.dimension() != 2) return cat("index ", i);
-  return cat("row ", i / a.shape()[1], ", column ", i % a.shape()[1]);
+// Where the flat index i lies in an array of `shape`: "row 1, column 0" for a matrix, "index 5"
+// for a vector, "index (0, 2, 5)" for any other rank.
+std::string position(const h5::Shape& shape, std::size_t i) {
+  if (shape.size() == 2) return cat("row ", i / shape[1], ", column ", i % shape[1]);
+  if (shape.size() < 2) return cat("index ", i);
+  std::vector<std::string> index(shape.size());
+  for (std::size_t k = shape.size(); k-- > 0;) {
+    index[k] = std::to_string(i % shape[k]);
+    i /= shape[k];
+  }
+  return "index (" + join(index, ", ") + ")";
 }
 
 // Reads a dataset as double, checks every value is finite (and fits T), and converts to T.
 template <class T>
 xt::xarray<T> read_checked(const h5::File& in, const std::string& name) {
   xt::xarray<double> a = in.read<double>(name);
+  const h5::Shape shape(a.shape().begin(), a.shape().end());
   for (std::size_t i = 0; i < a.size(); ++i) {
     double v = a.data()[i];
     if (!std::isfinite(v)) {
-      fail(in.path(), ": dataset '", name, "' has a non-finite value (", v, ") at ", position(a, i));
+      fail(in.path(), ": dataset '", name, "' has a non-finite value (", v, ") at ", position(shape, i));
     }
     if (!std::isfinite(T(v))) {
-      fail(in.path(), ": dataset '", name, "' has the value ", v, " at ", position(a, i),
+      fail(in.path(), ": dataset '", name, "' has the value ", v, " at ", position(shape, i),
            ", which float32 cannot hold (use --dtype float64)");
     }
   }
   return xt::xarray<T>(a);
 }
 
-template <class T>
-ApplyResult apply_typed(const norm::Normalizer& normalizer, const h5::File& in,
-                        const std::string& out_path) {
-  const std::string& file = in.path();
-  h5::Shape xs = in.shape("x");
-  if (xs.size() != 2) fail(file, ": dataset 'x' must be 2-D (B, D), got shape ", h5::shape_string(xs));
-  const std::size_t B = xs[0], D = xs[1];
-  if (D == 0) fail(file, ": dataset 'x' has D = 0 features, shape ", h5::shape_string(xs));
-  if (B == 0) fail(file, ": dataset 'x' has no rows, shape ", h5::shape_string(xs));
-  xt::xarray<T> x = read_checked<T>(in, "x");
-
-  const bool backward = in.has("dy");
-  xt::xarray<T> dy;
-  if (backward) {
-    if (in.shape("dy") != xs) {
-      fail(file, ": dataset 'dy' has shape ", h5::shape_string(in.shape("dy")),
-           ", expected the shape of x ", h5::shape_string(xs));
-    }
-    dy = read_checked<T>(in, "dy");
+// x of shape (..., D) as B rows of D features (B the product of the leading axes; 1 for a vector).
+std::pair<std::size_t, std::size_t> rows_and_features(const std::string& file, const h5::Shape& xs) {
+  if (xs.empty()) {
+    fail(file, ": dataset 'x' is a scalar; apply normalizes the last axis of an array of shape "
+               "(..., D): store at least one row of D features");
   }
+  std::size_t B = 1;
+  for (std::size_t k = 0; k + 1 < xs.size(); ++k) B *= xs[k];
+  const std::size_t D = xs.back();
+  if (D == 0) fail(file, ": dataset 'x' has D = 0 features (its last axis), shape ", h5::shape_string(xs));
+  if (B == 0) fail(file, ": dataset 'x' has no rows, shape ", h5::shape_string(xs));
+  return {B, D};
+}
 
-  // Parameters: from the file where present (checked), else their initial values.
-  std::vector<norm::ParamSpec> specs = normalizer.param_specs(D);
+// The parameters: from the file where present (checked), else their initial values; flat, in
+// param_specs order.
+template <class T>
+std::vector<T> read_params(const norm::Normalizer& normalizer, const h5::File& in,
+                           const std::vector<norm::ParamSpec>& specs) {
+  const std::string& file = in.path();
   std::vector<T> flat;
   for (const auto& spec : specs) {
     if (in.has(spec.name)) {
@@ -90,39 +128,81 @@ ApplyResult apply_typed(const norm::Normalizer& normalizer, const h5::File& in,
            " has no ", name, " parameter");
     }
   }
-  auto params = norm::bind_params<const T>(specs, std::span<const T>(flat));
+  return flat;
+}
 
-  xt::xarray<T> y = xt::xarray<T>::from_shape(xs);
-  norm::NormCache cache;
-  normalizer.forward(std::span<T>(y.data(), y.size()), cache, std::span<const T>(x.data(), x.size()),
-                     params, B, D);
+template <class T>
+struct Outputs {
+  xt::xarray<T> y, dx;    // dx only with dy
+  std::vector<T> grads;  // flat, in param_specs order; with dy
+  bool backward = false;
+};
 
+template <class T>
+void write_outputs(const std::string& out_path, const Outputs<T>& o, const norm::Normalizer& normalizer,
+                   const std::vector<norm::ParamSpec>& specs, const std::string& source) {
   h5::File out = h5::File::create(out_path);
-  out.write("y", y);
-  if (backward) {
-    xt::xarray<T> dx = xt::xarray<T>::from_shape(xs);
-    std::vector<T> grads(flat.size(), T(0));
-    normalizer.backward(std::span<T>(dx.data(), dx.size()),
-                        norm::bind_params<T>(specs, std::span<T>(grads)), cache,
-                        std::span<const T>(dy.data(), dy.size()),
-                        std::span<const T>(x.data(), x.size()), params, B, D);
-    out.write("dx", dx);
+  out.write("y", o.y);
+  if (o.backward) {
+    out.write("dx", o.dx);
     std::size_t offset = 0;
     for (const auto& spec : specs) {
-      out.write<T>("d_" + spec.name, {spec.size},
-                   std::span<const T>(grads.data() + offset, spec.size));
+      out.write<T>("d_" + spec.name, {spec.size}, std::span<const T>(o.grads.data() + offset, spec.size));
       offset += spec.size;
     }
   }
-  std::string dtype = sizeof(T) == 4 ? "float32" : "float64";
   out.write_attribute("/", "normalizer", norm::describe(normalizer.config()));
   out.write_attribute("/", "kind", normalizer.kind());
   out.write_attribute("/", "options", norm::options_string(normalizer.config()));
-  out.write_attribute("/", "dtype", dtype);
-  out.write_attribute("/", "source", file);
+  out.write_attribute("/", "dtype", std::string(sizeof(T) == 4 ? "float32" : "float64"));
+  out.write_attribute("/", "source", source);
   out.write_attribute("/", "normlab_version", std::string(NORMLAB_VERSION));
   out.close();
-  return {out_path, norm::describe(normalizer.config()), dtype, B, D, backward};
+}
+
+template <class T>
+ApplyResult apply_typed(const norm::Normalizer& normalizer, const h5::File& in,
+                        const std::string& out_path) {
+  const std::string& file = in.path();
+  const h5::Shape xs = in.shape("x");
+  const auto [B, D] = rows_and_features(file, xs);
+  xt::xarray<T> x = read_checked<T>(in, "x");
+  const bool backward = in.has("dy");
+  xt::xarray<T> dy;
+  if (backward) {
+    if (in.shape("dy") != xs) {
+      fail(file, ": dataset 'dy' has shape ", h5::shape_string(in.shape("dy")),
+           ", expected the shape of x ", h5::shape_string(xs));
+    }
+    dy = read_checked<T>(in, "dy");
+  }
+  const std::vector<norm::ParamSpec> specs = normalizer.param_specs(D);
+  const std::vector<T> flat = read_params<T>(normalizer, in, specs);
+  auto params = norm::bind_params<const T>(specs, std::span<const T>(flat));
+
+  // Every input is finite here (read_checked): a non-finite output is an overflow, never written.
+  Outputs<T> o;
+  o.y = xt::xarray<T>::from_shape(xs);
+  norm::NormCache cache;
+  normalizer.forward(std::span<T>(o.y.data(), o.y.size()), cache, std::span<const T>(x.data(), x.size()),
+                     params, B, D);
+  check_finite_output<T>(file, "y", std::span<const T>(o.y.data(), o.y.size()), xs);
+  if (backward) {
+    o.backward = true;
+    o.dx = xt::xarray<T>::from_shape(xs);
+    o.grads.assign(flat.size(), T(0));
+    normalizer.backward(std::span<T>(o.dx.data(), o.dx.size()),
+                        norm::bind_params<T>(specs, std::span<T>(o.grads)), cache,
+                        std::span<const T>(dy.data(), dy.size()),
+                        std::span<const T>(x.data(), x.size()), params, B, D);
+    check_finite_output<T>(file, "dx", std::span<const T>(o.dx.data(), o.dx.size()), xs);
+    for (T g : o.grads) {
+      if (!std::isfinite(g)) fail(file, ": a parameter gradient overflowed (", g, "); no output written");
+    }
+  }
+  write_outputs(out_path, o, normalizer, specs, file);
+  return {out_path, norm::describe(normalizer.config()), sizeof(T) == 4 ? "float32" : "float64",
+          B, D, backward};
 }
 
 }  // namespace
@@ -134,7 +214,7 @@ ApplyResult apply_file(const ApplyRequest& request) {
     fail("--dtype: '", request.dtype, "' is not one of auto, float32, float64");
   }
   if (request.in.empty()) fail("no input file (--in X.h5)");
-  const std::string out = request.out.empty() ? default_output_path(request.in) : request.out;
+  const std::string out = io::output_file(request.out, default_output_path(request.in));
   const std::string partial = out + ".partial";
   for (const auto& path : {out, partial}) {
     if (fs::exists(path) && fs::exists(request.in) && fs::equivalent(path, request.in)) {
@@ -143,11 +223,12 @@ ApplyResult apply_file(const ApplyRequest& request) {
   }
 
   h5::File in = h5::open_untrusted(request.in);  // anyone's file: libhdf5 may choke on it
-  if (!in.is_dataset("x")) fail(request.in, ": no dataset 'x' (the (B, D) input to normalize)");
+  if (!in.is_dataset("x")) fail(request.in, ": no dataset 'x' (the (..., D) input to normalize over its last axis)");
   std::string dtype = request.dtype;
   if (dtype == "auto") dtype = in.float_bits("x") == 64 ? "float64" : "float32";
 
   try {
+    io::make_output_directory(request.out);
     ApplyResult result = dtype == "float64" ? apply_typed<double>(*normalizer, in, partial)
                                             : apply_typed<float>(*normalizer, in, partial);
     fs::rename(partial, out);

@@ -10,27 +10,55 @@
 #include "cli/common.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "io/output_path.hpp"
 
 namespace normlab::cli {
 
 namespace {
 
-const char* const kUsage =
-    "usage: normlab analyze sensitivity RUN.h5 [--out FILE] [--epsilons LIST] [--reference EPS]\n"
-    "                                      [--site NAME] [--control-seed N] [--batches N] [--val-seed N]\n"
-    "       normlab analyze invariance  RUN.h5 [--scales LIST] [--shifts LIST] [--tolerance T] [--batches N]\n"
-    "       normlab analyze positions   RUN.h5 [--out FILE] [--all] [--batches N]\n"
-    "       normlab analyze correlate   FILE_OR_DIR... [--out FILE] [--reference EPS] [--residual]\n\n"
-    "sensitivity: loss change on held-out batches when each site's input is scaled by (1+eps), shifted\n"
-    "  by eps*RMS(x) in every feature, or moved as far in a random direction; first-order forms from a\n"
-    "  backward pass. -> RUN.sensitivity.h5 (group /sensitivity) and a table.\n"
-    "invariance: max |logit change| when each normalizer's input is scaled by alpha or shifted by\n"
-    "  c*RMS(x), against what theory expects.\n"
-    "positions: a GRU's recurrent pre-activations W_hh h_{t-1}: mean and std per time step.\n"
-    "  -> RUN.positions.h5 (group /positions) and a table.\n"
-    "correlate: Spearman rank correlation across sites and runs between |mean|/RMS (and lambda)\n"
-    "  recorded at the site inputs and offset sensitivity, from *.sensitivity.h5 files.\n"
+// Each analysis: its usage line(s), what it does, and (analyze_options) its own options.
+struct Analysis {
+  const char* name;
+  const char* usage;
+  const char* about;
+};
+
+const Analysis kAnalyses[] = {
+    {"sensitivity",
+     "normlab analyze sensitivity RUN.h5 [--out FILE|DIR/] [--epsilons LIST] [--reference EPS]\n"
+     "                                   [--site NAME] [--control-seed N] [--batches N] [--val-seed N]",
+     "sensitivity: loss change on held-out batches when each site's input is scaled by (1+eps), shifted\n"
+     "  by eps*RMS(x) in every feature, or moved as far in a random direction; first-order forms from a\n"
+     "  backward pass. -> RUN.sensitivity.h5 (group /sensitivity) and a table."},
+    {"invariance",
+     "normlab analyze invariance  RUN.h5 [--scales LIST] [--shifts LIST] [--tolerance T] [--batches N]\n"
+     "                                   [--val-seed N]",
+     "invariance: max |logit change| when each normalizer's input is scaled by alpha or shifted by\n"
+     "  c*RMS(x), against what theory expects."},
+    {"positions", "normlab analyze positions   RUN.h5 [--out FILE|DIR/] [--all] [--batches N] [--val-seed N]",
+     "positions: a GRU's recurrent pre-activations W_hh h_{t-1}: mean and std per time step.\n"
+     "  -> RUN.positions.h5 (group /positions) and a table."},
+    {"correlate", "normlab analyze correlate   FILE_OR_DIR... [--out FILE|DIR/] [--reference EPS] [--residual]",
+     "correlate: Spearman rank correlation across sites and runs between |mean|/RMS (and lambda)\n"
+     "  recorded at the site inputs and offset sensitivity, from *.sensitivity.h5 files.\n"
+     "  -> correlation.h5 in the first directory given (or beside the first file)."},
+};
+
+const char* const kReloaded =
     "The model is reloaded in float64 from the run's checkpoint; held-out batches are its validation set.";
+
+// The usage of one analysis ("" : all four, for `normlab analyze --help`).
+std::string analyze_usage(const std::string& what) {
+  std::string usages, abouts;
+  for (const auto& a : kAnalyses) {
+    if (!what.empty() && what != a.name) continue;
+    usages += std::string(usages.empty() ? "usage: " : "       ") + a.usage + "\n";
+    abouts += std::string(a.about) + "\n";
+  }
+  std::string text = usages + "\n" + abouts + (what == "correlate" ? "" : kReloaded);
+  while (text.back() == '\n') text.pop_back();
+  return text;
+}
 
 struct AnalyzeArgs {
   std::vector<std::string> inputs;
@@ -41,22 +69,32 @@ struct AnalyzeArgs {
   bool all = false, residual = false;
 };
 
-po::options_description analyze_options(AnalyzeArgs& a) {
+// The options of analysis `what`, and no other's.
+po::options_description analyze_options(const std::string& what, AnalyzeArgs& a) {
+  const bool run = what != "correlate", writes = what != "invariance";
   po::options_description desc("options");
-  desc.add_options()
-      ("inputs", po::value(&a.inputs), "run files (correlate: sensitivity files or directories)")
-      ("out", po::value(&a.out_path), "output file (default beside the run)")
-      ("batches", po::value(&a.batches), "held-out batches to use (default: all)")
-      ("val-seed", po::value(&a.val_seed), "draw the held-out set with this seed (default: the run's)")
-      ("epsilons", po::value(&a.epsilons), "sensitivity: the grid (default -0.2,-0.1,-0.05,-0.01,-0.001 and their negatives)")
-      ("reference", po::value(&a.reference), "sensitivity, correlate: the eps of the tables (default 0.1)")
-      ("site", po::value(&a.site), "sensitivity: only this site")
-      ("control-seed", po::value(&a.control_seed), "sensitivity: seed of the random control directions (default 1)")
-      ("scales", po::value(&a.scales), "invariance: the factors alpha (default 0.5,2,10)")
-      ("shifts", po::value(&a.shifts), "invariance: the shifts c, in units of RMS(x) (default 0.5,2,10)")
-      ("tolerance", po::value(&a.tolerance), "invariance: relative deviation that counts as unchanged (default 1e-3)")
-      ("all", "positions: print every position")
-      ("residual", "correlate: include the residual-stream sites");
+  auto add = desc.add_options();
+  add("inputs", po::value(&a.inputs), "run files (correlate: sensitivity files or directories)");
+  if (writes) add("out", po::value(&a.out_path), "output file, or a directory (DIR/) to hold the file the usage names (the default: beside the input)");
+  if (run) {
+    add("batches", po::value(&a.batches), "held-out batches to use (default: all)");
+    add("val-seed", po::value(&a.val_seed), "draw the held-out set with this seed (default: the run's)");
+  }
+  if (what == "sensitivity") {
+    add("epsilons", po::value(&a.epsilons), "the grid (default -0.2,-0.1,-0.05,-0.01,-0.001 and their negatives)");
+    add("site", po::value(&a.site), "only this site (default: every site)");
+    add("control-seed", po::value(&a.control_seed), "seed of the random control directions (default 1)");
+  }
+  if (what == "sensitivity" || what == "correlate") {
+    add("reference", po::value(&a.reference), "the eps of the tables (default 0.1)");
+  }
+  if (what == "invariance") {
+    add("scales", po::value(&a.scales), "the factors alpha (default 0.5,2,10)");
+    add("shifts", po::value(&a.shifts), "the shifts c, in units of RMS(x) (default 0.5,2,10)");
+    add("tolerance", po::value(&a.tolerance), "relative deviation that counts as unchanged (default 1e-3)");
+  }
+  if (what == "positions") add("all", "print every position (default: a summary)");
+  if (what == "correlate") add("residual", "include the residual-stream sites (default: normalizer sites only)");
   return desc;
 }
 
@@ -65,7 +103,8 @@ int correlate(const AnalyzeArgs& a, std::ostream& out) {
   for (const auto& f : analysis::sensitivity_files(a.inputs)) reports.push_back(analysis::read_sensitivity(f));
   const auto c = analysis::correlate(reports, a.reference, !a.residual);
   analysis::print_correlations(out, c);
-  const std::string path = a.out_path.empty() ? analysis::correlation_path(a.inputs) : a.out_path;
+  const std::string path = io::output_file(a.out_path, analysis::correlation_path(a.inputs));
+  io::make_output_directory(a.out_path);
   analysis::write_correlations(path, c, a.reference);
   out << "-> " << path << "\n";
   return 0;
@@ -83,7 +122,8 @@ int analyze_run(const std::string& what, const AnalyzeArgs& a, std::ostream& out
     const auto grid = a.epsilons.empty() ? analysis::default_epsilons() : parse_doubles(a.epsilons, "--epsilons");
     const auto r = analysis::measure_sensitivity(run, grid, std::uint64_t(a.control_seed), a.site);
     analysis::print_sensitivity(out, r, a.reference);
-    const std::string written = a.out_path.empty() ? analysis::sensitivity_path(path) : a.out_path;
+    const std::string written = io::output_file(a.out_path, analysis::sensitivity_path(path));
+    io::make_output_directory(a.out_path);
     analysis::write_sensitivity(written, r, a.reference);
     out << "-> " << written << "\n";
   } else if (what == "invariance") {
@@ -93,7 +133,8 @@ int analyze_run(const std::string& what, const AnalyzeArgs& a, std::ostream& out
   } else {
     const auto p = analysis::measure_positions(run);
     analysis::print_positions(out, path, p, a.all);
-    const std::string written = a.out_path.empty() ? analysis::positions_path(path) : a.out_path;
+    const std::string written = io::output_file(a.out_path, analysis::positions_path(path));
+    io::make_output_directory(a.out_path);
     analysis::write_positions(written, path, p);
     out << "-> " << written << "\n";
   }
@@ -103,10 +144,9 @@ int analyze_run(const std::string& what, const AnalyzeArgs& a, std::ostream& out
 }  // namespace
 
 int cmd_analyze(const Args& args, std::ostream& out) {
-  const std::string usage = kUsage;
-  if (args.empty()) usage_fail("analyze: which analysis?\n", usage);
+  if (args.empty()) usage_fail("analyze: which analysis?\n", analyze_usage(""));
   if (args[0] == "--help" || args[0] == "-h") {
-    out << usage << "\n";
+    out << analyze_usage("") << "\n";
     return 0;
   }
   const std::string what = args[0];
@@ -114,8 +154,9 @@ int cmd_analyze(const Args& args, std::ostream& out) {
   if (std::find(whats.begin(), whats.end(), what) == whats.end()) {
     usage_fail("analyze: unknown analysis '", what, "'", did_you_mean(what, whats), "; one of ", join(whats, ", "));
   }
+  const std::string usage = analyze_usage(what);
   AnalyzeArgs a;
-  const po::options_description desc = analyze_options(a);
+  const po::options_description desc = analyze_options(what, a);
   po::positional_options_description positional;
   positional.add("inputs", -1);
   po::variables_map vm;

@@ -11,7 +11,8 @@ int cmd_apply(const Args& args, std::ostream& out) {
   desc.add_options()
       ("norm", po::value(&request.kind)->required(), "normalizer kind (see `normlab norms`)")
       ("in", po::value(&request.in)->required(), "input HDF5 file")
-      ("out", po::value(&request.out), "output HDF5 file (default: IN with .normed.h5)")
+      ("out", po::value(&request.out), "output HDF5 file, or a directory (DIR/) for the default name "
+                                     "(default: IN with .normed.h5, beside it)")
       ("dtype", po::value(&request.dtype)->default_value("auto"),
        "auto (as x is stored) | float32 | float64");
   po::options_description config_spelling;  // --eps_mode as the config's norm_options spell it
@@ -22,12 +23,14 @@ int cmd_apply(const Args& args, std::ostream& out) {
   }
   po::variables_map vm;
   const std::string usage =
-      "usage: normlab apply --norm KIND --in X.h5 [--out Y.h5] [--dtype D] [normalizer options]\n\n"
-      "Runs a normalizer over the rows of activations stored in HDF5.\n"
-      "reads:  x (B, D) required; dy (B, D) optional upstream gradient; parameters by name,\n"
-      "        gain (D) (scalenorm: (1)), bias (D), lambda (1), default gain 1, bias 0\n"
-      "writes: y (B, D); with dy also dx (B, D) and d_gain, d_bias, d_lambda as the\n"
+      "usage: normlab apply --norm KIND --in X.h5 [--out Y.h5|DIR/] [--dtype D] [normalizer options]\n\n"
+      "Runs a normalizer over the last axis of activations stored in HDF5.\n"
+      "reads:  x (..., D) required, any rank >= 1; dy (shape of x) optional upstream gradient;\n"
+      "        parameters by name, gain (D) (scalenorm: (1)), bias (D), lambda (1), default gain 1,\n"
+      "        bias 0\n"
+      "writes: y (shape of x); with dy also dx (shape of x) and d_gain, d_bias, d_lambda as the\n"
       "        normalizer has them; attributes normalizer, kind, options, dtype, source\n"
+      "A non-finite y or dx from finite input (an overflow) is an error, never written.\n"
       "Normalizer options are spelt --eps-mode or, as in a config's norm_options, --eps_mode.\n"
       "The output appears only when complete (written to OUT.partial, then renamed).";
   if (!parse(args, desc, vm, out, usage, nullptr, &config_spelling)) return 0;

@@ -1,5 +1,8 @@
-// normlab plot: the plots are Python (analysis/normlab/plots.py, matplotlib); every option is
-// passed on to it.
+// normlab plot: the plots are Python (analysis/normlab/plots.py, matplotlib); every option,
+// --help included, is passed on to it, so its argparse parser is the one source of the options
+// and their help.
+#include <sys/wait.h>
+
 #include <filesystem>
 
 #include "cli/common.hpp"
@@ -9,23 +12,19 @@
 namespace normlab::cli {
 
 int cmd_plot(const Args& args, std::ostream& out) {
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      out << "usage: normlab plot SWEEP_DIR [--out DIR] [--stat NAME[,NAME]] [--sites A,B] [--smooth N]\n"
-             "                         [--no-sharey]\n\n"
-             "Runs /usr/bin/python3 -m normlab.plots (analysis/normlab/plots.py): loss against step\n"
-             "and wall time per row, per-site statistics over training (default in_rms), and\n"
-             "sensitivity per site when *.sensitivity.h5 files are in the directory. PNGs (200 dpi)\n"
-             "and PDFs into --out (default SWEEP_DIR/plots); panels share the y axis unless --no-sharey.\n";
-      return 0;
-    }
-  }
-  if (args.empty()) usage_fail("plot: no sweep directory given (normlab plot SWEEP_DIR)");
+  if (args.empty()) usage_fail("plot: no sweep directory given (normlab plot SWEEP_DIR; --help for the options)");
   const std::string package = (std::filesystem::path(NORMLAB_SOURCE_DIR) / "analysis").string();
   Args python{"-m", "normlab.plots"};
   python.insert(python.end(), args.begin(), args.end());
   out.flush();
-  return run_python("plot", python, package) == 0 ? 0 : 1;
+  const int status = run_python("plot", python, package);
+  // argparse exits with 2 for a usage error (an unknown option, a missing value) and has said so
+  // on stderr: passed on as normlab's usage status; any other failure is 1.
+  if (status != -1 && WIFEXITED(status)) {
+    const int code = WEXITSTATUS(status);
+    if (code == 0 || code == 2) return code;
+  }
+  return 1;
 }
 
 }  // namespace normlab::cli

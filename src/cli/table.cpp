@@ -4,6 +4,7 @@
 #include "cli/common.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "io/output_path.hpp"
 #include "io/text_file.hpp"
 #include "sweep/table.hpp"
 
@@ -21,13 +22,14 @@ int cmd_table(const Args& args, std::ostream& out) {
       ("metric", po::value(&metrics)->default_value(metrics), "final figures: val_loss, val_metric or both")
       ("target-loss", po::value(&target), "steps to reach this val loss (default: the LayerNorm "
                                           "row's mean final val loss)")
-      ("out", po::value(&out_path), "write the table to this file instead of the terminal");
+      ("out", po::value(&out_path), "write the table to this file instead of the terminal, or into "
+                                    "this directory (DIR/) as table.md, table.csv or table.tex");
   po::positional_options_description positional;
   positional.add("dir", 1);
   po::variables_map vm;
   const std::string usage =
       "usage: normlab table SWEEP_DIR [--format md|csv|latex] [--rows KEY[,KEY]] [--metric M]\n"
-      "                               [--target-loss X] [--out FILE]\n\n"
+      "                               [--target-loss X] [--out FILE|DIR/]\n\n"
       "The sweep as a comparison table: one row per value of the row keys, seeds collapsed into\n"
       "mean ± sample std over the completed runs (diverged and unfinished runs counted): final\n"
       "validation loss and metric, seconds per 1k steps, speedup (T_LN - T)/T_LN against the\n"
@@ -58,8 +60,10 @@ int cmd_table(const Args& args, std::ostream& out) {
   if (out_path.empty()) {
     out << text;
   } else {
-    io::write_text_atomically(out_path, text);
-    out << t.rows.size() << " rows -> " << out_path << "\n";
+    const std::string path = io::output_file(out_path, "table." + std::string(format == "latex" ? "tex" : format));
+    io::make_output_directory(out_path);
+    io::write_text_atomically(path, text);
+    out << t.rows.size() << " rows -> " << path << "\n";
   }
   return 0;
 }

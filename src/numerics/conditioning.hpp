@@ -30,7 +30,8 @@ namespace normlab::numerics {
 std::vector<double> jacobian(const norm::Normalizer& n, const std::vector<double>& x,
                              const std::vector<double>& params);
 
-// Singular values of the square matrix m (n, n), descending (one-sided Jacobi).
+// Singular values of the square matrix m (n, n), descending (LAPACK's SVD through xtensor-blas's
+// linalg::svd).
 std::vector<double> singular_values(std::vector<double> m, std::size_t n);
 
 // The closed-form singular values (descending) of `config.kind` at x with unit gain; empty when
