@@ -7,6 +7,7 @@
 #include "compare.hpp"
 #include "gradcheck.hpp"
 #include "helpers.hpp"
+#include "norm/shift_scale.hpp"
 
 namespace {
 
@@ -103,5 +104,41 @@ TEST_CASE("pRMSNorm: only the first k features receive the statistic's gradient"
     if (m == 10) CHECK(r.dx[m] != 0.0);
     else if (m < 4) CHECK(std::abs(r.dx[m]) > 1e-6);
     else CHECK(r.dx[m] == 0.0);
+  }
+}
+
+TEST_CASE("every centered form computes its statistic alike with each variance algorithm",
+          "[finite-difference]") {
+  // A kind that is not registered (yet): full centering with each statistic and gain shape, as
+  // adding a kind by its form alone would make. One-pass and Welford must give the two-pass
+  // statistic over the form's divisor (D for an RMS, 1 for a norm), and gradients that match
+  // finite differences. They once computed the variance over D whatever the divisor.
+  using F = norm::KindForm;
+  const std::size_t B = 3, D = 7;
+  for (auto statistic : {F::Statistic::mean_square, F::Statistic::sum_square}) {
+    for (auto gain : {F::Gain::vector, F::Gain::scalar}) {
+      auto kind = norm::shift_scale_kind("centered_test", "", "", {},
+                                         {.centering = F::Centering::full,
+                                          .statistic = statistic,
+                                          .gain = gain});
+      std::vector<double> two_pass_y;
+      for (auto algo : {norm::VarianceAlgo::two_pass, norm::VarianceAlgo::one_pass,
+                        norm::VarianceAlgo::welford}) {
+        auto config = kind.defaults;
+        config.variance = algo;
+        auto n = kind.make(config);
+        Rng rng(11);
+        auto x = test::random_normal(B * D, rng, 0.7, 1.3);
+        auto dy = test::random_normal(B * D, rng);
+        auto params = test::random_params(*n, D, rng);
+        auto analytic = test::run(*n, x, params, B, D, &dy);
+        INFO("sum_square " << (statistic == F::Statistic::sum_square) << ", scalar gain "
+                           << (gain == F::Gain::scalar) << ", variance " << int(algo));
+        if (algo == norm::VarianceAlgo::two_pass) two_pass_y = analytic.y;
+        else CHECK(test::relative_error(analytic.y, two_pass_y) <= 1e-12);
+        auto l = [&] { return loss(*n, x, params, dy, B, D); };
+        CHECK(test::relative_error(analytic.dx, test::numeric_gradient(l, x)) <= kMaxRelativeError);
+      }
+    }
   }
 }

@@ -64,7 +64,10 @@ std::vector<std::string> shift_scale_options(const KindForm& kind) {
   const bool rescale = kind.statistic != KindForm::Statistic::none;
   if (rescale) names.insert(names.end(), {"eps", "eps_mode"});
   if (kind.gain != KindForm::Gain::none) names.insert(names.end(), {"bias", "zero_centered_gain"});
-  if (rescale && kind.centering == KindForm::Centering::full) names.push_back("variance");
+  // The one-pass and Welford variances run over all D features: no choice for a partial statistic.
+  if (rescale && kind.centering == KindForm::Centering::full && !kind.partial_statistic) {
+    names.push_back("variance");
+  }
   if (kind.centering == KindForm::Centering::partial) {
     names.insert(names.end(), {"lambda", "learn_lambda"});
   }

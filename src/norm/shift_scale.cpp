@@ -256,7 +256,8 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
       auto mv = f.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(xr, D)
                                                      : mean_variance_welford(xr, D);
       mean = mv.mean;
-      stat = mv.variance;
+      stat = mv.variance * (double(D) / divisor);  // the variance is over D; the form's divisor
+                                                   // may be 1 (a norm). D / D is exactly 1.
     } else {
       // The mean is kept even at lambda = 0: a learned lambda's gradient needs it.
       if (centered) mean = sum_deviation(xr, 0.0, D) / double(D);
