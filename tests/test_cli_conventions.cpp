@@ -178,7 +178,7 @@ TEST_CASE("apply: the output check counts the rows and names the first as an ind
                     Contains("dx is not finite in 1 of 1 rows (the first: x[:])") && Contains("--dtype float64"));
 }
 
-TEST_CASE("--out: a directory or DIR/ puts the file there under its default name", "[cli]") {
+TEST_CASE("the out option: a directory or DIR/ puts the file there under its default name (--out)", "[cli]") {
   TempDir dir;
   CHECK(io::output_file("", "a/b.h5") == "a/b.h5");
   CHECK(io::output_file("c.h5", "a/b.h5") == "c.h5");

@@ -256,7 +256,7 @@ TEST_CASE("the Form agrees with the normalizer's parameters for every kind", "[o
 
 TEST_CASE("zero-centered gain: stored w computes as the plain kind with stored g0 + w, in the "
           "library and in emulated precision", "[options]") {
-  // g0 is the plain kind's initial gain: 1, or sqrt(D) = 3 for scalenorm at D = 9.
+  // g0 is the plain kind's initial gain: 1, or sqrt(D) = 3 at D = 9 (scalenorm's scalar gain).
   const std::size_t B = 3, D = 9;
   Rng rng(23);
   const auto x = test::random_normal(B * D, rng, 0.3, 2.0), dy = test::random_normal(B * D, rng);
@@ -271,7 +271,9 @@ TEST_CASE("zero-centered gain: stored w computes as the plain kind with stored g
       const auto plain_specs = plain->param_specs(D);
       REQUIRE(plain_specs[0].name == "gain");
       const double g0 = plain_specs[0].init;
-      CHECK(g0 == (k.name == "scalenorm" ? 3.0 : 1.0));
+      // The kind's declared initial gain, not its name: a new kind with a sqrt(D) gain is held
+      // to the same rule.
+      CHECK(g0 == (k.form.gain_init == norm::KindForm::GainInit::sqrt_d ? 3.0 : 1.0));
       // w, then the rest (bias, lambda) alike on both sides; w is exact in float32 as is g0 + w.
       auto w = norm::initial_params<double>(zc->param_specs(D));
       auto applied = w;

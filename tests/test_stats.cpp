@@ -412,8 +412,8 @@ TEST_CASE("stats: a zero-centered gain is recorded as applied, g0 + w, for every
       zc_store.initialize(0.0, 1.0, rng);
       REQUIRE(zc.probe().gain.size > 0);
       const double g0 = plain_store.value(plain.probe().gain)[0];  // the plain kind's init
-      if (info.name == "scalenorm") CHECK(g0 == 3.0);               // sqrt(9)
-      else CHECK(g0 == 1.0);
+      // sqrt(9) for a kind that declares a sqrt(D) gain (scalenorm), else 1.
+      CHECK(g0 == (info.form.gain_init == norm::KindForm::GainInit::sqrt_d ? 3.0 : 1.0));
       CHECK(zc_store.value(zc.probe().gain)[0] == 0.0);
 
       auto w = zc_store.value(zc.probe().gain);
