@@ -18,11 +18,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // A config this parser accepted must read back from its own output (the run file keeps it).
   if (!resolved.empty()) (void)normlab::io::Config::parse(resolved, "fuzz-round-trip.toml");
-  // The same text as one --set override.
+  // The same text as one --set override; an override accepted must read back too (a run stores
+  // its config as TOML, and --resume parses it: a value that does not would strand the run).
+  std::string overridden;
   try {
     normlab::io::Config c;
     c.set(text);
+    overridden = c.to_toml();
   } catch (const normlab::Error&) {
   }
+  if (!overridden.empty()) (void)normlab::io::Config::parse(overridden, "fuzz-set-round-trip.toml");
   return 0;
 }

@@ -388,6 +388,53 @@ TEST_CASE("train: the whole config is validated before the header or --out", "[c
   }
 }
 
+TEST_CASE("train: sizes no machine holds are refused by key before --out exists", "[cli][config]") {
+  test::TempDir dir;
+  const std::string out = (dir / "made");
+  struct Case {
+    std::vector<std::string> sets;
+    std::string key;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"model.width=10000000"}, "model.width = 10000000"},
+           {{"train.batch=100000000"}, "train.batch = 100000000"},
+           {{"model.family=transformer", "model.context=1000000"}, "model.context = 1000000"},
+           {{"model.family=gru", "model.depth=100000", "model.width=10000"}, "model.depth = 100000"},
+           {{"data.chars=1000000000000", "model.family=gru"}, "data.chars = 1000000000000"}}) {
+    std::vector<std::string> args{"train", "--out", out};
+    args.insert(args.end(), c.sets.begin(), c.sets.end());
+    CliResult r = run_cli(args);
+    INFO(join(c.sets, " ") << "\nstderr: " << r.err);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains(c.key + ": the run would need about") && Contains(" GiB") &&
+                          Contains("more than") && Contains("reduce " + c.key.substr(0, c.key.find(' '))));
+    CHECK(r.out.empty());
+    CHECK_FALSE(fs::exists(out));
+  }
+}
+
+TEST_CASE("train: a config path that is a directory, a run name leaving --out, are refused", "[cli][config]") {
+  test::TempDir dir;
+  const std::string out = (dir / "made");
+  CliResult r = run_cli({"train", dir.path.string(), "--out", out});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains(dir.path.string() + ": is a directory, not a config file"));
+  r = run_cli({"train", "--out", out, "name=../escaped", "train.steps=2"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("name: '../escaped' starts with '.'"));
+  CHECK_FALSE(fs::exists(out));
+  CHECK_FALSE(fs::exists(dir / "escaped.h5"));
+  const std::string latin1 = (dir / "caf\xe9");  // --out is stored in the config: UTF-8 only
+  r = run_cli({"train", "--out", latin1, "train.steps=2"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("caf\\xe9: not valid UTF-8"));
+  CHECK_FALSE(fs::exists(latin1));
+  r = run_cli({"train", "--out", out, "optim.eps=inf"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("key 'optim.eps' must be a finite number, got inf"));
+  CHECK_FALSE(fs::exists(out));
+}
+
 TEST_CASE("sweep: a missing data.path is refused before any run; table without results fails",
           "[cli]") {
   test::TempDir dir;

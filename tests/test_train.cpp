@@ -3,8 +3,10 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <unistd.h>
 
+#include "core/error.hpp"
 #include "core/strings.hpp"
 #include "helpers.hpp"
 #include "io/config.hpp"
@@ -64,6 +66,55 @@ TEST_CASE("config: a catalogue of bad configs, each with its message", "[config]
   CHECK_THROWS_WITH(c.set("model.widht=3"), Contains("did you mean 'model.width'"));
 }
 
+TEST_CASE("config: what a config may not hold is refused by key, before any run", "[config]") {
+  TempDir dir;
+  // a directory, or nothing readable, is no config (a directory used to train on the defaults)
+  CHECK_THROWS_WITH(io::Config::load(dir.path.string()),
+                    Contains(dir.path.string() + ": is a directory, not a config file"));
+  // inf and nan in any float key, from a file or --set
+  CHECK_THROWS_WITH(parse("[optim]\neps = inf\n"),
+                    Contains("test.toml: key 'optim.eps' must be a finite number, got inf"));
+  CHECK_THROWS_WITH(parse("[data]\nscale = nan\n"), Contains("key 'data.scale' must be a finite number"));
+  io::Config c;
+  for (const char* key : {"optim.lr", "optim.eps", "optim.beta1", "optim.weight_decay", "optim.clip",
+                          "data.offset", "data.noise", "model.init_std", "model.dropout"}) {
+    INFO(key);
+    CHECK_THROWS_WITH(c.set(std::string(key) + "=-inf"),
+                      Contains(cat("--set ", key, ": key '", key, "' must be a finite number")));
+  }
+  // and the optimizer's own check, for an OptimConfig built without a config (the benchmarks)
+  nn::OptimConfig o;
+  o.eps = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(nn::validate(o), Contains("optim.eps must be a finite number > 0, got inf"));
+  o.eps = 1e-8;
+  o.clip = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(nn::validate(o), Contains("optim.clip must be a finite number >= 0"));
+  // a string that is not UTF-8 could not be read back from the run file (no resume)
+  CHECK_THROWS_WITH(c.set("name=caf\xe9"),
+                    Contains("the value of key 'name' is not valid UTF-8 (caf\\xe9)"));
+  CHECK_THROWS_WITH(c.set("model.norm=[\"rmsnorm\", \"x\xff\"]"), Contains("key 'model.norm' is not valid UTF-8"));
+  CHECK_THROWS_WITH(c.set("optim.l\xffr=1"), Contains("the name of key 'optim.l\\xffr' is not valid UTF-8"));
+  c.set("name=caf\xc3\xa9");  // UTF-8 is fine, and reads back
+  CHECK(parse(c.to_toml()).string("name") == "caf\xc3\xa9");
+  // a key's last component suggests the key: lr -> optim.lr
+  CHECK_THROWS_WITH(c.set("lr=3e-4"), Contains("unknown key 'lr' (did you mean 'optim.lr'?)"));
+  CHECK_THROWS_WITH(c.set("batch=8"), Contains("(did you mean 'train.batch'?)"));
+  CHECK_THROWS_WITH(c.set("widht=8"), Contains("(did you mean 'model.width'?)"));
+  CHECK_THROWS_WITH(c.set("train.lr=3e-4"), Contains("(did you mean 'optim.lr'?)"));
+}
+
+TEST_CASE("valid_utf8: well-formed sequences only", "[config]") {
+  CHECK(valid_utf8("plain"));
+  CHECK(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  CHECK_FALSE(valid_utf8("\xff"));
+  CHECK_FALSE(valid_utf8("caf\xc3"));          // cut short
+  CHECK_FALSE(valid_utf8("\xc0\xaf"));         // overlong '/'
+  CHECK_FALSE(valid_utf8("\xed\xa0\x80"));     // a surrogate
+  CHECK_FALSE(valid_utf8("\xf4\x90\x80\x80")); // past U+10FFFF
+  CHECK(escaped_bytes("a\xff" "b\n") == "a\\xffb\\x0a");
+  CHECK(toml_quoted("a\nb\"") == "\"a\\u000ab\\\"\"");
+}
+
 TEST_CASE("trainer: bad values are refused before any run file exists", "[config][train]") {
   TempDir dir;
   std::ostringstream log;
@@ -110,6 +161,11 @@ TEST_CASE("trainer: bad values are refused before any run file exists", "[config
   refused_all({"model.family=mlp", "data.task=mnist", "data.path=" + folder},
               "t10k-images-idx3-ubyte.gz: cannot open");
   refused("dtype=float16", "dtype: 'float16' is not one of float32, float64");
+  // the run name is one file name inside --out: nothing outside it, nothing hidden
+  for (const char* name : {"../escaped", "a/b", "..", ".hidden", "a\\b"}) {
+    refused(cat("name=", toml_quoted(name)), "the run name is one file name inside --out");
+    CHECK_FALSE(fs::exists(dir.path.parent_path() / "escaped.h5"));
+  }
 }
 
 TEST_CASE("optimizers match their closed forms on a first step", "[train]") {

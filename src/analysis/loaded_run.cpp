@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "io/run_schema.hpp"
+#include "train/checkpoint_digest.hpp"
 
 namespace normlab::analysis {
 
@@ -23,6 +24,21 @@ std::vector<double> last_stat(const h5::File& f, const std::string& stat, std::s
   for (std::size_t s = 0; s < sites; ++s) out[s] = values(K - 1, s);
   return out;
 }
+
+// The parameter's values against the SHA-256 written with them (schema::kCheckpointSha256);
+// false when the file has none (written before there was one).
+bool check_digest(const h5::File& f, const std::string& path, const std::string& param,
+                  std::span<const double> values) {
+  const std::string dataset = schema::checkpoint_dataset(param);
+  if (!f.has_attribute(dataset, schema::kCheckpointSha256)) return false;
+  const std::string stored = f.read_string_attribute(dataset, schema::kCheckpointSha256);
+  if (train::parameter_digest(values) != stored) {
+    fail(path, ": checkpoint/", param, " does not match the SHA-256 written with it (the file was ",
+         "edited or damaged after the run finished); it is not analyzed");
+  }
+  return true;
+}
+
 }  // namespace
 
 LoadedRun load_run(const std::string& path, std::optional<std::uint64_t> val_seed,
@@ -42,6 +58,7 @@ LoadedRun load_run(const std::string& path, std::optional<std::uint64_t> val_see
   run.work = train::make_workload<double>(
       run.config, seed, val_seed ? *val_seed : train::derive_seed(seed, train::kValData), log);
   nn::ParamStore<double>& store = run.work->params();
+  std::size_t unverified = 0;
   for (const auto& info : store.infos()) {
     const std::string name = schema::checkpoint_dataset(info.name);
     if (!f.has(name)) fail(path, ": the model its config builds has parameter ", info.name, ", the checkpoint has not");
@@ -51,7 +68,13 @@ LoadedRun load_run(const std::string& path, std::optional<std::uint64_t> val_see
       fail(path, ": checkpoint/", info.name, " has shape ", h5::shape_string(shape),
            ", the model's parameter has shape ", h5::shape_string(info.shape));
     }
+    if (!check_digest(f, path, info.name, std::span<const double>(values.data(), values.size())))
+      ++unverified;
     std::copy(values.begin(), values.end(), store.values().begin() + std::ptrdiff_t(info.offset));
+  }
+  if (unverified > 0) {
+    log << "note: " << path << ": " << unverified << " of its checkpoint/ parameters carry no SHA-256 "
+        << "(a file written before normlab wrote them); they are loaded unverified\n";
   }
   run.probes = run.work->probes();
   const std::size_t S = run.probes.size();

@@ -2,9 +2,11 @@
 #include <unistd.h>
 
 #include <iomanip>
+#include <new>
 #include <iostream>
 
 #include "cli/common.hpp"
+#include "core/strings.hpp"
 #include "io/config.hpp"
 #include "train/output_path.hpp"
 #include "train/trainer.hpp"
@@ -49,6 +51,29 @@ int check_existing(const io::Config& config, const std::string& out_dir, const p
   return e.status == "completed" ? 0 : 3;
 }
 
+// The run of one resolved config (cmd_train, after its arguments are parsed).
+int train_config(const std::string& config_path, const std::vector<std::string>& sets,
+                 const std::string& out_dir, const po::variables_map& vm, std::ostream& out) {
+  io::Config config = config_path.empty() ? io::Config() : io::Config::load(config_path);
+  for (const auto& s : sets) config.set(s);
+  train::validate(config);  // before anything is printed or created
+  if (vm.count("print-config")) {
+    out << shortest_numbers(config.to_toml());
+    return 0;
+  }
+  if (const int status = check_existing(config, out_dir, vm, out); status >= 0) return status;
+  print_header(out, config, config_path);
+  train::TrainOptions options;
+  options.resume = vm.count("resume") > 0;
+  options.progress_line = ::isatty(STDOUT_FILENO) && &out == &std::cout;  // as sweep decides
+  train::TrainResult r = train::run(config, out_dir, out, options);
+  out << r.status << " after " << r.steps << " steps"
+      << (r.resumed_from >= 0 ? " (resumed at step " + std::to_string(r.resumed_from) + ")" : "")
+      << ", " << std::setprecision(3) << r.ms_per_step << " ms/step, peak RSS "
+      << std::setprecision(4) << r.peak_rss_mib << " MiB -> " << r.path << "\n";
+  return r.status == "completed" ? 0 : 3;
+}
+
 }  // namespace
 
 int cmd_train(const Args& args, std::ostream& out) {
@@ -69,24 +94,13 @@ int cmd_train(const Args& args, std::ostream& out) {
   check_set_spelling(args);
   if (!parse(args, desc, vm, out, kUsage, &positional, &hidden)) return 0;
   const std::string config_path = split_config_and_overrides(positionals, sets);
-  io::Config config = config_path.empty() ? io::Config() : io::Config::load(config_path);
-  for (const auto& s : sets) config.set(s);
-  train::validate(config);  // before anything is printed or created
-  if (vm.count("print-config")) {
-    out << shortest_numbers(config.to_toml());
-    return 0;
+  try {
+    return train_config(config_path, sets, out_dir, vm, out);
+  } catch (const std::bad_alloc&) {  // beyond what validate's memory estimate foresaw
+    fail(config_path.empty() ? "the default config" : config_path,
+         sets.empty() ? "" : " with " + join(sets, " "), ": out of memory (std::bad_alloc); ",
+         "reduce model.width, model.depth, model.context or train.batch");
   }
-  if (const int status = check_existing(config, out_dir, vm, out); status >= 0) return status;
-  print_header(out, config, config_path);
-  train::TrainOptions options;
-  options.resume = vm.count("resume") > 0;
-  options.progress_line = ::isatty(STDOUT_FILENO) && &out == &std::cout;  // as sweep decides
-  train::TrainResult r = train::run(config, out_dir, out, options);
-  out << r.status << " after " << r.steps << " steps"
-      << (r.resumed_from >= 0 ? " (resumed at step " + std::to_string(r.resumed_from) + ")" : "")
-      << ", " << std::setprecision(3) << r.ms_per_step << " ms/step, peak RSS "
-      << std::setprecision(4) << r.peak_rss_mib << " MiB -> " << r.path << "\n";
-  return r.status == "completed" ? 0 : 3;
 }
 
 }  // namespace normlab::cli

@@ -36,6 +36,12 @@ std::string format_double_or_blank(double value);
 // quoted with its quotes doubled, and a closing newline.
 std::string csv_record(const std::vector<std::string>& fields);
 
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF):
+// TOML text must be, so a config string that is not could not be read back from a run file.
+bool valid_utf8(std::string_view text);
+// `text` printable in an error message: bytes outside printable ASCII as \xNN.
+std::string escaped_bytes(std::string_view text);
+
 // `text` as a TOML basic string: in double quotes, with " and \ escaped.
 std::string toml_quoted(std::string_view text);
 

@@ -1,5 +1,9 @@
 #include "io/config.hpp"
 
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <toml++/toml.h>
@@ -67,13 +71,76 @@ std::vector<std::string> all_names() {
   return names;
 }
 
+std::string last_component(std::string_view name) {
+  const std::size_t dot = name.rfind('.');
+  return std::string(dot == std::string_view::npos ? name : name.substr(dot + 1));
+}
+
+// " (did you mean 'optim.lr'?)" for an unknown key: a key whose last component is the one given
+// (lr -> optim.lr) first, then the nearest full name, then the nearest last component.
+std::string key_suggestion(const std::string& key) {
+  const std::vector<std::string> names = all_names();
+  const std::string given_last = last_component(key);
+  std::vector<std::string> exact, lasts;
+  for (const auto& name : names) {
+    lasts.push_back(last_component(name));
+    if (name != key && lasts.back() == given_last && name.find('.') != std::string::npos)
+      exact.push_back(name);
+  }
+  if (!exact.empty()) return cat(" (did you mean '", join(exact, "' or '"), "'?)");
+  if (std::string full = did_you_mean(key, names); !full.empty()) return full;
+  // A swap (widht) is 2 edits: allowed in a last component of 4 or more letters, 1 in shorter ones.
+  std::size_t best = names.size(), best_distance = 3;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::size_t d = edit_distance(given_last, lasts[i]);
+    if (d < best_distance && d <= lasts[i].size() / 2) {
+      best = i;
+      best_distance = d;
+    }
+  }
+  return best < names.size() ? cat(" (did you mean '", names[best], "'?)") : "";
+}
+
+// TOML text is UTF-8: a string that is not could not be read back from the run file's config.
+void check_utf8(std::string_view text, const std::string& key, const std::string& origin,
+                const char* what) {
+  if (valid_utf8(text)) return;
+  fail(origin, ": ", what, " of key '", escaped_bytes(key), "' is not valid UTF-8 (",
+       escaped_bytes(text), "); config text must be UTF-8");
+}
+
+// Every string in a string, list-of-strings or table-of-strings value, and the table's keys.
+void check_strings_utf8(const toml::node& value, const std::string& key, const std::string& origin) {
+  if (const auto* s = value.as_string()) check_utf8(s->get(), key, origin, "the value");
+  if (const auto* list = value.as_array()) {
+    for (auto&& item : *list) check_strings_utf8(item, key, origin);
+  }
+  if (const auto* table = value.as_table()) {
+    for (auto&& [k, v] : *table) {
+      check_utf8(k.str(), key, origin, "a table key in the value");
+      check_strings_utf8(v, key, origin);
+    }
+  }
+}
+
+// A float key takes finite numbers only: inf or nan in a learning rate, epsilon or scale would
+// train into nonsense (optim.eps=inf makes every update 0) instead of failing.
+double finite_number(const toml::node& value, const std::string& key, const std::string& origin) {
+  const double x = value.value<double>().value();
+  if (!std::isfinite(x)) {
+    fail(origin, ": key '", key, "' must be a finite number, got ", node_text(value));
+  }
+  return x;
+}
+
 // Checks `value` against the default at `key` and stores it (an integer where a number is
 // expected becomes a float).
 void assign(toml::table& root, const std::string& key, const toml::node& value,
             const std::string& origin) {
+  check_utf8(key, key, origin, "the name");
   const toml::node* def = defaults_table().at_path(key).node();
   if (!def || def->is_table()) {
-    fail(origin, ": unknown key '", key, "'", did_you_mean(key, all_names()),
+    fail(origin, ": unknown key '", key, "'", key_suggestion(key),
          def ? " (it is a section; give one of its keys)" : "");
   }
   auto bad_type = [&](const char* expected) {
@@ -83,7 +150,7 @@ void assign(toml::table& root, const std::string& key, const toml::node& value,
   toml::node* slot = root.at_path(key).node();
   if (def->is_floating_point()) {
     if (!value.is_number()) bad_type("a number");
-    *slot->as_floating_point() = value.value<double>().value();
+    *slot->as_floating_point() = finite_number(value, key, origin);
   } else if (def->is_integer()) {
     if (!value.is_integer()) bad_type("an integer");
     *slot->as_integer() = *value.as_integer();
@@ -91,6 +158,7 @@ void assign(toml::table& root, const std::string& key, const toml::node& value,
     if (!value.is_boolean()) bad_type("true or false");
     *slot->as_boolean() = *value.as_boolean();
   } else if (def->is_string()) {
+    check_strings_utf8(value, key, origin);
     // A list key may switch between a string and a list: replace the node wholesale.
     const std::size_t dot = key.rfind('.');
     toml::table* table = dot == std::string::npos ? &root : root.at_path(key.substr(0, dot)).as_table();
@@ -157,8 +225,14 @@ Config Config::parse(std::string_view text, const std::string& origin) {
 }
 
 Config Config::load(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    fail(path, ": is a directory, not a config file; give the experiment's .toml file");
+  }
   std::ifstream in(path);
-  if (!in) fail(path, ": cannot read the config file (missing or not readable)");
+  if (!in) {
+    fail(path, ": cannot read the config file (", std::strerror(errno), "; missing or not readable)");
+  }
   std::stringstream text;
   text << in.rdbuf();
   return parse(text.str(), path);
@@ -169,7 +243,7 @@ void Config::set(std::string_view assignment) {
   if (eq == std::string_view::npos) fail("--set ", assignment, ": expected key=value");
   std::string key(trim(assignment.substr(0, eq)));
   std::string value(trim(assignment.substr(eq + 1)));
-  const std::string origin = cat("--set ", key);
+  const std::string origin = cat("--set ", escaped_bytes(key));
   toml::table parsed;
   bool as_toml = true;
   try {

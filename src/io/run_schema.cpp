@@ -84,6 +84,7 @@ std::string schema_json() {
   return object({NORMLAB_NAME(s, kRunFormat),
                  NORMLAB_NUMBER(s, kRunFormatVersion),
                  NORMLAB_NAME(s, kCheckpointGroup),
+                 NORMLAB_NAME(s, kCheckpointSha256),
                  {"attr", object(attributes)},
                  {"status", object(statuses)},
                  {"axis", object(axes)},

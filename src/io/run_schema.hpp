@@ -110,6 +110,10 @@ inline constexpr char kCheckpointGroup[] = "checkpoint";
 inline std::string checkpoint_dataset(const std::string& param) {
   return std::string(kCheckpointGroup) + "/" + param;
 }
+// An attribute of each checkpoint/<param> dataset: the SHA-256 (64 hex digits) of its values as
+// float64 (train/checkpoint_digest.hpp), checked when `analyze` loads them. Files written before
+// it load unverified, with a note.
+inline constexpr char kCheckpointSha256[] = "sha256";
 
 // ---- the files of a run (docs/FORMAT.md, "Writing and crash safety", "Resuming") ----
 namespace suffix {

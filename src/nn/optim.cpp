@@ -14,9 +14,12 @@ void validate(const OptimConfig& c) {
   if (!(c.momentum >= 0 && c.momentum < 1)) fail("optim.momentum must be in [0, 1), got ", c.momentum);
   if (!(c.beta1 >= 0 && c.beta1 < 1)) fail("optim.beta1 must be in [0, 1), got ", c.beta1);
   if (!(c.beta2 >= 0 && c.beta2 < 1)) fail("optim.beta2 must be in [0, 1), got ", c.beta2);
-  if (!(c.eps > 0)) fail("optim.eps must be > 0, got ", c.eps);
-  if (!(c.weight_decay >= 0)) fail("optim.weight_decay must be >= 0, got ", c.weight_decay);
-  if (!(c.clip >= 0)) fail("optim.clip must be >= 0 (0 turns clipping off), got ", c.clip);
+  // inf passes `> 0` but makes every Adam update 0: the run "completes" without training
+  if (!(c.eps > 0) || !std::isfinite(c.eps)) fail("optim.eps must be a finite number > 0, got ", c.eps);
+  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
+    fail("optim.weight_decay must be a finite number >= 0, got ", c.weight_decay);
+  if (!(c.clip >= 0) || !std::isfinite(c.clip))
+    fail("optim.clip must be a finite number >= 0 (0 turns clipping off), got ", c.clip);
   if (c.schedule != "constant" && c.schedule != "cosine" && c.schedule != "inverse_sqrt")
     fail("optim.schedule: '", c.schedule, "' is not one of constant, cosine, inverse_sqrt");
   if (c.warmup < 0) fail("optim.warmup must be >= 0, got ", c.warmup);

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <bit>
+#include <cmath>
+#include <limits>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -72,6 +74,18 @@ void verify_digests(const std::string& path, const Checkpoint<T>& c, const Check
   }
 }
 
+template <class T>
+std::string parameter_digest(std::span<const T> values) {
+  std::vector<double> wide(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    wide[i] = std::isnan(values[i]) ? std::numeric_limits<double>::quiet_NaN() : double(values[i]);
+  }
+  static_assert(std::endian::native == std::endian::little, "the digest is over little-endian bytes");
+  return sha256_hex(wide.data(), wide.size() * sizeof(double));
+}
+
+template std::string parameter_digest<float>(std::span<const float>);
+template std::string parameter_digest<double>(std::span<const double>);
 template CheckpointDigests digests_of<float>(const Checkpoint<float>&);
 template CheckpointDigests digests_of<double>(const Checkpoint<double>&);
 template void verify_digests<float>(const std::string&, const Checkpoint<float>&,

@@ -7,6 +7,7 @@
 //          losses (their float64 bits), each as "name=value\n".
 #pragma once
 
+#include <span>
 #include <string>
 
 #include "train/checkpoint.hpp"
@@ -24,5 +25,12 @@ CheckpointDigests digests_of(const Checkpoint<T>& checkpoint);
 template <class T>
 void verify_digests(const std::string& path, const Checkpoint<T>& checkpoint,
                     const CheckpointDigests& stored);
+
+// The SHA-256 (64 hex digits) of one parameter's values as float64 (little-endian IEEE, NaNs as
+// one canonical NaN), whatever the run's dtype: the run file's checkpoint/<param> datasets carry
+// it as their attribute io::schema::kCheckpointSha256, written from the trained values and checked
+// against the values read back (analysis::load_run), so an edited or damaged value is refused.
+template <class T>
+std::string parameter_digest(std::span<const T> values);
 
 }  // namespace normlab::train

@@ -21,6 +21,7 @@
 #include "io/run_schema.hpp"
 #include "nn/optim.hpp"
 #include "stats/recorder.hpp"
+#include "train/checkpoint_digest.hpp"
 #include "train/progress.hpp"
 #include "train/resume.hpp"
 #include "train/validate.hpp"
@@ -225,8 +226,10 @@ void close_run(Session<T>& s, Resume<T>& resume, const std::string& run_status) 
   nn::ParamStore<T>& params = s.state.work->params();
   auto write_parameters = [&params](h5::File& out) {
     for (const auto& info : params.infos()) {
-      out.write<T>(schema::checkpoint_dataset(info.name), info.shape,
-                   std::span<const T>(params.values().data() + info.offset, info.size));
+      const std::span<const T> values(params.values().data() + info.offset, info.size);
+      out.write<T>(schema::checkpoint_dataset(info.name), info.shape, values);
+      out.write_attribute(schema::checkpoint_dataset(info.name), schema::kCheckpointSha256,
+                          parameter_digest(values));
       io::fault_point("finish");
     }
   };
@@ -296,9 +299,23 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
 
 }  // namespace
 
+void check_run_name(const std::string& name) {
+  const char* why = nullptr;
+  if (name.front() == '.') why = "starts with '.' (a hidden file, or '..' leaving the directory)";
+  else if (name.find_first_of(std::string("/\\\0", 3)) != std::string::npos) why = "holds '/', '\\' or NUL";
+  else if (name.size() > 200) why = "is longer than 200 bytes";
+  if (!why) return;
+  fail("name: '", escaped_bytes(name), "' ", why, "; the run name is one file name inside --out ",
+       "(NAME.h5), so it may not name another directory; give a plain name (letters, digits, ",
+       "'-', '_', '.')");
+}
+
 std::string run_name(const io::Config& c) {
   std::string name = c.string("name");
-  if (!name.empty()) return name;
+  if (!name.empty()) {
+    check_run_name(name);
+    return name;
+  }
   return c.string("model.family") + "-" + join(c.strings("model.norm"), "+") + "-s" +
          std::to_string(c.integer("seed"));
 }
@@ -309,13 +326,23 @@ TrainResult run(const io::Config& c, const std::string& out_dir, std::ostream& l
   if (dtype != "float32" && dtype != "float64") fail("dtype: '", dtype, "' is not one of float32, float64");
   const std::int64_t threads = c.integer("threads");
   if (threads < 1) fail("threads must be at least 1, got ", threads);
-  set_blas_threads(int(threads));
   const std::string dir = out_dir.empty() ? c.string("train.out") : out_dir;
-  std::filesystem::create_directories(dir);
-  const std::string path = (std::filesystem::path(dir) / (run_name(c) + schema::suffix::kRunFile)).string();
+  if (!valid_utf8(dir)) {
+    fail("--out ", escaped_bytes(dir), ": not valid UTF-8; the run file keeps its directory in its ",
+         "config (TOML text, UTF-8), so a resume could not read it back");
+  }
   // The stored config says where the file went (--out overrides train.out), as a TOML string.
   io::Config resolved = c;
   resolved.set("train.out=" + toml_quoted(dir));
+  const std::string path = (std::filesystem::path(dir) / (run_name(c) + schema::suffix::kRunFile)).string();
+  if (const int used = set_blas_threads(int(std::min<std::int64_t>(threads, 1 << 20))); used < threads) {
+    const int cpus = usable_cpus();
+    log << "note: threads = " << threads << ", but BLAS uses " << used << " ("
+        << (used == cpus ? cat("this process may run on ", cpus, " CPUs")
+                         : cat("ulimit -v leaves address space for ", used, " OpenBLAS threads"))
+        << ")\n";
+  }
+  std::filesystem::create_directories(dir);
   const io::RunLock lock(path);  // one writer per run: refused while another process holds it
   return dtype == "float64" ? run_typed<double>(resolved, path, log, options)
                             : run_typed<float>(resolved, path, log, options);

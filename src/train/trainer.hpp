@@ -40,7 +40,9 @@ struct TrainOptions {
 TrainResult run(const io::Config& config, const std::string& out_dir, std::ostream& log,
                 const TrainOptions& options = {});
 
-// The run name: name, or "<family>-<norms>-s<seed>" derived from the config.
+// The run name: name, or "<family>-<norms>-s<seed>" derived from the config. A given name must be
+// one plain file name (check_run_name), else an Error names the key.
+void check_run_name(const std::string& name);
 std::string run_name(const io::Config& config);
 
 }  // namespace normlab::train

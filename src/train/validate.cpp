@@ -3,6 +3,8 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "train/memory_estimate.hpp"
+#include "train/trainer.hpp"
 #include "train/workload.hpp"
 
 namespace normlab::train {
@@ -33,7 +35,10 @@ void validate(const io::Config& c) {
   for (const char* key : {"stats.every", "train.checkpoint_every"}) {
     if (c.integer(key) < 0) fail(key, " must be 0 (never) or a number of steps, got ", c.integer(key));
   }
+  run_name(c);  // a given name must be a plain file name
   optim_config(c);
+  // Before the model and data are built: a size no machine holds would end in std::bad_alloc.
+  check_memory(c);
   std::ostringstream quiet;  // the data description lines, shown by the run itself
   const std::uint64_t seed = std::uint64_t(c.integer("seed"));
   make_workload<float>(c, seed, derive_seed(seed, kValData), quiet);

@@ -1,6 +1,6 @@
 // Every check a run makes of its config, done before anything is printed or created: the dtype,
-// threads, cadence keys, optimizer, and the model and data as they would be built (a missing
-// data.path file is refused here).
+// threads, cadence keys, run name, optimizer, a memory estimate (train/memory_estimate.hpp), and
+// the model and data as they would be built (a missing data.path file is refused here).
 #pragma once
 
 #include "io/config.hpp"
