@@ -48,7 +48,9 @@ MeanVariance mean_variance_one_pass(const T* x, std::size_t D) {
     s2 += double(x[j]) * double(x[j]);
   }
   double mean = s / double(D);
-  return {mean, std::max(0.0, s2 / double(D) - mean * mean)};
+  // Not std::max(0, v): a NaN from an overflowed s2 must stay NaN to send the row to rescaling.
+  const double v = s2 / double(D) - mean * mean;
+  return {mean, v < 0 ? 0.0 : v};
 }
 
 // Welford's update: stable in one pass, but sequential (does not vectorize).
@@ -157,7 +159,8 @@ void backward_dx(T* dx, const T* dy, const T* x, SplitShift<T> shift, double rst
 // state allocates nothing. They carry nothing between calls; each call writes what it reads.
 //   kGainGradRow, kBiasGradRow: the parameter-gradient accumulators (double), zeroed per call;
 //   kStagingRow: a large output row computed in L1, then streamed out (core/stream_store.hpp).
-enum WorkRow { kGainGradRow, kBiasGradRow, kStagingRow };
+//   kScaledRow: a row rescaled by a power of two (rows at the edges, below).
+enum WorkRow { kGainGradRow, kBiasGradRow, kStagingRow, kScaledRow };
 template <class T, WorkRow Which>
 std::span<T> work_row(std::size_t n) {
   thread_local std::vector<T> row;
@@ -174,6 +177,103 @@ void with_flags(bool a, bool b, bool c, F&& f) {
     else next(std::false_type{});
   };
   pick(a, [&](auto A) { pick(b, [&](auto B) { pick(c, [&](auto C) { f(A, B, C); }); }); });
+}
+
+// ---- rows at the edges of the range ----
+//
+// A row as it is overflows or loses its digits at the edges of the range: in double the sum of
+// squares overflows from |x| ~ 1.4e154 (y = 0), and at 1.7e308 the mean and x - mean do (NaN); in
+// float the statistic is safe in double, but the backward's c ~ dy * rstd^2 and rstd itself leave
+// float's normal range from |x| ~ 1e19 (dx 17-86% off). Such a row is redone as x' = x * 2^-e, its
+// largest |x'| in [1, 2). A power of two scales every sum, product and root exactly, so
+//   z' = z 2^-e,  s' = s 4^-e,  r'(s') = r(s) 2^-e  with  eps' = eps 4^-e (inside the root) or
+//   eps 2^-e (outside, clamp): eps still adds to the unscaled statistic;
+//   y = (g0 + g) z' / r'(s') + b is y itself, and dx = 2^-e dx'.
+// Where nothing over- or underflows, that is the unscaled result bit for bit (test_edges.cpp).
+// The decision is per row, on the finished statistics: the normal path does no work per element.
+
+struct RowStats {
+  double mean = 0;  // the row mean (0 where the kind does not center)
+  double stat = 0;  // the statistic s (0 without a rescale)
+  double rstd = 1;  // 1 / r(s) (1 without a rescale)
+};
+
+// rstd within [1/kRstdRange, kRstdRange] keeps a row's arithmetic in T accurate: s did not over-
+// or underflow (double: s within 4^-256..4^256), and c ~ dy rstd^2 is a normal T for any
+// reasonable dy (float: dy within 2^-60..2^60).
+template <class T>
+constexpr double kRstdRange = std::is_same_v<T, float> ? 0x1p32 : 0x1p256;
+
+// Whether a row with these statistics needs the rescaling: without a rescale only the mean can
+// overflow (double, the sum of ~1e308s); NaN statistics say yes (and row_exponent says no when x
+// itself is not finite).
+template <class T>
+bool outside_safe_range(const RowStats& s, bool rescale) {
+  if (!rescale) return !std::isfinite(s.mean);
+  return !(s.rstd <= kRstdRange<T> && s.rstd >= 1 / kRstdRange<T>);
+}
+
+// e with max_{j<n} |x_j| * 2^-e in [1, 2), raised where eps * 2^(-power*e) would overflow (a tiny
+// row with a small eps: eps dominates there, x' < 1 does no harm); 0 when the row cannot be
+// rescaled (all zero, or a value not finite).  x: (n)
+template <class T>
+int row_exponent(const T* x, std::size_t n, double eps, int power) {
+  double m = 0;
+  bool finite = true;
+  for (std::size_t j = 0; j < n; ++j) {
+    finite = finite && std::isfinite(x[j]);
+    m = std::max(m, std::fabs(double(x[j])));
+  }
+  if (!finite || m == 0) return 0;
+  const int e = std::ilogb(m);
+  return eps > 0 ? std::max(e, (std::ilogb(eps) - 1020) / power) : e;  // rounds up: eps' < 2^1021
+}
+
+// The row mean and statistic of x, and rstd = 1 / r(s) with `eps`.  x: (D)
+template <class T>
+RowStats row_stats(const T* x, const Form& f, double eps) {
+  RowStats r;
+  if (f.rescale && f.subtract == Form::Subtract::mean && f.variance != VarianceAlgo::two_pass) {
+    auto mv = f.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(x, f.D)
+                                                   : mean_variance_welford(x, f.D);
+    r.mean = mv.mean;
+    r.stat = mv.variance;
+  } else {
+    // The mean is kept even at lambda = 0: a learned lambda's gradient needs it.
+    if (f.centered()) r.mean = sum_deviation(x, 0.0, f.D) / double(f.D);
+    if (f.rescale) r.stat = sum_squared_deviation(x, f.lambda * r.mean, f.k) / f.divisor;
+  }
+  if (f.rescale) r.rstd = 1 / denominator(r.stat, eps, f.eps_mode);
+  return r;
+}
+
+// The row the kernels compute on: x with its statistics (e = 0), or x * 2^-e with the scaled
+// row's statistics and eps.
+template <class T>
+struct KernelRow {
+  const T* x;
+  RowStats stats;
+  double eps;
+  int e = 0;
+  // The statistics of x itself (the stat may overflow to inf: it is not representable); rstd
+  // stays 1 without a rescale.
+  RowStats unscaled(bool rescale) const {
+    return {std::ldexp(stats.mean, e), std::ldexp(stats.stat, 2 * e),
+            rescale ? std::ldexp(stats.rstd, -e) : 1.0};
+  }
+};
+
+// x * 2^-e with its statistics, for a row outside_safe_range; x as it is (`own`: its statistics)
+// when it cannot be rescaled.  x: (D)
+template <class T>
+KernelRow<T> rescaled_row(const T* x, const RowStats& own, const Form& f) {
+  const int power = f.eps_mode == EpsMode::inside ? 2 : 1;
+  const int e = row_exponent(x, f.rescale ? f.k : f.D, f.eps, power);
+  if (e == 0) return {x, own, f.eps};
+  std::span<T> xs = work_row<T, kScaledRow>(f.D);
+  for (std::size_t j = 0; j < f.D; ++j) xs[j] = std::ldexp(x[j], -e);  // exact where normal
+  const double eps = std::ldexp(f.eps, -power * e);
+  return {xs.data(), row_stats(xs.data(), f, eps), eps, e};
 }
 
 // grad_j += T(acc_j): parameter gradients are summed over rows in double, stored once.  (n)
@@ -237,8 +337,7 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   check_size(kind().c_str(), "y", y, B * D, "B*D");
   const Form f = call_form(p, D);
   const bool rescale = f.rescale;
-  const std::size_t k = f.k;
-  const double divisor = f.divisor, lambda = f.lambda, g0 = f.g0;
+  const double lambda = f.lambda, g0 = f.g0;
   cache.mean.assign(B, 0.0);
   cache.stat.assign(B, 0.0);
   cache.rstd.assign(B, 1.0);
@@ -251,28 +350,21 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
     T* yr = stream ? staging : y.data() + i * D;
-    double mean = 0, stat = 0;
-    if (rescale && f.subtract == Form::Subtract::mean && f.variance != VarianceAlgo::two_pass) {
-      auto mv = f.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(xr, D)
-                                                     : mean_variance_welford(xr, D);
-      mean = mv.mean;
-      stat = mv.variance;
-    } else {
-      // The mean is kept even at lambda = 0: a learned lambda's gradient needs it.
-      if (centered) mean = sum_deviation(xr, 0.0, D) / double(D);
-      if (rescale) stat = sum_squared_deviation(xr, lambda * mean, k) / divisor;
-    }
-    double rstd = rescale ? 1 / denominator(stat, f.eps, f.eps_mode) : 1.0;
-    cache.mean[i] = mean;
-    cache.stat[i] = stat;
-    cache.rstd[i] = rstd;
+    KernelRow<T> row{xr, row_stats(xr, f, f.eps), f.eps};
+    if (outside_safe_range<T>(row.stats, rescale)) row = rescaled_row(xr, row.stats, f);
+    const RowStats own = row.e ? row.unscaled(rescale) : row.stats;
+    cache.mean[i] = own.mean;
+    cache.stat[i] = own.stat;
+    cache.rstd[i] = own.rstd;
+    // Without a rescale y is not scale-free: x itself, with the mean computed scaled.
+    if (!rescale) row = {xr, own, f.eps};
 
-    double scale = rstd;
+    double scale = row.stats.rstd;
     if (f.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
-    const double shift = lambda * mean;
+    const double shift = lambda * row.stats.mean;
     with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
-      affine_row<T, Centered(), VectorGain(), Bias()>(yr, xr, SplitShift<T>(shift), scale, g, g0,
-                                                      b, D);
+      affine_row<T, Centered(), VectorGain(), Bias()>(yr, row.x, SplitShift<T>(shift), scale, g,
+                                                      g0, b, D);
     });
     if (stream) stream_copy(y.data() + i * D, staging, D);
   }
@@ -312,10 +404,13 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
   const bool stream = stream_output(B, D * sizeof(T));
   T* staging = stream ? work_row<T, kStagingRow>(D).data() : nullptr;
   for (std::size_t i = 0; i < B; ++i) {
-    const T* xr = x.data() + i * D;
     const T* dyr = dy.data() + i * D;
     T* dxr = stream ? staging : dx.data() + i * D;
-    const double mean = cache.mean[i], rstd = cache.rstd[i], shift = lambda * mean;
+    // A row the forward rescaled has its unscaled rstd outside the safe range: rescaled again.
+    KernelRow<T> row{x.data() + i * D, {cache.mean[i], cache.stat[i], cache.rstd[i]}, f.eps};
+    if (rescale && outside_safe_range<T>(row.stats, true)) row = rescaled_row(row.x, row.stats, f);
+    const T* xr = row.x;
+    const double mean = row.stats.mean, rstd = row.stats.rstd, shift = lambda * mean;
 
     BackwardSums sums;
     with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
@@ -325,7 +420,7 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
     if (f.gain == Gain::scalar) dgain[0] += sums.dy_dot_n;
 
     const double c = rescale ? sums.dn_dot_z * rstd * rstd *
-                                   denominator_slope(cache.stat[i], f.eps, f.eps_mode) / divisor
+                                   denominator_slope(row.stats.stat, row.eps, f.eps_mode) / divisor
                              : 0.0;
     double dz_sum = 0;
     if (lambda != 0 || learn_lambda) {
@@ -342,6 +437,8 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
       backward_dx<T, C, G>(dxr + k, dyr + k, xr + k, split, rstd, 0.0, correction,
                            G ? g + k : g, g0, gs, D - k);
     });
+    // dx = 2^-e dx'; mean * dz_sum is scale-free (2^e mean' times 2^-e dz_sum').
+    if (row.e) for (std::size_t j = 0; j < D; ++j) dxr[j] = std::ldexp(dxr[j], -row.e);
     if (stream) stream_copy(dx.data() + i * D, staging, D);
     dlambda -= mean * dz_sum;
   }
@@ -370,38 +467,6 @@ void ShiftScaleNorm::backward(std::span<double> dx, NormParams<double> grads,
                               std::size_t B, std::size_t D) const {
   backward_impl<double>(dx, grads, cache, dy, x, params, B, D);
 }
-
-// ---- flat parameter buffers ----
-
-std::size_t total_size(const std::vector<ParamSpec>& specs) {
-  std::size_t n = 0;
-  for (const auto& s : specs) n += s.size;
-  return n;
-}
-
-template <class T>
-NormParams<T> bind_params(const std::vector<ParamSpec>& specs, std::span<T> flat) {
-  if (flat.size() != total_size(specs)) {
-    fail("parameter buffer has ", flat.size(), " values, the normalizer needs ",
-         total_size(specs));
-  }
-  NormParams<T> p;
-  std::size_t offset = 0;
-  for (const auto& s : specs) {
-    std::span<T> view = flat.subspan(offset, s.size);
-    if (s.name == "gain") p.gain = view;
-    else if (s.name == "bias") p.bias = view;
-    else if (s.name == "lambda") p.lambda = view;
-    offset += s.size;
-  }
-  return p;
-}
-
-template NormParams<float> bind_params(const std::vector<ParamSpec>&, std::span<float>);
-template NormParams<double> bind_params(const std::vector<ParamSpec>&, std::span<double>);
-template NormParams<const float> bind_params(const std::vector<ParamSpec>&, std::span<const float>);
-template NormParams<const double> bind_params(const std::vector<ParamSpec>&,
-                                              std::span<const double>);
 
 }  // namespace normlab::norm
 
