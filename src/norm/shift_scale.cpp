@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/stream_store.hpp"
+#include "norm/row_scaling.hpp"
 
 namespace normlab::norm {
 
@@ -179,94 +180,47 @@ void with_flags(bool a, bool b, bool c, F&& f) {
   pick(a, [&](auto A) { pick(b, [&](auto B) { pick(c, [&](auto C) { f(A, B, C); }); }); });
 }
 
-// ---- rows at the edges of the range ----
-//
-// A row as it is overflows or loses its digits at the edges of the range: in double the sum of
-// squares overflows from |x| ~ 1.4e154 (y = 0), and at 1.7e308 the mean and x - mean do (NaN); in
-// float the statistic is safe in double, but the backward's c ~ dy * rstd^2 and rstd itself leave
-// float's normal range from |x| ~ 1e19 (dx 17-86% off). Such a row is redone as x' = x * 2^-e, its
-// largest |x'| in [1, 2). A power of two scales every sum, product and root exactly, so
-//   z' = z 2^-e,  s' = s 4^-e,  r'(s') = r(s) 2^-e  with  eps' = eps 4^-e (inside the root) or
-//   eps 2^-e (outside, clamp): eps still adds to the unscaled statistic;
-//   y = (g0 + g) z' / r'(s') + b is y itself, and dx = 2^-e dx'.
-// Where nothing over- or underflows, that is the unscaled result bit for bit (test_edges.cpp).
-// The decision is per row, on the finished statistics: the normal path does no work per element.
+// ---- rows at the edges of the range (norm/row_scaling.hpp) ----
 
-struct RowStats {
-  double mean = 0;  // the row mean (0 where the kind does not center)
-  double stat = 0;  // the statistic s (0 without a rescale)
-  double rstd = 1;  // 1 / r(s) (1 without a rescale)
+// What a row's statistics take from the Form, as values: the row loops keep this copy in
+// registers, where a Form behind a reference is reloaded after each store to the cache (which
+// might alias it, for all the compiler knows): 10-15% more instructions in the forward at D = 64.
+struct StatSpec {
+  std::size_t D, k;
+  double lambda, divisor, eps;
+  EpsMode eps_mode;
+  VarianceAlgo variance;
+  bool centered, rescale;
+  bool one_pass_variance;  // LayerNorm's variance by one_pass or welford (not two_pass)
+  explicit StatSpec(const Form& f)
+      : D(f.D), k(f.k), lambda(f.lambda), divisor(f.divisor), eps(f.eps), eps_mode(f.eps_mode),
+        variance(f.variance), centered(f.centered()), rescale(f.rescale),
+        one_pass_variance(f.rescale && f.subtract == Form::Subtract::mean &&
+                          f.variance != VarianceAlgo::two_pass) {}
 };
-
-// rstd within [1/kRstdRange, kRstdRange] keeps a row's arithmetic in T accurate: s did not over-
-// or underflow (double: s within 4^-256..4^256), and c ~ dy rstd^2 is a normal T for any
-// reasonable dy (float: dy within 2^-60..2^60).
-template <class T>
-constexpr double kRstdRange = std::is_same_v<T, float> ? 0x1p32 : 0x1p256;
-
-// Whether a row with these statistics needs the rescaling: without a rescale only the mean can
-// overflow (double, the sum of ~1e308s); NaN statistics say yes (and row_exponent says no when x
-// itself is not finite).
-template <class T>
-bool outside_safe_range(const RowStats& s, bool rescale) {
-  if (!rescale) return !std::isfinite(s.mean);
-  return !(s.rstd <= kRstdRange<T> && s.rstd >= 1 / kRstdRange<T>);
-}
-
-// e with max_{j<n} |x_j| * 2^-e in [1, 2), raised where eps * 2^(-power*e) would overflow (a tiny
-// row with a small eps: eps dominates there, x' < 1 does no harm); 0 when the row cannot be
-// rescaled (all zero, or a value not finite).  x: (n)
-template <class T>
-int row_exponent(const T* x, std::size_t n, double eps, int power) {
-  double m = 0;
-  bool finite = true;
-  for (std::size_t j = 0; j < n; ++j) {
-    finite = finite && std::isfinite(x[j]);
-    m = std::max(m, std::fabs(double(x[j])));
-  }
-  if (!finite || m == 0) return 0;
-  const int e = std::ilogb(m);
-  return eps > 0 ? std::max(e, (std::ilogb(eps) - 1020) / power) : e;  // rounds up: eps' < 2^1021
-}
 
 // The row mean and statistic of x, and rstd = 1 / r(s) with `eps`.  x: (D)
 template <class T>
-RowStats row_stats(const T* x, const Form& f, double eps) {
-  RowStats r;
-  if (f.rescale && f.subtract == Form::Subtract::mean && f.variance != VarianceAlgo::two_pass) {
+[[gnu::always_inline]] inline RowStatistics row_stats(const T* x, const StatSpec& f, double eps) {
+  RowStatistics r;
+  if (f.one_pass_variance) {
     auto mv = f.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(x, f.D)
                                                    : mean_variance_welford(x, f.D);
     r.mean = mv.mean;
     r.stat = mv.variance;
   } else {
     // The mean is kept even at lambda = 0: a learned lambda's gradient needs it.
-    if (f.centered()) r.mean = sum_deviation(x, 0.0, f.D) / double(f.D);
+    if (f.centered) r.mean = sum_deviation(x, 0.0, f.D) / double(f.D);
     if (f.rescale) r.stat = sum_squared_deviation(x, f.lambda * r.mean, f.k) / f.divisor;
   }
   if (f.rescale) r.rstd = 1 / denominator(r.stat, eps, f.eps_mode);
   return r;
 }
 
-// The row the kernels compute on: x with its statistics (e = 0), or x * 2^-e with the scaled
-// row's statistics and eps.
-template <class T>
-struct KernelRow {
-  const T* x;
-  RowStats stats;
-  double eps;
-  int e = 0;
-  // The statistics of x itself (the stat may overflow to inf: it is not representable); rstd
-  // stays 1 without a rescale.
-  RowStats unscaled(bool rescale) const {
-    return {std::ldexp(stats.mean, e), std::ldexp(stats.stat, 2 * e),
-            rescale ? std::ldexp(stats.rstd, -e) : 1.0};
-  }
-};
-
 // x * 2^-e with its statistics, for a row outside_safe_range; x as it is (`own`: its statistics)
-// when it cannot be rescaled.  x: (D)
+// when it cannot be rescaled. Rare: kept out of the row loops.  x: (D)
 template <class T>
-KernelRow<T> rescaled_row(const T* x, const RowStats& own, const Form& f) {
+[[gnu::noinline]] KernelRow<T> rescaled_row(const T* x, RowStatistics own, StatSpec f) {
   const int power = f.eps_mode == EpsMode::inside ? 2 : 1;
   const int e = row_exponent(x, f.rescale ? f.k : f.D, f.eps, power);
   if (e == 0) return {x, own, f.eps};
@@ -274,6 +228,22 @@ KernelRow<T> rescaled_row(const T* x, const RowStats& own, const Form& f) {
   for (std::size_t j = 0; j < f.D; ++j) xs[j] = std::ldexp(x[j], -e);  // exact where normal
   const double eps = std::ldexp(f.eps, -power * e);
   return {xs.data(), row_stats(xs.data(), f, eps), eps, e};
+}
+
+// The forward of a row outside_safe_range: the statistics of x itself, computed from the rescaled
+// row, replace those in the cache; returns the row y is computed from: x * 2^-e, or x with its
+// statistics where y is not scale-free (no rescale: only the mean needed x * 2^-e).  x: (D)
+template <class T>
+[[gnu::noinline]] KernelRow<T> rescaled_forward(const T* x, StatSpec f, NormCache& cache,
+                                                std::size_t i) {
+  const RowStatistics own{cache.mean[i], cache.stat[i], cache.rstd[i]};
+  const KernelRow<T> row = rescaled_row(x, own, f);
+  if (row.e == 0) return row;
+  const RowStatistics unscaled = row.unscaled(f.rescale);
+  cache.mean[i] = unscaled.mean;
+  cache.stat[i] = unscaled.stat;
+  cache.rstd[i] = unscaled.rstd;
+  return f.rescale ? row : KernelRow<T>{x, unscaled, f.eps};
 }
 
 // grad_j += T(acc_j): parameter gradients are summed over rows in double, stored once.  (n)
@@ -336,6 +306,7 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   check_size(kind().c_str(), "x", x, B * D, "B*D");
   check_size(kind().c_str(), "y", y, B * D, "B*D");
   const Form f = call_form(p, D);
+  const StatSpec spec(f);
   const bool rescale = f.rescale;
   const double lambda = f.lambda, g0 = f.g0;
   cache.mean.assign(B, 0.0);
@@ -350,14 +321,14 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
     T* yr = stream ? staging : y.data() + i * D;
-    KernelRow<T> row{xr, row_stats(xr, f, f.eps), f.eps};
-    if (outside_safe_range<T>(row.stats, rescale)) row = rescaled_row(xr, row.stats, f);
-    const RowStats own = row.e ? row.unscaled(rescale) : row.stats;
+    const RowStatistics own = row_stats(xr, spec, spec.eps);
     cache.mean[i] = own.mean;
     cache.stat[i] = own.stat;
     cache.rstd[i] = own.rstd;
-    // Without a rescale y is not scale-free: x itself, with the mean computed scaled.
-    if (!rescale) row = {xr, own, f.eps};
+    KernelRow<T> row{xr, own, spec.eps};
+    if (outside_safe_range<T>(own, rescale)) [[unlikely]] {
+      row = rescaled_forward(xr, spec, cache, i);
+    }
 
     double scale = row.stats.rstd;
     if (f.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
@@ -387,6 +358,7 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
          " (pass the cache of the forward call on this x)");
   }
 
+  const StatSpec spec(f);
   const bool rescale = f.rescale, learn_lambda = f.subtract == Form::Subtract::learned;
   const std::size_t k = f.k;
   const double divisor = f.divisor, lambda = f.lambda, g0 = f.g0;
@@ -407,8 +379,10 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
     const T* dyr = dy.data() + i * D;
     T* dxr = stream ? staging : dx.data() + i * D;
     // A row the forward rescaled has its unscaled rstd outside the safe range: rescaled again.
-    KernelRow<T> row{x.data() + i * D, {cache.mean[i], cache.stat[i], cache.rstd[i]}, f.eps};
-    if (rescale && outside_safe_range<T>(row.stats, true)) row = rescaled_row(row.x, row.stats, f);
+    KernelRow<T> row{x.data() + i * D, {cache.mean[i], cache.stat[i], cache.rstd[i]}, spec.eps};
+    if (rescale && outside_safe_range<T>(row.stats, true)) [[unlikely]] {
+      row = rescaled_row(row.x, row.stats, spec);
+    }
     const T* xr = row.x;
     const double mean = row.stats.mean, rstd = row.stats.rstd, shift = lambda * mean;
 
@@ -419,9 +393,8 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
     });
     if (f.gain == Gain::scalar) dgain[0] += sums.dy_dot_n;
 
-    const double c = rescale ? sums.dn_dot_z * rstd * rstd *
-                                   denominator_slope(row.stats.stat, row.eps, f.eps_mode) / divisor
-                             : 0.0;
+    const double slope = rescale ? denominator_slope(row.stats.stat, row.eps, spec.eps_mode) : 0;
+    const double c = rescale ? sums.dn_dot_z * rstd * rstd * slope / divisor : 0.0;
     double dz_sum = 0;
     if (lambda != 0 || learn_lambda) {
       // sum_{j<k} z_j: the first pass summed all D (no kind both centers and has k < D).
