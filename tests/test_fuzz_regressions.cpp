@@ -31,3 +31,19 @@ TEST_CASE("fuzz regressions: a checkpoint whose string attribute makes H5Aread l
                     Contains(copy.string() + ": damaged HDF5 file (libhdf5 timed out reading it"));
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(15));
 }
+
+TEST_CASE("fuzz regressions: a checkpoint whose string makes libhdf5 memcpy past its heap is named",
+          "[damaged][hdf5]") {
+  // fuzz_checkpoint from the format-2 seed, within 5 s (2026-12-07): a damaged variable-length
+  // string whose global-heap object claims an enormous length; H5HG_read copies it (ASan:
+  // memcpy-param-overlap inside libhdf5, as fuzz/README.md's run_file finding). With
+  // NORMLAB_HDF5_GUARD=off `train --resume` and `analyze` on it die of SIGSEGV; the guard's child
+  // dies instead, and the file is named.
+  using namespace normlab;
+  test::TempDir dir;
+  const fs::path copy = dir.path / "run.resume.h5";
+  fs::copy_file(NORMLAB_FIXTURE_DIR "/damaged/checkpoint_heap_overlap.h5", copy);
+  CHECK_THROWS_WITH(train::load_checkpoint<float>(copy.string()),
+                    Contains(copy.string() + ": damaged HDF5 file (libhdf5 crashed reading it"));
+  CHECK_THROWS_WITH(train::load_checkpoint<double>(copy.string()), Contains(copy.string()));
+}
