@@ -38,11 +38,13 @@ import argparse
 import collections
 import concurrent.futures
 import csv
+import hashlib
 import os
 import random
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -82,6 +84,23 @@ def run(cmd, timeout, cwd=None):
 
 # ---- seeds ----
 
+def attr_text(f, name):
+    v = f.attrs[name]
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def state_digest(f):
+    """A checkpoint's sha256_state as train/checkpoint_digest.cpp computes it (state_text)."""
+    def bits(name):
+        return struct.unpack("<Q", struct.pack("<d", float(f.attrs[name])))[0]
+    text = ("step=%d\noptimizer_t=%d\ntrain_rng=%s\ndropout_rng=%s\ntrain_loss=%d\nval_loss=%d\n"
+            "val_metric=%d\nconfig_toml=%s\n") % (
+        int(f.attrs["step"]), int(f.attrs["optimizer_t"]), attr_text(f, "train_rng"),
+        attr_text(f, "dropout_rng"), bits("train_loss"), bits("val_loss"), bits("val_metric"),
+        attr_text(f, "config_toml"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def make_seeds(normlab, root):
     seeds = os.path.join(root, "seeds")
     shutil.rmtree(seeds, ignore_errors=True)
@@ -114,7 +133,11 @@ def make_seeds(normlab, root):
         step = int(f.attrs["step"])
         text = f.attrs["config_toml"]
         text = text.decode() if isinstance(text, bytes) else text
+        if state_digest(f) != attr_text(f, "sha256_state"):
+            sys.exit("%s: sha256_state is not what state_digest() computes: update it to "
+                     "train/checkpoint_digest.cpp's state_text" % checkpoint)
         f.attrs["config_toml"] = text.replace("steps = 20000", "steps = %d" % (step + 2))
+        f.attrs["sha256_state"] = state_digest(f)  # the edit is ours: the checkpoint stays intact
     resume_cfg = os.path.join(seeds, "resume.toml")
     with open(resume_cfg, "w") as f:
         f.write(TINY.format(steps=step + 2, checkpoint_every=10).replace("width = 6", "width = 64"))

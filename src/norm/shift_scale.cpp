@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/stream_store.hpp"
+#include "norm/row_scaling.hpp"
 
 namespace normlab::norm {
 
@@ -48,7 +49,9 @@ MeanVariance mean_variance_one_pass(const T* x, std::size_t D) {
     s2 += double(x[j]) * double(x[j]);
   }
   double mean = s / double(D);
-  return {mean, std::max(0.0, s2 / double(D) - mean * mean)};
+  // Not std::max(0, v): a NaN from an overflowed s2 must stay NaN to send the row to rescaling.
+  const double v = s2 / double(D) - mean * mean;
+  return {mean, v < 0 ? 0.0 : v};
 }
 
 // Welford's update: stable in one pass, but sequential (does not vectorize).
@@ -157,7 +160,8 @@ void backward_dx(T* dx, const T* dy, const T* x, SplitShift<T> shift, double rst
 // state allocates nothing. They carry nothing between calls; each call writes what it reads.
 //   kGainGradRow, kBiasGradRow: the parameter-gradient accumulators (double), zeroed per call;
 //   kStagingRow: a large output row computed in L1, then streamed out (core/stream_store.hpp).
-enum WorkRow { kGainGradRow, kBiasGradRow, kStagingRow };
+//   kScaledRow: a row rescaled by a power of two (rows at the edges, below).
+enum WorkRow { kGainGradRow, kBiasGradRow, kStagingRow, kScaledRow };
 template <class T, WorkRow Which>
 std::span<T> work_row(std::size_t n) {
   thread_local std::vector<T> row;
@@ -174,6 +178,73 @@ void with_flags(bool a, bool b, bool c, F&& f) {
     else next(std::false_type{});
   };
   pick(a, [&](auto A) { pick(b, [&](auto B) { pick(c, [&](auto C) { f(A, B, C); }); }); });
+}
+
+// ---- rows at the edges of the range (norm/row_scaling.hpp) ----
+
+// What a row's statistics take from the Form, as values: the row loops keep this copy in
+// registers, where a Form behind a reference is reloaded after each store to the cache (which
+// might alias it, for all the compiler knows): 10-15% more instructions in the forward at D = 64.
+struct StatSpec {
+  std::size_t D, k;
+  double lambda, divisor, eps;
+  EpsMode eps_mode;
+  VarianceAlgo variance;
+  bool centered, rescale;
+  bool one_pass_variance;  // LayerNorm's variance by one_pass or welford (not two_pass)
+  explicit StatSpec(const Form& f)
+      : D(f.D), k(f.k), lambda(f.lambda), divisor(f.divisor), eps(f.eps), eps_mode(f.eps_mode),
+        variance(f.variance), centered(f.centered()), rescale(f.rescale),
+        one_pass_variance(f.rescale && f.subtract == Form::Subtract::mean &&
+                          f.variance != VarianceAlgo::two_pass) {}
+};
+
+// The row mean and statistic of x, and rstd = 1 / r(s) with `eps`.  x: (D)
+template <class T>
+[[gnu::always_inline]] inline RowStatistics row_stats(const T* x, const StatSpec& f, double eps) {
+  RowStatistics r;
+  if (f.one_pass_variance) {
+    auto mv = f.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(x, f.D)
+                                                   : mean_variance_welford(x, f.D);
+    r.mean = mv.mean;
+    r.stat = mv.variance * (double(f.D) / f.divisor);  // the variance is over D; the form's
+                                                       // divisor may be 1 (a norm); D / D = 1.
+  } else {
+    // The mean is kept even at lambda = 0: a learned lambda's gradient needs it.
+    if (f.centered) r.mean = sum_deviation(x, 0.0, f.D) / double(f.D);
+    if (f.rescale) r.stat = sum_squared_deviation(x, f.lambda * r.mean, f.k) / f.divisor;
+  }
+  if (f.rescale) r.rstd = 1 / denominator(r.stat, eps, f.eps_mode);
+  return r;
+}
+
+// x * 2^-e with its statistics, for a row outside_safe_range; x as it is (`own`: its statistics)
+// when it cannot be rescaled. Rare: kept out of the row loops.  x: (D)
+template <class T>
+[[gnu::noinline]] KernelRow<T> rescaled_row(const T* x, RowStatistics own, StatSpec f) {
+  const int power = f.eps_mode == EpsMode::inside ? 2 : 1;
+  const int e = row_exponent(x, f.rescale ? f.k : f.D, f.eps, power);
+  if (e == 0) return {x, own, f.eps};
+  std::span<T> xs = work_row<T, kScaledRow>(f.D);
+  for (std::size_t j = 0; j < f.D; ++j) xs[j] = std::ldexp(x[j], -e);  // exact where normal
+  const double eps = std::ldexp(f.eps, -power * e);
+  return {xs.data(), row_stats(xs.data(), f, eps), eps, e};
+}
+
+// The forward of a row outside_safe_range: the statistics of x itself, computed from the rescaled
+// row, replace those in the cache; returns the row y is computed from: x * 2^-e, or x with its
+// statistics where y is not scale-free (no rescale: only the mean needed x * 2^-e).  x: (D)
+template <class T>
+[[gnu::noinline]] KernelRow<T> rescaled_forward(const T* x, StatSpec f, NormCache& cache,
+                                                std::size_t i) {
+  const RowStatistics own{cache.mean[i], cache.stat[i], cache.rstd[i]};
+  const KernelRow<T> row = rescaled_row(x, own, f);
+  if (row.e == 0) return row;
+  const RowStatistics unscaled = row.unscaled(f.rescale);
+  cache.mean[i] = unscaled.mean;
+  cache.stat[i] = unscaled.stat;
+  cache.rstd[i] = unscaled.rstd;
+  return f.rescale ? row : KernelRow<T>{x, unscaled, f.eps};
 }
 
 // grad_j += T(acc_j): parameter gradients are summed over rows in double, stored once.  (n)
@@ -236,9 +307,9 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   check_size(kind().c_str(), "x", x, B * D, "B*D");
   check_size(kind().c_str(), "y", y, B * D, "B*D");
   const Form f = call_form(p, D);
+  const StatSpec spec(f);
   const bool rescale = f.rescale;
-  const std::size_t k = f.k;
-  const double divisor = f.divisor, lambda = f.lambda, g0 = f.g0;
+  const double lambda = f.lambda, g0 = f.g0;
   cache.mean.assign(B, 0.0);
   cache.stat.assign(B, 0.0);
   cache.rstd.assign(B, 1.0);
@@ -251,29 +322,21 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   for (std::size_t i = 0; i < B; ++i) {
     const T* xr = x.data() + i * D;
     T* yr = stream ? staging : y.data() + i * D;
-    double mean = 0, stat = 0;
-    if (rescale && f.subtract == Form::Subtract::mean && f.variance != VarianceAlgo::two_pass) {
-      auto mv = f.variance == VarianceAlgo::one_pass ? mean_variance_one_pass(xr, D)
-                                                     : mean_variance_welford(xr, D);
-      mean = mv.mean;
-      stat = mv.variance * (double(D) / divisor);  // the variance is over D; the form's divisor
-                                                   // may be 1 (a norm). D / D is exactly 1.
-    } else {
-      // The mean is kept even at lambda = 0: a learned lambda's gradient needs it.
-      if (centered) mean = sum_deviation(xr, 0.0, D) / double(D);
-      if (rescale) stat = sum_squared_deviation(xr, lambda * mean, k) / divisor;
+    const RowStatistics own = row_stats(xr, spec, spec.eps);
+    cache.mean[i] = own.mean;
+    cache.stat[i] = own.stat;
+    cache.rstd[i] = own.rstd;
+    KernelRow<T> row{xr, own, spec.eps};
+    if (outside_safe_range<T>(own, rescale)) [[unlikely]] {
+      row = rescaled_forward(xr, spec, cache, i);
     }
-    double rstd = rescale ? 1 / denominator(stat, f.eps, f.eps_mode) : 1.0;
-    cache.mean[i] = mean;
-    cache.stat[i] = stat;
-    cache.rstd[i] = rstd;
 
-    double scale = rstd;
+    double scale = row.stats.rstd;
     if (f.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
-    const double shift = lambda * mean;
+    const double shift = lambda * row.stats.mean;
     with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
-      affine_row<T, Centered(), VectorGain(), Bias()>(yr, xr, SplitShift<T>(shift), scale, g, g0,
-                                                      b, D);
+      affine_row<T, Centered(), VectorGain(), Bias()>(yr, row.x, SplitShift<T>(shift), scale, g,
+                                                      g0, b, D);
     });
     if (stream) stream_copy(y.data() + i * D, staging, D);
   }
@@ -296,6 +359,7 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
          " (pass the cache of the forward call on this x)");
   }
 
+  const StatSpec spec(f);
   const bool rescale = f.rescale, learn_lambda = f.subtract == Form::Subtract::learned;
   const std::size_t k = f.k;
   const double divisor = f.divisor, lambda = f.lambda, g0 = f.g0;
@@ -313,10 +377,15 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
   const bool stream = stream_output(B, D * sizeof(T));
   T* staging = stream ? work_row<T, kStagingRow>(D).data() : nullptr;
   for (std::size_t i = 0; i < B; ++i) {
-    const T* xr = x.data() + i * D;
     const T* dyr = dy.data() + i * D;
     T* dxr = stream ? staging : dx.data() + i * D;
-    const double mean = cache.mean[i], rstd = cache.rstd[i], shift = lambda * mean;
+    // A row the forward rescaled has its unscaled rstd outside the safe range: rescaled again.
+    KernelRow<T> row{x.data() + i * D, {cache.mean[i], cache.stat[i], cache.rstd[i]}, spec.eps};
+    if (rescale && outside_safe_range<T>(row.stats, true)) [[unlikely]] {
+      row = rescaled_row(row.x, row.stats, spec);
+    }
+    const T* xr = row.x;
+    const double mean = row.stats.mean, rstd = row.stats.rstd, shift = lambda * mean;
 
     BackwardSums sums;
     with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
@@ -325,9 +394,8 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
     });
     if (f.gain == Gain::scalar) dgain[0] += sums.dy_dot_n;
 
-    const double c = rescale ? sums.dn_dot_z * rstd * rstd *
-                                   denominator_slope(cache.stat[i], f.eps, f.eps_mode) / divisor
-                             : 0.0;
+    const double slope = rescale ? denominator_slope(row.stats.stat, row.eps, spec.eps_mode) : 0;
+    const double c = rescale ? sums.dn_dot_z * rstd * rstd * slope / divisor : 0.0;
     double dz_sum = 0;
     if (lambda != 0 || learn_lambda) {
       // sum_{j<k} z_j: the first pass summed all D (no kind both centers and has k < D).
@@ -343,6 +411,8 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
       backward_dx<T, C, G>(dxr + k, dyr + k, xr + k, split, rstd, 0.0, correction,
                            G ? g + k : g, g0, gs, D - k);
     });
+    // dx = 2^-e dx'; mean * dz_sum is scale-free (2^e mean' times 2^-e dz_sum').
+    if (row.e) for (std::size_t j = 0; j < D; ++j) dxr[j] = std::ldexp(dxr[j], -row.e);
     if (stream) stream_copy(dx.data() + i * D, staging, D);
     dlambda -= mean * dz_sum;
   }
@@ -371,38 +441,6 @@ void ShiftScaleNorm::backward(std::span<double> dx, NormParams<double> grads,
                               std::size_t B, std::size_t D) const {
   backward_impl<double>(dx, grads, cache, dy, x, params, B, D);
 }
-
-// ---- flat parameter buffers ----
-
-std::size_t total_size(const std::vector<ParamSpec>& specs) {
-  std::size_t n = 0;
-  for (const auto& s : specs) n += s.size;
-  return n;
-}
-
-template <class T>
-NormParams<T> bind_params(const std::vector<ParamSpec>& specs, std::span<T> flat) {
-  if (flat.size() != total_size(specs)) {
-    fail("parameter buffer has ", flat.size(), " values, the normalizer needs ",
-         total_size(specs));
-  }
-  NormParams<T> p;
-  std::size_t offset = 0;
-  for (const auto& s : specs) {
-    std::span<T> view = flat.subspan(offset, s.size);
-    if (s.name == "gain") p.gain = view;
-    else if (s.name == "bias") p.bias = view;
-    else if (s.name == "lambda") p.lambda = view;
-    offset += s.size;
-  }
-  return p;
-}
-
-template NormParams<float> bind_params(const std::vector<ParamSpec>&, std::span<float>);
-template NormParams<double> bind_params(const std::vector<ParamSpec>&, std::span<double>);
-template NormParams<const float> bind_params(const std::vector<ParamSpec>&, std::span<const float>);
-template NormParams<const double> bind_params(const std::vector<ParamSpec>&,
-                                              std::span<const double>);
 
 }  // namespace normlab::norm
 
