@@ -10,6 +10,7 @@
 #include "compare.hpp"
 #include "core/strings.hpp"
 #include "helpers.hpp"
+#include "run_cli.hpp"
 #include "cli/common.hpp"
 #include "io/config.hpp"
 #include "io/hdf5.hpp"
@@ -22,16 +23,8 @@ namespace fs = std::filesystem;
 using test::TempDir;
 using Catch::Matchers::Contains;
 
-struct CliResult {
-  int status;
-  std::string out, err;
-};
-
-CliResult run_cli(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  int status = cli::run(args, out, err);
-  return {status, out.str(), err.str()};
-}
+using test::CliResult;
+using test::run_cli;
 
 void write_matrix(h5::File& f, const std::string& name, std::size_t rows, std::size_t cols,
                   const std::vector<double>& v) {

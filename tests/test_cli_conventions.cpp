@@ -15,6 +15,7 @@
 #include "cli/cli.hpp"
 #include "core/strings.hpp"
 #include "helpers.hpp"
+#include "run_cli.hpp"
 #include "io/hdf5.hpp"
 #include "io/output_path.hpp"
 
@@ -25,16 +26,8 @@ namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using test::TempDir;
 
-struct CliResult {
-  int status;
-  std::string out, err;
-};
-
-CliResult run_cli(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  int status = cli::run(args, out, err);
-  return {status, out.str(), err.str()};
-}
+using test::CliResult;
+using test::run_cli;
 
 // The real binary, its stdout and stderr (together) captured through a file in `dir`.
 CliResult run_binary(const TempDir& dir, const std::string& args) {

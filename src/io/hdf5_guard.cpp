@@ -68,6 +68,19 @@ bool child_done_within(int pipe_fd, double seconds) {
   ::_exit(0);  // no atexit handlers, no flushing of the parent's buffers
 }
 
+// fork() with a pipe fds[0] (read, the parent's) <- fds[1] (write, the child's), both O_CLOEXEC;
+// `what` the file is forked to do, for the error.
+pid_t fork_with_pipe(int fds[2], const std::string& path, const char* what) {
+  if (::pipe2(fds, O_CLOEXEC) != 0) fail(path, ": cannot create a pipe: ", std::strerror(errno));
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    fail(path, ": cannot fork to ", what, " the file: ", std::strerror(errno));
+  }
+  return pid;
+}
+
 }  // namespace
 
 void read_everything(const std::string& path, File::Mode mode) {
@@ -97,13 +110,7 @@ ChildRead read_in_child(const std::string& path, File::Mode mode, double seconds
     seconds = kGuardSeconds + (ec ? 0.0 : double(bytes) / kGuardBytesPerSecond);
   }
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) fail(path, ": cannot create a pipe: ", std::strerror(errno));
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    fail(path, ": cannot fork to check the file: ", std::strerror(errno));
-  }
+  const pid_t pid = fork_with_pipe(fds, path, "check");
   if (pid == 0) {
     ::close(fds[0]);
     run_child(fds[1], path, mode);
@@ -144,13 +151,7 @@ File open_untrusted(const std::string& path, File::Mode mode) {
 
 std::string in_child(const std::string& path, const std::function<std::string()>& read) {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) fail(path, ": cannot create a pipe: ", std::strerror(errno));
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    fail(path, ": cannot fork to read the file: ", std::strerror(errno));
-  }
+  const pid_t pid = fork_with_pipe(fds, path, "read");
   if (pid == 0) {  // the reply: 'o' and the value, or 'e' and the Error's message
     ::close(fds[0]);
     for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP}) ::signal(sig, SIG_DFL);
