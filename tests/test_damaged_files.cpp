@@ -146,6 +146,12 @@ TEST_CASE("damaged files: 0-D axes, scalar series, missing evaluations and empty
        "eval_step has 2 rows, but val_loss 0"},
       {"an empty site", [&](RawFile& f) { f.dataset("site", H5T_NATIVE_LLONG, {0}, nullptr); },
        ":site: expected variable-length strings, found int64"},
+      {"eval_step without val_metric", [&](RawFile& f) { f.unlink("val_metric"); },
+       "eval_step has 2 rows, but val_loss 2 and val_metric 0"},
+      // A flipped bit in a name hides the site table: statistics without it are a damaged file,
+      // not a run without sites (the writer makes stat_step only beside a site table).
+      {"statistics without a site table", [&](RawFile& f) { f.unlink("site"); },
+       "statistics (stat_step) but no site table"},
   };
   for (const auto& d : damages) {
     SECTION(d.what) {

@@ -62,6 +62,8 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
         << (sites.size() > 1 ? " ... " + sites.back() : "") << "\n"
         << "  statistics at " << f.length(axis::kStatStep) << " steps (stats.every = "
         << f.read_integer_attribute("/", attr::kStatsEvery) << ")\n";
+  } else if (f.has(axis::kStatStep)) {
+    fail(path, ": statistics (", axis::kStatStep, ") but no site table (a damaged file)");
   } else {
     out << "  no sites (no normalizer and no residual stream to watch)\n";
   }
