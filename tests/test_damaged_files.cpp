@@ -152,6 +152,8 @@ TEST_CASE("damaged files: 0-D axes, scalar series, missing evaluations and empty
       // not a run without sites (the writer makes stat_step only beside a site table).
       {"statistics without a site table", [&](RawFile& f) { f.unlink("site"); },
        "statistics (stat_step) but no site table"},
+      {"a completed run without its step axis", [&](RawFile& f) { f.unlink("step"); },
+       "no step axis in a run with status 'completed'"},
   };
   for (const auto& d : damages) {
     SECTION(d.what) {

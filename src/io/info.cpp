@@ -30,6 +30,12 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
       << attribute(attr::kNorm)
       << (attribute(attr::kNormOptions).empty() ? "" : " (" + attribute(attr::kNormOptions) + ")") << ", "
       << attribute(attr::kOptimizer) << ", " << attribute(attr::kDtype) << "\n";
+  // Every run past its start has a step axis (RunFile::start writes it before the first step): a
+  // finished, diverged or interrupted run without one is a file whose names no longer resolve.
+  if (!f.has(axis::kStep) && attribute(attr::kStatus) != "running") {
+    fail(path, ": no ", axis::kStep, " axis in a run with status '", attribute(attr::kStatus),
+         "' (a damaged file)");
+  }
   // Sized by the axes: values are written before their axis, so the axis is never ahead.
   const std::size_t steps = f.has(axis::kStep) ? f.length(axis::kStep) : 0;
   const std::size_t evals = f.has(axis::kEvalStep) ? f.length(axis::kEvalStep) : 0;
