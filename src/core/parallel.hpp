@@ -1,0 +1,47 @@
+// Threads inside one run, for the parts of a step outside BLAS (attention heads, element-wise
+// layers, normalizer rows, the panel GEMM): a fixed pool and a static split.
+//
+// parallel_for(n, fn) calls fn(begin, end) on contiguous ranges that cover [0, n) once, at most
+// threads() of them at a time, and returns when all are done. The split depends only on n and
+// threads(), never on timing, so a kernel that writes each index's result from that index's inputs
+// alone gives the same bits on any thread count, and one that reduces within a range gives the
+// same bits for a given thread count.
+//
+// fn must not throw (a worker's exception ends the program). No allocation per call (the trainer's zero-allocation step holds with threads). A parallel_for
+// called from inside another runs serially on the calling thread.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+
+namespace normlab {
+
+// The pool's size: 1 runs everything on the caller. Capped at usable_cpus() (more only contend).
+// Returns the count set. Not to be called while a parallel_for runs.
+int set_threads(int threads);
+int threads();
+
+namespace detail {
+using RangeFn = void (*)(void* context, std::size_t begin, std::size_t end);
+void parallel_for(std::size_t n, std::size_t grain, RangeFn fn, void* context);
+}  // namespace detail
+
+// fn(begin, end) over [0, n) in up to threads() ranges of at least `grain` indices each (a range
+// is not worth a thread below that).
+template <class F>
+void parallel_for(std::size_t n, std::size_t grain, F&& fn) {
+  detail::parallel_for(
+      n, grain,
+      [](void* c, std::size_t begin, std::size_t end) { (*static_cast<F*>(c))(begin, end); },
+      const_cast<void*>(static_cast<const void*>(&fn)));
+}
+
+// The range that part `part` of `parts` gets of [0, n): the split parallel_for uses.
+inline std::pair<std::size_t, std::size_t> split_range(std::size_t n, std::size_t parts,
+                                                       std::size_t part) {
+  const std::size_t base = n / parts, extra = n % parts;
+  const std::size_t begin = part * base + (part < extra ? part : extra);
+  return {begin, begin + base + (part < extra ? 1 : 0)};
+}
+
+}  // namespace normlab
