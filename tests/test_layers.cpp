@@ -8,7 +8,6 @@
 #include "models/mlp.hpp"
 #include "core/strings.hpp"
 #include "nn/attention.hpp"
-#include "nn/float_math.hpp"
 #include "nn/layers.hpp"
 
 namespace {
@@ -253,46 +252,3 @@ TEMPLATE_TEST_CASE("attention: q, k, v as column blocks of one (N, 3d) matrix gi
   NORMLAB_CHECK_CLOSE("dv_s", dv_s.data(), dv_s.size(), dv.data(), dv.size(), tol);
 }
 
-// The float functions of nn/float_math.hpp against libm in double rounded to float, over a dense
-// grid of their working range: the error in units in the last place of the float result.
-TEST_CASE("float exp, sigmoid and tanh are within a few ulps of the correctly rounded value",
-          "[layers][float-math]") {
-  auto ulps = [](float a, double ref) {  // |a - ref| in ulps of float(ref)
-    const float r = float(ref);
-    const float ulp = std::nextafter(std::fabs(r), INFINITY) - std::fabs(r);
-    return std::fabs(double(a) - ref) / double(ulp);
-  };
-  struct Case {
-    const char* name;
-    float (*f)(float);
-    double (*ref)(double);
-    float lo, hi;
-    double max_ulps;  // Cephes documents ~1-2 ulp for its expf and tanhf polynomials; sigmoid
-                      // rounds three times on top of exp (the sum, the division)
-  };
-  const Case cases[] = {
-      {"exp", nn::exp_float, [](double x) { return std::exp(x); }, -87, 88, 2},
-      {"sigmoid", nn::sigmoid_float, [](double x) { return 1 / (1 + std::exp(-x)); }, -80, 30, 4},
-      {"tanh", nn::tanh_float, [](double x) { return std::tanh(x); }, -20, 20, 3},
-  };
-  for (const Case& c : cases) {
-    double worst = 0;
-    float at = 0;
-    const int steps = 400000;
-    for (int i = 0; i <= steps; ++i) {
-      const float x = c.lo + (c.hi - c.lo) * float(i) / float(steps);
-      const double e = ulps(c.f(x), c.ref(double(x)));
-      if (e > worst) worst = e, at = x;
-    }
-    // and near 0, where tanh switches between its two forms and sigmoid is 1/2
-    for (float x = -1.0f; x <= 1.0f; x = std::nextafter(x, 2.0f) + 1e-6f) {
-      const double e = ulps(c.f(x), c.ref(double(x)));
-      if (e > worst) worst = e, at = x;
-    }
-    INFO(c.name << ": worst " << worst << " ulp at x = " << at);
-    CHECK(worst <= c.max_ulps);
-  }
-  CHECK(nn::tanh_float(0.0f) == 0.0f);
-  CHECK(nn::tanh_float(1e-30f) == 1e-30f);  // tanh x = x to float precision for tiny x
-  CHECK(nn::sigmoid_float(0.0f) == 0.5f);
-}

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 namespace normlab {
@@ -30,9 +31,10 @@ void parallel_for(std::size_t n, std::size_t grain, RangeFn fn, void* context);
 // is not worth a thread below that).
 template <class F>
 void parallel_for(std::size_t n, std::size_t grain, F&& fn) {
+  using Fn = std::remove_reference_t<F>;
   detail::parallel_for(
       n, grain,
-      [](void* c, std::size_t begin, std::size_t end) { (*static_cast<F*>(c))(begin, end); },
+      [](void* c, std::size_t begin, std::size_t end) { (*static_cast<Fn*>(c))(begin, end); },
       const_cast<void*>(static_cast<const void*>(&fn)));
 }
 

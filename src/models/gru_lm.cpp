@@ -5,9 +5,9 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "core/kernels.hpp"
 #include "core/small_gemm.hpp"
 #include "models/registry.hpp"
-#include "nn/float_math.hpp"
 #include "nn/layers.hpp"
 
 namespace normlab::models {
@@ -54,11 +54,16 @@ GruLm<T>::GruLm(const GruConfig& config) : c_(config) {
 }
 
 namespace {
-// The gates' nonlinearities: vectorizable ones in float (nn/float_math.hpp), libm's in double.
-inline float gate_sigmoid(float v) { return nn::sigmoid_float(v); }
-inline double gate_sigmoid(double v) { return 1 / (1 + std::exp(-v)); }
-inline float gate_tanh(float v) { return nn::tanh_float(v); }
-inline double gate_tanh(double v) { return std::tanh(v); }
+// The gates' nonlinearities in place over n values: the per-ISA kernels in float
+// (core/kernels.hpp, vectorized on every CPU), libm's in double.
+inline void gate_sigmoid(float* v, std::size_t n) { kernels::active().sigmoid(v, v, n); }
+inline void gate_sigmoid(double* v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) v[i] = 1 / (1 + std::exp(-v[i]));
+}
+inline void gate_tanh(float* v, std::size_t n) { kernels::active().tanh(v, v, n); }
+inline void gate_tanh(double* v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
+}
 template <class T>
 void add_rows(T* y, const T* b, std::size_t rows, std::size_t n) {  // y[i, :] += b
   for (std::size_t i = 0; i < rows; ++i) {
@@ -98,20 +103,34 @@ void GruLm<T>::layer_forward(Layer& L, const T* x) {
     if (L.norm_hh.active()) L.norm_hh.forward(params_, gh, hp, B, t);
     else std::copy(hp, hp + B * G, gh);
     add_rows(gh, b_hh, B, G);
+    // The gates of the step's B rows: pre-activations first, then each nonlinearity over all B*H
+    // of them at once (the rows of r, z and n are contiguous for a step).
+    T *r = L.r.data() + t * B * H, *z = L.z.data() + t * B * H, *n = L.n.data() + t * B * H;
+    T* h = L.h.data() + t * B * H;
+    const T* hprev = t == 0 ? nullptr : h - B * H;
     for (std::size_t b = 0; b < B; ++b) {
-      const std::size_t row = t * B + b;
-      const T* gxr = L.gx.data() + row * G;
+      const T* gxr = L.gx.data() + (t * B + b) * G;
       const T* ghr = gh + b * G;
-      const T* hprev = t == 0 ? nullptr : L.h.data() + (row - B) * H;
-      T *r = L.r.data() + row * H, *z = L.z.data() + row * H, *n = L.n.data() + row * H;
-      T* h = L.h.data() + row * H;
 #pragma omp simd
       for (std::size_t j = 0; j < H; ++j) {
-        r[j] = gate_sigmoid(gxr[j] + ghr[j]);
-        z[j] = gate_sigmoid(gxr[H + j] + ghr[H + j]);
-        n[j] = gate_tanh(gxr[2 * H + j] + r[j] * ghr[2 * H + j]);
-        h[j] = (T(1) - z[j]) * n[j] + z[j] * (hprev ? hprev[j] : T(0));
+        r[b * H + j] = gxr[j] + ghr[j];
+        z[b * H + j] = gxr[H + j] + ghr[H + j];
       }
+    }
+    gate_sigmoid(r, B * H);
+    gate_sigmoid(z, B * H);
+    for (std::size_t b = 0; b < B; ++b) {
+      const T* gxr = L.gx.data() + (t * B + b) * G;
+      const T* ghr = gh + b * G;
+#pragma omp simd
+      for (std::size_t j = 0; j < H; ++j) {
+        n[b * H + j] = gxr[2 * H + j] + r[b * H + j] * ghr[2 * H + j];
+      }
+    }
+    gate_tanh(n, B * H);
+#pragma omp simd
+    for (std::size_t i = 0; i < B * H; ++i) {
+      h[i] = (T(1) - z[i]) * n[i] + z[i] * (hprev ? hprev[i] : T(0));
     }
   }
 }

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/gemm.hpp"
-#include "nn/float_math.hpp"
+#include "core/kernels.hpp"
 
 namespace normlab::nn {
 
@@ -20,9 +20,7 @@ void softmax_row(T* row, std::size_t n) {
   for (std::size_t j = 0; j < n; ++j) max = row[j] > max ? row[j] : max;
   double sum = 0;
   if constexpr (std::is_same_v<T, float>) {
-    // three simple loops, each of which vectorizes (one fused loop did not)
-#pragma omp simd
-    for (std::size_t j = 0; j < n; ++j) row[j] = exp_float(row[j] - max);
+    kernels::active().exp_shifted(row, row, n, max);  // vectorized on every ISA (core/kernels.hpp)
 #pragma omp simd reduction(+ : sum)
     for (std::size_t j = 0; j < n; ++j) sum += double(row[j]);
     const float inv = float(1 / sum);

@@ -6,7 +6,8 @@
 // its own row stride, so that q, k and v can be the three column blocks of one fused (B*len,
 // 3*heads*hd) projection. probs (B, heads, len, len) is the cache backward needs. The products are
 // GEMMs with strides, no copies. The softmax subtracts the row max before exp; in float it takes
-// exp_float (about 1 ulp, vectorized) once per score and sums in double, in double std::exp.
+// the kernels' exp (core/kernels.hpp: 1-2 ulp, vectorized) once per score and sums in double; in
+// double, std::exp.
 #pragma once
 
 #include <cstddef>

@@ -8,8 +8,9 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "core/kernels.hpp"
+#include "core/parallel.hpp"
 #include "core/small_gemm.hpp"
-#include "nn/float_math.hpp"
 
 namespace normlab::nn {
 
@@ -91,62 +92,48 @@ namespace {
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
-// float GELU without calls to libm, so that its loops vectorize (float_math.hpp). PyTorch's CPU
-// GELU does the same with its own vectorized erf. The double path keeps std::erf: the tests check
-// against it exactly.
+// The float nonlinearities run through the per-ISA kernels (core/kernels.hpp: xsimd's exp, erfc
+// and tanh, vectorized on whatever CPU the binary lands on), split across the run's threads in
+// ranges of at least kGrain elements: the split changes no bit (kernels.hpp). The double paths
+// keep libm's functions, which the tests check against exactly.
+constexpr std::size_t kGrain = 8192;
 
-// Phi(x) = P(X <= x), X ~ N(0, 1), in float through erfc(u), u = |x| / sqrt(2), as Numerical
-// Recipes' erfcc: t = 1 / (1 + u/2), erfc(u) = t exp(-u^2 + P(t)), fractional error < 1.2e-7.
-// Phi(x) = 1 - erfc(u)/2 for x >= 0 and erfc(u)/2 below: no cancellation in the left tail.
-inline float normal_cdf_float(float x) {
-  const float u = std::fabs(x) * float(kInvSqrt2);
-  const float t = 1.0f / (1.0f + 0.5f * u);
-  float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  const float half_erfc = 0.5f * t * exp_float(p - u * u);
-  const float upper = 1.0f - half_erfc;  // unconditionally, as in exp_float
-  return x >= 0 ? upper : half_erfc;
+template <class F>
+void split(std::size_t n, F f) {
+  parallel_for(n, kGrain, f);
 }
 }  // namespace
 
 template <class T>
 void activation_forward(T* y, const T* x, std::size_t n, Activation a) {
+  if constexpr (std::is_same_v<T, float>) {
+    const kernels::Table& k = kernels::active();
+    switch (a) {
+      case Activation::relu: break;
+      case Activation::gelu:
+        split(n, [&](std::size_t i, std::size_t j) { k.gelu_forward(y + i, x + i, j - i); });
+        return;
+      case Activation::tanh:
+        split(n, [&](std::size_t i, std::size_t j) { k.tanh(y + i, x + i, j - i); });
+        return;
+      case Activation::sigmoid:
+        split(n, [&](std::size_t i, std::size_t j) { k.sigmoid(y + i, x + i, j - i); });
+        return;
+    }
+  }
   switch (a) {
     case Activation::relu:
       for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
       break;
     case Activation::gelu:
-      if constexpr (std::is_same_v<T, float>) {
-#pragma omp simd
-        for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * normal_cdf_float(x[i]);
-      } else {
-        for (std::size_t i = 0; i < n; ++i)
-          y[i] = T(double(x[i]) * 0.5 * (1 + std::erf(double(x[i]) * kInvSqrt2)));
-      }
+      for (std::size_t i = 0; i < n; ++i)
+        y[i] = T(double(x[i]) * 0.5 * (1 + std::erf(double(x[i]) * kInvSqrt2)));
       break;
     case Activation::tanh:
-      if constexpr (std::is_same_v<T, float>) {
-#pragma omp simd
-        for (std::size_t i = 0; i < n; ++i) y[i] = tanh_float(x[i]);
-      } else {
-        for (std::size_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
-      }
+      for (std::size_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
       break;
     case Activation::sigmoid:
-      if constexpr (std::is_same_v<T, float>) {
-#pragma omp simd
-        for (std::size_t i = 0; i < n; ++i) y[i] = sigmoid_float(x[i]);
-      } else {
-        for (std::size_t i = 0; i < n; ++i) y[i] = T(1 / (1 + std::exp(-double(x[i]))));
-      }
+      for (std::size_t i = 0; i < n; ++i) y[i] = T(1 / (1 + std::exp(-double(x[i]))));
       break;
   }
 }
@@ -159,12 +146,8 @@ void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t
       break;
     case Activation::gelu:
       if constexpr (std::is_same_v<T, float>) {
-#pragma omp simd
-        for (std::size_t i = 0; i < n; ++i) {
-          const float v = x[i];
-          const float pdf = float(kInvSqrt2Pi) * exp_float(-0.5f * v * v);
-          dx[i] = dy[i] * (normal_cdf_float(v) + v * pdf);
-        }
+        const kernels::Table& k = kernels::active();
+        split(n, [&](std::size_t i, std::size_t j) { k.gelu_backward(dx + i, dy + i, x + i, j - i); });
       } else {
         for (std::size_t i = 0; i < n; ++i) {
           double v = x[i];
@@ -175,9 +158,11 @@ void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t
       }
       break;
     case Activation::tanh:
+#pragma omp simd
       for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
       break;
     case Activation::sigmoid:
+#pragma omp simd
       for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
       break;
   }
