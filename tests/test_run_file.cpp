@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "helpers.hpp"
+#include "core/gemm.hpp"
+#include "core/kernels.hpp"
 #include "io/hdf5.hpp"
 #include "io/run_file.hpp"
 
@@ -156,6 +158,9 @@ TEST_CASE("run file: the writer of a training run names and orders what docs/FOR
     CHECK(f.read_string_attribute("/", name) == value);
   }
   CHECK(f.read_integer_attribute("/", "format_version") == 3);
+  // which kernels and BLAS kernel family wrote the float results (their last bits depend on it)
+  CHECK(f.read_string_attribute("/", "kernels") == kernels::describe(kernels::active()));
+  CHECK(f.read_string_attribute("/", "blas_core") == std::string(blas_core()));
   CHECK(f.read_integer_attribute("/", "seed") == 7);
   CHECK(f.read_integer_attribute("/", "stats_every") == 3);
   CHECK(f.read_number_attribute("/", "lr") == 0.25);

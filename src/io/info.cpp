@@ -30,6 +30,10 @@ void print_run_info(std::ostream& out, const std::string& path, bool with_config
       << attribute(attr::kNorm)
       << (attribute(attr::kNormOptions).empty() ? "" : " (" + attribute(attr::kNormOptions) + ")") << ", "
       << attribute(attr::kOptimizer) << ", " << attribute(attr::kDtype) << "\n";
+  if (f.has_attribute("/", attr::kKernels)) {  // files written before the attribute lack it
+    out << "  kernels " << attribute(attr::kKernels) << ", BLAS " << attribute(attr::kBlasCore)
+        << "\n";
+  }
   // Every run past its start has a step axis (RunFile::start writes it before the first step): a
   // finished, diverged or interrupted run without one is a file whose names no longer resolve.
   if (!f.has(axis::kStep) && attribute(attr::kStatus) != "running") {

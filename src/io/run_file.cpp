@@ -11,6 +11,8 @@
 #include <exception>
 
 #include "core/error.hpp"
+#include "core/gemm.hpp"
+#include "core/kernels.hpp"
 #include "io/fault.hpp"
 #include "io/hdf5_guard.hpp"
 
@@ -103,6 +105,11 @@ RunFile::RunFile(std::string path)
   file_.write_attribute("/", attr::kFormatVersion, kRunFormatVersion);
   file_.write_attribute("/", attr::kStatus, schema::status::kRunning);
   file_.write_attribute("/", attr::kNormlabVersion, std::string(NORMLAB_VERSION));
+  // Float results depend in their last bits on the kernels' ISA and BLAS's kernel family: the
+  // file says which ran, so that another machine can reproduce them (NORMLAB_ISA,
+  // OPENBLAS_CORETYPE).
+  file_.write_attribute("/", attr::kKernels, kernels::describe(kernels::active()));
+  file_.write_attribute("/", attr::kBlasCore, std::string(blas_core()));
 }
 
 RunFile::~RunFile() {

@@ -50,7 +50,8 @@ std::string schema_json() {
       NORMLAB_NAME(attr, kSeed),         NORMLAB_NAME(attr, kLr),
       NORMLAB_NAME(attr, kStatsEvery),   NORMLAB_NAME(attr, kValMetricName),
       NORMLAB_NAME(attr, kStarted),      NORMLAB_NAME(attr, kFinished),
-      NORMLAB_NAME(attr, kPeakRssMib),   NORMLAB_NAME(attr, kResumedFrom)};
+      NORMLAB_NAME(attr, kPeakRssMib),   NORMLAB_NAME(attr, kResumedFrom),
+      NORMLAB_NAME(attr, kKernels),      NORMLAB_NAME(attr, kBlasCore)};
   const Entries statuses{NORMLAB_NAME(status, kRunning), NORMLAB_NAME(status, kCompleted),
                          NORMLAB_NAME(status, kDiverged), NORMLAB_NAME(status, kInterrupted)};
   const Entries axes{NORMLAB_NAME(axis, kStep), NORMLAB_NAME(axis, kEvalStep),

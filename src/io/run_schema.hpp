@@ -38,6 +38,8 @@ inline constexpr char kStarted[] = "started";                 // UTC, ISO 8601, 
 inline constexpr char kFinished[] = "finished";               // UTC, completed and diverged runs
 inline constexpr char kPeakRssMib[] = "peak_rss_mib";         // float64, with `finished`
 inline constexpr char kResumedFrom[] = "resumed_from";        // int64 array, one step per resume
+inline constexpr char kKernels[] = "kernels";                 // the kernel ISA (core/kernels.hpp)
+inline constexpr char kBlasCore[] = "blas_core";              // OpenBLAS's kernel family
 }  // namespace attr
 
 // The values of `status`.
