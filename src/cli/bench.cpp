@@ -1,4 +1,5 @@
 // normlab bench norms | train | stats | sweep: the benchmarks (src/bench).
+#include "bench/kernels.hpp"
 #include "bench/norms.hpp"
 #include "bench/stats.hpp"
 #include "bench/sweep.hpp"
@@ -102,11 +103,27 @@ int bench_norms(const Args& args, std::ostream& out) {
   positional.add("what", 1);
   po::variables_map vm;
   if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]    (also: bench train, bench stats, bench sweep)", &positional, &old_spelling)) return 0;
-  if (what != "norms") usage_fail("bench: unknown benchmark '", what, "'; available: norms, train, stats, sweep");
+  if (what != "norms") usage_fail("bench: unknown benchmark '", what, "'; available: norms, train, stats, sweep, kernels");
   o.dims = parse_positive_integers(dims, "--dims");
   if (o.dims.empty()) fail("--dims: no feature size given");
   if (!kinds.empty()) o.kinds = split(kinds, ',');
   tools::bench_norms(out, o);
+  return 0;
+}
+
+int bench_kernels(const Args& args, std::ostream& out) {
+  tools::BenchKernelsOptions o;
+  po::options_description desc("options");
+  desc.add_options()
+      ("n", po::value(&o.n)->default_value(o.n), "floats per tensor")
+      ("rounds", po::value(&o.rounds)->default_value(o.rounds), "rounds (figures are medians)")
+      ("calls", po::value(&o.calls)->default_value(o.calls), "calls per timed figure");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, out, "usage: normlab bench kernels [options]\n\n"
+             "The per-ISA kernels (exp, GELU, tanh, sigmoid) on every instruction set this CPU runs,\n"
+             "next to a plain libm loop, in millions of elements per second."))
+    return 0;
+  tools::bench_kernels(out, o);
   return 0;
 }
 
@@ -117,6 +134,7 @@ int cmd_bench(const Args& args, std::ostream& out) {
   if (what == "train") return bench_train({args.begin() + 1, args.end()}, out);
   if (what == "stats") return bench_stats({args.begin() + 1, args.end()}, out);
   if (what == "sweep") return bench_sweep({args.begin() + 1, args.end()}, out);
+  if (what == "kernels") return bench_kernels({args.begin() + 1, args.end()}, out);
   return bench_norms(args, out);
 }
 

@@ -31,7 +31,7 @@ const std::vector<Command>& commands() {
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
       {"numerics", "precision, cancellation and conditioning of the normalizers (HDF5, table, plot)", cmd_numerics},
-      {"bench", "benchmarks: `normlab bench norms`, `bench train`, `bench stats`, `bench sweep`", cmd_bench},
+      {"bench", "benchmarks: `normlab bench norms`, `bench train`, `bench stats`, `bench sweep`, `bench kernels`", cmd_bench},
   };
   return list;
 }
