@@ -348,8 +348,9 @@ def make_optimizer(workload, model):
 def time_steps(model, batch, warmup, steps, clock, opt=None, step_model=None):
     """step_model: what to call for the loss (the compiled module), `model` by default."""
     params = [p for p in model.parameters()]
-    opt = opt or torch.optim.Adam(params, lr=1e-3)
-    step_model = step_model or model
+    # `is None`, not `or`: a compiled module's truth value asks the model for a len().
+    opt = torch.optim.Adam(params, lr=1e-3) if opt is None else opt
+    step_model = model if step_model is None else step_model
     times = []
     for i in range(warmup + steps):
         t0 = clock()
