@@ -109,7 +109,9 @@ int bench_norms(const Args& args, std::ostream& out) {
       ("dims", po::value(&dims)->default_value("64,256,1024,4096"), "feature sizes D")
       ("mib", po::value(&o.mib)->default_value(o.mib), "MiB per (B, D) tensor")
       ("repeats", po::value(&o.repeats)->default_value(o.repeats), "timed runs per figure")
-      ("norms", po::value(&kinds), "normalizers to run (default: all)");
+      ("norms", po::value(&kinds), "normalizers to run (default: all)")
+      ("clock", po::value(&o.clock)->default_value(o.clock),
+       "cpu (this thread's CPU time: robust to a loaded machine) | wall");
   po::options_description old_spelling;
   old_spelling.add_options()("kinds", po::value(&kinds), "--norms, as it was first spelt");
   po::positional_options_description positional;
