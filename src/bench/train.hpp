@@ -19,7 +19,8 @@
 //                0.1 on matrices and embeddings, as config/train_shakespeare_char.py and
 //                train.py set it). Built as normlab's Transformer, which has no tied embeddings
 //                yet and a bias in every Linear and LayerNorm and in the head: the torch twin is
-//                built the same way (nanoGPT's bias=True, plus a head bias, untied)
+//                built the same way (bias=True, which train.py sets False; a head bias; untied).
+//                The gradient norm is computed, not clipped with (nanoGPT clips at 1.0)
 #pragma once
 
 #include <cstddef>
