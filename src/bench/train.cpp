@@ -525,28 +525,35 @@ struct ThreadRun {
   std::vector<PeerResult> peers;
 };
 
-// Per row, each thread count's speedup over the first (its median step time over theirs), for
+// Per row, each thread count's speedup over the first (its median step time over theirs, and the
+// same of the minima: on a shared machine the fastest step is the one least disturbed), for
 // normlab and for every peer that ran at both counts. Printed, never asserted.
 void print_scaling(std::ostream& out, const BenchTrainOptions& o,
                    const std::vector<ThreadRun>& runs) {
   const ThreadRun& base = runs.front();
   out << "\n## Thread scaling: speedup of each thread count over " << base.threads
       << " thread" << (base.threads == 1 ? "" : "s")
-      << " (median step time at " << base.threads << " over the median at n; " << o.clock
+      << " (median step time at " << base.threads << " over the median at n, and (min) the same of the fastest steps; " << o.clock
       << " clock)\n";
   std::vector<std::string> columns;
   for (std::size_t r = 1; r < runs.size(); ++r) {
     const std::string tag = std::to_string(runs[r].threads) + "/" + std::to_string(base.threads);
     columns.push_back("normlab " + tag);
-    for (std::size_t p = 0; p < base.peers.size(); ++p) columns.push_back(base.peers[p].label + " " + tag);
+    columns.push_back("(min)");
+    for (std::size_t p = 0; p < base.peers.size(); ++p) {
+      columns.push_back(base.peers[p].label + " " + tag);
+      columns.push_back("(min)");
+    }
   }
   out << std::left << std::setw(13) << "workload" << std::setw(11) << "norm" << std::right;
   for (const auto& t : runs) out << std::setw(14) << ("normlab ms@" + std::to_string(t.threads));
   for (const auto& c : columns) out << "  " << std::setw(std::max<int>(8, int(c.size()))) << c;
   out << "\n";
-  auto speedup = [](const std::map<Key, Figure>& a, const std::map<Key, Figure>& b, const Key& k) {
+  auto speedup = [](const std::map<Key, Figure>& a, const std::map<Key, Figure>& b, const Key& k,
+                    bool of_min) {
     auto x = a.find(k), y = b.find(k);
-    return x == a.end() || y == b.end() ? NAN : x->second.median_ms / y->second.median_ms;
+    if (x == a.end() || y == b.end()) return double(NAN);
+    return of_min ? x->second.min_ms / y->second.min_ms : x->second.median_ms / y->second.median_ms;
   };
   for (const auto& w : o.workloads) {
     for (const auto& n : o.norms) {
@@ -555,13 +562,17 @@ void print_scaling(std::ostream& out, const BenchTrainOptions& o,
       for (const auto& t : runs) out << std::setw(14) << fixed(t.figures.at(k).median_ms, 2);
       std::size_t c = 0;
       for (std::size_t r = 1; r < runs.size(); ++r) {
-        out << "  " << std::setw(std::max<int>(8, int(columns[c++].size())))
-            << fixed(speedup(base.figures, runs[r].figures, k), 2);
+        for (bool of_min : {false, true}) {
+          out << "  " << std::setw(std::max<int>(8, int(columns[c++].size())))
+              << fixed(speedup(base.figures, runs[r].figures, k, of_min), 2);
+        }
         for (std::size_t p = 0; p < base.peers.size(); ++p) {
           const bool both = base.peers[p].ran && p < runs[r].peers.size() && runs[r].peers[p].ran;
-          const double s =
-              both ? speedup(base.peers[p].figures, runs[r].peers[p].figures, k) : NAN;
-          out << "  " << std::setw(std::max<int>(8, int(columns[c++].size()))) << fixed(s, 2);
+          for (bool of_min : {false, true}) {
+            const double s =
+                both ? speedup(base.peers[p].figures, runs[r].peers[p].figures, k, of_min) : NAN;
+            out << "  " << std::setw(std::max<int>(8, int(columns[c++].size()))) << fixed(s, 2);
+          }
         }
       }
       out << "\n";
