@@ -24,7 +24,7 @@ void escape(P* p) {
 // operator new calls over `steps` steps of `t` (zero grads, forward, backward, norm, Adam) after
 // `warmup` steps that let every kept buffer reach its size (one step is enough).
 std::uint64_t steady_allocations(tools::Trainee& t, int warmup = 1, int steps = 3) {
-  nn::Optimizer<float> optimizer(nn::OptimConfig{}, *t.params);
+  nn::Optimizer<float> optimizer(t.optim, *t.params);  // Adam; nanogpt: AdamW
   std::uint64_t count = 0;
   for (int i = 0; i < warmup + steps; ++i) {
     const std::uint64_t before = alloc_count::allocations();
@@ -100,7 +100,7 @@ TEST_CASE("alloc_count: the replaced operator new counts every form", "[alloc]")
 TEST_CASE("a training step in the steady state allocates nothing", "[alloc]") {
   const auto shapes = tools::BenchTrainShapes::quick();
   SECTION("the bench train workloads without a normalizer") {
-    for (const char* workload : {"mlp", "gru", "transformer"}) {
+    for (const char* workload : {"mlp", "gru", "transformer", "nanogpt"}) {
       Rng rng(1);
       tools::Trainee t = tools::make_trainee(workload, shapes, "none", rng);
       INFO(workload);

@@ -3,7 +3,7 @@
 //
 // Two regimes: tensors well beyond the caches (`mib` per tensor), where a kernel can at best move
 // bytes as fast as memcpy does, and tensors that stay in L2 (`cached_kib`), where the figure is
-// the kernel's compute rate.
+// the kernel's compute rate. Times are this thread's CPU time by default (`clock`).
 //
 // Byte accounting. GB/s counts the tensors a kernel must move, once each: forward reads x and
 // writes y (2 tensors); forward+backward is the forward, then the backward reading dy and x and
@@ -26,9 +26,16 @@ struct BenchNormsOptions {
   std::vector<std::size_t> dims{64, 256, 1024, 4096};
   double mib = 64;  // size of one (B, D) float32 tensor; well above the per-core caches
   std::vector<std::size_t> cached_dims{64, 256, 1024, 4096};  // empty: no in-cache table
-  double cached_kib = 256;  // one tensor in the in-cache table: x, y, dy, dx together fit L2
+  // One tensor in the in-cache table: x, y, dy, dx together take half of this CPU's 1 MiB L2
+  // (8-way, physically indexed). At 256 KiB they took all of it, and with the parameters, the
+  // cache and the stack besides, and pages that land on the same L2 sets, part of them lived in
+  // L3: memcpy read 57-64 GB/s for a whole run in some processes and ~110 in others.
+  double cached_kib = 128;
   int repeats = 9;  // rounds; each round times memcpy and every kind once, the median is reported
   std::vector<std::string> kinds;  // empty: every registered normalizer
+  // cpu: this thread's CPU time, which leaves out the slices other processes take of a shared
+  // core (on a loaded machine they made 1 ms windows read 2-20x slow); wall: elapsed time.
+  std::string clock = "cpu";
 };
 
 void bench_norms(std::ostream& out, const BenchNormsOptions& options);

@@ -91,7 +91,7 @@ void bench_stats(std::ostream& out, const BenchStatsOptions& o) {
   for (const auto& w : o.workloads) {
     Rng rng(1234);
     Trainee t = make_trainee(w, o.shapes, o.norm, rng);
-    nn::Optimizer<float> optimizer(nn::OptimConfig{}, *t.params);
+    nn::Optimizer<float> optimizer(t.optim, *t.params);  // AdamW for nanogpt, else Adam
     stats::Recorder<float> recorder(t.probes(), *t.params);
     const std::string path = (dir / (w + ".h5")).string();
     // Warm up (page faults, BLAS buffers, the core's clock) before anything is timed.

@@ -20,6 +20,7 @@ struct Recipe {
   io::Config config;
   models::TaskInfo task;
   std::size_t B = 0;  // the batch's rows (examples or sequences)
+  nn::OptimConfig optim;  // Adam, lr 1e-3, torch's betas and eps
 };
 
 Recipe recipe(const std::string& workload, const BenchTrainShapes& s, const std::string& norm) {
@@ -28,7 +29,7 @@ Recipe recipe(const std::string& workload, const BenchTrainShapes& s, const std:
   auto set = [&c](const std::string& key, const auto& value) {
     c.set(key + "=" + cat(value));
   };
-  set("model.family", workload);
+  set("model.family", workload == "nanogpt" ? "transformer" : workload);
   set("model.norm", norm);
   if (workload == "mlp") {  // 784-256-256-256-10, a normalizer before each ReLU ("none": identity)
     set("model.width", s.mlp_width);
@@ -45,6 +46,28 @@ Recipe recipe(const std::string& workload, const BenchTrainShapes& s, const std:
     if (norm == "none") set("model.norm", "rmsnorm");  // unused without sites
     r.task = {"random tokens", models::TaskKind::tokens, 0, s.gru_vocab, s.gru_len};
     r.B = s.gru_batch;
+  } else if (workload == "nanogpt") {
+    // nanoGPT's model.py with bias=True and dropout 0; untied embeddings (normlab has no tying
+    // yet), and a head bias the twin adds to match. Its norm is LayerNorm; rmsnorm and none swap
+    // it at every site as in the transformer workload.
+    set("model.width", s.ng_d);
+    set("model.depth", s.ng_layers);
+    set("model.heads", s.ng_heads);
+    set("model.mlp_ratio", s.ng_mlp_ratio);
+    set("model.activation", "gelu");
+    set("model.placement", norm == "none" ? "none" : "pre");
+    if (norm == "none") set("model.norm", "rmsnorm");  // unused without sites
+    r.task = {"random tokens", models::TaskKind::tokens, 0, s.ng_vocab, s.ng_len};
+    r.B = s.ng_batch;
+    // config/train_shakespeare_char.py: learning_rate 1e-3, beta2 0.99; train.py: beta1 0.9,
+    // weight_decay 0.1 on every parameter of 2 or more dimensions (matrices and embeddings),
+    // which is what normlab decays by default (decay_gains_biases false). torch.optim.AdamW's
+    // eps 1e-8. Warmup and cosine decay change only the lr's value, not the step's cost: constant.
+    r.optim.name = "adamw";
+    r.optim.lr = 1e-3;
+    r.optim.beta1 = 0.9;
+    r.optim.beta2 = 0.99;
+    r.optim.weight_decay = 0.1;
   } else {
     set("model.width", s.tf_d);
     set("model.depth", s.tf_layers);
@@ -99,6 +122,7 @@ Trainee make_trainee(const std::string& workload, const BenchTrainShapes& s,
   t.params = &model->params();
   t.probes = [=] { return model->probes(); };
   t.model = model;
+  t.optim = r.optim;
   return t;
 }
 

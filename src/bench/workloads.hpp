@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/random.hpp"
+#include "nn/optim.hpp"
 #include "nn/params.hpp"
 #include "nn/probe.hpp"
 #include "bench/train.hpp"
@@ -25,6 +26,9 @@ struct Trainee {
   nn::ParamStore<float>* params = nullptr;
   std::function<std::vector<nn::Probe<float>*>()> probes;  // its normalizer sites and streams
   std::shared_ptr<void> model;  // keeps the model alive
+  // The update this workload's reference recipe uses: Adam with torch's defaults and lr 1e-3, or
+  // nanoGPT's AdamW for `nanogpt` (bench/train.hpp).
+  nn::OptimConfig optim;
 };
 
 // A figure with `precision` decimals for a benchmark table; "-" when it is not finite.
@@ -35,7 +39,7 @@ inline std::string fixed(double v, int precision) {
   return s.str();
 }
 
-// workload: mlp | gru | transformer; norm: a kind, or "none" (no normalizer sites).
+// workload: mlp | gru | transformer | nanogpt; norm: a kind, or "none" (no normalizer sites).
 Trainee make_trainee(const std::string& workload, const BenchTrainShapes& shapes,
                      const std::string& norm, Rng& rng);
 

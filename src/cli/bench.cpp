@@ -15,17 +15,24 @@ namespace {
 int bench_train(const Args& args, std::ostream& out) {
   tools::BenchTrainOptions o;
   std::string workloads = join(o.workloads, ","), norms = join(o.norms, ","), torch = "auto";
+  std::string threads = "1", pythons = join(o.pythons, ",");
   po::options_description desc("options");
   desc.add_options()
-      ("threads", po::value(&o.threads)->default_value(o.threads), "threads on both sides")
+      ("threads", po::value(&threads)->default_value(threads),
+       "threads on both sides; a list (1,2) measures each and prints the speedup over the first")
       ("steps", po::value(&o.steps)->default_value(o.steps), "timed steps per figure")
       ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")
-      ("workloads", po::value(&workloads)->default_value(workloads), "mlp, gru, transformer")
+      ("workloads", po::value(&workloads)->default_value(workloads),
+       "mlp, gru, transformer, nanogpt")
       ("norms", po::value(&norms)->default_value(norms), "rmsnorm, layernorm, none")
       ("quick", po::bool_switch(&o.quick), "tiny shapes (a smoke test, not a benchmark)")
       ("torch", po::value(&torch)->default_value(torch),
-       "the PyTorch peer: auto (when the interpreter imports torch) | on | off")
-      ("python", po::value(&o.python)->default_value(o.python), "interpreter of the peer")
+       "the PyTorch peers: auto (each that imports torch) | on | off")
+      ("python", po::value(&pythons)->default_value(pythons),
+       "interpreters of the peers, a comma list, one column group each "
+       "(e.g. /usr/bin/python3,.venv-torch2/bin/python: scripts/install-torch2.sh)")
+      ("compile", po::bool_switch(&o.compile),
+       "also time each torch >= 2 peer's models through torch.compile, as a peer of its own")
       ("torch-script", po::value(&o.torch_script), "the peer (default: scripts/bench_train_torch.py)")
       ("phases", po::bool_switch(&o.phases), "also print normlab's time per phase")
       ("clock", po::value(&o.clock)->default_value(o.clock),
@@ -33,12 +40,19 @@ int bench_train(const Args& args, std::ostream& out) {
   po::variables_map vm;
   const std::string usage =
       "usage: normlab bench train [options]\n\n"
-      "ms per training step (forward, backward, Adam) in float32 for an MLP, a GRU LM and a\n"
-      "Transformer LM with rmsnorm, layernorm and none, next to the same workloads in PyTorch.\n"
-      "Both sides run with the same OPENBLAS_CORETYPE and thread count.";
+      "ms per training step (forward, backward, Adam; AdamW for nanogpt) in float32 for an MLP, a\n"
+      "GRU LM, a Transformer LM and nanoGPT's CPU configuration with rmsnorm, layernorm and none,\n"
+      "next to the same workloads in PyTorch. Both sides run with the same OPENBLAS_CORETYPE and\n"
+      "thread count.";
   if (!parse(args, desc, vm, out, usage)) return 0;
   o.workloads = split(workloads, ',');
   o.norms = split(norms, ',');
+  o.threads = tools::parse_thread_counts(threads);
+  o.pythons = split(pythons, ',');
+  if (o.pythons.empty()) fail("--python: no interpreter given");
+  for (const auto& p : o.pythons) {
+    if (trim(p).empty()) fail("--python: an empty interpreter name in '", pythons, "'");
+  }
   o.torch = tools::parse_torch_peer(torch);
   if (o.quick) o.shapes = tools::BenchTrainShapes::quick();
   tools::bench_train(out, o);
@@ -96,7 +110,9 @@ int bench_norms(const Args& args, std::ostream& out) {
       ("dims", po::value(&dims)->default_value("64,256,1024,4096"), "feature sizes D")
       ("mib", po::value(&o.mib)->default_value(o.mib), "MiB per (B, D) tensor")
       ("repeats", po::value(&o.repeats)->default_value(o.repeats), "timed runs per figure")
-      ("norms", po::value(&kinds), "normalizers to run (default: all)");
+      ("norms", po::value(&kinds), "normalizers to run (default: all)")
+      ("clock", po::value(&o.clock)->default_value(o.clock),
+       "cpu (this thread's CPU time: robust to a loaded machine) | wall");
   po::options_description old_spelling;
   old_spelling.add_options()("kinds", po::value(&kinds), "--norms, as it was first spelt");
   po::positional_options_description positional;
