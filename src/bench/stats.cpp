@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "core/parallel.hpp"
 #include "core/strings.hpp"
 #include "core/timer.hpp"
 #include "io/config.hpp"
@@ -73,6 +74,7 @@ void bench_stats(std::ostream& out, const BenchStatsOptions& o) {
   const int every = o.every > 0 ? o.every : int(io::Config().integer("stats.every"));
   const bool cpu = o.clock == "cpu";
   set_blas_threads(o.threads);
+  set_threads(o.threads);
 
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     ("normlab-bench-stats-" + std::to_string(::getpid()));

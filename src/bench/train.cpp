@@ -22,6 +22,8 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "core/kernels.hpp"
+#include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/strings.hpp"
 #include "core/timer.hpp"
@@ -395,6 +397,9 @@ void print_header(std::ostream& out, const BenchTrainOptions& o, const std::stri
       << (set_by_us ? " (unset in the caller's environment; set by normlab at startup, passed to the torch peer)"
                     : coretype.empty() ? "" : " (from the environment, passed to the torch peer)")
       << "; OpenBLAS core in use here: " << openblas_get_corename() << "\n"
+      << "# kernels: " << kernels::describe(kernels::active())
+      << (std::getenv("NORMLAB_ISA") ? " (chosen by NORMLAB_ISA)" : " (the widest this CPU runs)")
+      << ": exp, GELU, tanh, sigmoid and the panel GEMM (core/kernels.hpp)\n"
       << "# nanogpt: nanoGPT's CPU config (d 128, 4 layers, 4 heads, T 64, batch 12, AdamW lr 1e-3 "
          "betas (0.9, 0.99) wd 0.1); embeddings untied on both sides (normlab has no tying yet), "
          "biases everywhere and in the head\n"
@@ -587,6 +592,7 @@ ThreadRun measure_at(std::ostream& out, const BenchTrainOptions& o, int threads,
   ThreadRun run;
   run.threads = threads;
   set_blas_threads(threads);
+  set_threads(threads);  // the pool for what runs outside BLAS (core/parallel.hpp), as the trainer
   // Each workload x norm is measured in a process of its own (measure_in_child), forked from
   // this one while it is still small.
   // The first figure measured came out twice as slow as its minimum in every phase (the core
