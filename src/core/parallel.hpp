@@ -7,8 +7,11 @@
 // alone gives the same bits on any thread count, and one that reduces within a range gives the
 // same bits for a given thread count.
 //
-// fn must not throw (a worker's exception ends the program). No allocation per call (the trainer's zero-allocation step holds with threads). A parallel_for
-// called from inside another runs serially on the calling thread.
+// If parts throw, the exception of the lowest-numbered one is rethrown once every part has ended
+// (the others are dropped). No allocation per call: the trainer's step stays allocation-free with
+// threads. A parallel_for called from inside another runs serially on the calling thread, as one
+// range; one called from another thread while the pool is busy runs its ranges one after the
+// other on that thread.
 #pragma once
 
 #include <cstddef>
