@@ -14,6 +14,8 @@
 // other on that thread.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <type_traits>
 #include <utility>
@@ -47,6 +49,16 @@ inline std::pair<std::size_t, std::size_t> split_range(std::size_t n, std::size_
   const std::size_t base = n / parts, extra = n % parts;
   const std::size_t begin = part * base + (part < extra ? part : extra);
   return {begin, begin + base + (part < extra ? 1 : 0)};
+}
+
+// Rows per block for a kernel over rows of `row_length` elements whose sums over rows must not
+// depend on the thread count: it sums within each block in row order, then over the blocks in
+// block order, and splits blocks, never rows of one block, across threads. Depends on the row
+// length alone; about `elements` elements per block (a few microseconds of work: more than waking
+// a thread costs), a power of two rows. One block is a plain loop over the rows.
+inline std::size_t block_rows(std::size_t row_length, std::size_t elements = 8192) {
+  const std::size_t rows = row_length ? (elements + row_length - 1) / row_length : elements;
+  return std::bit_ceil(std::max<std::size_t>(1, rows));
 }
 
 }  // namespace normlab

@@ -159,7 +159,7 @@ void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const 
     dK = {sized(scratch_.dk, n), d};
   }
   nn::attention_backward<T>(dQ, dK, dV, {datt, d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
-                            hd_, sized(scratch_.dscores, len_ * len_));
+                            hd_);
   if (c_.qk_norm) {  // the gradients before the QK-norms, into their columns of dqkv
     T* tmp = sized(scratch_.dqk, n);
     for (auto [norm, g, x, offset] : {std::tuple{&blk.norm_q, dQ.data, blk.q.data(), 0 * d},
