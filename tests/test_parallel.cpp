@@ -5,6 +5,9 @@
 // On a machine with one usable CPU the pool has one thread and these check the serial path.
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -206,4 +209,28 @@ TEST_CASE("parallel: a second caller thread is served while the pool is busy") {
     REQUIRE(a[i].load() == 2000);
     REQUIRE(b[i].load() == 2000);
   }
+}
+
+TEST_CASE("parallel: a forked child runs regions with a pool of its own") {
+  const KeepThreads keep;
+  set_threads(2);
+  parallel_for(8, 1, [](std::size_t, std::size_t) {});  // the parent's workers have run
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    alarm(20);  // a child waiting for its parent's workers would hang: SIGALRM ends it instead
+    std::vector<std::atomic<int>> hits(100);
+    for (int r = 0; r < 100; ++r) {
+      parallel_for(100, 1, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) hits[i].fetch_add(1);
+      });
+    }
+    bool ok = true;
+    for (auto& h : hits) ok = ok && h.load() == 100;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

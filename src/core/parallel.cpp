@@ -1,5 +1,7 @@
 #include "core/parallel.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -126,30 +128,45 @@ std::unique_ptr<Pool>& pool() {
   return p;
 }
 
-}  // namespace
-
-int set_threads(int threads) {
-  const int n = std::max(1, std::min(threads, usable_cpus()));
-  std::unique_ptr<Pool>& p = pool();
-  if (n == 1) {
-    p.reset();
-  } else if (!p || p->size() != n) {
-    p.reset();
-    p = std::make_unique<Pool>(n);
-  }
+// The size set_threads asked for; the pool itself may be missing after a fork (below).
+int& wanted_threads() {
+  static int n = 1;
   return n;
 }
 
-int threads() {
-  const std::unique_ptr<Pool>& p = pool();
-  return p ? p->size() : 1;
+// A child of fork() has the calling thread only: the workers its copy of the pool would wait for
+// do not exist there (bench train measures each workload in a forked child). The child drops
+// that copy, without joining (its destructor would wait forever), and its next parallel_for
+// starts a pool of its own.
+void forget_pool_in_child() { (void)pool().release(); }
+
+// The pool, started on first use after set_threads or a fork; null for one thread.
+Pool* current_pool() {
+  std::unique_ptr<Pool>& p = pool();
+  if (!p && wanted_threads() > 1) p = std::make_unique<Pool>(wanted_threads());
+  return p.get();
 }
+
+}  // namespace
+
+int set_threads(int threads) {
+  static const bool registered = pthread_atfork(nullptr, nullptr, &forget_pool_in_child) == 0;
+  (void)registered;
+  const int n = std::max(1, std::min(threads, usable_cpus()));
+  std::unique_ptr<Pool>& p = pool();
+  if (p && p->size() != n) p.reset();
+  wanted_threads() = n;
+  current_pool();  // the workers start here, not inside the first region
+  return n;
+}
+
+int threads() { return wanted_threads(); }
 
 namespace detail {
 
 void parallel_for(std::size_t n, std::size_t grain, RangeFn fn, void* context) {
   if (n == 0) return;
-  Pool* p = pool().get();
+  Pool* p = current_pool();
   // ranges of at least `grain` (the header's promise): floor, not ceil, of n / grain
   const std::size_t most = grain > 0 ? std::max<std::size_t>(1, n / grain) : n;
   const std::size_t parts = p && !inside_region ? std::min<std::size_t>(p->size(), most) : 1;

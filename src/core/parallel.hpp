@@ -23,7 +23,8 @@
 namespace normlab {
 
 // The pool's size: 1 runs everything on the caller. Capped at usable_cpus() (more only contend).
-// Returns the count set. Not to be called while a parallel_for runs.
+// Returns the count set. Not to be called while a parallel_for runs. A child of fork() keeps the
+// count and starts workers of its own on its first parallel_for.
 int set_threads(int threads);
 int threads();
 
@@ -41,6 +42,18 @@ void parallel_for(std::size_t n, std::size_t grain, F&& fn) {
       n, grain,
       [](void* c, std::size_t begin, std::size_t end) { (*static_cast<Fn*>(c))(begin, end); },
       const_cast<void*>(static_cast<const void*>(&fn)));
+}
+
+// parallel_for for an element-wise kernel over [0, n): ranges of at least `grain` elements that
+// start at multiples of kElementAlignment, so that a kernel with a vector loop and a scalar tail
+// (or an alignment prologue) gives each element the bits one call over [0, n) gives it.
+inline constexpr std::size_t kElementAlignment = 64;
+template <class F>
+void parallel_for_elements(std::size_t n, std::size_t grain, F&& fn) {
+  constexpr std::size_t a = kElementAlignment;
+  parallel_for((n + a - 1) / a, (grain + a - 1) / a, [&](std::size_t first, std::size_t last) {
+    fn(first * a, std::min(n, last * a));
+  });
 }
 
 // The range that part `part` of `parts` gets of [0, n): the split parallel_for uses.
