@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -92,16 +93,30 @@ TEST_CASE("parallel: every index once, in split_range's ranges of at least the g
   }
 }
 
-TEST_CASE("parallel: the parts run on different threads, the first on the caller") {
+TEST_CASE("parallel: the parts run on different threads at once") {
   const KeepThreads keep;
   if (set_threads(2) < 2) {
     WARN("one usable CPU: nothing to check");
     return;
   }
+  // Each part waits (up to 20 s) for the other to start: only two threads can finish this in time.
+  std::atomic<int> started{0};
   std::vector<std::thread::id> ids(2);
-  parallel_for(2, 1, [&](std::size_t begin, std::size_t) { ids[begin] = std::this_thread::get_id(); });
-  CHECK(ids[0] == std::this_thread::get_id());
-  CHECK(ids[1] != ids[0]);
+  std::atomic<bool> met{true};
+  parallel_for(2, 1, [&](std::size_t begin, std::size_t) {
+    ids[begin] = std::this_thread::get_id();
+    started.fetch_add(1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (started.load() < 2) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        met = false;
+        return;
+      }
+      std::this_thread::yield();
+    }
+  });
+  CHECK(met.load());
+  CHECK(ids[0] != ids[1]);
 }
 
 TEST_CASE("parallel: a nested parallel_for runs serially, as one range on the calling thread") {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <thread>
@@ -55,7 +56,7 @@ struct RegionMark {
 class Pool {
  public:
   explicit Pool(int threads) : size_(threads), errors_(std::size_t(threads)) {
-    for (int w = 1; w < threads; ++w) workers_.emplace_back([this, w] { work(w); });
+    for (int w = 1; w < threads; ++w) workers_.emplace_back([this] { work(); });
   }
   ~Pool() {
     stop_ = true;
@@ -72,14 +73,16 @@ class Pool {
   // Runs the region and releases the pool. Rethrows the exception of the lowest-numbered part
   // that threw, after every part has ended: the workers never outlive the caller's fn.
   void run(std::size_t n, std::size_t parts, detail::RangeFn fn, void* context) {
-    n_ = n, parts_ = parts, fn_ = fn, context_ = context;
-    // every worker acknowledges every region, taking part or not: none can still be reading
-    // n_ or parts_ of this one when the next is written
-    pending_.store(size_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    n_ = n, fn_ = fn, context_ = context;
+    done_.store(0, std::memory_order_relaxed);
+    // the parts are claimed from here by whichever thread comes first, the caller included: a
+    // worker the scheduler keeps off its CPU (a loaded machine) does not hold up a region it has
+    // not started, the caller runs its parts instead; the ranges stay those of split_range
+    ticket_.store(std::uint64_t(parts) << 32, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_release);
     generation_.notify_all();
-    run_part(0);
-    wait_until(pending_, [](int v) { return v == 0; });
+    claim_parts();
+    wait_until(done_, [parts](std::uint32_t v) { return v == parts; });
     std::exception_ptr first;
     for (std::size_t p = 0; p < parts; ++p) {
       if (!first) first = errors_[p];
@@ -90,8 +93,20 @@ class Pool {
   }
 
  private:
-  void run_part(std::size_t part) {
-    const auto [begin, end] = split_range(n_, parts_, part);
+  // Runs unclaimed parts of the current region until none is left. A claim reads the region's
+  // size from the ticket itself, so a worker that wakes late takes nothing from a finished region
+  // (every part of it was claimed before the caller moved on) and never reads one half written.
+  void claim_parts() {
+    for (;;) {
+      const std::uint64_t t = ticket_.fetch_add(1, std::memory_order_acq_rel);
+      const std::size_t parts = std::size_t(t >> 32), part = std::size_t(t & 0xffffffffu);
+      if (part >= parts) return;
+      run_part(part, parts);
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == parts) done_.notify_one();
+    }
+  }
+  void run_part(std::size_t part, std::size_t parts) {
+    const auto [begin, end] = split_range(n_, parts, part);
     const RegionMark mark;
     try {
       fn_(context_, begin, end);
@@ -99,26 +114,26 @@ class Pool {
       errors_[part] = std::current_exception();  // one slot per part: no lock, no allocation
     }
   }
-  void work(int w) {
+  void work() {
     unsigned seen = 0;
     for (;;) {
       wait_until(generation_, [seen](unsigned g) { return g != seen; });
       seen = generation_.load(std::memory_order_acquire);
       if (stop_) return;
-      if (std::size_t(w) < parts_) run_part(std::size_t(w));
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+      claim_parts();
     }
   }
 
   int size_;
   std::vector<std::exception_ptr> errors_;  // (size_): what each part threw, if it did
   std::vector<std::thread> workers_;
-  std::atomic<unsigned> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<unsigned> generation_{0};     // bumped for each region (and to stop)
+  std::atomic<std::uint64_t> ticket_{0};    // the region's parts << 32 | the next part to claim
+  std::atomic<std::uint32_t> done_{0};      // the region's parts that have ended
   std::atomic<bool> stop_{false};
   std::atomic<bool> busy_{false};
-  // the current region, written before generation_ is bumped
-  std::size_t n_ = 0, parts_ = 0;
+  // the current region, written before ticket_
+  std::size_t n_ = 0;
   detail::RangeFn fn_ = nullptr;
   void* context_ = nullptr;
 };

@@ -5,7 +5,9 @@
 // threads() of them at a time, and returns when all are done. The split depends only on n and
 // threads(), never on timing, so a kernel that writes each index's result from that index's inputs
 // alone gives the same bits on any thread count, and one that reduces within a range gives the
-// same bits for a given thread count.
+// same bits for a given thread count. Which thread runs which range is not fixed: the ranges go
+// to whichever thread is free first, the caller included, so that a worker the scheduler keeps
+// waiting (a shared machine) delays no region it has not started.
 //
 // If parts throw, the exception of the lowest-numbered one is rethrown once every part has ended
 // (the others are dropped). No allocation per call: the trainer's step stays allocation-free with
