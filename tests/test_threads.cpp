@@ -152,6 +152,10 @@ std::vector<std::vector<double>> run_on(const std::string& family, int threads,
   if (family == "transformer") {  // every site a normalizer can take, QK-norm included
     c.set("model.placement=sandwich");
     c.set("model.qk_norm=true");
+  } else {  // a step's gates in two ranges (gru_lm.cpp's gate_rows: 32 rows of 128)
+    c.set("model.width=128");
+    c.set("train.batch=64");
+    c.set("model.gru_norm=both");
   }
   c.set("threads=" + std::to_string(threads));
   c.set("name=" + name);
