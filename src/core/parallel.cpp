@@ -109,7 +109,7 @@ class Pool {
     const auto [begin, end] = split_range(n_, parts, part);
     const RegionMark mark;
     try {
-      fn_(context_, begin, end);
+      fn_(context_, part, begin, end);
     } catch (...) {
       errors_[part] = std::current_exception();  // one slot per part: no lock, no allocation
     }
@@ -186,7 +186,7 @@ void parallel_for(std::size_t n, std::size_t grain, RangeFn fn, void* context) {
   const std::size_t most = grain > 0 ? std::max<std::size_t>(1, n / grain) : n;
   const std::size_t parts = p && !inside_region ? std::min<std::size_t>(p->size(), most) : 1;
   if (parts <= 1) {
-    fn(context, 0, n);
+    fn(context, 0, 0, n);
     return;
   }
   if (!p->try_acquire()) {
@@ -194,7 +194,7 @@ void parallel_for(std::size_t n, std::size_t grain, RangeFn fn, void* context) {
     // would get in parallel
     for (std::size_t part = 0; part < parts; ++part) {
       const auto [begin, end] = split_range(n, parts, part);
-      fn(context, begin, end);
+      fn(context, part, begin, end);
     }
     return;
   }

@@ -31,7 +31,7 @@ int set_threads(int threads);
 int threads();
 
 namespace detail {
-using RangeFn = void (*)(void* context, std::size_t begin, std::size_t end);
+using RangeFn = void (*)(void* context, std::size_t part, std::size_t begin, std::size_t end);
 void parallel_for(std::size_t n, std::size_t grain, RangeFn fn, void* context);
 }  // namespace detail
 
@@ -39,10 +39,25 @@ void parallel_for(std::size_t n, std::size_t grain, RangeFn fn, void* context);
 // is not worth a thread below that).
 template <class F>
 void parallel_for(std::size_t n, std::size_t grain, F&& fn) {
-  using Fn = std::remove_reference_t<F>;
   detail::parallel_for(
       n, grain,
-      [](void* c, std::size_t begin, std::size_t end) { (*static_cast<Fn*>(c))(begin, end); },
+      [](void* c, std::size_t, std::size_t begin, std::size_t end) {
+        (*static_cast<std::remove_reference_t<F>*>(c))(begin, end);  // F may be a reference
+      },
+      const_cast<void*>(static_cast<const void*>(&fn)));
+}
+
+// As parallel_for, with fn(part, begin, end): `part` < threads() numbers the range, for working
+// memory the caller keeps one of per part (threads() of them, owned by the calling thread). Memory
+// per thread (thread_local) would be first touched whenever a worker first takes a range, which
+// may be late in a run: a step would allocate.
+template <class F>
+void parallel_for_parts(std::size_t n, std::size_t grain, F&& fn) {
+  detail::parallel_for(
+      n, grain,
+      [](void* c, std::size_t part, std::size_t begin, std::size_t end) {
+        (*static_cast<std::remove_reference_t<F>*>(c))(part, begin, end);
+      },
       const_cast<void*>(static_cast<const void*>(&fn)));
 }
 

@@ -78,12 +78,12 @@ void attention_forward(Strided<T> out, T* probs, Strided<const T> q, Strided<con
   });
 }
 
-// dS (len, len) of the pairs this thread computes: grown to the largest len seen, then reused (no
-// allocation per call).
+// dS (len, len) for each part of the backward's split (parallel_for_parts), kept by the calling
+// thread: grown to the largest threads() x len seen, then reused (no allocation per call).
 template <class T>
-T* score_gradient_rows(std::size_t len) {
+T* score_gradient_rows(std::size_t parts, std::size_t len) {
   thread_local std::vector<T> dS;
-  if (dS.size() < len * len) dS.resize(len * len);
+  if (dS.size() < parts * len * len) dS.resize(parts * len * len);
   return dS.data();
 }
 
@@ -93,8 +93,10 @@ void attention_backward(Strided<T> dq, Strided<T> dk, Strided<T> dv, Strided<con
                         std::size_t B, std::size_t len, std::size_t heads, std::size_t hd) {
   const T scale = T(1 / std::sqrt(double(hd)));
   // as the forward: each pair writes only its own blocks of dq, dk and dv
-  parallel_for(B * heads, kPairsPerRange, [&](std::size_t first, std::size_t last) {
-    T* dS = score_gradient_rows<T>(len);  // every entry written before it is read
+  T* dS_parts = score_gradient_rows<T>(std::size_t(threads()), len);
+  parallel_for_parts(B * heads, kPairsPerRange, [&](std::size_t part, std::size_t first,
+                                                    std::size_t last) {
+    T* dS = dS_parts + part * len * len;  // every entry written before it is read
     for (std::size_t pair = first; pair < last; ++pair) {
       const std::size_t b = pair / heads, col = (pair % heads) * hd;
       auto at = [&](auto m) { return m.data + b * len * m.ld + col; };  // (b, h)'s block of m

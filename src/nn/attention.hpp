@@ -31,8 +31,8 @@ void attention_forward(Strided<T> out, T* probs, Strided<const T> q, Strided<con
 // dq, dk, dv (B*len, heads*hd) written from dout and the forward's probs, q, k, v.
 // dP = dO V^T;  dV = P^T dO;  dS = P * (dP - rowsum(P * dP));  dQ = dS K / sqrt(hd);
 // dK = dS^T Q / sqrt(hd). Masked entries have P = 0, so they get no gradient.
-// dS (len, len) lives in a buffer per thread, kept from call to call: no allocation once every
-// thread has seen the largest len.
+// dS (len, len), one per part of the split across threads, lives in a buffer the calling thread
+// keeps from call to call: no allocation once it has seen the largest len.
 template <class T>
 void attention_backward(Strided<T> dq, Strided<T> dk, Strided<T> dv, Strided<const T> dout,
                         const T* probs, Strided<const T> q, Strided<const T> k, Strided<const T> v,

@@ -159,7 +159,8 @@ void backward_dx(T* dx, const T* dy, const T* x, SplitShift<T> shift, double rst
 
 // Per-thread working rows, grown to the largest n seen and then reused: a call in the steady
 // state allocates nothing. They carry nothing between calls; each call writes what it reads.
-//   kStagingRow: a large output row computed in L1, then streamed out (core/stream_store.hpp).
+//   kStagingRow: a large output row computed in L1, then streamed out (core/stream_store.hpp),
+//   one per part of the split across threads (kept by the calling thread: no worker allocates);
 //   kScaledRow: a row rescaled by a power of two (rows at the edges, below);
 //   kGradBlocks: the parameter-gradient sums of every block of rows (block_rows), on the caller.
 enum WorkRow { kStagingRow, kScaledRow, kGradBlocks };
@@ -377,25 +378,22 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   const StatSpec spec(f);
   const bool rescale = f.rescale;
   const double lambda = f.lambda, g0 = f.g0;
-  cache.mean.assign(B, 0.0);
-  cache.stat.assign(B, 0.0);
-  cache.rstd.assign(B, 1.0);
+  cache.mean.assign(B, 0.0), cache.stat.assign(B, 0.0), cache.rstd.assign(B, 1.0);
   const bool centered = f.centered(), vector_gain = f.gain == Gain::vector,
              bias = !p.bias.empty();
   const T *g = p.gain.data(), *b = p.bias.data();
   const bool stream = stream_output(B, D * sizeof(T));
-  const std::size_t rows = block_rows(D);
-  // Rows are independent: a block of them per range, each thread with its own staging row.
-  parallel_for((B + rows - 1) / rows, 1, [&](std::size_t first, std::size_t last) {
+  const std::size_t rows = block_rows(D);  // independent rows: blocks of them per range
+  T* stagings = stream ? work_row<T, kStagingRow>(std::size_t(threads()) * D).data() : nullptr;
+  parallel_for_parts((B + rows - 1) / rows, 1, [&](std::size_t part, std::size_t first,
+                                                   std::size_t last) {
     const StatSpec s = spec;  // a copy in registers, not one reloaded through the closure
-    T* staging = stream ? work_row<T, kStagingRow>(D).data() : nullptr;
+    T* staging = stream ? stagings + part * D : nullptr;
     for (std::size_t i = first * rows; i < std::min(B, last * rows); ++i) {
       const T* xr = x.data() + i * D;
       T* yr = stream ? staging : y.data() + i * D;
       const RowStatistics own = row_stats(xr, s, s.eps);
-      cache.mean[i] = own.mean;
-      cache.stat[i] = own.stat;
-      cache.rstd[i] = own.rstd;
+      cache.mean[i] = own.mean, cache.stat[i] = own.stat, cache.rstd[i] = own.rstd;
       double scale = own.rstd;
       if (f.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
       const double shift = lambda * own.mean;
@@ -437,8 +435,9 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
   const std::size_t ng = grads.gain.size(), nb = grads.bias.size(), stride = ng + nb + 1;
   const std::span<double> sums = work_row<double, kGradBlocks>(blocks * stride);
   const bool stream = stream_output(B, D * sizeof(T));
-  parallel_for(blocks, 1, [&](std::size_t first, std::size_t last) {
-    T* staging = stream ? work_row<T, kStagingRow>(D).data() : nullptr;
+  T* stagings = stream ? work_row<T, kStagingRow>(std::size_t(threads()) * D).data() : nullptr;
+  parallel_for_parts(blocks, 1, [&](std::size_t part, std::size_t first, std::size_t last) {
+    T* staging = stream ? stagings + part * D : nullptr;
     for (std::size_t block = first; block < last; ++block) {
       double* block_sums = sums.data() + block * stride;
       std::fill(block_sums, block_sums + stride, 0.0);
