@@ -249,3 +249,25 @@ TEST_CASE("parallel: a forked child runs regions with a pool of its own") {
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("parallel: parallel_for_parts numbers each range by its place in the split") {
+  const KeepThreads keep;
+  for (int t : {1, 2}) {
+    const int used = set_threads(t);
+    for (std::size_t n : {1, 2, 9, 1000}) {
+      std::mutex m;
+      std::vector<std::pair<std::size_t, std::pair<std::size_t, std::size_t>>> seen;
+      parallel_for_parts(n, 1, [&](std::size_t part, std::size_t begin, std::size_t end) {
+        const std::lock_guard lock(m);
+        seen.push_back({part, {begin, end}});
+      });
+      const std::size_t parts = std::min<std::size_t>(std::size_t(used), n);
+      REQUIRE(seen.size() == parts);
+      std::sort(seen.begin(), seen.end());
+      for (std::size_t p = 0; p < parts; ++p) {
+        CHECK(seen[p].first == p);
+        CHECK(seen[p].second == split_range(n, parts, p));
+      }
+    }
+  }
+}
