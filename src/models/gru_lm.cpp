@@ -5,8 +5,8 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
-#include "core/parallel.hpp"
 #include "core/kernels.hpp"
+#include "core/parallel.hpp"
 #include "core/small_gemm.hpp"
 #include "models/registry.hpp"
 #include "nn/layers.hpp"
