@@ -11,6 +11,7 @@
 #include "nn/optim.hpp"
 #include "bench/alloc_count.hpp"
 #include "bench/workloads.hpp"
+#include "core/parallel.hpp"
 
 namespace {
 using namespace normlab;
@@ -157,4 +158,22 @@ TEST_CASE("a training step with RMSNorm or LayerNorm allocates nothing", "[alloc
       CHECK(steady_allocations(t) == 0);
     }
   }
+}
+
+// With threads (core/parallel.hpp): working memory per part of a split belongs to the calling
+// thread (parallel_for_parts), so no range allocates, whichever thread runs it; a worker taking
+// its first range late in a run allocates nothing either.
+TEST_CASE("a training step on 2 threads allocates nothing", "[alloc]") {
+  const int before = threads();
+  set_threads(2);
+  const auto shapes = tools::BenchTrainShapes::quick();
+  for (const char* workload : {"gru", "transformer"}) {
+    for (const char* norm : {"none", "layernorm"}) {
+      Rng rng(1);
+      tools::Trainee t = tools::make_trainee(workload, shapes, norm, rng);
+      INFO(workload << " " << norm);
+      CHECK(steady_allocations(t) == 0);
+    }
+  }
+  set_threads(before);
 }

@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/gemm.hpp"
 #include "core/kernels.hpp"
+#include "core/parallel.hpp"
 #include "core/small_gemm.hpp"
 #include "models/registry.hpp"
 #include "nn/layers.hpp"
@@ -64,6 +65,11 @@ inline void gate_tanh(float* v, std::size_t n) { kernels::active().tanh(v, v, n)
 inline void gate_tanh(double* v, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
 }
+// Rows of a step's gates worth a thread: some 4096 values, each a few exp and multiplies (the
+// GRU's step is short, 32 x 256 in bench train: two ranges).
+std::size_t gate_rows(std::size_t H) {
+  return std::max<std::size_t>(1, 4096 / std::max<std::size_t>(H, 1));
+}
 template <class T>
 void add_rows(T* y, const T* b, std::size_t rows, std::size_t n) {  // y[i, :] += b
   for (std::size_t i = 0; i < rows; ++i) {
@@ -103,35 +109,40 @@ void GruLm<T>::layer_forward(Layer& L, const T* x) {
     if (L.norm_hh.active()) L.norm_hh.forward(params_, gh, hp, B, t);
     else std::copy(hp, hp + B * G, gh);
     add_rows(gh, b_hh, B, G);
-    // The gates of the step's B rows: pre-activations first, then each nonlinearity over all B*H
-    // of them at once (the rows of r, z and n are contiguous for a step).
-    T *r = L.r.data() + t * B * H, *z = L.z.data() + t * B * H, *n = L.n.data() + t * B * H;
-    T* h = L.h.data() + t * B * H;
-    const T* hprev = t == 0 ? nullptr : h - B * H;
-    for (std::size_t b = 0; b < B; ++b) {
-      const T* gxr = L.gx.data() + (t * B + b) * G;
-      const T* ghr = gh + b * G;
+    // The gates of the step's B rows: pre-activations first, then each nonlinearity over all the
+    // rows of a range at once (the rows of r, z and n are contiguous for a step). Each sequence's
+    // gates come from its own row, and the kernels' bits do not depend on an element's position:
+    // the rows split across threads give the same bits.
+    parallel_for(B, gate_rows(H), [&](std::size_t first, std::size_t last) {
+      const std::size_t m = (last - first) * H;  // the range's values
+      T *r = L.r.data() + (t * B + first) * H, *z = L.z.data() + (t * B + first) * H;
+      T *n = L.n.data() + (t * B + first) * H, *h = L.h.data() + (t * B + first) * H;
+      const T* hprev = t == 0 ? nullptr : h - B * H;
+      for (std::size_t b = 0; b < last - first; ++b) {
+        const T* gxr = L.gx.data() + (t * B + first + b) * G;
+        const T* ghr = gh + (first + b) * G;
 #pragma omp simd
-      for (std::size_t j = 0; j < H; ++j) {
-        r[b * H + j] = gxr[j] + ghr[j];
-        z[b * H + j] = gxr[H + j] + ghr[H + j];
+        for (std::size_t j = 0; j < H; ++j) {
+          r[b * H + j] = gxr[j] + ghr[j];
+          z[b * H + j] = gxr[H + j] + ghr[H + j];
+        }
       }
-    }
-    gate_sigmoid(r, B * H);
-    gate_sigmoid(z, B * H);
-    for (std::size_t b = 0; b < B; ++b) {
-      const T* gxr = L.gx.data() + (t * B + b) * G;
-      const T* ghr = gh + b * G;
+      gate_sigmoid(r, m);
+      gate_sigmoid(z, m);
+      for (std::size_t b = 0; b < last - first; ++b) {
+        const T* gxr = L.gx.data() + (t * B + first + b) * G;
+        const T* ghr = gh + (first + b) * G;
 #pragma omp simd
-      for (std::size_t j = 0; j < H; ++j) {
-        n[b * H + j] = gxr[2 * H + j] + r[b * H + j] * ghr[2 * H + j];
+        for (std::size_t j = 0; j < H; ++j) {
+          n[b * H + j] = gxr[2 * H + j] + r[b * H + j] * ghr[2 * H + j];
+        }
       }
-    }
-    gate_tanh(n, B * H);
+      gate_tanh(n, m);
 #pragma omp simd
-    for (std::size_t i = 0; i < B * H; ++i) {
-      h[i] = (T(1) - z[i]) * n[i] + z[i] * (hprev ? hprev[i] : T(0));
-    }
+      for (std::size_t i = 0; i < m; ++i) {
+        h[i] = (T(1) - z[i]) * n[i] + z[i] * (hprev ? hprev[i] : T(0));
+      }
+    });
   }
 }
 
@@ -152,32 +163,35 @@ void GruLm<T>::layer_backward(Layer& L, const T* x, const T* dh_out, T* dx) {
   std::vector<T>& dh_prev = w.dh_prev;
   w.W_hh.pack(W_hh, H, G, H);  // B = W_hh (G, H) for dh_{t-1} += dhp_t W_hh
   for (std::size_t t = len; t-- > 0;) {
-    for (std::size_t b = 0; b < B; ++b) {
-      const std::size_t row = t * B + b;
-      const T *r = L.r.data() + row * H, *z = L.z.data() + row * H, *n = L.n.data() + row * H;
-      const T* ghr = L.gh.data() + row * G;
-      const T* hprev = t == 0 ? nullptr : L.h.data() + (row - B) * H;
-      const T* up = dh_out + row * H;
-      T* dhb = dh.data() + b * H;
-      T* dhp_b = dh_prev.data() + b * H;
-      T* dgxr = dgx.data() + row * G;
-      T* dghr = dgh.data() + b * G;
+    // each sequence's row from its own values: the rows split across threads give the same bits
+    parallel_for(B, gate_rows(H), [&](std::size_t first, std::size_t last) {
+      for (std::size_t b = first; b < last; ++b) {
+        const std::size_t row = t * B + b;
+        const T *r = L.r.data() + row * H, *z = L.z.data() + row * H, *n = L.n.data() + row * H;
+        const T* ghr = L.gh.data() + row * G;
+        const T* hprev = t == 0 ? nullptr : L.h.data() + (row - B) * H;
+        const T* up = dh_out + row * H;
+        T* dhb = dh.data() + b * H;
+        T* dhp_b = dh_prev.data() + b * H;
+        T* dgxr = dgx.data() + row * G;
+        T* dghr = dgh.data() + b * G;
 #pragma omp simd
-      for (std::size_t j = 0; j < H; ++j) {
-        const T d = dhb[j] + up[j];  // from the step above and from this step's output
-        const T hp = hprev ? hprev[j] : T(0);
-        const T dn = d * (T(1) - z[j]) * (T(1) - n[j] * n[j]);  // through tanh
-        const T dz = d * (hp - n[j]) * z[j] * (T(1) - z[j]);    // through sigmoid
-        const T dr = dn * ghr[2 * H + j] * r[j] * (T(1) - r[j]);
-        dgxr[j] = dr;
-        dgxr[H + j] = dz;
-        dgxr[2 * H + j] = dn;
-        dghr[j] = dr;
-        dghr[H + j] = dz;
-        dghr[2 * H + j] = dn * r[j];
-        dhp_b[j] = d * z[j];
+        for (std::size_t j = 0; j < H; ++j) {
+          const T d = dhb[j] + up[j];  // from the step above and from this step's output
+          const T hp = hprev ? hprev[j] : T(0);
+          const T dn = d * (T(1) - z[j]) * (T(1) - n[j] * n[j]);  // through tanh
+          const T dz = d * (hp - n[j]) * z[j] * (T(1) - z[j]);    // through sigmoid
+          const T dr = dn * ghr[2 * H + j] * r[j] * (T(1) - r[j]);
+          dgxr[j] = dr;
+          dgxr[H + j] = dz;
+          dgxr[2 * H + j] = dn;
+          dghr[j] = dr;
+          dghr[H + j] = dz;
+          dghr[2 * H + j] = dn * r[j];
+          dhp_b[j] = d * z[j];
+        }
       }
-    }
+    });
     nn::add_column_sums(params_.grad(L.b_hh).data(), dgh.data(), B, G);
     T* dhp_t = dhp.data() + t * B * G;
     if (L.norm_hh.active()) {

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "models/registry.hpp"
 #include "nn/attention.hpp"
 
@@ -47,6 +48,17 @@ template <class T>
 void add(T* y, const T* a, const T* b, std::size_t n) {  // y = a + b
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+// Element-wise work of a step in ranges across threads (core/parallel.hpp): at least this many
+// elements a range, some microseconds of memory traffic for an add, more for GELU.
+constexpr std::size_t kElementGrain = 16384;
+
+template <class T>
+void add_parallel(T* y, const T* a, const T* b, std::size_t n) {  // y = a + b
+  parallel_for_elements(n, kElementGrain, [&](std::size_t first, std::size_t last) {
+    add(y + first, a + first, b + first, last - first);
+  });
 }
 }  // namespace
 
@@ -159,7 +171,7 @@ void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const 
     dK = {sized(scratch_.dk, n), d};
   }
   nn::attention_backward<T>(dQ, dK, dV, {datt, d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
-                            hd_, sized(scratch_.dscores, len_ * len_));
+                            hd_);
   if (c_.qk_norm) {  // the gradients before the QK-norms, into their columns of dqkv
     T* tmp = sized(scratch_.dqk, n);
     for (auto [norm, g, x, offset] : {std::tuple{&blk.norm_q, dQ.data, blk.q.data(), 0 * d},
@@ -179,7 +191,10 @@ void TransformerLm<T>::mlp_forward(Block& blk, T* f, const T* u) {
   blk.act.resize(N * m_);
   nn::linear_forward(blk.hidden.data(), u, params_.value(blk.fc_W).data(),
                      params_.value(blk.fc_b).data(), N, d, m_);
-  nn::activation_forward(blk.act.data(), blk.hidden.data(), N * m_, c_.activation);
+  parallel_for_elements(N * m_, kElementGrain, [&](std::size_t first, std::size_t last) {
+    nn::activation_forward(blk.act.data() + first, blk.hidden.data() + first, last - first,
+                           c_.activation);
+  });
   nn::linear_forward(f, blk.act.data(), params_.value(blk.out_W).data(),
                      params_.value(blk.out_b).data(), N, m_, d);
 }
@@ -190,7 +205,10 @@ void TransformerLm<T>::mlp_backward(Block& blk, T* du, const T* df, const T* u) 
   T* dact = sized(scratch_.dact, N * m_);
   nn::linear_backward(dact, params_.grad(blk.out_W).data(), params_.grad(blk.out_b).data(),
                       df, blk.act.data(), params_.value(blk.out_W).data(), N, m_, d);
-  nn::activation_backward(dact, dact, blk.hidden.data(), blk.act.data(), N * m_, c_.activation);
+  parallel_for_elements(N * m_, kElementGrain, [&](std::size_t first, std::size_t last) {
+    nn::activation_backward(dact + first, dact + first, blk.hidden.data() + first,
+                            blk.act.data() + first, last - first, c_.activation);
+  });
   nn::linear_backward(du, params_.grad(blk.fc_W).data(), params_.grad(blk.fc_b).data(), dact, u, params_.value(blk.fc_W).data(), N, d, m_);
 }
 
@@ -214,7 +232,7 @@ void TransformerLm<T>::sublayer_forward(Block& blk, Sublayer& sub, bool attentio
     g = sub.g.data();
   }
   sub.r.resize(n);
-  add(sub.r.data(), s, g, n);
+  add_parallel(sub.r.data(), s, g, n);
   if (norm_after_sum(p)) {
     sub.y.resize(n);
     sub.norm.forward(params_, sub.y.data(), sub.r.data(), N);
@@ -249,7 +267,7 @@ void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attenti
     sub.norm.backward(params_, du_in, du, s, N);
     du = du_in;
   }
-  add(ds, d_sum, du, n);  // the residual path plus the path through F
+  add_parallel(ds, d_sum, du, n);  // the residual path plus the path through F
 }
 
 template <class T>
@@ -266,7 +284,11 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
   x0_.resize(N * d);
   nn::embedding_forward(x0_.data(), tokens_.data(), params_.value(embed_).data(), N, V, d);
   const T* pos = params_.value(pos_).data();
-  for (std::size_t i = 0; i < N; ++i) add(x0_.data() + i * d, x0_.data() + i * d, pos + (i % len) * d, d);
+  parallel_for(N, kElementGrain / d + 1, [&](std::size_t first, std::size_t last) {
+    for (std::size_t i = first; i < last; ++i) {
+      add(x0_.data() + i * d, x0_.data() + i * d, pos + (i % len) * d, d);
+    }
+  });
   const T* s = x0_.data();
   for (Block& blk : blocks_) {
     sublayer_forward(blk, blk.attn, true, s);
@@ -314,7 +336,14 @@ void TransformerLm<T>::backward() {
   }
   nn::embedding_backward(params_.grad(embed_).data(), ds.data(), tokens_.data(), N, d);
   T* dpos = params_.grad(pos_).data();
-  for (std::size_t i = 0; i < N; ++i) add(dpos + (i % len_) * d, dpos + (i % len_) * d, ds.data() + i * d, d);
+  // each position's row sums its sequences in order, whichever thread has it
+  parallel_for(len_, kElementGrain / (B_ * d) + 1, [&](std::size_t first, std::size_t last) {
+    for (std::size_t t = first; t < last; ++t) {
+      for (std::size_t b = 0; b < B_; ++b) {
+        add(dpos + t * d, dpos + t * d, ds.data() + (b * len_ + t) * d, d);
+      }
+    }
+  });
 }
 
 template <class T>

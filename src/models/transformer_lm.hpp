@@ -97,7 +97,6 @@ class TransformerLm final : public SequenceModel<T> {
   // allocator for (and the kernel for zeroed pages of) tens of megabytes each time.
   struct Scratch {
     std::vector<T> dqkv, datt, dq, dk, dqk, dact;  // inside attention and the MLP
-    std::vector<T> dscores;                                 // (len, len) attention backward's dS
     std::vector<T> d_sum, d_f, du, du_in;                   // inside a sublayer
     std::vector<T> dlogits, ds, ds_next;                    // between the blocks
   };

@@ -7,6 +7,7 @@
 
 #include "core/gemm.hpp"
 #include "core/kernels.hpp"
+#include "core/parallel.hpp"
 
 namespace normlab::nn {
 
@@ -48,17 +49,23 @@ void softmax_row_backward(T* row, const T* p, std::size_t n) {
 
 }  // namespace
 
+// The (batch, head) pairs that make a range worth a thread: a pair is two (len, len, hd) GEMMs
+// and len softmax rows, some 0.1 ms at len = 64, hd = 32; one pair per range is enough.
+constexpr std::size_t kPairsPerRange = 1;
+
 template <class T>
 void attention_forward(Strided<T> out, T* probs, Strided<const T> q, Strided<const T> k,
                        Strided<const T> v, std::size_t B, std::size_t len, std::size_t heads,
                        std::size_t hd) {
   const T scale = T(1 / std::sqrt(double(hd)));
-  for (std::size_t b = 0; b < B; ++b) {
-    for (std::size_t h = 0; h < heads; ++h) {
-      const std::size_t col = h * hd;  // this head's first column
+  // Each pair (b, h) reads its own blocks of q, k, v and writes its own of probs and out: the
+  // pairs split across threads give the bits of the serial loop.
+  parallel_for(B * heads, kPairsPerRange, [&](std::size_t first, std::size_t last) {
+    for (std::size_t pair = first; pair < last; ++pair) {
+      const std::size_t b = pair / heads, col = (pair % heads) * hd;  // this head's first column
       const T *Q = q.data + b * len * q.ld + col, *K = k.data + b * len * k.ld + col;
       const T* V = v.data + b * len * v.ld + col;
-      T* P = probs + (b * heads + h) * len * len;
+      T* P = probs + pair * len * len;
       gemm(Trans::no, Trans::yes, len, len, hd, scale, Q, q.ld, K, k.ld, T(0), P, len);
       for (std::size_t i = 0; i < len; ++i) {  // causal: row i over j <= i
         T* row = P + i * len;
@@ -68,23 +75,32 @@ void attention_forward(Strided<T> out, T* probs, Strided<const T> q, Strided<con
       gemm(Trans::no, Trans::no, len, hd, len, T(1), P, len, V, v.ld, T(0),
            out.data + b * len * out.ld + col, out.ld);
     }
-  }
+  });
+}
+
+// dS (len, len) for each part of the backward's split (parallel_for_parts), kept by the calling
+// thread: grown to the largest threads() x len seen, then reused (no allocation per call).
+template <class T>
+T* score_gradient_rows(std::size_t parts, std::size_t len) {
+  thread_local std::vector<T> dS;
+  if (dS.size() < parts * len * len) dS.resize(parts * len * len);
+  return dS.data();
 }
 
 template <class T>
 void attention_backward(Strided<T> dq, Strided<T> dk, Strided<T> dv, Strided<const T> dout,
                         const T* probs, Strided<const T> q, Strided<const T> k, Strided<const T> v,
-                        std::size_t B, std::size_t len, std::size_t heads, std::size_t hd,
-                        T* work) {
+                        std::size_t B, std::size_t len, std::size_t heads, std::size_t hd) {
   const T scale = T(1 / std::sqrt(double(hd)));
-  std::vector<T> own;
-  if (!work) own.resize(len * len);
-  T* dS = work ? work : own.data();  // (len, len), every entry written before it is read
-  for (std::size_t b = 0; b < B; ++b) {
-    for (std::size_t h = 0; h < heads; ++h) {
-      const std::size_t col = h * hd;
+  // as the forward: each pair writes only its own blocks of dq, dk and dv
+  T* dS_parts = score_gradient_rows<T>(std::size_t(threads()), len);
+  parallel_for_parts(B * heads, kPairsPerRange, [&](std::size_t part, std::size_t first,
+                                                    std::size_t last) {
+    T* dS = dS_parts + part * len * len;  // every entry written before it is read
+    for (std::size_t pair = first; pair < last; ++pair) {
+      const std::size_t b = pair / heads, col = (pair % heads) * hd;
       auto at = [&](auto m) { return m.data + b * len * m.ld + col; };  // (b, h)'s block of m
-      const T* P = probs + (b * heads + h) * len * len;
+      const T* P = probs + pair * len * len;
       // dP = dO V^T, then dV = P^T dO
       gemm(Trans::no, Trans::yes, len, len, hd, T(1), at(dout), dout.ld, at(v), v.ld, T(0), dS,
            len);
@@ -98,7 +114,7 @@ void attention_backward(Strided<T> dq, Strided<T> dk, Strided<T> dv, Strided<con
       gemm(Trans::no, Trans::no, len, hd, len, scale, dS, len, at(k), k.ld, T(0), at(dq), dq.ld);
       gemm(Trans::yes, Trans::no, len, hd, len, scale, dS, len, at(q), q.ld, T(0), at(dk), dk.ld);
     }
-  }
+  });
 }
 
 template void attention_forward<float>(Strided<float>, float*, Strided<const float>,
@@ -110,11 +126,11 @@ template void attention_forward<double>(Strided<double>, double*, Strided<const 
 template void attention_backward<float>(Strided<float>, Strided<float>, Strided<float>,
                                         Strided<const float>, const float*, Strided<const float>,
                                         Strided<const float>, Strided<const float>, std::size_t,
-                                        std::size_t, std::size_t, std::size_t, float*);
+                                        std::size_t, std::size_t, std::size_t);
 template void attention_backward<double>(Strided<double>, Strided<double>, Strided<double>,
                                          Strided<const double>, const double*,
                                          Strided<const double>, Strided<const double>,
                                          Strided<const double>, std::size_t, std::size_t,
-                                         std::size_t, std::size_t, double*);
+                                         std::size_t, std::size_t);
 
 }  // namespace normlab::nn

@@ -8,6 +8,8 @@
 // GEMMs with strides, no copies. The softmax subtracts the row max before exp; in float it takes
 // the kernels' exp (core/kernels.hpp: 1-2 ulp, vectorized) once per score and sums in double; in
 // double, std::exp.
+// The (b, h) pairs run in parallel (core/parallel.hpp), each writing only its own blocks: the bits
+// do not depend on the thread count.
 #pragma once
 
 #include <cstddef>
@@ -29,12 +31,11 @@ void attention_forward(Strided<T> out, T* probs, Strided<const T> q, Strided<con
 // dq, dk, dv (B*len, heads*hd) written from dout and the forward's probs, q, k, v.
 // dP = dO V^T;  dV = P^T dO;  dS = P * (dP - rowsum(P * dP));  dQ = dS K / sqrt(hd);
 // dK = dS^T Q / sqrt(hd). Masked entries have P = 0, so they get no gradient.
-// work (len, len) is working memory for dS: a caller stepping repeatedly passes a buffer it keeps
-// (no allocation per call); nullptr allocates one here.
+// dS (len, len), one per part of the split across threads, lives in a buffer the calling thread
+// keeps from call to call: no allocation once it has seen the largest len.
 template <class T>
 void attention_backward(Strided<T> dq, Strided<T> dk, Strided<T> dv, Strided<const T> dout,
                         const T* probs, Strided<const T> q, Strided<const T> k, Strided<const T> v,
-                        std::size_t B, std::size_t len, std::size_t heads, std::size_t hd,
-                        T* work = nullptr);
+                        std::size_t B, std::size_t len, std::size_t heads, std::size_t hd);
 
 }  // namespace normlab::nn

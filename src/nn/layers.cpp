@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <type_traits>
 #include <string>
 
@@ -172,23 +173,42 @@ std::size_t scored_targets(const std::int32_t* targets, std::size_t n) {
   return std::size_t(std::count_if(targets, targets + n, [](std::int32_t t) { return t != kIgnore; }));
 }
 
+// The loss of each block of rows (block_rows), summed over the blocks in order: the same bits on
+// any thread count. On the calling thread, grown once.
+namespace {
+std::span<double> block_losses(std::size_t blocks) {
+  thread_local std::vector<double> losses;
+  if (losses.size() < blocks) losses.resize(blocks);
+  return {losses.data(), blocks};
+}
+}  // namespace
+
 template <class T>
 double cross_entropy_forward(T* probs, const T* logits, const std::int32_t* targets, std::size_t B,
                              std::size_t V) {
-  double total = 0;
-  for (std::size_t i = 0; i < B; ++i) {
-    const T* z = logits + i * V;
-    T* p = probs + i * V;
-    if (targets[i] != kIgnore && (targets[i] < 0 || std::size_t(targets[i]) >= V)) {
-      fail("cross entropy: target ", targets[i], " at row ", i, " is outside [0, ", V, ")");
+  const std::size_t rows = block_rows(V), blocks = (B + rows - 1) / rows;
+  const std::span<double> losses = block_losses(blocks);
+  parallel_for(blocks, 1, [&](std::size_t first, std::size_t last) {
+    for (std::size_t block = first; block < last; ++block) {
+      double total = 0;
+      for (std::size_t i = block * rows; i < std::min(B, (block + 1) * rows); ++i) {
+        const T* z = logits + i * V;
+        T* p = probs + i * V;
+        if (targets[i] != kIgnore && (targets[i] < 0 || std::size_t(targets[i]) >= V)) {
+          fail("cross entropy: target ", targets[i], " at row ", i, " is outside [0, ", V, ")");
+        }
+        double max = double(*std::max_element(z, z + V));  // subtract the max: no exp overflows
+        double sum = 0;
+        for (std::size_t j = 0; j < V; ++j) sum += std::exp(double(z[j]) - max);
+        double log_sum = std::log(sum);
+        for (std::size_t j = 0; j < V; ++j) p[j] = T(std::exp(double(z[j]) - max - log_sum));
+        if (targets[i] != kIgnore) total += log_sum + max - double(z[targets[i]]);
+      }
+      losses[block] = total;
     }
-    double max = double(*std::max_element(z, z + V));  // subtract the max: exp never overflows
-    double sum = 0;
-    for (std::size_t j = 0; j < V; ++j) sum += std::exp(double(z[j]) - max);
-    double log_sum = std::log(sum);
-    for (std::size_t j = 0; j < V; ++j) p[j] = T(std::exp(double(z[j]) - max - log_sum));
-    if (targets[i] != kIgnore) total += log_sum + max - double(z[targets[i]]);
-  }
+  });
+  double total = 0;
+  for (double loss : losses) total += loss;
   const std::size_t n = scored_targets(targets, B);
   return n ? total / double(n) : 0.0;
 }
@@ -198,32 +218,41 @@ void cross_entropy_backward(T* dlogits, const T* probs, const std::int32_t* targ
                             std::size_t B, std::size_t V, double scale) {
   const std::size_t n = scored_targets(targets, B);
   const double s = n ? scale / double(n) : 0.0;
-  for (std::size_t i = 0; i < B; ++i) {
-    const double si = targets[i] == kIgnore ? 0.0 : s;
-    for (std::size_t j = 0; j < V; ++j) dlogits[i * V + j] = T(si * double(probs[i * V + j]));
-    if (targets[i] != kIgnore) dlogits[i * V + targets[i]] -= T(s);
-  }
+  parallel_for(B, block_rows(V), [&](std::size_t first, std::size_t last) {
+    for (std::size_t i = first; i < last; ++i) {
+      const double si = targets[i] == kIgnore ? 0.0 : s;
+      for (std::size_t j = 0; j < V; ++j) dlogits[i * V + j] = T(si * double(probs[i * V + j]));
+      if (targets[i] != kIgnore) dlogits[i * V + targets[i]] -= T(s);
+    }
+  });
 }
 
 template <class T>
 void embedding_forward(T* y, const std::int32_t* tokens, const T* E, std::size_t N, std::size_t V,
                        std::size_t D) {
-  for (std::size_t i = 0; i < N; ++i) {
-    if (tokens[i] < 0 || std::size_t(tokens[i]) >= V) {
-      fail("embedding: token ", tokens[i], " at position ", i, " is outside the vocabulary [0, ",
-           V, ")");
+  parallel_for(N, block_rows(D), [&](std::size_t first, std::size_t last) {
+    for (std::size_t i = first; i < last; ++i) {
+      if (tokens[i] < 0 || std::size_t(tokens[i]) >= V) {
+        fail("embedding: token ", tokens[i], " at position ", i,
+             " is outside the vocabulary [0, ", V, ")");
+      }
+      std::copy(E + std::size_t(tokens[i]) * D, E + (std::size_t(tokens[i]) + 1) * D, y + i * D);
     }
-    std::copy(E + std::size_t(tokens[i]) * D, E + (std::size_t(tokens[i]) + 1) * D, y + i * D);
-  }
+  });
 }
 
 template <class T>
 void embedding_backward(T* dE, const T* dy, const std::int32_t* tokens, std::size_t N,
                         std::size_t D) {
-  for (std::size_t i = 0; i < N; ++i) {
-    T* row = dE + std::size_t(tokens[i]) * D;
-    for (std::size_t j = 0; j < D; ++j) row[j] += dy[i * D + j];
-  }
+  // Rows of one token add into the same row of dE: the threads split the columns instead, each
+  // adding every row in order, so every dE entry gets the sum it gets on one thread.
+  const std::size_t grain = std::max<std::size_t>(1, 8192 / std::max<std::size_t>(N, 1));
+  parallel_for(D, grain, [&](std::size_t first, std::size_t last) {
+    for (std::size_t i = 0; i < N; ++i) {
+      T* row = dE + std::size_t(tokens[i]) * D;
+      for (std::size_t j = first; j < last; ++j) row[j] += dy[i * D + j];
+    }
+  });
 }
 
 template <class T>

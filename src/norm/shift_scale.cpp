@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "core/stream_store.hpp"
 #include "norm/row_scaling.hpp"
 
@@ -158,10 +159,11 @@ void backward_dx(T* dx, const T* dy, const T* x, SplitShift<T> shift, double rst
 
 // Per-thread working rows, grown to the largest n seen and then reused: a call in the steady
 // state allocates nothing. They carry nothing between calls; each call writes what it reads.
-//   kGainGradRow, kBiasGradRow: the parameter-gradient accumulators (double), zeroed per call;
-//   kStagingRow: a large output row computed in L1, then streamed out (core/stream_store.hpp).
-//   kScaledRow: a row rescaled by a power of two (rows at the edges, below).
-enum WorkRow { kGainGradRow, kBiasGradRow, kStagingRow, kScaledRow };
+//   kStagingRow: a large output row computed in L1, then streamed out (core/stream_store.hpp),
+//   one per part of the split across threads (kept by the calling thread: no worker allocates);
+//   kScaledRow: a row rescaled by a power of two (rows at the edges, below);
+//   kGradBlocks: the parameter-gradient sums of every block of rows (block_rows), on the caller.
+enum WorkRow { kStagingRow, kScaledRow, kGradBlocks };
 template <class T, WorkRow Which>
 std::span<T> work_row(std::size_t n) {
   thread_local std::vector<T> row;
@@ -263,10 +265,60 @@ template <class T>
              });
 }
 
-// grad_j += T(acc_j): parameter gradients are summed over rows in double, stored once.  (n)
+// What every row of a backward call takes from the Form, as values (StatSpec's reason).
 template <class T>
-void store_accumulated(std::span<T> grad, std::span<const double> acc) {
-  for (std::size_t j = 0; j < grad.size(); ++j) grad[j] += T(acc[j]);
+struct BackwardConstants {
+  StatSpec spec;
+  double g0, gs;  // the gain offset; the applied scalar gain (1 without one)
+  const T* g;     // the vector gain, or null
+  bool scalar_gain, vector_gain, bias, learn_lambda;
+  BackwardConstants(const Form& f, const T* gain, bool with_bias)
+      : spec(f), g0(f.g0), gs(f.gain == Form::Gain::scalar ? f.g0 + double(gain[0]) : 1.0),
+        g(gain), scalar_gain(f.gain == Form::Gain::scalar), vector_gain(f.gain == Form::Gain::vector),
+        bias(with_bias), learn_lambda(f.subtract == Form::Subtract::learned) {}
+};
+
+// One row's backward: dx (D) written, its parameter gradients added to dgain (the gain's size),
+// dbias (D, or none) and dlambda, the sums of its block.  dx, dy, x: (D)
+template <class T>
+void backward_row(T* dx, double* dgain, double* dbias, double& dlambda, const T* dy, const T* x,
+                  RowStatistics stats, const BackwardConstants<T>& c) {
+  const StatSpec& f = c.spec;
+  const std::size_t D = f.D, k = f.k;
+  // A row the forward rescaled has its unscaled rstd outside the safe range: rescaled again.
+  KernelRow<T> row{x, stats, f.eps};
+  if (f.rescale && outside_safe_range<T>(row.stats, true)) [[unlikely]] {
+    row = rescaled_row(row.x, row.stats, f);
+  }
+  const T* xr = row.x;
+  const double mean = row.stats.mean, rstd = row.stats.rstd, shift = f.lambda * mean;
+
+  BackwardSums sums;
+  with_flags(f.centered, c.vector_gain, c.bias, [&](auto Centered, auto VectorGain, auto Bias) {
+    sums = backward_sums<T, Centered(), VectorGain(), Bias()>(dgain, dbias, dy, xr, shift, rstd,
+                                                              c.g, c.g0, c.gs, D);
+  });
+  if (c.scalar_gain) dgain[0] += sums.dy_dot_n;
+  const double slope = f.rescale ? denominator_slope(row.stats.stat, row.eps, f.eps_mode) : 0;
+  const double cz = f.rescale ? sums.dn_dot_z * rstd * rstd * slope / f.divisor : 0.0;
+  double dz_sum = 0;
+  if (f.lambda != 0 || c.learn_lambda) {
+    // sum_{j<k} z_j: the first pass summed all D (no kind both centers and has k < D).
+    const double z_sum = k == D ? sums.z_sum : sum_deviation(xr, shift, k);
+    dz_sum = rstd * sums.dn_sum - cz * z_sum;
+  }
+  const double correction = f.lambda * dz_sum / double(D);
+  // The statistic's term -z_j * c reaches the first k features only.
+  with_flags(f.centered, c.vector_gain, false, [&](auto Centered, auto VectorGain, auto) {
+    constexpr bool C = Centered(), G = VectorGain();
+    const SplitShift<T> split(shift);
+    backward_dx<T, C, G>(dx, dy, xr, split, rstd, cz, correction, c.g, c.g0, c.gs, k);
+    backward_dx<T, C, G>(dx + k, dy + k, xr + k, split, rstd, 0.0, correction,
+                         G ? c.g + k : c.g, c.g0, c.gs, D - k);
+  });
+  // dx = 2^-e dx'; mean * dz_sum is scale-free (2^e mean' times 2^-e dz_sum').
+  if (row.e) for (std::size_t j = 0; j < D; ++j) dx[j] = std::ldexp(dx[j], -row.e);
+  dlambda -= mean * dz_sum;
 }
 
 template <class T>
@@ -326,45 +378,45 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
   const StatSpec spec(f);
   const bool rescale = f.rescale;
   const double lambda = f.lambda, g0 = f.g0;
-  cache.mean.assign(B, 0.0);
-  cache.stat.assign(B, 0.0);
-  cache.rstd.assign(B, 1.0);
+  cache.mean.assign(B, 0.0), cache.stat.assign(B, 0.0), cache.rstd.assign(B, 1.0);
   const bool centered = f.centered(), vector_gain = f.gain == Gain::vector,
              bias = !p.bias.empty();
   const T *g = p.gain.data(), *b = p.bias.data();
   const bool stream = stream_output(B, D * sizeof(T));
-  T* staging = stream ? work_row<T, kStagingRow>(D).data() : nullptr;
-
-  for (std::size_t i = 0; i < B; ++i) {
-    const T* xr = x.data() + i * D;
-    T* yr = stream ? staging : y.data() + i * D;
-    const RowStatistics own = row_stats(xr, spec, spec.eps);
-    cache.mean[i] = own.mean;
-    cache.stat[i] = own.stat;
-    cache.rstd[i] = own.rstd;
-    double scale = own.rstd;
-    if (f.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
-    const double shift = lambda * own.mean;
-    with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
-      affine_row<T, Centered(), VectorGain(), Bias()>(yr, xr, SplitShift<T>(shift), scale, g, g0,
-                                                      b, D);
-    });
-    // The row's y is redone only where its statistics left the safe range: the normal path keeps
-    // the loop it had before rows at the edges were handled (a rescaled row inside it cost 30-40%
-    // of the forward at D = 64 in cache).
-    if (outside_safe_range<T>(own, rescale)) [[unlikely]] {
-      redo_forward_row(yr, xr, f, spec, p, cache, i);
+  const std::size_t rows = block_rows(D);  // independent rows: blocks of them per range
+  T* stagings = stream ? work_row<T, kStagingRow>(std::size_t(threads()) * D).data() : nullptr;
+  parallel_for_parts((B + rows - 1) / rows, 1, [&](std::size_t part, std::size_t first,
+                                                   std::size_t last) {
+    const StatSpec s = spec;  // a copy in registers, not one reloaded through the closure
+    T* staging = stream ? stagings + part * D : nullptr;
+    for (std::size_t i = first * rows; i < std::min(B, last * rows); ++i) {
+      const T* xr = x.data() + i * D;
+      T* yr = stream ? staging : y.data() + i * D;
+      const RowStatistics own = row_stats(xr, s, s.eps);
+      cache.mean[i] = own.mean, cache.stat[i] = own.stat, cache.rstd[i] = own.rstd;
+      double scale = own.rstd;
+      if (f.gain == Gain::scalar) scale *= g0 + double(p.gain[0]);
+      const double shift = lambda * own.mean;
+      with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
+        affine_row<T, Centered(), VectorGain(), Bias()>(yr, xr, SplitShift<T>(shift), scale, g,
+                                                        g0, b, D);
+      });
+      // The row's y is redone only where its statistics left the safe range: the normal path
+      // keeps the loop it had before rows at the edges were handled (a rescaled row inside it
+      // cost 30-40% of the forward at D = 64 in cache).
+      if (outside_safe_range<T>(own, rescale)) [[unlikely]] {
+        redo_forward_row(yr, xr, f, s, p, cache, i);
+      }
+      if (stream) stream_copy(y.data() + i * D, staging, D);
     }
-    if (stream) stream_copy(y.data() + i * D, staging, D);
-  }
-  if (stream) stream_fence();
+    if (stream) stream_fence();  // on the thread that streamed, before the region ends
+  });
 }
 
 template <class T>
 void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const NormCache& cache,
                                    std::span<const T> dy, std::span<const T> x,
                                    NormParams<const T> p, std::size_t B, std::size_t D) const {
-  using Gain = Form::Gain;
   if (D == 0) fail(kind(), ": D = 0 features");
   check_size(kind().c_str(), "x", x, B * D, "B*D");
   check_size(kind().c_str(), "dy", dy, B * D, "B*D");
@@ -376,67 +428,36 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
          " (pass the cache of the forward call on this x)");
   }
 
-  const StatSpec spec(f);
-  const bool rescale = f.rescale, learn_lambda = f.subtract == Form::Subtract::learned;
-  const std::size_t k = f.k;
-  const double divisor = f.divisor, lambda = f.lambda, g0 = f.g0;
-  const bool centered = f.centered(), vector_gain = f.gain == Gain::vector,
-             bias = !grads.bias.empty();
-  const double gs = f.gain == Gain::scalar ? g0 + double(p.gain[0]) : 1.0;
-  const T* g = p.gain.data();
-
-  // Sums over rows in double, added to the caller's gradients once at the end.
-  std::span<double> dgain = work_row<double, kGainGradRow>(grads.gain.size());
-  std::span<double> dbias = work_row<double, kBiasGradRow>(grads.bias.size());
-  std::fill(dgain.begin(), dgain.end(), 0.0);
-  std::fill(dbias.begin(), dbias.end(), 0.0);
-  double dlambda = 0;
+  const BackwardConstants<T> c(f, p.gain.data(), !grads.bias.empty());
+  // Each block's sums (gain, bias, lambda) in a row of `sums`, added over the blocks in order at
+  // the end: the same bits on any thread count (block_rows, core/parallel.hpp).
+  const std::size_t rows = block_rows(D), blocks = (B + rows - 1) / rows;
+  const std::size_t ng = grads.gain.size(), nb = grads.bias.size(), stride = ng + nb + 1;
+  const std::span<double> sums = work_row<double, kGradBlocks>(blocks * stride);
   const bool stream = stream_output(B, D * sizeof(T));
-  T* staging = stream ? work_row<T, kStagingRow>(D).data() : nullptr;
-  for (std::size_t i = 0; i < B; ++i) {
-    const T* dyr = dy.data() + i * D;
-    T* dxr = stream ? staging : dx.data() + i * D;
-    // A row the forward rescaled has its unscaled rstd outside the safe range: rescaled again.
-    KernelRow<T> row{x.data() + i * D, {cache.mean[i], cache.stat[i], cache.rstd[i]}, spec.eps};
-    if (rescale && outside_safe_range<T>(row.stats, true)) [[unlikely]] {
-      row = rescaled_row(row.x, row.stats, spec);
+  T* stagings = stream ? work_row<T, kStagingRow>(std::size_t(threads()) * D).data() : nullptr;
+  parallel_for_parts(blocks, 1, [&](std::size_t part, std::size_t first, std::size_t last) {
+    T* staging = stream ? stagings + part * D : nullptr;
+    for (std::size_t block = first; block < last; ++block) {
+      double* block_sums = sums.data() + block * stride;
+      std::fill(block_sums, block_sums + stride, 0.0);
+      for (std::size_t i = block * rows; i < std::min(B, (block + 1) * rows); ++i) {
+        T* dxr = stream ? staging : dx.data() + i * D;
+        const RowStatistics stats{cache.mean[i], cache.stat[i], cache.rstd[i]};
+        backward_row(dxr, block_sums, block_sums + ng, block_sums[ng + nb], dy.data() + i * D,
+                     x.data() + i * D, stats, c);
+        if (stream) stream_copy(dx.data() + i * D, staging, D);
+      }
     }
-    const T* xr = row.x;
-    const double mean = row.stats.mean, rstd = row.stats.rstd, shift = lambda * mean;
-
-    BackwardSums sums;
-    with_flags(centered, vector_gain, bias, [&](auto Centered, auto VectorGain, auto Bias) {
-      sums = backward_sums<T, Centered(), VectorGain(), Bias()>(dgain.data(), dbias.data(), dyr,
-                                                                xr, shift, rstd, g, g0, gs, D);
-    });
-    if (f.gain == Gain::scalar) dgain[0] += sums.dy_dot_n;
-
-    const double slope = rescale ? denominator_slope(row.stats.stat, row.eps, spec.eps_mode) : 0;
-    const double c = rescale ? sums.dn_dot_z * rstd * rstd * slope / divisor : 0.0;
-    double dz_sum = 0;
-    if (lambda != 0 || learn_lambda) {
-      // sum_{j<k} z_j: the first pass summed all D (no kind both centers and has k < D).
-      const double z_sum = k == D ? sums.z_sum : sum_deviation(xr, shift, k);
-      dz_sum = rstd * sums.dn_sum - c * z_sum;
-    }
-    const double correction = lambda * dz_sum / double(D);
-    // The statistic's term -z_j * c reaches the first k features only.
-    with_flags(centered, vector_gain, false, [&](auto Centered, auto VectorGain, auto) {
-      constexpr bool C = Centered(), G = VectorGain();
-      const SplitShift<T> split(shift);
-      backward_dx<T, C, G>(dxr, dyr, xr, split, rstd, c, correction, g, g0, gs, k);
-      backward_dx<T, C, G>(dxr + k, dyr + k, xr + k, split, rstd, 0.0, correction,
-                           G ? g + k : g, g0, gs, D - k);
-    });
-    // dx = 2^-e dx'; mean * dz_sum is scale-free (2^e mean' times 2^-e dz_sum').
-    if (row.e) for (std::size_t j = 0; j < D; ++j) dxr[j] = std::ldexp(dxr[j], -row.e);
-    if (stream) stream_copy(dx.data() + i * D, staging, D);
-    dlambda -= mean * dz_sum;
+    if (stream) stream_fence();  // on the thread that streamed, before the region ends
+  });
+  for (std::size_t j = 0; j < stride; ++j) {
+    double total = 0;
+    for (std::size_t block = 0; block < blocks; ++block) total += sums[block * stride + j];
+    if (j < ng) grads.gain[j] += T(total);
+    else if (j < ng + nb) grads.bias[j - ng] += T(total);
+    else if (c.learn_lambda) grads.lambda[0] += T(total);
   }
-  if (stream) stream_fence();
-  store_accumulated(grads.gain, dgain);
-  store_accumulated(grads.bias, dbias);
-  if (learn_lambda) grads.lambda[0] += T(dlambda);
 }
 
 void ShiftScaleNorm::forward(std::span<float> y, NormCache& cache, std::span<const float> x,

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "core/parallel.hpp"
 #include "core/strings.hpp"
 #include "core/timer.hpp"
 #include "io/fault.hpp"
@@ -335,6 +336,9 @@ TrainResult run(const io::Config& c, const std::string& out_dir, std::ostream& l
   io::Config resolved = c;
   resolved.set("train.out=" + toml_quoted(dir));
   const std::string path = (std::filesystem::path(dir) / (run_name(c) + schema::suffix::kRunFile)).string();
+  // `threads` is both OpenBLAS's count for one call and the pool's (core/parallel.hpp: attention
+  // heads, normalizer rows, element-wise layers), which is capped at usable_cpus() alone.
+  set_threads(int(std::min<std::int64_t>(threads, 1 << 20)));
   if (const int used = set_blas_threads(int(std::min<std::int64_t>(threads, 1 << 20))); used < threads) {
     const int cpus = usable_cpus();
     log << "note: threads = " << threads << ", but BLAS uses " << used << " ("
