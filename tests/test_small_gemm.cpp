@@ -1,7 +1,7 @@
 // gemm_panels (core/small_gemm.hpp) against a plain triple loop in double, over shapes that
 // exercise every edge: fewer rows left than a register block (4 with AVX-512, 6 with AVX2 and
 // SSE2), more rows than one 256-row chunk, a last panel narrower than 64 columns and narrower
-// than a vector, K not a multiple of the 128-deep slices, K = 0 and 1, overwrite and accumulate,
+// than a vector, K not a multiple of the 256-deep slices, K = 0 and 1, overwrite and accumulate,
 // with and without a bias; float through every kernel set this CPU runs (kernels::runnable()).
 // Then the same bits from 1 and 2 threads.
 #include <catch2/catch.hpp>
@@ -74,7 +74,7 @@ template <class T>
 void check_shapes(const kernels::Table* kernel) {
   for (std::size_t M : {1, 3, 4, 5, 7, 9, 262})
     for (std::size_t N : {1, 7, 16, 63, 64, 65, 200})
-      for (std::size_t K : {0, 1, 127, 128, 129, 300})
+      for (std::size_t K : {0, 1, 129, 256, 257, 300})
         for (bool accumulate : {false, true})
           check_shape<T>(kernel, M, N, K, accumulate, N == 65 || N == 1, K % 2 == 1);
 }

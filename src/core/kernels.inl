@@ -85,17 +85,19 @@ void sigmoid(float* y, const float* x, std::size_t n) {
 // The panel GEMM (Table::gemm_panel). A block of R rows x V vectors of C lives in R * V registers
 // through the whole k loop; each k loads V vectors of the panel row, broadcasts one element of A
 // per row and does R * V multiply-adds. A panel (64 columns) is covered by strips of V vectors,
-// the rows by blocks of R. R and V are chosen per register file, by measurement (bench_gemm,
-// Zen 4, one core, GFLOP/s at M 32, K 256, N 768 and M 2048, K 128, N 384):
-//   32 registers of 16 lanes (AVX-512): 4 x 4, a full panel per strip (16 accumulators, 4 panel
-//     vectors, 1 broadcast);
-//   16 registers of 8 lanes (AVX2): 6 x 2 (12 accumulators + 2 + 1), strips of 16 columns;
+// the rows by blocks of R. R and V were chosen by measurement (tests/bench_gemm, Zen 4 VM, one
+// core, GFLOP/s at the GRU's 32 x 256 x 768 / Transformer's 2048 x 512 x 128 forward):
+//   32 registers of 16 lanes (AVX-512): 6 x 4, a full panel per strip (24 accumulators, 4 panel
+//     vectors, 1 broadcast): 103-107 / 96-100; 4 x 4 gave 79-84 / 65-77 (16 multiply-adds per k
+//     against 8 loads), 8 x 2 103 / 91-94, 12 x 2 105 / 87-100;
+//   16 registers of 8 lanes (AVX2): 6 x 2 (12 accumulators + 2 + 1), strips of 16 columns:
+//     93-100 / 70-91; 4 x 3 (strips of 24, 16 at a panel's end) 66-75 / 61-65;
 //   16 registers of 4 lanes (SSE2, no FMA: one more register for the product): 6 x 2;
-//   32 registers of 4 lanes (NEON): 6 x 4.
+//   32 registers of 4 lanes (NEON): 6 x 4. (Neither measured here: no such machine.)
 #if defined(NORMLAB_GEMM_ROWS)  // for measuring other blocks: -DNORMLAB_GEMM_ROWS=... on the unit
 constexpr std::size_t kGemmRows = NORMLAB_GEMM_ROWS, kGemmVecs = NORMLAB_GEMM_VECS;
 #elif defined(__AVX512F__)
-constexpr std::size_t kGemmRows = 4, kGemmVecs = 4;
+constexpr std::size_t kGemmRows = 6, kGemmVecs = 4;  // also the generic unit under -march=native
 #elif defined(__aarch64__)
 constexpr std::size_t kGemmRows = 6, kGemmVecs = 4;
 #else
