@@ -174,8 +174,9 @@ void gemm_panel(float* C, std::size_t ldc, const float* A, std::size_t lda, cons
                 std::size_t K, std::size_t rows, std::size_t cols, bool accumulate,
                 const float* bias) {
   constexpr std::size_t kStrip = kGemmVecs * kLanes;
-  // Strip by strip, all rows: the strip's K x kStrip slice of the panel stays in L1 while the
-  // rows of A pass over it.
+  // Strip by strip, all rows: a narrow strip's K x kStrip slice of the panel (16 columns with
+  // AVX2: 16 KiB at K 256) stays in L1 while the rows of A pass over it; AVX-512's strip is the
+  // whole panel, from L2.
   for (std::size_t j = 0; j < cols; j += kStrip) {
     const std::size_t w = cols - j < kStrip ? cols - j : kStrip;
     const std::size_t vecs = (w + kLanes - 1) / kLanes;

@@ -97,10 +97,10 @@ template <class T, class RowsFn>
 void gemm_tasks(T* C, std::size_t ldc, const T* A, std::size_t lda, const Panels<T>& B,
                 std::size_t M, bool accumulate, const T* bias, RowsFn rows_fn) {
   const std::size_t panels = (B.cols() + kWidth - 1) / kWidth, chunks = (M + kChunk - 1) / kChunk;
-  // A task of fewer than ~64k multiply-adds (the GRU's 32 rows x 256 deep x 64 columns is 512k)
-  // is not worth waking a thread for.
-  const std::size_t task_flops = std::min(M, kChunk) * std::max<std::size_t>(B.rows(), 1) * kWidth;
-  const std::size_t grain = std::max<std::size_t>(1, (std::size_t(1) << 16) / task_flops);
+  // Fewer than ~64k multiply-adds are not worth waking a thread for (the GRU's task, 32 rows x
+  // 256 deep x 64 columns, is 512k; a test's 8 x 16 x 16 product is not).
+  const std::size_t task_macs = std::min(M, kChunk) * std::max<std::size_t>(B.rows(), 1) * kWidth;
+  const std::size_t grain = std::max<std::size_t>(1, (std::size_t(1) << 16) / task_macs);
   parallel_for(chunks * panels, grain, [&](std::size_t begin, std::size_t end) {
     for (std::size_t t = begin; t < end; ++t) {
       const std::size_t i0 = t / panels * kChunk, p = t % panels;
