@@ -1,8 +1,8 @@
 // bench_gemm: the panel GEMM (core/small_gemm.hpp) against OpenBLAS at the products of the bench
 // train workloads, per kernel set this CPU runs, in GFLOP/s. The figures behind the choice of
-// path in nn/layers.cpp (kPanelRows and friends) and of the register blocks in core/kernels.inl.
+// path in nn/layers.cpp (linear_uses_panels) and of the register blocks in core/kernels.inl.
 //
-//   build/tests/bench_gemm [--seconds S] [--threads N] [--filter TEXT]
+//   build/tests/bench_gemm [--seconds S] [--rounds R] [--threads N] [--filter TEXT]
 //   taskset -c 1 build/tests/bench_gemm       # one core, as the figures in the comments were taken
 //
 // Each row is one product as the layer does it:
@@ -11,9 +11,11 @@
 //   wgrad  dW (M, N) += dy^T x, dy (K, M), x (K, N):          transpose dy + pack x + panels
 //                                                             vs sgemm(T, N)
 //   rec    C (M, N) = A (M, K) B, B packed once beforehand (the GRU's 64 steps): panels vs sgemm
-// "panels" columns include the per-call packing (the layer pays it on every call), "kernel" does
-// not. Times are the CPU time of this thread (wall time with --threads above 1), the best of `rounds` rounds of at least S seconds,
-// the candidates interleaved within a round (a shared machine drifts).
+// "+pack" columns include the per-call packing (the layer pays it on every call), "kernel" does
+// not. Times are the CPU time of this thread (wall time with --threads above 1), the best of
+// --rounds rounds of at least S seconds each, the candidates interleaved within a round (a shared
+// machine drifts). The first line names OpenBLAS's kernel family: "Prescott" means it misread
+// the CPU (core/gemm.hpp), and OPENBLAS_CORETYPE=SkylakeX (or Haswell) gives its real rate.
 #include <time.h>
 
 #include <algorithm>

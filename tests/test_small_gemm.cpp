@@ -64,8 +64,9 @@ void check_shape(const kernels::Table* kernel, std::size_t M, std::size_t N, std
   else P.pack(B.data(), N, K, N);
   run_panels(kernel, C.data(), ldc, A.data(), lda, P, M, accumulate,
              with_bias ? bias.data() : nullptr);
-  INFO((kernel ? kernel->name : "double") << " M " << M << " N " << N << " K " << K << " accumulate " << accumulate << " transposed "
-            << transposed << " bias " << with_bias);
+  INFO((kernel ? kernel->name : "double")
+       << " M " << M << " N " << N << " K " << K << " accumulate " << accumulate
+       << " transposed " << transposed << " bias " << with_bias);
   NORMLAB_CHECK_CLOSE("C", C.data(), C.size(), ref.data(), ref.size(),
                       (test::Tolerance{0, 0, bound}));
 }

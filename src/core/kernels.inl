@@ -181,10 +181,14 @@ void gemm_panel(float* C, std::size_t ldc, const float* A, std::size_t lda, cons
     const std::size_t w = cols - j < kStrip ? cols - j : kStrip;
     const std::size_t vecs = (w + kLanes - 1) / kLanes;
     const float* b = bias ? bias + j : nullptr;
-    for (std::size_t i = 0; i < rows; i += kGemmRows) {
-      const std::size_t r = rows - i < kGemmRows ? rows - i : kGemmRows;
+    // The rows in blocks of equal height, not full blocks and a short one: the GRU's 32 rows as
+    // 6 6 5 5 5 5 rather than 6 6 6 6 6 2 (a 2-row block does 8 multiply-adds per 6 loads).
+    const std::size_t blocks = (rows + kGemmRows - 1) / kGemmRows;
+    for (std::size_t n = 0, i = 0; n < blocks; ++n) {
+      const std::size_t r = rows / blocks + (n < rows % blocks ? 1 : 0);
       gemm_strip<kGemmVecs>(vecs, r, C + i * ldc + j, ldc, A + i * lda, lda, P + j, K, w,
                             accumulate, b);
+      i += r;
     }
   }
 }

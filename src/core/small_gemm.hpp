@@ -8,10 +8,10 @@
 //
 // float goes through the register-blocked kernel of the CPU's kernel set (core/kernels.hpp,
 // Table::gemm_panel: 6 rows x 64 columns of C in 24 zmm registers with AVX-512, 6 x 16 in 12
-// ymm with AVX2), one multiply-add per k in order of k (deterministic). double uses a plain loop the
-// compiler vectorizes. With threads() > 1 the row chunks and panels are split among the threads;
-// each element is computed by one thread in the same order, so C's bits do not depend on the
-// thread count.
+// ymm with AVX2), one multiply-add per k in order of k (deterministic). double uses a plain loop
+// the compiler vectorizes. With threads() > 1 the row chunks and panels are split among the
+// threads; each element is computed by one thread in the same order, so C's bits do not depend
+// on the thread count (they may differ between kernel sets: FMA or not).
 #pragma once
 
 #include <cstddef>

@@ -22,11 +22,12 @@ namespace normlab::nn {
 //     GRU head dx (N 256) 0.97;
 //   N not a multiple of 64 (the 65-token head): 0.90-0.94, the last panel being mostly padding;
 //   rows 128 (the MLP): 0.97-1.06, no gain worth the rule.
-// OpenBLAS packs A as well, which costs about as much per element of A as the 2N flops that
-// element takes part in: at N <= 128 that no longer comes back. The AVX2 kernel (NORMLAB_ISA=avx2
-// against the same AVX-512 OpenBLAS) ties at best (0.89-1.03) and the SSE2/NEON ones are slower,
-// so only the AVX-512 kernel set takes these products; the GRU's recurrent products, packed once
-// per sequence, take panels on every ISA (gru_lm.cpp).
+// A likely reason: OpenBLAS packs A too, a cost per element of A that its 2N flops amortize less
+// at small N. The AVX2 kernel (NORMLAB_ISA=avx2 against the same AVX-512 OpenBLAS) ties at best
+// (0.89-1.03) and the SSE2/NEON ones are slower, so only the AVX-512 kernel set takes these
+// products; the GRU's recurrent products, packed once per sequence, take panels on every ISA
+// (gru_lm.cpp). The rule before (every product of >= 512 rows) came from an Intel SkylakeX
+// machine and the former 4 x 64 kernel.
 constexpr std::size_t kPanelRows = 512;
 
 template <class T>
@@ -73,8 +74,8 @@ void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, s
     }
   }
   // dW (out, in) += dy^T x stays with OpenBLAS: panels would first transpose dy and pack x, and
-  // that copying (bench_gemm wgrad: kernel 107-109 GFLOP/s, 32-62 with the copies) loses to
-  // sgemm's 88-92.
+  // that copying (bench_gemm wgrad: kernel 107-109 GFLOP/s, 32-62 with a plain transpose) loses
+  // to sgemm's 88-92.
   gemm(Trans::yes, Trans::no, out, in, B, T(1), dy, out, x, in, T(1), dW, in);
   if (db) add_column_sums(db, dy, B, out);
 }
