@@ -44,7 +44,7 @@ std::vector<std::pair<std::size_t, std::size_t>> ranges_of(std::size_t n, std::s
 
 }  // namespace
 
-TEST_CASE("parallel: split_range covers [0, n) in order, sizes within one of each other") {
+TEST_CASE("parallel: split_range covers 0 to n in order, sizes within one of each other") {
   for (std::size_t n : {0, 1, 2, 5, 64, 1001}) {
     for (std::size_t parts : {1, 2, 3, 7}) {
       std::size_t next = 0, smallest = n, largest = 0;

@@ -22,6 +22,10 @@
 
 namespace normlab::kernels {
 
+// Columns in one panel of the panel GEMM's packed right-hand operand (core/small_gemm.hpp): a
+// panel row is 256 bytes, four cache lines, whatever the vector width.
+inline constexpr std::size_t kPanelWidth = 64;
+
 enum class Isa { generic, avx2, avx512 };
 
 struct Table {
@@ -40,6 +44,19 @@ struct Table {
   void (*tanh)(float* y, const float* x, std::size_t n) = nullptr;
   // y = 1 / (1 + e^-x)
   void (*sigmoid)(float* y, const float* x, std::size_t n) = nullptr;
+
+  // The panel GEMM's register-blocked kernel: C (rows, cols) = A (rows, K) P (K, cols)
+  // [+ bias (cols)] [+ C when `accumulate`], P a slice of one packed panel (row stride
+  // kPanelWidth, cols <= kPanelWidth; the columns from cols up to the vector width are read and
+  // never stored). Row strides ldc, lda. Each element is sum_k a_ik p_kj in order of k, one
+  // multiply-add per k from zero, then + bias, then C + that: its bits do not depend on `rows`
+  // or on where the element lies in the block, so any split of the rows or panels among threads
+  // gives the same C.
+  void (*gemm_panel)(float* C, std::size_t ldc, const float* A, std::size_t lda, const float* P,
+                     std::size_t K, std::size_t rows, std::size_t cols, bool accumulate,
+                     const float* bias) = nullptr;
+  // The kernel's register block, rows x columns of C (for bench_gemm and describe()).
+  std::size_t gemm_rows = 0, gemm_cols = 0;
 };
 
 // The table this process uses: the widest ISA compiled in and supported by the CPU, or the one

@@ -82,6 +82,117 @@ void sigmoid(float* y, const float* x, std::size_t n) {
   map1(y, x, n, [](Vec v) { return Vec(1.0f) / (Vec(1.0f) + xsimd::exp(-v)); });
 }
 
+// The panel GEMM (Table::gemm_panel). A block of R rows x V vectors of C lives in R * V registers
+// through the whole k loop; each k loads V vectors of the panel row, broadcasts one element of A
+// per row and does R * V multiply-adds. A panel (64 columns) is covered by strips of V vectors,
+// the rows by blocks of R. R and V were chosen by measurement (tests/bench_gemm, Zen 4 VM, one
+// core, GFLOP/s at the GRU's 32 x 256 x 768 / Transformer's 2048 x 512 x 128 forward):
+//   32 registers of 16 lanes (AVX-512): 6 x 4, a full panel per strip (24 accumulators, 4 panel
+//     vectors, 1 broadcast): 103-107 / 96-100; 4 x 4 gave 79-84 / 65-77 (16 multiply-adds per k
+//     against 8 loads), 8 x 2 103 / 91-94, 12 x 2 105 / 87-100;
+//   16 registers of 8 lanes (AVX2): 6 x 2 (12 accumulators + 2 + 1), strips of 16 columns:
+//     93-100 / 70-91; 4 x 3 (strips of 24, 16 at a panel's end) 66-75 / 61-65;
+//   16 registers of 4 lanes (SSE2, no FMA: one more register for the product): 6 x 2;
+//   32 registers of 4 lanes (NEON): 6 x 4. (Neither measured here: no such machine.)
+#if defined(NORMLAB_GEMM_ROWS)  // for measuring other blocks: -DNORMLAB_GEMM_ROWS=... on the unit
+constexpr std::size_t kGemmRows = NORMLAB_GEMM_ROWS, kGemmVecs = NORMLAB_GEMM_VECS;
+#elif defined(__AVX512F__)
+constexpr std::size_t kGemmRows = 6, kGemmVecs = 4;  // also the generic unit under -march=native
+#elif defined(__aarch64__)
+constexpr std::size_t kGemmRows = 6, kGemmVecs = 4;
+#else
+constexpr std::size_t kGemmRows = 6, kGemmVecs = 2;
+#endif
+static_assert(kPanelWidth % kLanes == 0, "a panel row is whole vectors");
+
+// Stores sum (+ bias) (+ C) into the first n (<= kLanes) floats of c.
+inline void put(float* c, Vec sum, std::size_t n, bool accumulate, const float* bias) {
+  if (n == kLanes) {
+    if (bias) sum = sum + Vec::load_unaligned(bias);
+    if (accumulate) sum = Vec::load_unaligned(c) + sum;
+    sum.store_unaligned(c);
+    return;
+  }
+  alignas(64) float buf[kLanes] = {}, tmp[kLanes] = {};
+  if (bias) {
+    for (std::size_t j = 0; j < n; ++j) tmp[j] = bias[j];
+    sum = sum + Vec::load_aligned(tmp);
+  }
+  if (accumulate) {
+    for (std::size_t j = 0; j < n; ++j) tmp[j] = c[j];
+    sum = Vec::load_aligned(tmp) + sum;
+  }
+  sum.store_aligned(buf);
+  for (std::size_t j = 0; j < n; ++j) c[j] = buf[j];
+}
+
+// R rows x V vectors of C from K rows of the panel; stores the first `cols` columns.
+template <std::size_t R, std::size_t V>
+inline void gemm_block(float* C, std::size_t ldc, const float* A, std::size_t lda, const float* P,
+                       std::size_t K, std::size_t cols, bool accumulate, const float* bias) {
+  Vec acc[R][V];
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t v = 0; v < V; ++v) acc[r][v] = Vec(0.0f);
+  for (std::size_t k = 0; k < K; ++k) {
+    const float* p = P + k * kPanelWidth;
+    Vec b[V];
+    for (std::size_t v = 0; v < V; ++v) b[v] = Vec::load_unaligned(p + v * kLanes);
+    for (std::size_t r = 0; r < R; ++r) {
+      const Vec a(A[r * lda + k]);
+      for (std::size_t v = 0; v < V; ++v) acc[r][v] = xsimd::fma(a, b[v], acc[r][v]);
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t v = 0; v < V && v * kLanes < cols; ++v) {
+      const std::size_t n = cols - v * kLanes < kLanes ? cols - v * kLanes : kLanes;
+      put(C + r * ldc + v * kLanes, acc[r][v], n, accumulate, bias ? bias + v * kLanes : nullptr);
+    }
+  }
+}
+
+// gemm_block with R = rows (1 <= rows <= kGemmRows) chosen at run time.
+template <std::size_t R, std::size_t V>
+inline void gemm_rows(std::size_t rows, float* C, std::size_t ldc, const float* A,
+                      std::size_t lda, const float* P, std::size_t K, std::size_t cols,
+                      bool accumulate, const float* bias) {
+  if (rows == R) return gemm_block<R, V>(C, ldc, A, lda, P, K, cols, accumulate, bias);
+  if constexpr (R > 1) gemm_rows<R - 1, V>(rows, C, ldc, A, lda, P, K, cols, accumulate, bias);
+}
+
+// ... and V = vecs (1 <= vecs <= kGemmVecs): the strip at a panel's ragged end.
+template <std::size_t V>
+inline void gemm_strip(std::size_t vecs, std::size_t rows, float* C, std::size_t ldc,
+                       const float* A, std::size_t lda, const float* P, std::size_t K,
+                       std::size_t cols, bool accumulate, const float* bias) {
+  if (vecs == V) {
+    return gemm_rows<kGemmRows, V>(rows, C, ldc, A, lda, P, K, cols, accumulate, bias);
+  }
+  if constexpr (V > 1) gemm_strip<V - 1>(vecs, rows, C, ldc, A, lda, P, K, cols, accumulate, bias);
+}
+
+void gemm_panel(float* C, std::size_t ldc, const float* A, std::size_t lda, const float* P,
+                std::size_t K, std::size_t rows, std::size_t cols, bool accumulate,
+                const float* bias) {
+  constexpr std::size_t kStrip = kGemmVecs * kLanes;
+  // Strip by strip, all rows: a narrow strip's K x kStrip slice of the panel (16 columns with
+  // AVX2: 16 KiB at K 256) stays in L1 while the rows of A pass over it; AVX-512's strip is the
+  // whole panel, from L2.
+  for (std::size_t j = 0; j < cols; j += kStrip) {
+    const std::size_t w = cols - j < kStrip ? cols - j : kStrip;
+    const std::size_t vecs = (w + kLanes - 1) / kLanes;
+    const float* b = bias ? bias + j : nullptr;
+    // The rows in blocks of equal height, not full blocks and a short one: the GRU's 32 rows as
+    // 6 6 5 5 5 5 rather than 6 6 6 6 6 2 (a 2-row block does 8 multiply-adds per 6 loads).
+    const std::size_t blocks = (rows + kGemmRows - 1) / kGemmRows;
+    for (std::size_t n = 0, i = 0; n < blocks; ++n) {
+      const std::size_t r = rows / blocks + (n < rows % blocks ? 1 : 0);
+      gemm_strip<kGemmVecs>(vecs, r, C + i * ldc + j, ldc, A + i * lda, lda, P + j, K, w,
+                            accumulate, b);
+      i += r;
+    }
+  }
+}
+
 }  // namespace
 
 const Table* table() {
@@ -96,6 +207,9 @@ const Table* table() {
     k.gelu_backward = gelu_backward;
     k.tanh = tanh;
     k.sigmoid = sigmoid;
+    k.gemm_panel = gemm_panel;
+    k.gemm_rows = kGemmRows;
+    k.gemm_cols = kGemmVecs * kLanes;
     return k;
   }();
   return &t;

@@ -15,10 +15,28 @@
 
 namespace normlab::nn {
 
-// Linear layers with at least this many rows go through gemm_panels: the weight is packed on
-// every call, which pays off over many rows (the Transformer's 2048: a step 122 -> 114 ms) and
-// not over few (the MLP's 128: its forward 0.84 -> 0.95 ms).
+// Which products of a Linear layer go through gemm_panels (the weight packed on every call) and
+// which through OpenBLAS: measured with tests/bench_gemm (Zen 4 VM, one core, OpenBLAS 0.3.21's
+// Cooperlake kernels at 85-97 GFLOP/s; panels including the per-call packing, relative to sgemm):
+//   rows 2048, N (the product's columns) 64 or 128: Transformer proj fwd 1.06, out fwd (K 512)
+//     1.13, qkv/proj/fc/head dx 1.11/1.07/1.12/1.04, GRU W_ih dx (K 768, N 64) 1.29;
+//   rows 2048, N 384 or more: qkv fwd 0.92, fc fwd 0.89, out dx (N 512) 0.90, GRU W_ih fwd 0.94,
+//     GRU head dx (N 256) 0.97;
+//   N not a multiple of 64 (the 65-token head): 0.90-0.94, the last panel being mostly padding;
+//   rows 128 (the MLP): 0.97-1.06, no gain worth the rule.
+// A likely reason: OpenBLAS packs A too, a cost per element of A that its 2N flops amortize less
+// at small N. The AVX2 kernel (NORMLAB_ISA=avx2 against the same AVX-512 OpenBLAS) ties at best
+// (0.89-1.03) and the SSE2/NEON ones are slower, so only the AVX-512 kernel set takes these
+// products; the GRU's recurrent products, packed once per sequence, take panels on every ISA
+// (gru_lm.cpp). The rule before (every product of >= 512 rows) came from an Intel SkylakeX
+// machine and the former 4 x 64 kernel.
 constexpr std::size_t kPanelRows = 512;
+
+template <class T>
+bool linear_uses_panels(std::size_t rows, std::size_t cols) {
+  return std::is_same_v<T, float> && rows >= kPanelRows && cols % Panels<T>::kWidth == 0 &&
+         cols <= 2 * Panels<T>::kWidth && kernels::active().isa == kernels::Isa::avx512;
+}
 
 // The weight packed for gemm_panels, per thread, reused by every call (no allocation once grown).
 template <class T>
@@ -30,10 +48,10 @@ Panels<T>& weight_panels() {
 template <class T>
 void linear_forward(T* y, const T* x, const T* W, const T* b, std::size_t B, std::size_t in,
                     std::size_t out) {
-  if (kPanelKernel<T> && B >= kPanelRows) {
-    // W^T packed once per call (2% of the product at the Transformer's shapes), then y = x W^T + b
-    // with the bias added in the kernel: 10-15% faster than OpenBLAS here, whose packing and
-    // separate pass for the bias rows do not come back.
+  if (linear_uses_panels<T>(B, out)) {
+    // W^T packed once per call (1-3% of the product at the Transformer's shapes; not worth
+    // keeping across the step, and the backward packs W, not W^T, a layout of its own), then
+    // y = x W^T + b with the bias added in the kernel.
     Panels<T>& Wt = weight_panels<T>();
     Wt.pack_transposed(W, in, in, out);
     gemm_panels(y, out, x, in, Wt, B, false, b);
@@ -49,7 +67,7 @@ template <class T>
 void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, std::size_t B,
                      std::size_t in, std::size_t out) {
   if (dx) {
-    if (kPanelKernel<T> && B >= kPanelRows) {
+    if (linear_uses_panels<T>(B, in)) {
       Panels<T>& Wp = weight_panels<T>();
       Wp.pack(W, in, out, in);  // dx (B, in) = dy (B, out) W (out, in)
       gemm_panels(dx, in, dy, out, Wp, B, false);
@@ -57,6 +75,9 @@ void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, s
       gemm(Trans::no, Trans::no, B, in, out, T(1), dy, out, W, in, T(0), dx, in);
     }
   }
+  // dW (out, in) += dy^T x stays with OpenBLAS: panels would first transpose dy and pack x, and
+  // that copying (bench_gemm wgrad: kernel 107-109 GFLOP/s, 32-62 with a plain transpose) loses
+  // to sgemm's 88-92.
   gemm(Trans::yes, Trans::no, out, in, B, T(1), dy, out, x, in, T(1), dW, in);
   if (db) add_column_sums(db, dy, B, out);
 }
