@@ -6,6 +6,8 @@
 #include <cstring>
 #include <iomanip>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
@@ -61,6 +63,60 @@ struct Subject {
   std::vector<double> fwd, both;  // seconds per call, one per round
 };
 
+// Every kind's normalizer with its parameters (initial values) and gradients, at width D.
+std::vector<Subject> make_subjects(const std::vector<std::string>& kinds, std::size_t D) {
+  std::vector<Subject> subjects;
+  for (const auto& kind : kinds) {
+    Subject s{kind, norm::make_normalizer(kind), {}, {}, {}, {}, {}, {}, {}};
+    auto specs = s.normalizer->param_specs(D);
+    s.params = norm::initial_params<float>(specs);
+    s.grads.assign(s.params.size(), 0.0f);
+    s.p = norm::bind_params<const float>(specs, std::span<const float>(s.params));
+    s.g = norm::bind_params<float>(specs, std::span<float>(s.grads));
+    subjects.push_back(std::move(s));
+  }
+  return subjects;
+}
+
+// Prints one D's table: memcpy's rate, then every kind's forward and forward+backward rates and
+// their share of memcpy's, from the `repeats` rounds' seconds per call (`copy` has one entry per
+// round, or with `best` one per window of the regime's pool). Returns LayerNorm's time over
+// RMSNorm's (forward, forward+backward) when both kinds are among `subjects`.
+std::optional<std::pair<double, double>> print_dim_table(
+    std::ostream& out, std::size_t D, std::size_t B, double gb, const std::vector<double>& copy,
+    const std::vector<Subject>& subjects, int repeats, bool best) {
+  // Median over rounds of a per-round quantity.
+  auto median_of = [&](auto&& per_round) {
+    std::vector<double> v;
+    for (int r = 0; r < repeats; ++r) v.push_back(per_round(std::size_t(r)));
+    return median(std::move(v));
+  };
+  // A figure's time: the median over rounds, or with `best` the fastest round.
+  auto time_of = [&](const std::vector<double>& v) {
+    return best ? *std::min_element(v.begin(), v.end()) : median(v);
+  };
+  // a's time over b's: the median of per-round ratios, or with `best` the ratio of the fastest.
+  auto ratio = [&](const std::vector<double>& a, const std::vector<double>& b) {
+    return best ? time_of(a) / time_of(b)
+                : median_of([&](std::size_t r) { return a[r] / b[r]; });
+  };
+  out << "\nD = " << D << ", B = " << B << ": memcpy " << std::setprecision(1)
+      << 2 * gb / time_of(copy) << " GB/s\n"
+      << "  kind          fwd GB/s  %memcpy   fwd+bwd GB/s  %memcpy\n";
+  const Subject *ln = nullptr, *rms = nullptr;
+  for (const auto& s : subjects) {
+    if (s.kind == "layernorm") ln = &s;
+    if (s.kind == "rmsnorm") rms = &s;
+    out << "  " << std::left << std::setw(12) << s.kind << std::right << std::setprecision(1)
+        << std::setw(10) << 2 * gb / time_of(s.fwd) << std::setw(8)
+        << 100 * ratio(copy, s.fwd) << "%"
+        << std::setw(15) << 5 * gb / time_of(s.both) << std::setw(8)
+        << 100 * 2.5 * ratio(copy, s.both) << "%\n";
+  }
+  if (!ln || !rms) return std::nullopt;
+  return std::pair{ratio(ln->fwd, rms->fwd), ratio(ln->both, rms->both)};
+}
+
 // One table: every kind at every D over tensors of `bytes` each. Each round times memcpy, then
 // every kind's forward and forward+backward, so a busy machine slows all of a round alike and
 // the per-round ratios stay meaningful; the figures are medians over rounds.
@@ -92,16 +148,7 @@ void bench_regime(std::ostream& out, const std::vector<std::string>& kinds,
     if (B == 0) fail("bench norms: D = ", D, " does not fit one row in ", bytes, " bytes");
     std::span<const float> xs(x.data(), n), dys(dy.data(), n);
     std::span<float> ys(y.data(), n), dxs(dx.data(), n);
-    std::vector<Subject> subjects;
-    for (const auto& kind : kinds) {
-      Subject s{kind, norm::make_normalizer(kind), {}, {}, {}, {}, {}, {}, {}};
-      auto specs = s.normalizer->param_specs(D);
-      s.params = norm::initial_params<float>(specs);
-      s.grads.assign(s.params.size(), 0.0f);
-      s.p = norm::bind_params<const float>(specs, std::span<const float>(s.params));
-      s.g = norm::bind_params<float>(specs, std::span<float>(s.grads));
-      subjects.push_back(std::move(s));
-    }
+    std::vector<Subject> subjects = make_subjects(kinds, D);
     const std::size_t tensor_bytes = n * sizeof(float);
     const double gb = double(tensor_bytes) / 1e9;
     std::vector<double> copy;
@@ -123,39 +170,11 @@ void bench_regime(std::ostream& out, const std::vector<std::string>& kinds,
         }, cpu));
       }
     }
-    // Median over rounds of a per-round quantity.
-    auto median_of = [&](auto&& per_round) {
-      std::vector<double> v;
-      for (int r = 0; r < repeats; ++r) v.push_back(per_round(std::size_t(r)));
-      return median(std::move(v));
-    };
     if (best) {  // whole-tensor copies, scaled to this D's B rows (B D = N when D divides N)
       for (double t : copy_pool) copy.push_back(t * double(n) / double(N));
     }
-    // A figure's time: the median over rounds, or with `best` the fastest round.
-    auto time_of = [&](const std::vector<double>& v) {
-      return best ? *std::min_element(v.begin(), v.end()) : median(v);
-    };
-    // a's time over b's: the median of per-round ratios, or with `best` the ratio of the fastest.
-    auto ratio = [&](const std::vector<double>& a, const std::vector<double>& b) {
-      return best ? time_of(a) / time_of(b)
-                  : median_of([&](std::size_t r) { return a[r] / b[r]; });
-    };
-    out << "\nD = " << D << ", B = " << B << ": memcpy " << std::setprecision(1)
-        << 2 * gb / time_of(copy) << " GB/s\n"
-        << "  kind          fwd GB/s  %memcpy   fwd+bwd GB/s  %memcpy\n";
-    const Subject *ln = nullptr, *rms = nullptr;
-    for (const auto& s : subjects) {
-      if (s.kind == "layernorm") ln = &s;
-      if (s.kind == "rmsnorm") rms = &s;
-      out << "  " << std::left << std::setw(12) << s.kind << std::right << std::setprecision(1)
-          << std::setw(10) << 2 * gb / time_of(s.fwd) << std::setw(8)
-          << 100 * ratio(copy, s.fwd) << "%"
-          << std::setw(15) << 5 * gb / time_of(s.both) << std::setw(8)
-          << 100 * 2.5 * ratio(copy, s.both) << "%\n";
-    }
-    if (ln && rms) {
-      ln_over_rms.push_back({D, {ratio(ln->fwd, rms->fwd), ratio(ln->both, rms->both)}});
+    if (auto r = print_dim_table(out, D, B, gb, copy, subjects, repeats, best)) {
+      ln_over_rms.push_back({D, *r});
     }
   }
   if (!ln_over_rms.empty()) {
