@@ -259,7 +259,7 @@ void print_step_table(std::ostream& out, const BenchTrainOptions& o,
 void print_throughput(std::ostream& out, const BenchTrainOptions& o, int threads,
                       const std::map<Key, Figure>& figures, const SgemmRate& sgemm) {
   out << "\nGEMM throughput: FLOPs of the step's matrix products counted from the shapes (the "
-         "formulas: bench/train.cpp), over the median step time, against sgemm in this process\n"
+         "formulas: bench/train_measure.cpp), over the median step time, against sgemm in this process\n"
       << "sgemm " << sgemm.M << "x" << sgemm.K << " times " << sgemm.K << "x" << sgemm.N << ", "
       << threads << " thread" << (threads == 1 ? "" : "s") << ": " << fixed(sgemm.gflops, 1)
       << " GFLOP/s (median of " << sgemm.repeats << ", " << o.clock << " clock)\n"
