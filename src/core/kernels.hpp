@@ -11,9 +11,9 @@
 //
 // Determinism: a kernel's result for an element does not depend on where in the array the element
 // is or on how a caller splits the array (the tail is computed as a full vector, padded), so a
-// split across threads changes no bit. Different ISAs may differ in the last bit (FMA contraction,
-// vector width in the GEMM's reductions are not split, but exp's polynomial is evaluated with or
-// without FMA).
+// split across threads changes no bit. Different sets may differ in the last bits: the generic
+// set of an x86-64-v1/v2 build has no FMA, so its polynomials and GEMM sums round twice where the
+// others round once (run files record the set, README "Speed on other CPUs").
 #pragma once
 
 #include <cstddef>
