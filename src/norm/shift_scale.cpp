@@ -430,12 +430,9 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
 
   const BackwardConstants<T> c(f, p.gain.data(), !grads.bias.empty());
   // Each block's sums (gain, bias, lambda) in a row of `sums`, added over the blocks in order at
-  // the end: the same bits on any thread count (block_rows, core/parallel.hpp). At most
-  // kMostBlocks blocks: a sums row per 8192 elements (block_rows alone) was 33 MB of extra
-  // traffic at B = 16384, D = 1024, and took forward+backward from 80% of memcpy to 60%.
-  constexpr std::size_t kMostBlocks = 32;
-  const std::size_t rows = std::max(block_rows(D), (B + kMostBlocks - 1) / kMostBlocks);
-  const std::size_t blocks = (B + rows - 1) / rows;
+  // the end: the same bits on any thread count (block_rows, core/parallel.hpp). At most 32
+  // blocks: a row of sums per 8192 elements was 33 MB more traffic at B 16384, D 1024 (-25%).
+  const std::size_t rows = std::max(block_rows(D), (B + 31) / 32), blocks = (B + rows - 1) / rows;
   const std::size_t ng = grads.gain.size(), nb = grads.bias.size(), stride = ng + nb + 1;
   const std::span<double> sums = work_row<double, kGradBlocks>(blocks * stride);
   const bool stream = stream_output(B, D * sizeof(T));
@@ -455,11 +452,9 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
     }
     if (stream) stream_fence();  // on the thread that streamed, before the region ends
   });
-  // Over the blocks in order, into block 0's row (row by row: contiguous reads).
-  double* total = sums.data();
+  double* total = sums.data();  // over the blocks in order, into block 0's row
   for (std::size_t block = 1; block < blocks; ++block) {
-    const double* row = sums.data() + block * stride;
-    for (std::size_t j = 0; j < stride; ++j) total[j] += row[j];
+    for (std::size_t j = 0; j < stride; ++j) total[j] += sums[block * stride + j];
   }
   for (std::size_t j = 0; j < ng; ++j) grads.gain[j] += T(total[j]);
   for (std::size_t j = 0; j < nb; ++j) grads.bias[j] += T(total[ng + j]);
