@@ -31,6 +31,20 @@ Recipe recipe(const std::string& workload, const BenchTrainShapes& s, const std:
   };
   set("model.family", workload == "nanogpt" ? "transformer" : workload);
   set("model.norm", norm);
+  // A pre-norm GELU Transformer LM (the transformer and nanogpt workloads). Without a normalizer,
+  // s' = s + F(s) and no final norm: the same graph as the torch peer's.
+  auto transformer = [&](std::size_t d, std::size_t layers, std::size_t heads, std::size_t ratio,
+                         std::size_t vocab, std::size_t len, std::size_t batch) {
+    set("model.width", d);
+    set("model.depth", layers);
+    set("model.heads", heads);
+    set("model.mlp_ratio", ratio);
+    set("model.activation", "gelu");
+    set("model.placement", norm == "none" ? "none" : "pre");
+    if (norm == "none") set("model.norm", "rmsnorm");  // unused without sites
+    r.task = {"random tokens", models::TaskKind::tokens, 0, vocab, len};
+    r.B = batch;
+  };
   if (workload == "mlp") {  // 784-256-256-256-10, a normalizer before each ReLU ("none": identity)
     set("model.width", s.mlp_width);
     set("model.depth", s.mlp_depth);
@@ -50,15 +64,7 @@ Recipe recipe(const std::string& workload, const BenchTrainShapes& s, const std:
     // nanoGPT's model.py with bias=True and dropout 0; untied embeddings (normlab has no tying
     // yet), and a head bias the twin adds to match. Its norm is LayerNorm; rmsnorm and none swap
     // it at every site as in the transformer workload.
-    set("model.width", s.ng_d);
-    set("model.depth", s.ng_layers);
-    set("model.heads", s.ng_heads);
-    set("model.mlp_ratio", s.ng_mlp_ratio);
-    set("model.activation", "gelu");
-    set("model.placement", norm == "none" ? "none" : "pre");
-    if (norm == "none") set("model.norm", "rmsnorm");  // unused without sites
-    r.task = {"random tokens", models::TaskKind::tokens, 0, s.ng_vocab, s.ng_len};
-    r.B = s.ng_batch;
+    transformer(s.ng_d, s.ng_layers, s.ng_heads, s.ng_mlp_ratio, s.ng_vocab, s.ng_len, s.ng_batch);
     // config/train_shakespeare_char.py: learning_rate 1e-3, beta2 0.99; train.py: beta1 0.9,
     // weight_decay 0.1 on every parameter of 2 or more dimensions (matrices and embeddings),
     // which is what normlab decays by default (decay_gains_biases false). torch.optim.AdamW's
@@ -69,16 +75,7 @@ Recipe recipe(const std::string& workload, const BenchTrainShapes& s, const std:
     r.optim.beta2 = 0.99;
     r.optim.weight_decay = 0.1;
   } else {
-    set("model.width", s.tf_d);
-    set("model.depth", s.tf_layers);
-    set("model.heads", s.tf_heads);
-    set("model.mlp_ratio", s.tf_mlp_ratio);
-    set("model.activation", "gelu");
-    // Without a normalizer, s' = s + F(s) and no final norm: the same graph as the torch peer's.
-    set("model.placement", norm == "none" ? "none" : "pre");
-    if (norm == "none") set("model.norm", "rmsnorm");  // unused without sites
-    r.task = {"random tokens", models::TaskKind::tokens, 0, s.tf_vocab, s.tf_len};
-    r.B = s.tf_batch;
+    transformer(s.tf_d, s.tf_layers, s.tf_heads, s.tf_mlp_ratio, s.tf_vocab, s.tf_len, s.tf_batch);
   }
   return r;
 }
