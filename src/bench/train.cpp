@@ -23,6 +23,7 @@
 #include "core/random.hpp"
 #include "core/strings.hpp"
 #include "core/timer.hpp"
+#include "nn/layers.hpp"
 #include "bench/torch_peer.hpp"
 #include "bench/train_measure.hpp"
 #include "bench/workloads.hpp"
@@ -155,6 +156,8 @@ void print_header(std::ostream& out, const BenchTrainOptions& o, const std::stri
       << "# kernels: " << kernels::describe(kernels::active())
       << (std::getenv("NORMLAB_ISA") ? " (chosen by NORMLAB_ISA)" : " (the widest this CPU runs)")
       << ": exp, GELU, tanh, sigmoid and the panel GEMM (core/kernels.hpp)\n"
+      << "# GEMM paths: the GRU's recurrent products through the panel kernel; "
+      << nn::linear_gemm_paths() << " (nn/layers.cpp says why)\n"
       << "# nanogpt: nanoGPT's CPU config (d 128, 4 layers, 4 heads, T 64, batch 12, AdamW lr 1e-3 "
          "betas (0.9, 0.99) wd 0.1); embeddings untied on both sides (normlab has no tying yet), "
          "biases everywhere and in the head\n"

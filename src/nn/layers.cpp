@@ -38,6 +38,14 @@ bool linear_uses_panels(std::size_t rows, std::size_t cols) {
          cols <= 2 * Panels<T>::kWidth && kernels::active().isa == kernels::Isa::avx512;
 }
 
+std::string linear_gemm_paths() {
+  return cat("Linear products in float of >= ", kPanelRows, " rows and ", Panels<float>::kWidth,
+             " or ", 2 * Panels<float>::kWidth, " output columns through the panel kernel ",
+             kernels::active().isa == kernels::Isa::avx512 ? "(here: yes, the avx512 set)"
+                                                           : "(here: no, only on the avx512 set)",
+             ", every other Linear product and every weight gradient through OpenBLAS");
+}
+
 // The weight packed for gemm_panels, per thread, reused by every call (no allocation once grown).
 template <class T>
 Panels<T>& weight_panels() {

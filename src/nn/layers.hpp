@@ -16,6 +16,9 @@ namespace normlab::nn {
 
 // ---- Linear: y = x W^T + b, W stored (out, in) as torch.nn.Linear ----
 // y (B, out); x (B, in); W (out, in); b (out) or empty.
+// Which GEMM each Linear product takes on this CPU, in words (bench prints it).
+std::string linear_gemm_paths();
+
 template <class T>
 void linear_forward(T* y, const T* x, const T* W, const T* b, std::size_t B, std::size_t in,
                     std::size_t out);
