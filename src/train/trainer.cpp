@@ -337,11 +337,14 @@ TrainResult run(const io::Config& c, const std::string& out_dir, std::ostream& l
   resolved.set("train.out=" + toml_quoted(dir));
   const std::string path = (std::filesystem::path(dir) / (run_name(c) + schema::suffix::kRunFile)).string();
   // `threads` is both OpenBLAS's count for one call and the pool's (core/parallel.hpp: attention
-  // heads, normalizer rows, element-wise layers), which is capped at usable_cpus() alone.
+  // heads, normalizer rows, element-wise layers), which is capped at usable_cpus() alone;
+  // `blas_threads` sets OpenBLAS's apart (whose own split may change bits: README).
   set_threads(int(std::min<std::int64_t>(threads, 1 << 20)));
-  if (const int used = set_blas_threads(int(std::min<std::int64_t>(threads, 1 << 20))); used < threads) {
+  const std::int64_t blas = c.integer("blas_threads") > 0 ? c.integer("blas_threads") : threads;
+  if (const int used = set_blas_threads(int(std::min<std::int64_t>(blas, 1 << 20))); used < blas) {
     const int cpus = usable_cpus();
-    log << "note: threads = " << threads << ", but BLAS uses " << used << " ("
+    log << "note: " << (blas == threads ? "threads" : "blas_threads") << " = " << blas
+        << ", but BLAS uses " << used << " ("
         << (used == cpus ? cat("this process may run on ", cpus, " CPUs")
                          : cat("ulimit -v leaves address space for ", used, " OpenBLAS threads"))
         << ")\n";

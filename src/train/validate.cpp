@@ -31,6 +31,9 @@ void validate(const io::Config& c) {
   const std::string dtype = c.string("dtype");
   if (dtype != "float32" && dtype != "float64") fail("dtype: '", dtype, "' is not one of float32, float64");
   if (c.integer("threads") < 1) fail("threads must be at least 1, got ", c.integer("threads"));
+  if (c.integer("blas_threads") < 0) {
+    fail("blas_threads must be 0 (as threads) or a thread count, got ", c.integer("blas_threads"));
+  }
   for (const char* key : {"train.steps", "train.eval_every", "train.flush_every"}) positive(c, key);
   for (const char* key : {"stats.every", "train.checkpoint_every"}) {
     if (c.integer(key) < 0) fail(key, " must be 0 (never) or a number of steps, got ", c.integer(key));
