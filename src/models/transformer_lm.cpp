@@ -51,7 +51,8 @@ void add(T* y, const T* a, const T* b, std::size_t n) {  // y = a + b
 }
 
 // Element-wise work of a step in ranges across threads (core/parallel.hpp): at least this many
-// elements a range, some microseconds of memory traffic for an add, more for GELU.
+// elements a range, some microseconds of memory traffic for an add (the activations split
+// themselves, nn/layers.cpp).
 constexpr std::size_t kElementGrain = 16384;
 
 template <class T>
@@ -191,10 +192,7 @@ void TransformerLm<T>::mlp_forward(Block& blk, T* f, const T* u) {
   blk.act.resize(N * m_);
   nn::linear_forward(blk.hidden.data(), u, params_.value(blk.fc_W).data(),
                      params_.value(blk.fc_b).data(), N, d, m_);
-  parallel_for_elements(N * m_, kElementGrain, [&](std::size_t first, std::size_t last) {
-    nn::activation_forward(blk.act.data() + first, blk.hidden.data() + first, last - first,
-                           c_.activation);
-  });
+  nn::activation_forward(blk.act.data(), blk.hidden.data(), N * m_, c_.activation);
   nn::linear_forward(f, blk.act.data(), params_.value(blk.out_W).data(),
                      params_.value(blk.out_b).data(), N, m_, d);
 }
@@ -205,10 +203,7 @@ void TransformerLm<T>::mlp_backward(Block& blk, T* du, const T* df, const T* u) 
   T* dact = sized(scratch_.dact, N * m_);
   nn::linear_backward(dact, params_.grad(blk.out_W).data(), params_.grad(blk.out_b).data(),
                       df, blk.act.data(), params_.value(blk.out_W).data(), N, m_, d);
-  parallel_for_elements(N * m_, kElementGrain, [&](std::size_t first, std::size_t last) {
-    nn::activation_backward(dact + first, dact + first, blk.hidden.data() + first,
-                            blk.act.data() + first, last - first, c_.activation);
-  });
+  nn::activation_backward(dact, dact, blk.hidden.data(), blk.act.data(), N * m_, c_.activation);
   nn::linear_backward(du, params_.grad(blk.fc_W).data(), params_.grad(blk.fc_b).data(), dact, u, params_.value(blk.fc_W).data(), N, d, m_);
 }
 

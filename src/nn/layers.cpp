@@ -123,32 +123,19 @@ constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
 // The float nonlinearities run through the per-ISA kernels (core/kernels.hpp: xsimd's exp, erfc
-// and tanh, vectorized on whatever CPU the binary lands on), split across the run's threads in
-// ranges of at least kGrain elements: the split changes no bit (kernels.hpp). The double paths
-// keep libm's functions, which the tests check against exactly.
-constexpr std::size_t kGrain = 8192;
+// and tanh, vectorized on whatever CPU the binary lands on). The double paths keep libm's
+// functions, which the tests check against exactly.
 
-template <class F>
-void split(std::size_t n, F f) {
-  parallel_for(n, kGrain, f);
-}
-}  // namespace
-
+// y = a(x) over one range of elements.
 template <class T>
-void activation_forward(T* y, const T* x, std::size_t n, Activation a) {
+void forward_range(T* y, const T* x, std::size_t n, Activation a) {
   if constexpr (std::is_same_v<T, float>) {
     const kernels::Table& k = kernels::active();
     switch (a) {
       case Activation::relu: break;
-      case Activation::gelu:
-        split(n, [&](std::size_t i, std::size_t j) { k.gelu_forward(y + i, x + i, j - i); });
-        return;
-      case Activation::tanh:
-        split(n, [&](std::size_t i, std::size_t j) { k.tanh(y + i, x + i, j - i); });
-        return;
-      case Activation::sigmoid:
-        split(n, [&](std::size_t i, std::size_t j) { k.sigmoid(y + i, x + i, j - i); });
-        return;
+      case Activation::gelu: k.gelu_forward(y, x, n); return;
+      case Activation::tanh: k.tanh(y, x, n); return;
+      case Activation::sigmoid: k.sigmoid(y, x, n); return;
     }
   }
   switch (a) {
@@ -168,16 +155,16 @@ void activation_forward(T* y, const T* x, std::size_t n, Activation a) {
   }
 }
 
+// dx = dy a'(x) over one range of elements (y = a(x), read by tanh and sigmoid only).
 template <class T>
-void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t n, Activation a) {
+void backward_range(T* dx, const T* dy, const T* x, const T* y, std::size_t n, Activation a) {
   switch (a) {
     case Activation::relu:
       for (std::size_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
       break;
     case Activation::gelu:
       if constexpr (std::is_same_v<T, float>) {
-        const kernels::Table& k = kernels::active();
-        split(n, [&](std::size_t i, std::size_t j) { k.gelu_backward(dx + i, dy + i, x + i, j - i); });
+        kernels::active().gelu_backward(dx, dy, x, n);
       } else {
         for (std::size_t i = 0; i < n; ++i) {
           double v = x[i];
@@ -196,6 +183,25 @@ void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t
       for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
       break;
   }
+}
+
+// Element-wise, so split across the run's threads in ranges of at least kGrain elements with no
+// bit changed (core/parallel.hpp parallel_for_elements; the kernels' tails are padded vectors).
+constexpr std::size_t kGrain = 8192;
+}  // namespace
+
+template <class T>
+void activation_forward(T* y, const T* x, std::size_t n, Activation a) {
+  parallel_for_elements(n, kGrain, [&](std::size_t first, std::size_t last) {
+    forward_range(y + first, x + first, last - first, a);
+  });
+}
+
+template <class T>
+void activation_backward(T* dx, const T* dy, const T* x, const T* y, std::size_t n, Activation a) {
+  parallel_for_elements(n, kGrain, [&](std::size_t first, std::size_t last) {
+    backward_range(dx + first, dy + first, x + first, y ? y + first : nullptr, last - first, a);
+  });
 }
 
 std::size_t scored_targets(const std::int32_t* targets, std::size_t n) {

@@ -28,6 +28,7 @@ void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, s
                      std::size_t in, std::size_t out);
 
 // ---- element-wise activations: y = f(x); dx = dy * f'(.) (written; dx may alias dy) ----
+// Split across the run's threads (core/parallel.hpp); the bits do not depend on the count.
 enum class Activation { relu, gelu, tanh, sigmoid };
 Activation parse_activation(const std::string& name);
 const char* to_string(Activation a);
