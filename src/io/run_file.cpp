@@ -311,6 +311,7 @@ RunWriter::RunWriter(const std::string& path, const RunAttributes& a, const Site
   f.write_attribute("/", attr::kSeed, a.seed);
   f.write_attribute("/", attr::kLr, a.lr);
   f.write_attribute("/", attr::kValMetricName, a.val_metric_name);
+  f.write_attribute("/", attr::kChanceLoss, a.chance_loss);
   f.write_attribute("/", attr::kStatsEvery, a.stats_every);
   for (const char* name : schema::kStepSeries) file_.add_step_series(name);
   for (const char* name : schema::kEvalSeries) file_.add_eval_series(name);

@@ -114,6 +114,7 @@ struct RunAttributes {
   double lr = 0;
   long long stats_every = 0;
   std::string val_metric_name;        // what val_metric measures, from the task
+  double chance_loss = 0;             // the task's chance-level loss (Workload::chance_loss)
   std::string started;                // the first session's start
   std::vector<long long> resumed_from;  // the step of each resume so far
 };

@@ -51,9 +51,11 @@ std::string schema_json() {
       NORMLAB_NAME(attr, kStatsEvery),   NORMLAB_NAME(attr, kValMetricName),
       NORMLAB_NAME(attr, kStarted),      NORMLAB_NAME(attr, kFinished),
       NORMLAB_NAME(attr, kPeakRssMib),   NORMLAB_NAME(attr, kResumedFrom),
-      NORMLAB_NAME(attr, kKernels),      NORMLAB_NAME(attr, kBlasCore)};
+      NORMLAB_NAME(attr, kKernels),      NORMLAB_NAME(attr, kBlasCore),
+      NORMLAB_NAME(attr, kChanceLoss)};
   const Entries statuses{NORMLAB_NAME(status, kRunning), NORMLAB_NAME(status, kCompleted),
-                         NORMLAB_NAME(status, kDiverged), NORMLAB_NAME(status, kInterrupted)};
+                         NORMLAB_NAME(status, kDiverged), NORMLAB_NAME(status, kStuck),
+                         NORMLAB_NAME(status, kInterrupted)};
   const Entries axes{NORMLAB_NAME(axis, kStep), NORMLAB_NAME(axis, kEvalStep),
                      NORMLAB_NAME(axis, kStatStep), NORMLAB_NAME(axis, kSite)};
   const Entries series_names{

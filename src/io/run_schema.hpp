@@ -40,6 +40,7 @@ inline constexpr char kPeakRssMib[] = "peak_rss_mib";         // float64, with `
 inline constexpr char kResumedFrom[] = "resumed_from";        // int64 array, one step per resume
 inline constexpr char kKernels[] = "kernels";                 // the kernel ISA (core/kernels.hpp)
 inline constexpr char kBlasCore[] = "blas_core";              // OpenBLAS's kernel family
+inline constexpr char kChanceLoss[] = "chance_loss";          // the task's chance-level loss, nats
 }  // namespace attr
 
 // The values of `status`.
@@ -47,7 +48,15 @@ namespace status {
 inline constexpr char kRunning[] = "running";          // while training, or killed outright
 inline constexpr char kCompleted[] = "completed";
 inline constexpr char kDiverged[] = "diverged";        // a non-finite loss or gradient norm
+// Trained to the end but never left the task's chance level: every evaluation after the early
+// steps (train.stuck_after) within train.stuck_margin of `chance_loss` (the papers' "failed to
+// train", e.g. post-norm without warmup at the unigram loss).
+inline constexpr char kStuck[] = "stuck";
 inline constexpr char kInterrupted[] = "interrupted";  // SIGINT, SIGTERM, an error, a step budget
+// A run with a result: it trained to its end (completed or stuck) or diverged; it is never rerun.
+inline bool has_result(const std::string& s) {
+  return s == kCompleted || s == kDiverged || s == kStuck;
+}
 }  // namespace status
 
 // ---- the run file: datasets (docs/FORMAT.md, "Datasets") ----

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/strings.hpp"
+#include "io/run_schema.hpp"
 
 namespace normlab::sweep {
 
@@ -40,7 +41,7 @@ void print_outcomes(std::ostream& out, const Sweep& sweep, const std::vector<Out
 
 std::size_t runs_with_result(const Index& index) {
   std::size_t done = 0;
-  for (const auto& r : index.rows) done += r.status == "completed" || r.status == "diverged";
+  for (const auto& r : index.rows) done += io::schema::status::has_result(r.status);
   return done;
 }
 

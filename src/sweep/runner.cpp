@@ -20,6 +20,7 @@
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "io/run_file.hpp"
+#include "io/run_schema.hpp"
 #include "io/text_file.hpp"
 
 namespace normlab::sweep {
@@ -158,7 +159,7 @@ std::vector<std::size_t> runs_to_do(const Sweep& sweep, const RunnerOptions& o,
     if (i % std::size_t(o.shards) != std::size_t(o.shard)) continue;
     ++mine;
     const std::string done = status_on_disk(runs, sweep.runs[i].id);
-    if (done == "completed" || done == "diverged") {
+    if (io::schema::status::has_result(done)) {
       outcomes[i].status = "skipped";
       continue;
     }
@@ -258,7 +259,7 @@ class Pool {
       return;
     }
     out_ << std::left << std::setw(10) << outcome.status << outcome.id << " (" << duration(outcome.seconds)
-         << ")" << (outcome.status == "completed" || outcome.status == "diverged"
+         << ")" << (io::schema::status::has_result(outcome.status)
                         ? std::string()
                         : ", log " + (logs_ / (outcome.id + ".log")).string())
          << "\n";

@@ -53,14 +53,14 @@ h5::File rows_to_copy(const RunPaths& paths) {
   return io::open_run(paths.old_rows, /*swmr=*/true);
 }
 
-// Whether DIR/NAME.h5 is this run, finished (completed or diverged): a session killed after the
+// Whether DIR/NAME.h5 is this run, finished (with a result): a session killed after the
 // final file's rename, before it deleted the checkpoint and the .partial, finished the run.
 bool finished_with(const std::string& run_path, const io::Config& c) {
   if (!fs::exists(run_path)) return false;
   try {
     const h5::File f = io::open_run(run_path);
     const std::string status = f.read_string_attribute("/", schema::attr::kStatus);
-    if (status != schema::status::kCompleted && status != schema::status::kDiverged) return false;
+    if (!schema::status::has_result(status)) return false;
     const io::Config saved =
         io::Config::parse(f.read_string_attribute("/", schema::attr::kConfigToml), run_path);
     return config_difference(saved, c).empty();
@@ -135,6 +135,11 @@ void Resume<T>::copy_rows(io::RunWriter& run, std::ostream& log) {
          " to start afresh");
   }
   run.flush();
+  const std::vector<double> eval_steps = io::read_series(*old_rows_, schema::axis::kEvalStep, schema::axis::kEvalStep);
+  const std::vector<double> val_loss = io::read_series(*old_rows_, schema::series::kValLoss, schema::axis::kEvalStep);
+  for (std::size_t i = 0; i < std::min(eval_steps.size(), val_loss.size()); ++i) {
+    if (eval_steps[i] < double(resumed_at_)) earlier_evals_.emplace_back(std::size_t(eval_steps[i]) + 1, val_loss[i]);
+  }
   old_rows_->close();
   old_rows_.reset();
   fs::remove(paths_.old_rows);  // the new file holds those rows now

@@ -79,7 +79,7 @@ class Resume {
   Resume(const Resume&) = delete;
   Resume& operator=(const Resume&) = delete;
 
-  // With `wanted`, when DIR/NAME.h5 is this run (same config), completed or diverged: a session
+  // With `wanted`, when DIR/NAME.h5 is this run (same config) with a result: a session
   // killed after its final rename left it, perhaps beside a stale checkpoint and .partial, which
   // are deleted. Nothing is to be trained; the session reports the file.
   bool finished_before() const { return finished_; }
@@ -93,6 +93,9 @@ class Resume {
   // After the new run file is created: copies the stopped run's rows before the checkpoint's
   // step into it, flushes, deletes the .old file and sets state.done. Nothing when afresh.
   void copy_rows(io::RunWriter& run, std::ostream& log);
+  // The evaluations copy_rows copied, as (steps done, val loss): the stopped sessions' share of
+  // what StuckWatch sees. Empty when afresh.
+  const std::vector<std::pair<std::size_t, double>>& earlier_evaluations() const { return earlier_evals_; }
 
   // Whether the step that made `done` steps writes a checkpoint (after the run file is flushed:
   // a resume must find the rows before the checkpoint's step).
@@ -102,7 +105,7 @@ class Resume {
   // The session stopped (a signal, the step budget) after the run file was closed: saves the
   // steps done since the last checkpoint, so that none is lost, and says where it is.
   void stopped(std::ostream& log);
-  // The run completed or diverged: it is never resumed, its checkpoint is deleted.
+  // The run has a result (completed, stuck or diverged): it is never resumed, its checkpoint is deleted.
   void ended();
 
  private:
@@ -117,6 +120,7 @@ class Resume {
   std::optional<h5::File> old_rows_;
   std::string started_;
   std::vector<long long> resumed_from_;
+  std::vector<std::pair<std::size_t, double>> earlier_evals_;
 };
 
 }  // namespace normlab::train

@@ -25,6 +25,7 @@
 #include "train/checkpoint_digest.hpp"
 #include "train/progress.hpp"
 #include "train/resume.hpp"
+#include "train/stuck.hpp"
 #include "train/validate.hpp"
 #include "train/workload.hpp"
 
@@ -130,6 +131,7 @@ io::RunAttributes run_attributes(const io::Config& c, const Workload<T>& work,
   a.lr = c.number("optim.lr");
   a.stats_every = c.integer("stats.every");
   a.val_metric_name = work.val_metric_name();
+  a.chance_loss = work.chance_loss();
   a.started = resume.started().empty() ? now_iso() : resume.started();
   a.resumed_from = resume.resumed_from();
   return a;
@@ -142,6 +144,7 @@ struct Session {
   stats::Recorder<T>& recorder;
   io::RunWriter& run;
   const Cadence& cadence;
+  StuckWatch& stuck;
   std::ostream& log;
   std::vector<double> step_times{};  // seconds, this session's steps
   ProgressLine* progress = nullptr;  // on a terminal: the updating line
@@ -183,6 +186,7 @@ void evaluate(Session<T>& s, std::size_t t) {
   s.state.last_val_loss = val_loss;
   s.state.last_val_metric = val_metric;
   s.run.record_eval((long long)t, {val_loss, val_metric});
+  s.stuck.evaluation(s.state.done, val_loss);
   if (s.progress) s.progress->clear();
   s.log << "step " << std::setw(5) << s.state.done << "  train loss " << std::fixed
         << std::setprecision(4) << s.state.last_loss << "  val loss " << val_loss << "  val "
@@ -212,7 +216,11 @@ std::string train_steps(Session<T>& s, Resume<T>& resume, const StopSignals& sig
     if (evaluation || s.cadence.flushes(done) || checkpoint) s.run.flush();
     if (checkpoint) resume.save();
   }
-  return status::kCompleted;
+  if (!s.stuck.stuck()) return status::kCompleted;
+  s.log << "every evaluation after step " << s.stuck.early_steps() << " had a val loss of at least "
+        << s.stuck.threshold() << " (chance " << s.state.work->chance_loss()
+        << " nats less train.stuck_margin): the run is stuck\n";
+  return status::kStuck;
 }
 
 // Closes the run file as `status` says: an interrupted run stays NAME.h5.partial with a checkpoint
@@ -283,9 +291,11 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   stats::Recorder<T> recorder(state.work->probes(), state.work->params());
   io::RunWriter run(path, run_attributes(c, *state.work, resume), recorder.site_table());
   resume.copy_rows(run, log);  // a resumed run: the rows before its checkpoint
+  StuckWatch stuck(c, state.work->chance_loss(), cadence.steps);
+  for (const auto& [done, val_loss] : resume.earlier_evaluations()) stuck.evaluation(done, val_loss);
 
   StopSignals signals;  // SIGINT, SIGTERM: finish the step, close the file, status "interrupted"
-  Session<T> session{state, recorder, run, cadence, log};
+  Session<T> session{state, recorder, run, cadence, stuck, log};
   std::string run_status;
   {
     ProgressLine progress(log, options.progress_line, cadence.steps, state.done);

@@ -79,6 +79,7 @@ class DataSource {
   virtual std::size_t val_rows() const = 0;
   // Rows [start, start + n) of the validation set.
   virtual models::Batch<T> val_batch(std::size_t start, std::size_t n) const = 0;
+  virtual double chance_loss() const = 0;  // Workload::chance_loss
 };
 
 template <class T>
@@ -91,8 +92,8 @@ template <class T>
 class LabeledSource final : public DataSource<T> {
  public:
   using Sampler = std::function<data::LabeledBatch<T>(std::size_t, Rng&)>;
-  LabeledSource(Sampler sample, data::LabeledBatch<T> val)
-      : sample_(std::move(sample)), val_(std::move(val)) {}
+  LabeledSource(Sampler sample, data::LabeledBatch<T> val, std::size_t classes)
+      : sample_(std::move(sample)), val_(std::move(val)), classes_(classes) {}
   models::Batch<T> train_batch(std::size_t B, Rng& rng) override {
     last_ = sample_(B, rng);
     return view(last_, 0, last_.B);
@@ -101,10 +102,12 @@ class LabeledSource final : public DataSource<T> {
   models::Batch<T> val_batch(std::size_t start, std::size_t n) const override {
     return view(val_, start, n);
   }
+  double chance_loss() const override { return std::log(double(classes_)); }
 
  private:
   Sampler sample_;
   data::LabeledBatch<T> val_, last_;
+  std::size_t classes_;
 };
 
 // Token sequences of length len: a sequence task or a character text.
@@ -122,6 +125,7 @@ class TokenSource final : public DataSource<T> {
   models::Batch<T> val_batch(std::size_t start, std::size_t n) const override {
     return view(val_, start, n);
   }
+  double chance_loss() const override { return task_->unigram_entropy(); }
 
  private:
   static models::Batch<T> view(const data::TokenBatch& b, std::size_t start, std::size_t n) {
@@ -143,6 +147,7 @@ class ModelWorkload final : public Workload<T> {
   nn::ParamStore<T>& params() override { return model_->params(); }
   std::vector<nn::Probe<T>*> probes() override { return model_->probes(); }
   const std::string& val_metric_name() const override { return metric_; }
+  double chance_loss() const override { return data_->chance_loss(); }
   double step(Rng& data_rng, Rng& dropout_rng) override {
     const models::Batch<T> b = data_->train_batch(batch_, data_rng);
     model_->params().zero_grads();
@@ -203,7 +208,7 @@ std::unique_ptr<DataSource<T>> labeled_data(const io::Config& c, models::TaskInf
     log << "data: " << dc.classes << " Gaussian clusters in " << dc.features << " features (noise "
         << dc.noise << ", offset " << dc.offset << ", scale " << dc.scale << ")\n";
     return std::make_unique<LabeledSource<T>>(
-        [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); }, std::move(val));
+        [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); }, std::move(val), dc.classes);
   }
   const std::string path = c.string("data.path");
   auto gen = std::make_shared<data::MnistTask<T>>(
@@ -213,7 +218,7 @@ std::unique_ptr<DataSource<T>> labeled_data(const io::Config& c, models::TaskInf
   log << "data: MNIST t10k, " << gen->train_size() << " training and " << gen->val_size()
       << " validation images (the last data.val_size of the file)\n";
   return std::make_unique<LabeledSource<T>>(
-      [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); }, gen->validation());
+      [gen](std::size_t B, Rng& rng) { return gen->sample(B, rng); }, gen->validation(), task.classes);
 }
 
 // A sequence task, the grammar text or a text file; fills in the vocabulary and the context.

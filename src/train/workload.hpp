@@ -45,6 +45,9 @@ class Workload {
   // What evaluate()'s second figure is, as the task defines it ("accuracy"): the run file's
   // val_metric_name.
   virtual const std::string& val_metric_name() const = 0;
+  // The validation loss of a model that has learnt nothing but the target frequencies, nats: the
+  // unigram entropy of a token task, ln(classes) of a labeled one (its classes are balanced).
+  virtual double chance_loss() const = 0;
 
   // The validation set in batches of train.batch, as evaluate() takes it.
   virtual std::size_t validation_batches() const = 0;
