@@ -27,29 +27,34 @@ io::Config with(const std::vector<std::string>& assignments) {
 
 TEST_CASE("stuck: the rule counts only the evaluations after the early steps", "[train][stuck]") {
   // chance 3.0, margin 0.1: a late evaluation below 2.9 means the run left the chance level.
-  const io::Config c = with({"train.stuck_margin=0.1", "train.stuck_after=0.25"});
-  train::StuckWatch at_chance(c, 3.0, 400);
+  const io::Config c = with({"train.stuck_margin=0.1", "train.stuck_after=100"});
+  train::StuckWatch at_chance(c, 3.0);
   CHECK(at_chance.early_steps() == 100);
   CHECK(at_chance.threshold() == Approx(2.9));
-  at_chance.evaluation(50, 1.0);   // early: a good loss here is not enough to count as trained
-  CHECK_FALSE(at_chance.stuck());  // no late evaluation yet: nothing to judge
-  at_chance.evaluation(100, 2.95);
+  at_chance.evaluation(50, 1.0);    // early: a good loss here is not enough to count as trained
+  at_chance.evaluation(100, 1.0);   // the last early step
+  CHECK_FALSE(at_chance.stuck());   // no late evaluation yet: nothing to judge
+  at_chance.evaluation(101, 2.95);
   at_chance.evaluation(400, 2.91);
   CHECK(at_chance.stuck());
 
-  train::StuckWatch learnt(c, 3.0, 400);
+  train::StuckWatch learnt(c, 3.0);
   learnt.evaluation(200, 2.5);  // it left...
   learnt.evaluation(400, 3.2);  // ...and came back: still not stuck, it trained for a while
   CHECK_FALSE(learnt.stuck());
 
-  train::StuckWatch off(with({"train.stuck_margin=0"}), 3.0, 400);
+  train::StuckWatch off(with({"train.stuck_margin=0"}), 3.0);
   off.evaluation(400, 5.0);
   CHECK_FALSE(off.stuck());
 
-  CHECK_THROWS_WITH(train::StuckWatch(with({"train.stuck_margin=-1"}), 3.0, 400),
+  CHECK_THROWS_WITH(train::StuckWatch(with({"train.stuck_margin=-1"}), 3.0),
                     Contains("train.stuck_margin must be >= 0"));
-  CHECK_THROWS_WITH(train::StuckWatch(with({"train.stuck_after=1"}), 3.0, 400),
-                    Contains("train.stuck_after must be in [0, 1)"));
+  CHECK_THROWS_WITH(train::StuckWatch(with({"train.stuck_after=-5"}), 3.0),
+                    Contains("train.stuck_after must be a number of steps >= 0"));
+  // A run no longer than the early steps is never judged: smoke runs stay "completed".
+  train::StuckWatch short_run(c, 3.0);
+  short_run.evaluation(100, 3.5);
+  CHECK_FALSE(short_run.stuck());
 }
 
 TEST_CASE("stuck: a run that learns nothing ends stuck, one that learns completes", "[train][stuck]") {
@@ -80,7 +85,7 @@ TEST_CASE("stuck: a language model's chance is its unigram entropy", "[train][st
   test::TempDir dir;
   std::ostringstream log;
   const io::Config c = with({"model.family=gru", "model.width=16", "model.embed=8", "model.context=16",
-                             "train.batch=8", "train.steps=40", "train.eval_every=20",
+                             "train.batch=8", "train.steps=40", "train.eval_every=20", "train.stuck_after=10",
                              "data.val_size=16", "optim.lr=1e-9"});
   auto r = train::run(c, dir.path.string(), log);
   INFO(log.str());

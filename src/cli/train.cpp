@@ -8,6 +8,7 @@
 #include "cli/common.hpp"
 #include "core/strings.hpp"
 #include "io/config.hpp"
+#include "io/run_schema.hpp"
 #include "train/output_path.hpp"
 #include "train/trainer.hpp"
 #include "train/validate.hpp"
@@ -36,6 +37,12 @@ void print_header(std::ostream& out, const io::Config& config, const std::string
   }
 }
 
+// A run that trained to its end exits 0 whether it learnt or stayed at chance (stuck: the status
+// line says which); one that diverged or was interrupted exits 3.
+int exit_status(const std::string& status) {
+  return status == io::schema::status::kCompleted || status == io::schema::status::kStuck ? 0 : 3;
+}
+
 // A finished run already at the path: refused when its config differs (unless --overwrite), the
 // same run reported as done. Returns the exit status when there is nothing to do, -1 otherwise.
 int check_existing(const io::Config& config, const std::string& out_dir, const po::variables_map& vm,
@@ -48,7 +55,7 @@ int check_existing(const io::Config& config, const std::string& out_dir, const p
          " differs); --overwrite replaces it, --out DIR or name=... writes elsewhere");
   }
   out << path << ": this run is already " << e.status << " (the same config); --overwrite runs it again\n";
-  return e.status == "completed" ? 0 : 3;
+  return exit_status(e.status);
 }
 
 // The run of one resolved config (cmd_train, after its arguments are parsed).
@@ -71,7 +78,7 @@ int train_config(const std::string& config_path, const std::vector<std::string>&
       << (r.resumed_from >= 0 ? " (resumed at step " + std::to_string(r.resumed_from) + ")" : "")
       << ", " << std::setprecision(3) << r.ms_per_step << " ms/step, peak RSS "
       << std::setprecision(4) << r.peak_rss_mib << " MiB -> " << r.path << "\n";
-  return r.status == "completed" ? 0 : 3;
+  return exit_status(r.status);
 }
 
 }  // namespace

@@ -1,21 +1,21 @@
 #include "train/stuck.hpp"
 
-#include <cmath>
+#include <cstdint>
 
 #include "core/error.hpp"
 
 namespace normlab::train {
 
-StuckWatch::StuckWatch(const io::Config& c, double chance_loss, std::size_t steps)
+StuckWatch::StuckWatch(const io::Config& c, double chance_loss)
     : chance_(chance_loss), margin_(c.number("train.stuck_margin")) {
-  const double after = c.number("train.stuck_after");
+  const std::int64_t after = c.integer("train.stuck_after");
   if (!(margin_ >= 0)) fail("train.stuck_margin must be >= 0 nats (0: never stuck), got ", margin_);
-  if (!(after >= 0 && after < 1)) fail("train.stuck_after must be in [0, 1) (a share of train.steps), got ", after);
-  early_ = std::size_t(std::ceil(after * double(steps)));
+  if (after < 0) fail("train.stuck_after must be a number of steps >= 0, got ", after);
+  early_ = std::size_t(after);
 }
 
 void StuckWatch::evaluation(std::size_t done, double val_loss) {
-  if (done < early_ || done == 0) return;
+  if (done <= early_ || done == 0) return;
   ++late_;
   left_ |= val_loss < chance_ - margin_;
 }

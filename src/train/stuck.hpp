@@ -2,7 +2,9 @@
 // level (post-norm without warmup sitting at the unigram loss) is no less a failure than one whose
 // loss became NaN. StuckWatch sees every evaluation and says, at the end, whether the run ends with
 // status "stuck" (io::schema::status::kStuck): every evaluation after the early steps (the first
-// train.stuck_after of train.steps) had a val loss of at least chance − train.stuck_margin.
+// train.stuck_after steps) had a val loss of at least chance − train.stuck_margin, and there was
+// one. A run no longer than train.stuck_after is never stuck: smoke runs of a few steps have not
+// had the chance to learn.
 #pragma once
 
 #include <cstddef>
@@ -13,9 +15,9 @@ namespace normlab::train {
 
 class StuckWatch {
  public:
-  // Validates train.stuck_margin (>= 0; 0 turns the watch off) and train.stuck_after ([0, 1)),
-  // refusing either with an Error naming the key.
-  StuckWatch(const io::Config& c, double chance_loss, std::size_t steps);
+  // Validates train.stuck_margin (>= 0; 0 turns the watch off) and train.stuck_after (>= 0
+  // steps), refusing either with an Error naming the key.
+  StuckWatch(const io::Config& c, double chance_loss);
 
   // The evaluation after `done` steps (done >= 1) had this val loss.
   void evaluation(std::size_t done, double val_loss);
@@ -26,7 +28,7 @@ class StuckWatch {
 
  private:
   double chance_, margin_;
-  std::size_t early_;   // evaluations after at least this many steps count
+  std::size_t early_;   // evaluations after more than this many steps count
   std::size_t late_ = 0;
   bool left_ = false;
 };

@@ -291,7 +291,7 @@ TrainResult run_typed(const io::Config& c, const std::string& path, std::ostream
   stats::Recorder<T> recorder(state.work->probes(), state.work->params());
   io::RunWriter run(path, run_attributes(c, *state.work, resume), recorder.site_table());
   resume.copy_rows(run, log);  // a resumed run: the rows before its checkpoint
-  StuckWatch stuck(c, state.work->chance_loss(), cadence.steps);
+  StuckWatch stuck(c, state.work->chance_loss());
   for (const auto& [done, val_loss] : resume.earlier_evaluations()) stuck.evaluation(done, val_loss);
 
   StopSignals signals;  // SIGINT, SIGTERM: finish the step, close the file, status "interrupted"

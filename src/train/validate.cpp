@@ -40,7 +40,7 @@ void validate(const io::Config& c) {
     if (c.integer(key) < 0) fail(key, " must be 0 (never) or a number of steps, got ", c.integer(key));
   }
   run_name(c);  // a given name must be a plain file name
-  StuckWatch(c, 0.0, std::size_t(c.integer("train.steps")));  // its two keys
+  StuckWatch(c, 0.0);  // its two keys
   optim_config(c);
   // Before the model and data are built: a size no machine holds would end in std::bad_alloc.
   check_memory(c);
