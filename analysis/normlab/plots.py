@@ -19,6 +19,7 @@
 
 import argparse
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -28,13 +29,18 @@ matplotlib.use("Agg")
 import h5py  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as ticker  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from . import failures, lr_plot, lr_sensitivity  # noqa: E402
 from . import schema as S  # noqa: E402
 from .frames import load_runs  # noqa: E402
 
 PNG_DPI = 200
+LEGEND_ROW_INCHES = 0.2  # one line of an 8-point legend, with its spacing
+TITLE_CHARS = 60  # a stat panel's title line at 9 points in its 4.6 inches
+LEGEND_COLUMN_CHARS = 70  # the longest label two columns of it fit in 11 inches
 VECTOR_FORMAT = "pdf"
 # Type sizes readable when a figure is shrunk to a column's width.
 STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8,
@@ -66,15 +72,18 @@ def save(fig, out, stem):
     return path
 
 
-def row_keys(sweep_dir, runs):
-    """The manifest's axes but seed; without a manifest, the config keys that vary but seed."""
+def sweep_axes(sweep_dir, runs):
+    """The manifest's axes (seed included); without a manifest, the config keys that vary."""
     manifest = Path(sweep_dir) / "manifest.toml"
     if manifest.exists():
-        keys = tomllib.loads(manifest.read_text()).get("axes", [])
-    else:
-        from .frames import varying_keys
-        keys = varying_keys(runs)
-    keys = [k for k in keys if k not in ("seed", "name")]
+        return tomllib.loads(manifest.read_text()).get("axes", [])
+    from .frames import varying_keys
+    return varying_keys(runs)
+
+
+def row_keys(sweep_dir, runs):
+    """The sweep's axes but seed (and name)."""
+    keys = [k for k in sweep_axes(sweep_dir, runs) if k not in ("seed", "name")]
     return keys or ["model.norm"]
 
 
@@ -137,26 +146,65 @@ def _loss_lines(runs, against, smooth):
     return ((x_train, *(v.to_numpy() for v in train)), (x_val, *(v.to_numpy() for v in val)))
 
 
+def _group_colors(groups):
+    """One color per group, from the style's cycle, also for a group that has no mean line."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {label: cycle[i % len(cycle)] for i, label in enumerate(groups)}
+
+
+def _failed_loss_lines(ax_train, ax_val, status, runs, color, against, smooth):
+    """Each failed run on its own, thin, in its group's color; a diverged run's cross where it
+    stopped (its last finite loss)."""
+    for run in runs:
+        (x, mean, _, _), (xv, vmean, _, _) = _loss_lines([run], against, smooth)
+        ax_train.plot(x, mean, color=color, **failures.LINE_STYLES[status])
+        ax_val.plot(xv, vmean, color=color, **failures.LINE_STYLES[status])
+        if status == S.STATUS_DIVERGED:
+            failures.mark_stop(ax_train, x, mean, color)
+            failures.mark_stop(ax_val, xv, vmean, color)
+
+
 def loss_figure(groups, against, smooth):
-    """Train loss and val loss per group against the step or the wall time; one legend naming the
-    rows and their number of seeds, the two panels sharing the loss axis."""
+    """Train loss and val loss per group against the step or the wall time, the two panels
+    sharing the loss axis; below them one legend naming the rows, their number of seeds and
+    failures, then how failures and the chance loss are drawn. Stuck and diverged runs are drawn
+    apart from the mean (failures.py says why), and the task's chance loss as a horizontal line
+    when the runs carry it."""
+    colors = _group_colors(groups)
+    handles = [Line2D([], [], color=colors[label], label=f"{label} ({failures.outcome_text(runs)})")
+               for label, runs in groups.items()]
+    chance = failures.chance_losses([r for runs in groups.values() for r in runs])
+    handles += failures.style_handles(failures.statuses_of(groups))
+    entries = len(handles) + bool(chance)
+    # Two columns only when one would be tall and two fit the figure's width.
+    ncol = 2 if entries > 10 and max(len(h.get_label()) for h in handles) <= LEGEND_COLUMN_CHARS else 1
+    rows = -(-entries // ncol)
+    height = 4.4 + LEGEND_ROW_INCHES * rows
     with plt.rc_context(STYLE):
-        fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+        fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, height), sharey=True)
         for label, runs in groups.items():
-            (x, mean, low, high), (xv, vmean, vlow, vhigh) = _loss_lines(runs, against, smooth)
-            line, = ax_train.plot(x, mean, label=f"{label} ({seeds_text(runs)})")
-            ax_train.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
-            ax_val.plot(xv, vmean, marker=".", color=line.get_color())
-            ax_val.fill_between(xv, vlow, vhigh, color=line.get_color(), alpha=0.2)
+            kept, failed = failures.split_by_outcome(runs)
+            color = colors[label]
+            if kept:
+                (x, mean, low, high), (xv, vmean, vlow, vhigh) = _loss_lines(kept, against, smooth)
+                ax_train.plot(x, mean, color=color)
+                ax_train.fill_between(x, low, high, color=color, alpha=0.2)
+                ax_val.plot(xv, vmean, marker=".", color=color)
+                ax_val.fill_between(xv, vlow, vhigh, color=color, alpha=0.2)
+            for status, failed_runs in failed.items():
+                _failed_loss_lines(ax_train, ax_val, status, failed_runs, color, against, smooth)
+        chance_handle = failures.draw_chance(ax_train, chance)
+        failures.draw_chance(ax_val, chance)
+        handles += [chance_handle] if chance_handle else []
         xlabel = "wall time (s, cumulative step time)" if against == "time" else "training step"
         smoothed = f", moving mean of {smooth} steps" if smooth > 1 else ""
         ax_train.set(xlabel=xlabel, ylabel="loss (cross-entropy, nats)",
                      title=f"training loss (batch{smoothed})")
         ax_val.set(xlabel=xlabel, title="validation loss (held-out set)")
         ax_val.tick_params(labelleft=True)
-        ax_train.legend()
-        fig.suptitle("mean over seeds, band from the lowest to the highest seed")
-        fig.tight_layout()
+        fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False)
+        fig.suptitle(failures.loss_caption(groups))
+        fig.tight_layout(rect=(0, (LEGEND_ROW_INCHES * rows + 0.1) / height, 1, 1))
     return fig
 
 
@@ -165,19 +213,47 @@ def plot_losses(groups, out, against, smooth):
     return save(loss_figure(groups, against, smooth), out, f"loss_{against}")
 
 
+def _mean_stat(runs, stat):
+    """The mean over runs of `stat`, wide by site, at every step any of them has (a diverged
+    run's series ends early); None when no run has the statistic."""
+    frames = [run.stat(stat) for run in runs if stat in run.statistics]
+    if not frames:
+        return None
+    return pd.concat(frames).groupby(level=0).mean()
+
+
 def _stat_means(groups, stat, sites):
-    """{label: (mean over seeds, wide by site, only sites with a finite value; number of runs)},
-    groups without any such site left out."""
+    """{label: ({outcome: mean over its runs, wide by site}, runs)} with outcome "kept" for the
+    runs that did not fail, then stuck and diverged (each mean apart, failures.py says why);
+    only sites with a finite value, groups without any such site left out."""
     means = {}
     for label, runs in groups.items():
-        frames = [run.stat(stat) for run in runs if stat in run.statistics]
-        if not frames:
-            continue
-        mean = sum(f.reindex(frames[0].index) for f in frames) / len(frames)
-        chosen = [c for c in mean.columns if (sites is None or c in sites) and mean[c].notna().any()]
+        kept, failed = failures.split_by_outcome(runs)
+        parts = {"kept": _mean_stat(kept, stat), **{s: _mean_stat(rs, stat) for s, rs in failed.items()}}
+        parts = {k: m for k, m in parts.items() if m is not None}
+        columns = list(dict.fromkeys(c for m in parts.values() for c in m.columns))
+        chosen = [c for c in columns if (sites is None or c in sites)
+                  and any(c in m and m[c].notna().any() for m in parts.values())]
         if chosen:
-            means[label] = (mean[chosen], len(frames))
+            means[label] = ({k: m.reindex(columns=chosen) for k, m in parts.items()}, runs)
     return means
+
+
+def _stat_panel(ax, parts):
+    """One color per site: the mean of the runs that did not fail solid (labelled by site),
+    stuck runs' mean dashed, diverged runs' mean dotted with a cross at its last value."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    sites = next(iter(parts.values())).columns
+    for i, site in enumerate(sites):
+        color = cycle[i % len(cycle)]
+        labelled = False
+        for outcome, mean in parts.items():
+            style = failures.LINE_STYLES.get(outcome, dict(linewidth=1))
+            label = site if not labelled else None
+            ax.plot(mean.index, mean[site].to_numpy(), color=color, label=label, **style)
+            labelled = True
+            if outcome == S.STATUS_DIVERGED:
+                failures.mark_stop(ax, mean.index, mean[site].to_numpy(), color)
 
 
 def _log_axis(ax, span):
@@ -192,35 +268,36 @@ def _log_axis(ax, span):
 
 def stat_figure(groups, stat, sites=None, sharey=True):
     """One panel per group with a finite value of `stat` at one of `sites` (default all), one
-    line per such site, mean over seeds; None when no group has one. A log y axis when every
-    value is positive and they span more than a decade."""
+    line per such site, mean over the seeds that did not fail (stuck and diverged runs' means
+    drawn apart); None when no group has one. A log y axis when every value is positive and
+    they span more than a decade."""
     means = _stat_means(groups, stat, sites)
     if not means:
         return None
     n = len(means)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    values = np.concatenate([m.to_numpy().ravel() for m, _ in means.values()])
+    values = np.concatenate([m.to_numpy().ravel() for parts, _ in means.values() for m in parts.values()])
     values = values[np.isfinite(values)]
     log = values.size > 0 and values.min() > 0 and values.max() > 10 * values.min()
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.7 * rows), squeeze=False,
                                  sharey=sharey)
-        for ax, (label, (mean, count)) in zip(axes.flat, means.items()):
-            for site in mean.columns:
-                ax.plot(mean.index, mean[site].to_numpy(), label=site, linewidth=1)
+        for ax, (label, (parts, runs)) in zip(axes.flat, means.items()):
+            _stat_panel(ax, parts)
             if log:
                 _log_axis(ax, values.max() / values.min())
-            ax.set_title(f"{label} ({seeds_text(range(count))})")
+            # Wrapped: a row of several keys is wider than its panel.
+            ax.set_title(textwrap.fill(f"{label} ({failures.outcome_text(runs)})", TITLE_CHARS))
             ax.set_xlabel("training step")
             ax.set_ylabel(STAT_LABELS.get(stat, stat))
             ax.tick_params(labelleft=True)
-            if len(mean.columns) <= 16:
+            if len(next(iter(parts.values())).columns) <= 16:
                 ax.legend(title="site", ncol=2, fontsize=7, title_fontsize=7)
         for ax in list(axes.flat)[n:]:
             ax.axis("off")
-        shared = ", shared y axis" if sharey else ""
-        fig.suptitle(f"{stat} per site over training (mean over seeds{shared})")
+        failed = {o for parts, _ in means.values() for o in parts if o != "kept"}
+        fig.suptitle(failures.stat_caption(stat, failed, sharey))
         fig.tight_layout()
     return fig
 
@@ -332,16 +409,45 @@ def check_choices(what, chosen, known):
         raise ValueError(f"{what}: no {names} in the runs; they have {', '.join(known)}")
 
 
-def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10, sharey=True):
+def lr_results(sweep_dir, runs, lr_key):
+    """lr_sensitivity's rows for the sweep: its axes but lr_key and seed."""
+    lr_sensitivity.check_lr_key(runs, lr_key, sweep_axes(sweep_dir, runs))
+    keys = [k for k in row_keys(sweep_dir, runs) if k != lr_key]
+    results = lr_sensitivity.lr_sensitivities(in_sweep_order(sweep_dir, runs), lr_key, keys, label_of)
+    if not any(r.points for r in results):
+        raise ValueError(f"--lr {lr_key}: no run of the sweep has a result (completed, stuck or diverged)")
+    return results
+
+
+def lr_figure_of(sweep_dir, runs, lr_key, results=None):
+    """The loss_lr figure of the runs (lr_plot.py)."""
+    results = results or lr_results(sweep_dir, runs, lr_key)
+    with plt.rc_context(STYLE):
+        return lr_plot.lr_figure(results, lr_key, failures.chance_losses(runs))
+
+
+def plot_lr(sweep_dir, runs, out, lr_key):
+    """loss_lr.png (and .pdf), lr_sensitivity.md and lr_sensitivity.csv."""
+    results = lr_results(sweep_dir, runs, lr_key)
+    fig = lr_figure_of(sweep_dir, runs, lr_key, results)
+    return [save(fig, out, "loss_lr"), *lr_sensitivity.write_tables(results, out, lr_key)]
+
+
+DEFAULT_LR_KEY = "optim.lr"
+
+
+def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10, sharey=True, lr=None):
     """Writes every figure of a sweep directory into `out` (default SWEEP_DIR/plots), one stat_*
-    per statistic in `stats`, and returns the PNGs' paths (each has a PDF beside it)."""
+    per statistic in `stats`, and returns the paths written (each PNG has a PDF beside it).
+    lr: the config key of the learning rate, for loss_lr and the lr_sensitivity tables; None
+    makes them when DEFAULT_LR_KEY is an axis of the sweep, "" never."""
     sweep_dir = Path(sweep_dir)
     runs_dir = sweep_dir / "runs"
     if not runs_dir.is_dir():
         raise NotADirectoryError(f"{sweep_dir}: not a sweep directory (no runs/)")
     out = Path(out) if out else sweep_dir / "plots"
-    with load_runs(runs_dir, skip_unreadable=True) as runs:
-        runs = [r for r in runs if r.steps_done > 0]
+    with load_runs(runs_dir, skip_unreadable=True) as loaded:
+        runs = [r for r in loaded if r.steps_done > 0]
         if not runs:
             raise ValueError(f"{sweep_dir}: no run with any step in runs/")
         known = sorted({s for r in runs for s in r.statistics})
@@ -351,6 +457,10 @@ def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10, sh
         if sites is not None:
             known_sites = list(dict.fromkeys(s for r in runs for s in r.sites().index))
             check_choices("--sites", sorted(sites), known_sites)
+        if lr is None:
+            lr = DEFAULT_LR_KEY if DEFAULT_LR_KEY in sweep_axes(sweep_dir, loaded) else ""
+        if lr:  # before any figure, so that a wrong key writes nothing
+            lr_sensitivity.check_lr_key(loaded, lr, sweep_axes(sweep_dir, loaded))
         out.mkdir(parents=True, exist_ok=True)
         groups = group_runs(in_sweep_order(sweep_dir, runs), row_keys(sweep_dir, runs))
         written = [plot_losses(groups, out, "step", smooth), plot_losses(groups, out, "time", smooth)]
@@ -358,6 +468,8 @@ def make_plots(sweep_dir, out=None, stats=("in_rms",), sites=None, smooth=10, sh
             written.append(plot_stat(groups, out, stat, sites, sharey))
             if written[-1] is None:
                 print(f"stat_{stat}: NaN at every chosen site of every run; no figure", file=sys.stderr)
+        if lr:  # every run, also one that diverged at its first step: it counts ℓ₀
+            written.extend(plot_lr(sweep_dir, list(loaded), out, lr))
     written.append(plot_sensitivity(sweep_dir, out, sharey))
     return [p for p in written if p is not None]
 
@@ -373,15 +485,21 @@ def main(argv=None):
     parser.add_argument("--smooth", type=int, default=10, help="train-loss moving average, in steps (default 10)")
     parser.add_argument("--no-sharey", dest="sharey", action="store_false",
                         help="give each panel of a figure its own y axis (default: shared)")
+    parser.add_argument("--lr", metavar="KEY",
+                        help="the config key of the learning rate, an axis of the sweep: writes "
+                             "loss_lr.png and lr_sensitivity.md/.csv (default: optim.lr when the "
+                             "sweep varies it; --lr none: never)")
     args = parser.parse_args(argv)
+    lr = "" if args.lr == "none" else args.lr
     try:
         paths = make_plots(args.sweep_dir, args.out, args.stat.split(","),
-                           set(args.sites.split(",")) if args.sites else None, args.smooth, args.sharey)
+                           set(args.sites.split(",")) if args.sites else None, args.smooth,
+                           args.sharey, lr)
     except (OSError, ValueError) as e:
         print(f"normlab plot: error: {e}", file=sys.stderr)
         return 1
     for p in paths:
-        print(f"plot -> {p}")
+        print(f"plot -> {p}" if p.suffix == ".png" else f"table -> {p}")
     return 0
 
 
