@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D
 from . import failures
 from . import schema as S
 from .lr_sensitivity import log_spacing_note
+from .rows import value_text
 
 COLOR_KEYS = ("model.norm",)
 STYLE_KEYS = ("model.qk_norm",)
@@ -22,10 +23,6 @@ LINESTYLES = ["-", "--", ":", "-."]
 FAILED_MARKERS = {S.STATUS_DIVERGED: dict(marker="X", s=46, edgecolors="black", linewidths=0.5),
                   S.STATUS_STUCK: dict(marker="s", s=34, facecolors="none", linewidths=1.0)}
 INITIAL_STYLE = dict(color="0.2", linestyle=":", linewidth=1.0)
-
-
-def _value_text(value):
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def encoding(keys):
@@ -45,7 +42,7 @@ def _levels(results, key):
 
 
 def _line_label(result, color, style, sensitivity_text):
-    parts = [f"{k.split('.')[-1]}={_value_text(result.values.get(k))}" for k in (color, style) if k]
+    parts = [f"{k.split('.')[-1]}={value_text(result.values.get(k))}" for k in (color, style) if k]
     return f"{', '.join(parts) or result.label}: {sensitivity_text}"
 
 
@@ -80,7 +77,7 @@ def _panel_results(results, panels):
     """{panel title: [results]} in the order the rows come."""
     by_panel = {}
     for r in results:
-        title = ", ".join(f"{k}={_value_text(r.values.get(k))}" for k in panels) or "all rows"
+        title = ", ".join(f"{k}={value_text(r.values.get(k))}" for k in panels) or "all rows"
         by_panel.setdefault(title, []).append(r)
     return by_panel
 

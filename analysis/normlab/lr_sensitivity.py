@@ -22,8 +22,10 @@ mean capped loss over seeds. A seed without a result at every lr of its row is l
 counted.
 """
 
+import csv
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -190,7 +192,8 @@ def log_spacing_note(lrs):
 
 
 def _g(value):
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.10g}"
+    """Full precision (repr: the shortest text that reads back as the same float); "" for NaN."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
 
 
 def table_rows(results):
@@ -218,7 +221,6 @@ def table_rows(results):
 
 
 def write_csv(results, path):
-    import csv
     rows = table_rows(results)
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
@@ -265,7 +267,6 @@ def markdown(results, lr_key):
 
 def write_tables(results, out, lr_key):
     """OUT/lr_sensitivity.md and OUT/lr_sensitivity.csv; returns both paths."""
-    from pathlib import Path
     md = Path(out) / "lr_sensitivity.md"
     md.write_text(markdown(results, lr_key))
     return [md, write_csv(results, Path(out) / "lr_sensitivity.csv")]

@@ -1,26 +1,31 @@
 """A sweep directory's figures, each as a PNG (200 dpi) and a PDF beside it (matplotlib, Agg):
 
   loss_step          training loss (smoothed) and validation loss (nats) against the step, one
-                     line per row of the table (the sweep's axes but seed), the mean over seeds
-                     with a band from the lowest to the highest seed;
+                     line per row of the table (the sweep's axes but seed), the mean over the
+                     seeds that did not fail with a band from the lowest to the highest; stuck
+                     and diverged runs drawn one by one apart from it (failures.py), the task's
+                     chance loss as a line;
   loss_time          the same against wall time (the cumulative step_time, the seeds' mean);
   stat_<NAME>        per-site statistics (default in_rms) over training, one panel per row, one
-                     line per site (mean over seeds); sites where the statistic is NaN throughout
+                     line per site (mean over the seeds that did not fail; stuck and diverged
+                     runs' means apart); sites where the statistic is NaN throughout
                      (no such parameter) are left out, and a row with no such site gets no panel;
                      the panels share the y axis unless --no-sharey;
+  loss_lr            with lr_sensitivity.md and .csv, for a sweep over the learning rate (--lr;
+                     by default when optim.lr is an axis): final val loss against lr and the LR
+                     sensitivity of Wortsman et al. 2023 per row (lr_sensitivity.py, lr_plot.py);
   sensitivity        gain, offset and control sensitivity per site and normalizer on a log axis,
                      at the files' reference epsilon, only when `normlab analyze sensitivity`
                      files (*.sensitivity.h5) lie in the directory.
 
     /usr/bin/python3 -m normlab.plots SWEEP_DIR [--out DIR] [--stat NAME[,NAME]] [--sites A,B]
-                                      [--smooth N] [--no-sharey]
+                                      [--smooth N] [--no-sharey] [--lr KEY|none]
     normlab plot SWEEP_DIR ...          (the same, through the normlab binary)
 """
 
 import argparse
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import matplotlib
@@ -34,6 +39,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import failures, lr_plot, lr_sensitivity  # noqa: E402
+from .rows import group_runs, in_sweep_order, label_of, row_keys, sweep_axes  # noqa: E402, F401
 from . import schema as S  # noqa: E402
 from .frames import load_runs  # noqa: E402
 
@@ -70,52 +76,6 @@ def save(fig, out, stem):
         fig.savefig(path.with_suffix("." + VECTOR_FORMAT))
     plt.close(fig)
     return path
-
-
-def sweep_axes(sweep_dir, runs):
-    """The manifest's axes (seed included); without a manifest, the config keys that vary."""
-    manifest = Path(sweep_dir) / "manifest.toml"
-    if manifest.exists():
-        return tomllib.loads(manifest.read_text()).get("axes", [])
-    from .frames import varying_keys
-    return varying_keys(runs)
-
-
-def row_keys(sweep_dir, runs):
-    """The sweep's axes but seed (and name)."""
-    keys = [k for k in sweep_axes(sweep_dir, runs) if k not in ("seed", "name")]
-    return keys or ["model.norm"]
-
-
-def in_sweep_order(sweep_dir, runs):
-    """The runs in the sweep's expansion order (manifest.toml), so lines come in the table's order."""
-    manifest = Path(sweep_dir) / "manifest.toml"
-    listed = tomllib.loads(manifest.read_text()).get("runs", []) if manifest.exists() else []
-    position = {run_id: i for i, run_id in enumerate(listed)}
-    return sorted(runs, key=lambda r: position.get(r.run_id, len(listed)))
-
-
-def _value_text(value):
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def label_of(run, keys):
-    """"model.norm=rmsnorm, data.offset=0": the row keys and their values; a key the run's config
-    does not have (an option of another normalizer) is left out."""
-    values = [(k, run.flat_config.get(k)) for k in keys]
-    return ", ".join(f"{k}={_value_text(v)}" for k, v in values if v is not None)
-
-
-def seeds_text(runs):
-    return f"n = {len(runs)} seed{'s' if len(runs) != 1 else ''}"
-
-
-def group_runs(runs, keys):
-    """{label: [runs]} in the order the runs come."""
-    groups = {}
-    for run in runs:
-        groups.setdefault(label_of(run, keys), []).append(run)
-    return groups
 
 
 def _band(frames, column):
