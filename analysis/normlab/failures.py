@@ -60,8 +60,8 @@ def draw_chance(ax, values):
 
 
 def chance_handle(values):
-    text = f"{values[0]:.3g}" if len(values) == 1 else f"{min(values):.3g}–{max(values):.3g}, by run"
-    return Line2D([], [], **CHANCE_STYLE, label=f"chance loss of the task ({text} nats)")
+    text = f"{values[0]:.3g} nats" if len(values) == 1 else f"{min(values):.3g}–{max(values):.3g} nats, by run"
+    return Line2D([], [], **CHANCE_STYLE, label=f"chance loss of the task ({text})")
 
 
 def style_handles(statuses):

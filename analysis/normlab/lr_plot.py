@@ -7,6 +7,8 @@ grid reads best: a panel per placement (or per value of the keys left over), a c
 normalizer, a line style per qk_norm setting; each line's legend entry gives its LR sensitivity.
 """
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
@@ -23,6 +25,10 @@ LINESTYLES = ["-", "--", ":", "-."]
 FAILED_MARKERS = {S.STATUS_DIVERGED: dict(marker="X", s=46, edgecolors="black", linewidths=0.5),
                   S.STATUS_STUCK: dict(marker="s", s=34, facecolors="none", linewidths=1.0)}
 INITIAL_STYLE = dict(color="0.2", linestyle=":", linewidth=1.0)
+# The 7-point key below the panels and the 10-point title, measured on the rendered figure.
+KEY_COLUMN_INCHES = 4.2
+KEY_ROW_INCHES = 0.22
+TITLE_CHARS_PER_INCH = 11.5
 
 
 def encoding(keys):
@@ -104,7 +110,11 @@ def lr_figure(results, lr_key, chance=()):
     styles = {v: LINESTYLES[i % len(LINESTYLES)] for i, v in enumerate(_levels(results, style_key))}
     by_panel = _panel_results(results, panels)
     n = len(by_panel)
-    fig, axes = plt.subplots(1, n, figsize=(max(5.2 * n, 6.5), 4.6), squeeze=False, sharey=True)
+    key = _key_handles(results) + ([failures.chance_handle(chance)] if chance else [])
+    width = max(5.2 * n, 9.0)
+    ncol = max(1, min(len(key), int(width // KEY_COLUMN_INCHES)))
+    key_inches = KEY_ROW_INCHES * -(-len(key) // ncol) + 0.1
+    fig, axes = plt.subplots(1, n, figsize=(width, 4.6 + key_inches), squeeze=False, sharey=True)
     for ax, (title, mine) in zip(axes[0], by_panel.items()):
         for r in mine:
             label = _line_label(r, color_key, style_key, _sensitivity_text(r))
@@ -117,14 +127,12 @@ def lr_figure(results, lr_key, chance=()):
         ax.tick_params(labelleft=True)
         ax.legend(fontsize=7, loc="upper left")
     axes[0, 0].set_ylabel("final validation loss (nats), min(ℓ, ℓ₀)")
-    key = _key_handles(results)
-    if chance:
-        key.append(failures.chance_handle(chance))
-    fig.legend(handles=key, loc="lower center", ncol=min(len(key), 4), fontsize=7)
+    fig.legend(handles=key, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
     notes = {log_spacing_note(r.lrs) for r in results} - {""}
-    fig.suptitle("final validation loss against the learning rate: mean over seeds of min(ℓ, ℓ₀), "
-                 "band from the lowest to the highest seed\nLR sensitivity = mean over the lrs of "
-                 "min(ℓ, ℓ₀) − ℓ* (Wortsman et al. 2023), per seed; mean [95% t interval] over seeds"
-                 + ("\n" + " ".join(sorted(notes)) if notes else ""))
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    lines = ["final validation loss against the learning rate: mean over seeds of min(ℓ, ℓ₀), band "
+             "from the lowest to the highest seed",
+             "LR sensitivity = mean over the lrs of min(ℓ, ℓ₀) − ℓ* (Wortsman et al. 2023), per seed; "
+             "mean [95% t interval] over seeds", *sorted(notes)]
+    fig.suptitle("\n".join(textwrap.fill(line, int(width * TITLE_CHARS_PER_INCH)) for line in lines))
+    fig.tight_layout(rect=(0, key_inches / fig.get_figheight(), 1, 1))
     return fig

@@ -45,6 +45,7 @@ from .frames import load_runs  # noqa: E402
 
 PNG_DPI = 200
 LEGEND_ROW_INCHES = 0.2  # one line of an 8-point legend, with its spacing
+FAILED_TOP_RATIO = 2.0
 TITLE_CHARS = 60  # a stat panel's title line at 9 points in its 4.6 inches
 LEGEND_COLUMN_CHARS = 70  # the longest label two columns of it fit in 11 inches
 VECTOR_FORMAT = "pdf"
@@ -124,6 +125,19 @@ def _failed_loss_lines(ax_train, ax_val, status, runs, color, against, smooth):
             failures.mark_stop(ax_val, xv, vmean, color)
 
 
+def _cut_failed_tops(axes, kept_top):
+    """A diverging run can reach tens of nats and flatten every mean to the floor of the panel:
+    when the data reach over FAILED_TOP_RATIO x the highest band of the runs that did not fail
+    (or the chance loss), the shared y axis stops a little above that band. Returns the cut."""
+    top = max(ax.dataLim.y1 for ax in axes)
+    if not np.isfinite(kept_top) or top <= FAILED_TOP_RATIO * kept_top:
+        return None
+    cut = kept_top * 1.15
+    bottom = min(ax.dataLim.y0 for ax in axes)
+    axes[0].set_ylim(bottom - 0.05 * (cut - bottom), cut)
+    return cut
+
+
 def loss_figure(groups, against, smooth):
     """Train loss and val loss per group against the step or the wall time, the two panels
     sharing the loss axis; below them one legend naming the rows, their number of seeds and
@@ -142,11 +156,13 @@ def loss_figure(groups, against, smooth):
     height = 4.4 + LEGEND_ROW_INCHES * rows
     with plt.rc_context(STYLE):
         fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, height), sharey=True)
+        kept_top = list(chance)
         for label, runs in groups.items():
             kept, failed = failures.split_by_outcome(runs)
             color = colors[label]
             if kept:
                 (x, mean, low, high), (xv, vmean, vlow, vhigh) = _loss_lines(kept, against, smooth)
+                kept_top += [np.nanmax(high, initial=-np.inf), np.nanmax(vhigh, initial=-np.inf)]
                 ax_train.plot(x, mean, color=color)
                 ax_train.fill_between(x, low, high, color=color, alpha=0.2)
                 ax_val.plot(xv, vmean, marker=".", color=color)
@@ -162,8 +178,10 @@ def loss_figure(groups, against, smooth):
                      title=f"training loss (batch{smoothed})")
         ax_val.set(xlabel=xlabel, title="validation loss (held-out set)")
         ax_val.tick_params(labelleft=True)
+        cut = _cut_failed_tops((ax_train, ax_val), max(kept_top, default=np.nan))
         fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False)
-        fig.suptitle(failures.loss_caption(groups))
+        fig.suptitle(failures.loss_caption(groups) + (f";\ny axis cut at {cut:.3g} nats: failed runs "
+                                                      "above it leave the top edge" if cut else ""))
         fig.tight_layout(rect=(0, (LEGEND_ROW_INCHES * rows + 0.1) / height, 1, 1))
     return fig
 

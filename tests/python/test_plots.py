@@ -183,8 +183,8 @@ class FiguresTest(unittest.TestCase):
             self.assertEqual(texts[:2], ["model.norm=layernorm (n = 2 seeds)", "model.norm=rmsnorm (n = 2 seeds)"])
             chance = sorted({r.chance_loss for r in runs})  # the unigram entropy of each seed's split
             self.assertTrue(np.isfinite(chance).all())
-            span = f"{chance[0]:.3g}" if len(chance) == 1 else f"{chance[0]:.3g}–{chance[-1]:.3g}, by run"
-            self.assertEqual(texts[2:], [f"chance loss of the task ({span} nats)"])
+            span = f"{chance[0]:.3g} nats" if len(chance) == 1 else f"{chance[0]:.3g}–{chance[-1]:.3g} nats, by run"
+            self.assertEqual(texts[2:], [f"chance loss of the task ({span})"])
             self.assertEqual(fig._suptitle.get_text(), "mean over seeds, band from the lowest to the highest seed")
             self.assertIn("nats", fig.axes[0].get_ylabel())
             for ax in fig.axes:
