@@ -44,11 +44,14 @@ from . import schema as S  # noqa: E402
 from .frames import load_runs  # noqa: E402
 
 PNG_DPI = 200
-LEGEND_ROW_INCHES = 0.2  # one line of an 8-point legend, with its spacing
-FAILED_TOP_RATIO = 2.0
-TITLE_CHARS = 60  # a stat panel's title line at 9 points in its 4.6 inches
-LEGEND_COLUMN_CHARS = 70  # the longest label two columns of it fit in 11 inches
 VECTOR_FORMAT = "pdf"
+# Layout, measured on the rendered figures: one line of an 8-point legend with its spacing; the
+# longest label two legend columns fit in 11 inches; a stat panel's title line in 4.6 inches.
+LEGEND_ROW_INCHES = 0.2
+LEGEND_COLUMN_CHARS = 70
+TITLE_CHARS = 60
+# Failed runs reaching over this many times the band of the others cut the loss axis (below).
+FAILED_TOP_RATIO = 2.0
 # Type sizes readable when a figure is shrunk to a column's width.
 STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8,
          "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.titlesize": 10, "pdf.fonttype": 42}
