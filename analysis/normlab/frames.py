@@ -80,9 +80,10 @@ def varying_keys(runs):
 
 
 def summary(runs):
-    """One row per run: run_id, status, every config key, then how it went (steps done, final
-    train loss, final and best validation loss, final validation metric, median step time) and
-    the file's path."""
+    """One row per run: run_id, status (completed, stuck, diverged, or running and interrupted
+    for runs without a result), every config key, then how it went (steps done, the train loss
+    of step 0 before any update, final train loss, final and best validation loss, final
+    validation metric, the task's chance loss, median step time) and the file's path."""
     rows = []
     for run in runs:
         steps, evals = run.steps(), run.evals()
@@ -91,10 +92,12 @@ def summary(runs):
             S.ATTR_STATUS: run.status,
             **run.flat_config,
             "steps_done": len(steps),
+            "initial_train_loss": _initial(steps[S.SERIES_TRAIN_LOSS]),
             "final_train_loss": _last(steps[S.SERIES_TRAIN_LOSS]),
             "final_val_loss": _last(evals[S.SERIES_VAL_LOSS]),
             "best_val_loss": evals[S.SERIES_VAL_LOSS].min(),
             "final_val_metric": _last(evals[S.SERIES_VAL_METRIC]),
+            S.ATTR_CHANCE_LOSS: run.chance_loss,
             "median_step_time": steps[S.SERIES_STEP_TIME].median(),
             "path": str(run.path),
         })
@@ -102,7 +105,8 @@ def summary(runs):
 
 
 def steps_frame(runs, config=None):
-    """Every run's steps in long form: run_id, config columns, step, train_loss, lr, ...
+    """Every run's steps in long form: run_id, config columns, step, train_loss, lr, ..., and
+    last the run's status, so that stuck and diverged runs can be told apart in a groupby.
 
     config: the flat config keys to add as columns; None adds those that vary between the runs.
     """
@@ -121,8 +125,9 @@ def stats_frame(runs, config=None):
 
 
 def sweep_dataset(runs, config=None):
-    """The runs as one xarray.Dataset with a leading `run` dimension (coordinate: run_id) and the
-    config keys that vary between them (or those given in `config`) as coordinates on `run`.
+    """The runs as one xarray.Dataset with a leading `run` dimension (coordinate: run_id), the
+    config keys that vary between them (or those given in `config`), `status` and `chance_loss`
+    as coordinates on `run`.
 
     Runs of different lengths or site counts (no normalizer has fewer sites) are padded with NaN
     (outer join); a site table that differs between runs (the kind at a site) becomes a
@@ -142,7 +147,11 @@ def sweep_dataset(runs, config=None):
         data = data.expand_dims(run=[run.run_id])
         for name in sites:
             data[name] = data[name].astype(str) if data[name].dtype.kind in "OSU" else data[name]
-        parts.append(data.assign_coords({k: ("run", [run.flat_config.get(k)]) for k in keys}))
+        outcome = {S.ATTR_STATUS: ("run", [run.status]), S.ATTR_CHANCE_LOSS: ("run", [run.chance_loss])}
+        data.attrs.pop(S.ATTR_STATUS, None)  # a coordinate now: it differs between runs
+        data.attrs.pop(S.ATTR_CHANCE_LOSS, None)
+        parts.append(data.assign_coords({**{k: ("run", [run.flat_config.get(k)]) for k in keys},
+                                         **outcome}))
     merged = xr.concat(parts, dim="run", join="outer", data_vars="all", coords="different",
                        compat="equals", combine_attrs="drop_conflicts", fill_value=np.nan)
     return merged.set_coords(sites) if sites else merged
@@ -155,9 +164,15 @@ def _across(runs, config, frame_of):
     for run in runs:
         frame = frame_of(run)
         tags = {S.ATTR_RUN_ID: run.run_id, **{k: run.flat_config.get(k) for k in keys}}
-        frames.append(frame.assign(**tags)[[*tags, *frame.columns]])
+        frame = frame.assign(**tags)[[*tags, *frame.columns]]
+        frames.append(frame.assign(**{S.ATTR_STATUS: run.status}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _last(series):
     return series.iloc[-1] if len(series) else np.nan
+
+
+def _initial(series):
+    """The value at step 0 (before any update); NaN when the run has no step 0."""
+    return series.loc[0] if 0 in series.index else np.nan

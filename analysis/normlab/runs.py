@@ -81,6 +81,12 @@ class Run:
         return self.attrs[S.ATTR_STATUS]
 
     @property
+    def chance_loss(self):
+        """The task's chance-level validation loss in nats, what `stuck` is measured against;
+        NaN in files written before the attribute."""
+        return float(self.attrs.get(S.ATTR_CHANCE_LOSS, np.nan))
+
+    @property
     def steps_done(self):
         return self._length(S.AXIS_STEP)
 

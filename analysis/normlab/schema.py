@@ -14,6 +14,14 @@ ATTR_FORMAT_VERSION = "format_version"
 ATTR_RUN_ID = "run_id"
 ATTR_STATUS = "status"
 ATTR_CONFIG_TOML = "config_toml"
+ATTR_CHANCE_LOSS = "chance_loss"  # absent in files written before it
+
+# The values of `status`: a run with a result is completed, stuck or diverged.
+STATUS_RUNNING = "running"
+STATUS_COMPLETED = "completed"
+STATUS_DIVERGED = "diverged"
+STATUS_STUCK = "stuck"
+STATUS_INTERRUPTED = "interrupted"
 
 # The dimension scales: each series is found through the scale on its first axis.
 AXIS_STEP = "step"

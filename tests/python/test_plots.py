@@ -31,8 +31,10 @@ def run(*args, check=True):
     return result
 
 
+# 12 steps do not leave the unigram loss: the stuck watch is off (margin 0) so that these runs
+# complete; test_lr_sensitivity.py draws stuck and diverged runs.
 TINY_TRANSFORMER = ("[set]\ntrain.steps = 12\ntrain.eval_every = 4\nmodel.width = 16\nmodel.context = 16\n"
-                    "data.chars = 5000\ndata.val_size = 8\nstats.every = 4\n")
+                    "data.chars = 5000\ndata.val_size = 8\nstats.every = 4\ntrain.stuck_margin = 0\n")
 
 
 def png_dpi(path):
@@ -176,8 +178,14 @@ class FiguresTest(unittest.TestCase):
             groups = groups_of(self.sweep, runs)
             self.assertEqual(list(groups), ["model.norm=layernorm", "model.norm=rmsnorm"])
             fig = plots.loss_figure(groups, "step", 1)
-            texts = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
-            self.assertEqual(texts, ["model.norm=layernorm (n = 2 seeds)", "model.norm=rmsnorm (n = 2 seeds)"])
+            # One legend below the panels: the rows first, then the chance loss the runs carry.
+            texts = [t.get_text() for t in fig.legends[0].get_texts()]
+            self.assertEqual(texts[:2], ["model.norm=layernorm (n = 2 seeds)", "model.norm=rmsnorm (n = 2 seeds)"])
+            chance = sorted({r.chance_loss for r in runs})  # the unigram entropy of each seed's split
+            self.assertTrue(np.isfinite(chance).all())
+            span = f"{chance[0]:.3g} nats" if len(chance) == 1 else f"{chance[0]:.3g}–{chance[-1]:.3g} nats, by run"
+            self.assertEqual(texts[2:], [f"chance loss of the task ({span})"])
+            self.assertEqual(fig._suptitle.get_text(), "mean over seeds, band from the lowest to the highest seed")
             self.assertIn("nats", fig.axes[0].get_ylabel())
             for ax in fig.axes:
                 self.assertEqual(ax.get_xlabel(), "training step")
