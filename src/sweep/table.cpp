@@ -86,10 +86,10 @@ void check_keys(const std::vector<std::string>& keys, const std::string& what,
 
 // The runs of each row, the rows in the order of their first run.
 std::vector<std::vector<RunFigures>> group_runs(Table& t, const sweep::Index& index) {
-  const std::vector<std::string> pair_axes = axes_outside(index.axes, t.row_keys);
+  t.pair_axes = axes_outside(index.axes, t.row_keys);
   std::vector<std::vector<RunFigures>> groups;
   for (const auto& r : index.rows) {
-    RunFigures run = read_run(t.dir, r, t.row_keys, pair_axes);
+    RunFigures run = read_run(t.dir, r, t.row_keys, t.pair_axes);
     auto at = std::find_if(t.rows.begin(), t.rows.end(), [&](const TableRow& row) { return row.keys == run.keys; });
     if (at == t.rows.end()) {
       t.rows.push_back(TableRow{});

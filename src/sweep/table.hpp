@@ -88,6 +88,7 @@ struct Table {
   std::vector<std::string> row_keys, metrics;
   std::vector<double> margins;    // per metric; 0: no equivalence test
   std::string baseline_key, baseline_value;  // empty value: no comparisons
+  std::vector<std::string> pair_axes;  // the sweep's axes outside the row keys: what pairs two runs
   std::vector<TableRow> rows;     // in the order the sweep runs them
   bool explicit_target = false;
   bool is_baseline(std::size_t r) const { return rows[r].baseline == long(r); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <sstream>
 
 #include "core/strings.hpp"
@@ -45,7 +46,7 @@ std::string signed_fixed(double v, int digits) {
 
 // "0.43", "0.031", "<0.001": as many digits as tell the p-value's size, not more.
 std::string p_text(double p, const Style& st) {
-  // Appended rather than "=" + text: GCC 12 warns (-Wrestrict, a false positive) on that operator+.
+  // Appended rather than "=" + text: GCC 12's -Wrestrict misfires on that operator+.
   std::string text = p < 0.001 ? st.lt + "0.001" : std::string("=").append(fixed(p, p < 0.1 ? 3 : 2));
   return text;
 }
@@ -115,11 +116,14 @@ std::string baseline_name(const Table& t) {
   return t.baseline_key == "model.norm" ? t.baseline_value : t.baseline_key + "=" + t.baseline_value;
 }
 
+// The test that gave a p-value; "" where there was none to give (one run on a side).
+std::string test_of(const Difference& d) { return std::isnan(d.p) ? "" : test_name(d.test); }
+
 // The rows' tests, "paired" or "paired, welch" when the metrics' differ.
 std::string tests_cell(const TableRow& r, const Style& st) {
   std::vector<std::string> names;
   for (const auto& m : r.metrics) {
-    const std::string n = test_name(m.vs_base.test);
+    const std::string n = test_of(m.vs_base);
     if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   }
   return names.empty() ? st.none : join(names, ", ");
@@ -179,10 +183,19 @@ Grid grid(const Table& t, const Style& st) {
   return g;
 }
 
-std::size_t compared_rows(const Table& t) {
-  std::size_t k = 0;
-  for (std::size_t r = 0; r < t.rows.size(); ++r) k += t.is_compared(r);
-  return k;
+// "the 8 rows tested", or "the 8 (val loss) and 7 (val metric) rows tested" where a metric had
+// rows without a test: Holm's m, per metric.
+std::string holm_family(const Table& t) {
+  std::vector<std::size_t> m(t.metrics.size(), 0);
+  for (const auto& r : t.rows) {
+    for (std::size_t k = 0; k < m.size(); ++k) m[k] += !std::isnan(r.metrics[k].vs_base.p);
+  }
+  if (std::adjacent_find(m.begin(), m.end(), std::not_equal_to<>()) == m.end()) {
+    return "the " + std::to_string(m.empty() ? 0 : m[0]) + " rows tested, per metric";
+  }
+  std::vector<std::string> parts;
+  for (std::size_t k = 0; k < m.size(); ++k) parts.push_back(std::to_string(m[k]) + " (" + metric_title(t.metrics[k]) + ")");
+  return "the " + join(parts, " and ") + " rows tested";
 }
 
 // What the columns mean and which tests made them: the table's caption, in sentences.
@@ -192,11 +205,15 @@ std::vector<std::string> note(const Table& t, const Style& st) {
               "task's chance loss) count as failures and stay out of every figure, as do runs with no result.");
   s.push_back("Means over the completed runs with 95% t intervals (the CSV has the sample std).");
   if (compares(t)) {
+    std::ostringstream pairing;  // a stream, not "(" + ...: GCC 12's -Wrestrict misfires on that operator+
+    if (t.pair_axes.size() == 1) pairing << t.pair_axes[0];
+    else if (t.pair_axes.empty()) pairing << "seed";
+    else pairing << "(" << join(t.pair_axes, ", ") << ")";
     std::ostringstream c;
     c << st.delta << ": row - baseline (" << t.baseline_key << " = " << t.baseline_value
-      << ", the row with the same other keys), 95% interval; a paired t-test by seed when both rows completed "
-      << "the same seeds (n >= 2), else Welch's (column test); p: two-sided, Holm-adjusted over the "
-      << compared_rows(t) << " rows compared, per metric; * p < 0.05 after the correction.";
+      << ", the row with the same other keys), 95% interval; a paired t-test when both rows' completed runs have "
+      << "the same values of " << pairing.str() << ", each once (n >= 2), else Welch's (column test); p: two-sided, "
+      << "Holm-adjusted over " << holm_family(t) << "; * p < 0.05 after the correction.";
     s.push_back(c.str());
     std::ostringstream e;
     e << "Equivalence: two one-sided tests (TOST, same t and df) against a margin of";
@@ -277,7 +294,7 @@ std::string table_csv(const Table& t) {
       const Difference& d = m.vs_base;
       f.push_back(std::to_string(a.n));
       num(f, {a.mean, a.std, a.lo, a.hi});
-      f.push_back(test_name(d.test));
+      f.push_back(test_of(d));
       num(f, {d.diff, d.se, d.df, d.t, d.lo, d.hi, d.p, m.p_holm});
       f.push_back(std::isnan(m.p_holm) ? "" : m.p_holm < kAlpha ? "1" : "0");
       num(f, {d.margin, d.lo_tost, d.hi_tost, d.p_tost});
