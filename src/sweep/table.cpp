@@ -174,7 +174,9 @@ void steps_to_targets(Table& t, const std::vector<std::vector<RunFigures>>& grou
                       const std::optional<double>& target) {
   for (std::size_t g = 0; g < groups.size(); ++g) {
     TableRow& row = t.rows[g];
-    row.target = target ? *target : row.baseline >= 0 ? t.rows[std::size_t(row.baseline)].final_val_loss.mean : kNoValue;
+    row.target = target               ? *target
+                 : row.baseline >= 0 ? t.rows[std::size_t(row.baseline)].final_val_loss.mean
+                                     : kNoValue;
     std::vector<double> steps;
     if (!std::isnan(row.target)) {
       for (const RunFigures& run : groups[g]) {
@@ -186,7 +188,6 @@ void steps_to_targets(Table& t, const std::vector<std::vector<RunFigures>>& grou
     row.steps = summarize(steps);
   }
 }
-
 
 // The baseline key and value of --baseline (spec), checked against the rows; both left empty when
 // the default baseline (model.norm=layernorm) has no row, so a table without LayerNorm has no
@@ -216,7 +217,8 @@ void resolve_baseline(Table& t, const std::string& spec) {
     for (std::size_t j = 0; j < t.row_keys.size() && !keyed; ++j) {
       for (const auto& row : t.rows) {
         if (j != k && row.keys[j] == value && elsewhere.empty()) {
-          elsewhere = " ('" + value + "' is a value of " + t.row_keys[j] + ": --baseline " + t.row_keys[j] + "=" + value + ")";
+          const std::string& other = t.row_keys[j];
+          elsewhere = " ('" + value + "' is a value of " + other + ": --baseline " + other + "=" + value + ")";
         }
       }
     }
@@ -231,7 +233,8 @@ void resolve_baseline(Table& t, const std::string& spec) {
 void assign_baselines(Table& t, const std::string& spec) {
   resolve_baseline(t, spec);
   if (t.baseline_value.empty()) return;
-  const std::size_t k = std::size_t(std::find(t.row_keys.begin(), t.row_keys.end(), t.baseline_key) - t.row_keys.begin());
+  const auto key_at = std::find(t.row_keys.begin(), t.row_keys.end(), t.baseline_key);
+  const std::size_t k = std::size_t(key_at - t.row_keys.begin());
   for (TableRow& row : t.rows) {
     for (std::size_t b = 0; b < t.rows.size(); ++b) {
       const TableRow& base = t.rows[b];
@@ -275,7 +278,9 @@ std::vector<double> parse_margins(const std::string& spec, const std::vector<std
       fail("--margin ", item, ": '", metric, "' is not a metric of the table (", join(metrics, ", "), ")",
            did_you_mean(metric, metrics));
     }
-    if (!(value >= 0) || !std::isfinite(value)) fail("--margin ", item, ": a margin is a finite number ≥ 0 (0: no test)");
+    if (!(value >= 0) || !std::isfinite(value)) {
+      fail("--margin ", item, ": a margin is a finite number ≥ 0 (0: no test)");
+    }
     margins[std::size_t(at - metrics.begin())] = value;
   }
   return margins;

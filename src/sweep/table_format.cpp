@@ -194,7 +194,9 @@ std::string holm_family(const Table& t) {
     return "the " + std::to_string(m.empty() ? 0 : m[0]) + " rows tested, per metric";
   }
   std::vector<std::string> parts;
-  for (std::size_t k = 0; k < m.size(); ++k) parts.push_back(std::to_string(m[k]) + " (" + metric_title(t.metrics[k]) + ")");
+  for (std::size_t k = 0; k < m.size(); ++k) {
+    parts.push_back(std::to_string(m[k]) + " (" + metric_title(t.metrics[k]) + ")");
+  }
   return "the " + join(parts, " and ") + " rows tested";
 }
 
