@@ -44,11 +44,11 @@ std::string signed_fixed(double v, int digits) {
   return s[0] == '-' ? s : "+" + s;
 }
 
-// "0.43", "0.031", "<0.001": as many digits as tell the p-value's size, not more.
+// "=0.43", "=0.031", "<0.001", to follow a "p": as many digits as tell the p-value's size.
 std::string p_text(double p, const Style& st) {
+  if (p < 0.001) return st.lt + "0.001";
   // Appended rather than "=" + text: GCC 12's -Wrestrict misfires on that operator+.
-  std::string text = p < 0.001 ? st.lt + "0.001" : std::string("=").append(fixed(p, p < 0.1 ? 3 : 2));
-  return text;
+  return std::string("=").append(fixed(p, p < 0.1 ? 3 : 2));
 }
 
 // "1.234 [1.221, 1.247]"; "1.234" for one run; `none` for no run.
