@@ -11,7 +11,7 @@
 namespace normlab::cli {
 
 int cmd_table(const Args& args, std::ostream& out) {
-  std::string dir, format = "md", rows, metrics = "val_loss,val_metric", out_path;
+  std::string dir, format = "md", rows, metrics = "val_loss,val_metric", out_path, baseline, margins;
   double target = std::nan("");
   po::options_description desc("options");
   desc.add_options()
@@ -20,7 +20,12 @@ int cmd_table(const Args& args, std::ostream& out) {
       ("rows", po::value(&rows), "the config keys that make a row, e.g. model.norm,model.placement "
                                  "(default: every axis of the sweep but seed)")
       ("metric", po::value(&metrics)->default_value(metrics), "final figures: val_loss, val_metric or both")
-      ("target-loss", po::value(&target), "steps to reach this val loss (default: the LayerNorm "
+      ("baseline", po::value(&baseline), "the row each row is compared with: a value of model.norm "
+                                         "(default layernorm) or KEY=VALUE of another row key")
+      ("margin", po::value(&margins), "equivalence margins, in the metric's units: X for the first metric "
+                                      "or METRIC=X[,METRIC=X] (default val_loss=0.02 nats, val_metric=0.005; "
+                                      "0: no equivalence test)")
+      ("target-loss", po::value(&target), "steps to reach this val loss (default: the baseline "
                                           "row's mean final val loss)")
       ("out", po::value(&out_path), "write the table to this file instead of the terminal, or into "
                                     "this directory (DIR/) as table.md, table.csv or table.tex");
@@ -29,11 +34,15 @@ int cmd_table(const Args& args, std::ostream& out) {
   po::variables_map vm;
   const std::string usage =
       "usage: normlab table SWEEP_DIR [--format md|csv|latex] [--rows KEY[,KEY]] [--metric M]\n"
+      "                               [--baseline VALUE|KEY=VALUE] [--margin X|METRIC=X,...]\n"
       "                               [--target-loss X] [--out FILE|DIR/]\n\n"
       "The sweep as a comparison table: one row per value of the row keys, seeds collapsed into\n"
-      "mean ± sample std over the completed runs (diverged and unfinished runs counted): final\n"
-      "validation loss and metric, seconds per 1k steps, speedup (T_LN - T)/T_LN against the\n"
-      "LayerNorm row, steps to reach a target validation loss.";
+      "the mean with its 95% t interval over the completed runs (diverged, stuck and unfinished\n"
+      "runs counted, left out of the figures): final validation loss and metric, seconds per 1k\n"
+      "steps. Against the baseline row (same other row keys): the difference with its interval,\n"
+      "a paired (same seeds) or Welch t-test, Holm-adjusted over the table, an equivalence test\n"
+      "(TOST) against the margin and a verdict; the speedup with its interval (log times); the\n"
+      "steps to reach a target validation loss.";
   if (!parse(args, desc, vm, out, usage, &positional)) return 0;
   if (dir.empty()) usage_fail("table: no sweep directory given\n", usage);
   if (format != "md" && format != "csv" && format != "latex") {
@@ -44,11 +53,13 @@ int cmd_table(const Args& args, std::ostream& out) {
   o.rows = split_list(rows);
   o.metrics = split_list(metrics);
   if (vm.count("target-loss")) o.target_loss = target;
+  o.baseline = baseline;
+  o.margins = margins;
   const tools::Table t = tools::make_table(dir, o);
   std::size_t runs = 0, with_result = 0;
   for (const auto& row : t.rows) {
     runs += row.runs;
-    with_result += row.completed + row.diverged;
+    with_result += row.completed + row.diverged + row.stuck;
   }
   if (with_result == 0) {
     fail(dir, ": none of its ", runs, " runs has a result (all missing, failed or unfinished: see ",

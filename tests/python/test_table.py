@@ -3,8 +3,9 @@
 A tiny real sweep (MLP, 3 normalizers x 3 seeds) is run; then every run file's step_time and
 val_loss series are overwritten with values chosen here (h5py, in place), one run is marked
 diverged and one run file is deleted. The expected means, sample stds, times per 1k steps (from
-the median step time), speedups (T_LN - T)/T_LN and steps to the target are computed with numpy
-from those chosen values, not from normlab's output.
+the median step time), speedups 1 - T/T_LN (T the geometric mean time) and steps to the target
+are computed with numpy from those chosen values, not from normlab's output. The intervals, tests
+and verdicts are checked against scipy in test_table_stats.py.
 """
 
 import csv
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from scipy import stats
 
 from support import BINARY
 
@@ -66,8 +68,8 @@ def make_sweep(root):
             curve = val_curve(*key)
             f["val_loss"][:] = curve
             f["val_metric"][:] = 0.1 * np.arange(4) + 0.01 * config["seed"]
-            if key == DIVERGED:
-                f.attrs["status"] = "diverged"
+            # Every status set: a run this short may have ended stuck at the chance loss.
+            f.attrs["status"] = "diverged" if key == DIVERGED else "completed"
         if key == DELETED:
             path.unlink()
     return out
@@ -85,11 +87,11 @@ def expected_rows(target=None):
                           no_result=int(any((norm, s) == DELETED for s in SEEDS)),
                           val_loss=(finals.mean(), finals.std(ddof=1)),
                           val_metric=(metrics.mean(), metrics.std(ddof=1)),
-                          time=(times.mean(), times.std(ddof=1)), ok=ok)
-    t_ln = rows["layernorm"]["time"][0]
+                          time=(times.mean(), times.std(ddof=1)), ok=ok, log_time=np.log(times).mean())
+    log_t_ln = rows["layernorm"]["log_time"]
     goal = rows["layernorm"]["val_loss"][0] if target is None else target
     for norm, row in rows.items():
-        row["speedup"] = 100 * (t_ln - row["time"][0]) / t_ln
+        row["speedup"] = None if norm == "layernorm" else 100 * (1 - np.exp(row["log_time"] - log_t_ln))
         reached = []
         for s in row["ok"]:
             hits = [i for i, v in enumerate(val_curve(norm, s)) if v <= goal]
@@ -130,7 +132,12 @@ class TableTest(unittest.TestCase):
                                        msg=f"{norm} {col}_mean")
                 self.assertAlmostEqual(float(g[col + "_std"]), w[name][1], delta=1e-9,
                                        msg=f"{norm} {col}_std")
-            self.assertAlmostEqual(float(g["speedup_vs_layernorm_pct"]), w["speedup"], delta=1e-9)
+            if w["speedup"] is None:
+                self.assertEqual(g["speedup_vs_baseline_pct"], "")
+                self.assertEqual(g["baseline"], "self")
+            else:
+                self.assertAlmostEqual(float(g["speedup_vs_baseline_pct"]), w["speedup"], delta=1e-9)
+                self.assertEqual(g["baseline"], "model.norm=layernorm")
             self.assertAlmostEqual(float(g["target_loss"]), w["target"], delta=1e-12)
             self.assertEqual(int(g["reached_target"]), w["reached"], norm)
             if w["steps"]:
@@ -165,14 +172,17 @@ class TableTest(unittest.TestCase):
         lines = [l for l in md.splitlines() if l.startswith("|")]
         self.assertEqual(len(lines), 2 + len(NORMS))
         header = [c.strip() for c in lines[0].strip("|").split("|")]
-        self.assertIn("speedup vs LN", header)
+        self.assertIn("speedup vs layernorm [95% CI]", header)
         rms = [c.strip() for c in lines[3].strip("|").split("|")]
         want = expected_rows()["rmsnorm"]
         self.assertEqual(rms[0], "rmsnorm")
-        self.assertEqual(rms[header.index("final val loss")],
-                         f"{want['val_loss'][0]:.3f} ± {want['val_loss'][1]:.3f}")
-        self.assertEqual(rms[header.index("speedup vs LN")], f"+{want['speedup']:.1f}%")
+        # Two completed runs: mean ± t(0.975, 1) s/√2.
+        half = stats.t.ppf(0.975, 1) * want["val_loss"][1] / np.sqrt(2)
+        mean = want["val_loss"][0]
+        self.assertEqual(rms[header.index("val loss [95% CI]")], f"{mean:.3f} [{mean - half:.3f}, {mean + half:.3f}]")
+        self.assertTrue(rms[header.index("speedup vs layernorm [95% CI]")].startswith(f"+{want['speedup']:.1f}% ["))
         self.assertEqual(rms[header.index("no result")], "1")
+        self.assertEqual(rms[header.index("stuck")], "0")
 
         tex = run("table", self.sweep, "--format", "latex").stdout
         body = tex[tex.index("\\begin{tabular}"):]
@@ -182,7 +192,7 @@ class TableTest(unittest.TestCase):
         self.assertEqual(len(rows), 1 + len(NORMS))
         for r in rows:  # every row has as many cells as the column spec
             self.assertEqual(r.count(" & ") + 1, len(spec), r)
-        self.assertIn("$\\pm$", rows[1])
+        self.assertIn("95\\% CI", rows[0])
         self.assertNotIn("±", body)
 
         out = self.root / "t.md"
@@ -197,7 +207,7 @@ class TableTest(unittest.TestCase):
                          {(n, str(s)) for n in NORMS for s in SEEDS})
         # Within a seed, speedup is against that seed's LayerNorm run.
         r = next(r for r in rows if r["model.norm"] == "rmsnorm" and r["seed"] == "1")
-        self.assertAlmostEqual(float(r["speedup_vs_layernorm_pct"]), 100 * (2.2 - 1.6) / 2.2, delta=1e-9)
+        self.assertAlmostEqual(float(r["speedup_vs_baseline_pct"]), 100 * (2.2 - 1.6) / 2.2, delta=1e-9)
 
     def test_errors(self):
         bad = run("table", self.sweep, "--rows", "model.nrom", check=False)
@@ -221,7 +231,7 @@ class TableTest(unittest.TestCase):
     def test_no_layernorm_row(self):
         got = self.csv_rows_without_layernorm()
         for r in got:
-            self.assertEqual(r["speedup_vs_layernorm_pct"], "")
+            self.assertEqual(r["speedup_vs_baseline_pct"], "")
             self.assertEqual(r["steps_to_target_mean"], "")
 
     def csv_rows_without_layernorm(self):
