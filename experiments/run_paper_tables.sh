@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Issue 8, experiments 1-5: the papers' tables in miniature. Runs each sweep of
-# experiments/sweeps/{paper_gru_shakespeare,paper_transformer,paper_mlp,twt_depth,init_offset}.toml,
+# The papers' tables in miniature (issue 8, redone in the papers' regimes for issue 18), with
+# normlab's own experiments beside them. Runs each sweep of experiments/sweeps/<experiment>.toml,
 # then `normlab table` (Markdown, CSV, LaTeX) and `normlab plot` into RESULTS/<experiment>/.
 #
-#   experiments/run_paper_tables.sh [--jobs N]        # full size: results/<experiment>/, ~15 min
-#                                                     # with --jobs 2; sweep dirs in sweeps/paper/
+#   experiments/run_paper_tables.sh [--jobs N]        # full size: results/<experiment>/, about
+#                                                     # 3 h with --jobs 2 (twt_depth and
+#                                                     # lr_sensitivity the longest); sweep dirs
+#                                                     # in sweeps/paper/
 #   experiments/run_paper_tables.sh --tiny --out DIR  # every run at a tiny size (the ctest
 #                                                     # paper_tables.tiny): seconds
 # Options: --only a,b (some experiments), --binary PATH (default build/normlab), --out DIR (the
@@ -21,7 +23,8 @@ tiny=0
 out=""
 sweeps=""
 only=""
-experiments=(paper_gru_shakespeare paper_transformer paper_mlp twt_depth init_offset)
+experiments=(paper_gru_shakespeare paper_transformer twt_depth init_offset init_offset_delay
+             lr_sensitivity mlp_mnist)
 
 while [[ $# -gt 0 ]]; do
   case $1 in
