@@ -21,6 +21,12 @@ GruNormSites parse_gru_norm_sites(const std::string& name) {
   fail("model.gru_norm: '", name, "' is not one of both, input, recurrent, none");
 }
 
+bool parse_recurrent_init(const std::string& name) {
+  if (name == "default") return false;
+  if (name == "orthogonal") return true;
+  fail("model.recurrent_init: '", name, "' is not one of default, orthogonal");
+}
+
 template <class T>
 GruLm<T>::GruLm(const GruConfig& config) : c_(config) {
   if (c_.layers == 0 || c_.hidden == 0 || c_.embed == 0 || c_.vocab == 0) {
@@ -42,11 +48,13 @@ GruLm<T>::GruLm(const GruConfig& config) : c_(config) {
     L.W_hh = params_.add(prefix + ".weight_hh", {3 * H, H}, nn::ParamRole::weight);
     L.b_ih = params_.add(prefix + ".bias_ih", {3 * H}, nn::ParamRole::bias);
     L.b_hh = params_.add(prefix + ".bias_hh", {3 * H}, nn::ParamRole::bias);
+    if (c_.orthogonal_recurrent) params_.set_orthogonal(L.W_hh, H);
+    const norm::NormOptions& options = c_.norm_options.for_kind(kind);
     if (c_.sites == GruNormSites::both || c_.sites == GruNormSites::input) {
-      L.norm_ih = nn::NormSite<T>(params_, prefix + ".norm_ih", kind, c_.norm_options.for_kind(kind), 3 * H, l);
+      L.norm_ih = GruProjectionNorm<T>(params_, prefix + ".norm_ih", kind, options, H, l, c_.split);
     }
     if (c_.sites == GruNormSites::both || c_.sites == GruNormSites::recurrent) {
-      L.norm_hh = nn::NormSite<T>(params_, prefix + ".norm_hh", kind, c_.norm_options.for_kind(kind), 3 * H, l);
+      L.norm_hh = GruProjectionNorm<T>(params_, prefix + ".norm_hh", kind, options, H, l, c_.split);
     }
   }
   head_W_ = params_.add("head.weight", {c_.vocab, H}, nn::ParamRole::weight);
@@ -286,8 +294,8 @@ template <class T>
 std::vector<nn::Probe<T>*> GruLm<T>::probes() {
   std::vector<nn::Probe<T>*> out;
   for (Layer& L : layers_) {
-    if (L.norm_ih.active()) out.push_back(&L.norm_ih.probe());
-    if (L.norm_hh.active()) out.push_back(&L.norm_hh.probe());
+    L.norm_ih.append_probes(out);
+    L.norm_hh.append_probes(out);
   }
   return out;
 }
@@ -296,8 +304,8 @@ template <class T>
 std::vector<const nn::NormSite<T>*> GruLm<T>::norm_sites() const {
   std::vector<const nn::NormSite<T>*> out;
   for (const Layer& L : layers_) {
-    if (L.norm_ih.active()) out.push_back(&L.norm_ih);
-    if (L.norm_hh.active()) out.push_back(&L.norm_hh);
+    L.norm_ih.append_sites(out);
+    L.norm_hh.append_sites(out);
   }
   return out;
 }
@@ -320,6 +328,8 @@ std::unique_ptr<Model<T>> build_gru(const io::Config& c, const TaskInfo& task,
   g.norms = c.strings("model.norm");
   g.norm_options = options;
   g.sites = parse_gru_norm_sites(c.string("model.gru_norm"));
+  g.split = parse_gru_norm_split(c.string("model.gru_norm_split"));
+  g.orthogonal_recurrent = parse_recurrent_init(c.string("model.recurrent_init"));
   return std::make_unique<GruLm<T>>(g);
 }
 
