@@ -19,6 +19,7 @@
 // recurrent init of Nematus and of the paper's RNNSearch; nn::ParamStore::set_orthogonal).
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -64,18 +65,29 @@ class GruLm final : public SequenceModel<T> {
     std::size_t in = 0;
     nn::Param W_ih, W_hh, b_ih, b_hh;
     GruProjectionNorm<T> norm_ih, norm_hh;  // inactive when that projection is not normalized
-    // the last forward, time-major: row t*B + b
+    // the last forward, time-major: row t*B + b; the 3H-feature buffers in the layout of
+    // layout(T*B) (joint: torch's (T*B, 3H) rows; separate: gates then candidates)
     std::vector<T> A;        // (T*B, 3H) W_ih x before the normalizer
     std::vector<T> gx, gh;   // (T*B, 3H) the gate inputs after normalizer and bias
     std::vector<T> hp;       // (T*B, 3H) W_hh h_{t-1} before the normalizer
     std::vector<T> r, z, n;  // (T*B, H)
     std::vector<T> h;        // (T*B, H) the outputs h_t
-    Panels<T> W_hh_t;        // (H, 3H) W_hh^T, packed once per forward for the T recurrent
-                             // products (core/small_gemm.hpp)
+    // per group of the layout, W_hh^T (H, 3H) or its gate and candidate columns, packed once per
+    // forward for the T recurrent products (core/small_gemm.hpp)
+    std::array<Panels<T>, 2> W_hh_t;
   };
+  GateLayout layout(std::size_t rows) const {
+    return {c_.split == GruNormSplit::separate, c_.hidden, rows};
+  }
   void layer_forward(Layer& L, const T* x);
+  void recurrent_forward(Layer& L, std::size_t t);  // gh of step t from h_{t-1}
+  void gates_forward(Layer& L, std::size_t t);      // r, z, n, h of step t
   // dh (T*B, H) is the gradient reaching the outputs; writes dx (T*B, in) unless null.
   void layer_backward(Layer& L, const T* x, const T* dh, T* dx);
+  // Step t: scratch_.dgh and the gate rows of scratch_.dgx from the gradient reaching h_t.
+  void gates_backward(const Layer& L, std::size_t t, const T* dh_out);
+  // Step t: dhp_t through the recurrent normalizer, then dh_{t-1} (scratch_.dh_prev).
+  void recurrent_backward(Layer& L, std::size_t t);
 
   GruConfig c_;
   nn::ParamStore<T> params_;
@@ -92,7 +104,7 @@ class GruLm final : public SequenceModel<T> {
     std::vector<T> dlogits, dtop, dh, dx;  // backward(): (B*T, V), (B*T, H), (T*B, H), (T*B, in)
     std::vector<T> dgx, dhp, dA;           // layer_backward(): (T*B, 3H) each
     std::vector<T> dgh, dh_step, dh_prev;  // layer_backward(), one step: (B, 3H), (B, H), (B, H)
-    Panels<T> W_hh;                        // layer_backward(): W_hh (3H, H) packed for the T steps
+    std::array<Panels<T>, 2> W_hh;  // layer_backward(): W_hh (3H, H) per group, packed for T steps
   };
   Scratch scratch_;
 };
