@@ -2,7 +2,7 @@
 """Deterministic whole-model PyTorch references for the normlab models.
 
 Usage:
-    /usr/bin/python3 tests/gen_model_fixtures.py [--out tests/fixtures/models]
+    /usr/bin/python3 tests/gen_model_fixtures.py [--out tests/fixtures/models] [--normlab PATH]
 
 (Debian's interpreter is needed: it sees python3-torch, h5py and numpy.)
 Rerunning gives byte-identical files.  tests/test_model_fixtures.cpp reads them.
@@ -27,7 +27,8 @@ Root attributes (all strings, so the C++ side reads them with one call):
                    norm_options ("key=value,..." or "")
       mlp          input, width, depth, classes, activation, B
       gru          vocab, embed, hidden, layers, sites (both|input|recurrent|none),
-                   B, T
+                   B, T; and split (joint|separate) in the cases that set it (the
+                   files written before it existed are joint and stay byte-identical)
       transformer  vocab, d, layers, heads, context, mlp_ratio, placement,
                    qk_norm (true|false), norm_attn, norm_mlp, norm_qk,
                    norm_final ("" = the kind from norms), activation, B, T
@@ -101,6 +102,13 @@ CASES = {
                                          norm_options="learn_lambda=true")),
     "gru_hybrid_scalenorm_layernorm": ("gru", dict(norms=["scalenorm", "layernorm"],
                                                    sites="both")),
+    # GRU LM, the gates and the candidate normalized apart (model.gru_norm_split = separate)
+    "gru_layernorm_separate": ("gru", dict(norms=["layernorm"], sites="both", split="separate")),
+    "gru_prmsnorm_separate": ("gru", dict(norms=["prmsnorm"], sites="both", split="separate",
+                                          norm_options="p=0.25")),
+    "gru_hybrid_rmsnorm_pcnorm_recurrent_separate": ("gru", dict(
+        norms=["rmsnorm", "pcnorm"], sites="recurrent", split="separate",
+        norm_options="")),
     # Transformer LM
     "tf_pre_rmsnorm": ("transformer", dict(norms=["rmsnorm"], placement="pre")),
     "tf_post_layernorm": ("transformer", dict(norms=["layernorm"], placement="post")),
@@ -202,19 +210,44 @@ class Mlp(nn.Module):
 # GRU LM
 # ---------------------------------------------------------------------------
 
+class ProjectionNorm(nn.Module):
+    """The normalizer of a GRU projection (..., 3H), features [r | z | n]: one over all 3H
+    (split "joint"), or the gates (2H) and the candidate (H) apart ("separate", Nematus)."""
+
+    def __init__(self, kind, options, H, split):
+        super().__init__()
+        self.H, self.split = H, split
+        if split == "joint":
+            self.joint = Norm(kind, options, 3 * H)
+        else:
+            self.gates = Norm(kind, options, 2 * H)
+            self.cand = Norm(kind, options, H)
+
+    def forward(self, p):
+        if self.split == "joint":
+            return self.joint(p)
+        return torch.cat([self.gates(p[..., :2 * self.H]), self.cand(p[..., 2 * self.H:])], dim=-1)
+
+    def sites(self, name):  # normlab site name -> Norm
+        if self.split == "joint":
+            return {name: self.joint}
+        return {f"{name}_gates": self.gates, f"{name}_cand": self.cand}
+
+
 class NormGruLayer(nn.Module):
     """One GRU layer (torch.nn.GRU's gate order r, z, n and two biases) with the normalizer
-    applied to the whole projections W_ih x and W_hh h (3H features each), before the biases."""
+    applied to the projections W_ih x and W_hh h (3H features each), before the biases."""
 
-    def __init__(self, fan_in, H, kind, options, sites):
+    def __init__(self, fan_in, H, kind, options, sites, split):
         super().__init__()
         self.H = H
         self.weight_ih = nn.Parameter(torch.empty(3 * H, fan_in, dtype=DTYPE))
         self.weight_hh = nn.Parameter(torch.empty(3 * H, H, dtype=DTYPE))
         self.bias_ih = nn.Parameter(torch.empty(3 * H, dtype=DTYPE))
         self.bias_hh = nn.Parameter(torch.empty(3 * H, dtype=DTYPE))
-        self.norm_ih = Norm(kind, options, 3 * H) if sites in ("both", "input") else None
-        self.norm_hh = Norm(kind, options, 3 * H) if sites in ("both", "recurrent") else None
+        normed = {"norm_ih": sites in ("both", "input"), "norm_hh": sites in ("both", "recurrent")}
+        self.norm_ih = ProjectionNorm(kind, options, H, split) if normed["norm_ih"] else None
+        self.norm_hh = ProjectionNorm(kind, options, H, split) if normed["norm_hh"] else None
 
     def forward(self, x):  # x (B, T, in) -> (B, T, H)
         B, T, _ = x.shape
@@ -229,7 +262,7 @@ class NormGruLayer(nn.Module):
             h_r, h_z, h_n = gh.chunk(3, dim=-1)
             r = torch.sigmoid(x_r + h_r)
             z = torch.sigmoid(x_z + h_z)
-            n = torch.tanh(x_n + r * h_n)
+            n = torch.tanh(x_n + r * h_n)  # the reset gate scales the normalized W_hn h + b_hn
             h = (1 - z) * n + z * h
             outputs.append(h)
         return torch.stack(outputs, dim=1)
@@ -246,7 +279,7 @@ class GruLm(nn.Module):
         else:
             self.layers = nn.ModuleList(
                 NormGruLayer(E if l == 0 else H, H, kind_for(c["norms"], l), c["norm_options"],
-                             c["sites"]) for l in range(L))
+                             c["sites"], c.get("split", "joint")) for l in range(L))
         self.head = nn.Linear(H, V, dtype=DTYPE)
         self.L = L
 
@@ -273,9 +306,12 @@ class GruLm(nn.Module):
                                     else getattr(self.layers[l], w))
             if not self.use_torch_gru:
                 for site in ("norm_ih", "norm_hh"):
-                    norm = getattr(self.layers[l], site)
-                    for n, t in (norm.named_parameters() if norm is not None else []):
-                        p[f"gru{l}.{site}.{n}"] = t
+                    projection = getattr(self.layers[l], site)
+                    if projection is None:
+                        continue
+                    for name, norm in projection.sites(f"gru{l}.{site}").items():
+                        for n, t in norm.named_parameters():
+                            p[f"{name}.{n}"] = t
         p["head.weight"] = self.head.weight
         p["head.bias"] = self.head.bias
         return p
@@ -595,7 +631,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="tests/fixtures/models",
                         help="output directory (default: tests/fixtures/models)")
+    parser.add_argument("--normlab", default=str(nf.default_normlab()),
+                        help="the normlab binary whose `norms --json` gives the normalizers' "
+                             "default options (default: build/normlab)")
     args = parser.parse_args()
+    nf.load_registry(args.normlab)  # the normalizer references read their defaults from it
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # a fixed summation order

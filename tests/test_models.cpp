@@ -1,6 +1,8 @@
 // The sequence models (GRU LM, Transformer LM) against central finite differences in double:
 // every parameter's gradient, through several time steps, with masked (ignored) targets. The
-// models are built from configs by the family registry, as the trainer builds them.
+// models are built from configs by the family registry, as the trainer builds them. Then the GRU's
+// options of the RMSNorm paper's RNNSearch (Nematus): gates and candidate normalized apart, and
+// orthogonal recurrent init.
 #include <catch2/catch.hpp>
 
 #include "core/strings.hpp"
@@ -56,6 +58,7 @@ TEST_CASE("GRU LM: every parameter gradient through time, by finite differences"
           "[models][gru]") {
   struct Case {
     std::string norms, sites, options;  // model.norm, model.gru_norm, model.norm_options
+    std::string split = "joint";        // model.gru_norm_split
   };
   const std::vector<Case> cases = {
       {"rmsnorm", "both", "\"\""},
@@ -67,15 +70,21 @@ TEST_CASE("GRU LM: every parameter gradient through time, by finite differences"
       {"pcnorm", "both", "learn_lambda=true"},
       // a mixed stack with options per kind
       {"[\"pcnorm\", \"layernorm\"]", "both", "{pcnorm = \"learn_lambda=true\", layernorm = \"bias=false\"}"},
+      // the gates and the candidate apart: every site's gradient reaches its own parameters
+      {"layernorm", "both", "\"\"", "separate"},
+      {"prmsnorm", "both", "\"p=0.25\"", "separate"},
+      {"rmsnorm", "recurrent", "\"\"", "separate"},
+      {"[\"pcnorm\", \"layernorm\"]", "input", "{pcnorm = \"learn_lambda=true\"}", "separate"},
   };
   for (const auto& c : cases) {
     const io::Config g = config({"model.family=gru", "model.embed=3", "model.width=4",
                                  "model.depth=2", "model.norm=" + c.norms,
-                                 "model.gru_norm=" + c.sites, "model.norm_options=" + c.options});
+                                 "model.gru_norm=" + c.sites, "model.norm_options=" + c.options,
+                                 "model.gru_norm_split=" + c.split});
     auto model = token_model(g, 5, 5);
     Rng rng(11);
     randomize(model->params(), rng, 0.5);
-    INFO(c.norms << " sites " << c.sites << " options " << c.options);
+    INFO(c.norms << " sites " << c.sites << " options " << c.options << " split " << c.split);
     check_model_gradients(*model, 2, 5, rng);
   }
 }
@@ -103,4 +112,162 @@ TEST_CASE("Transformer LM: every parameter gradient, each placement, by finite d
     INFO(c.placement << " " << c.norms << " qk " << c.qk_norm);
     check_model_gradients(*model, 2, 4, rng);
   }
+}
+
+namespace {
+
+// The GRU of `assignments` (over a 2-layer GRU with H = 4) in double, drawn from seed 3.
+std::unique_ptr<models::Model<double>> small_gru(std::vector<std::string> assignments) {
+  assignments.insert(assignments.begin(), {"model.family=gru", "model.embed=3", "model.width=4",
+                                           "model.depth=2"});
+  auto model = token_model(config(assignments), 5, 5);
+  Rng rng(3);
+  randomize(model->params(), rng, 0.5);
+  return model;
+}
+
+double loss_on_fixed_batch(models::Model<double>& model) {
+  const std::vector<std::int32_t> tokens{0, 1, 2, 3, 4, 4, 3, 2, 1, 0};
+  const std::vector<std::int32_t> targets{1, 2, 3, 4, 0, 3, 2, 1, 0, 4};
+  return model.forward_batch({2, 5, nullptr, tokens.data(), targets.data()}, false, nullptr);
+}
+
+// max |W W^T - I| over the (n, n) block of `w` at row `first`, in double.
+template <class T>
+double orthogonality_error(const T* w, std::size_t first, std::size_t n) {
+  double worst = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      double d = 0;
+      for (std::size_t k = 0; k < n; ++k) {
+        d += double(w[(first + i) * n + k]) * double(w[(first + j) * n + k]);
+      }
+      worst = std::max(worst, std::abs(d - (i == j ? 1.0 : 0.0)));
+    }
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("GRU LM: separate gate and candidate normalizers are sites of their own",
+          "[models][gru]") {
+  auto model = small_gru({"model.norm=layernorm", "model.gru_norm_split=separate"});
+  std::vector<std::pair<std::string, std::size_t>> sites;
+  for (const auto* s : model->norm_sites()) sites.emplace_back(s->probe().name, s->features());
+  const std::vector<std::pair<std::string, std::size_t>> expected{
+      {"gru0.norm_ih_gates", 8}, {"gru0.norm_ih_cand", 4}, {"gru0.norm_hh_gates", 8},
+      {"gru0.norm_hh_cand", 4},  {"gru1.norm_ih_gates", 8}, {"gru1.norm_ih_cand", 4},
+      {"gru1.norm_hh_gates", 8}, {"gru1.norm_hh_cand", 4}};
+  CHECK(sites == expected);
+  CHECK(model->probes().size() == expected.size());
+  CHECK(model->params().info("gru1.norm_hh_cand.gain").shape == std::vector<std::size_t>{4});
+  CHECK(model->params().info("gru1.norm_hh_gates.bias").shape == std::vector<std::size_t>{8});
+  CHECK_THROWS_WITH(small_gru({"model.gru_norm_split=gates"}),
+                    Catch::Contains("model.gru_norm_split") && Catch::Contains("separate"));
+}
+
+// What separating the groups means, tested on the model: LayerNorm over the candidate alone
+// removes a shift common to the candidate's features, so adding one vector to every candidate row
+// of W_ih and W_hh (the row's pre-activation moves by v.x, the same for all H candidate features)
+// leaves the loss unchanged; over all 3H features the same shift moves the mean only in part, and
+// the loss changes.
+TEST_CASE("GRU LM: separate LayerNorm ignores a shift of the candidate weights, joint does not",
+          "[models][gru]") {
+  for (const std::string split : {"separate", "joint"}) {
+    auto model = small_gru({"model.norm=layernorm", "model.gru_norm_split=" + split});
+    nn::ParamStore<double>& p = model->params();
+    const double before = loss_on_fixed_batch(*model);
+    Rng rng(4);
+    for (const char* name : {"gru0.weight_ih", "gru0.weight_hh", "gru1.weight_ih", "gru1.weight_hh"}) {
+      const nn::ParamInfo& info = p.info(name);
+      const std::size_t H = info.shape[0] / 3, in = info.shape[1];
+      std::vector<double> shift(in);
+      fill_normal(std::span<double>(shift), rng, 0.0, 0.5);
+      for (std::size_t row = 2 * H; row < 3 * H; ++row) {
+        for (std::size_t k = 0; k < in; ++k) p.values()[info.offset + row * in + k] += shift[k];
+      }
+    }
+    const double after = loss_on_fixed_batch(*model);
+    INFO(split << ": loss " << before << " -> " << after);
+    // separate: the same loss up to the rounding of the shifted sums (~1e-16 relative)
+    if (split == "separate") CHECK(std::abs(after - before) <= 1e-12 * std::abs(before));
+    else CHECK(std::abs(after - before) > 1e-4);
+  }
+}
+
+TEST_CASE("GRU LM: orthogonal recurrent init, per gate block, deterministic from the seed",
+          "[models][gru]") {
+  const std::size_t H = 16;
+  io::Config c = config({"model.family=gru", "model.embed=8", "model.width=16", "model.depth=2",
+                         "model.recurrent_init=orthogonal"});
+  auto draw = [&](std::uint64_t seed) {
+    auto m = models::build_model<float>(c, {"random tokens", models::TaskKind::tokens, 0, 5, 5});
+    Rng rng(seed);
+    m->params().initialize("offset", 0.01, rng);  // the RMSNorm paper's robustness test
+    return m;
+  };
+  auto a = draw(7), again = draw(7), other = draw(8);
+  for (const char* name : {"gru0.weight_hh", "gru1.weight_hh"}) {
+    const nn::ParamInfo& info = a->params().info(name);
+    const float* w = a->params().values().data() + info.offset;
+    for (std::size_t block = 0; block < 3; ++block) {
+      INFO(name << " gate block " << block);
+      // float rounding of entries ~0.25 adds ~1e-8 per product; 1e-6 leaves room for H to grow
+      CHECK(orthogonality_error(w, block * H, H) <= 1e-6);
+    }
+    // each gate block is its own draw, and another seed draws other matrices
+    CHECK(std::abs(w[0] - w[H * H]) + std::abs(w[1] - w[2 * H * H + 1]) > 0);
+    const float* w_other = other->params().values().data() + info.offset;
+    double distance = 0;
+    for (std::size_t i = 0; i < info.size; ++i) distance += std::abs(w[i] - w_other[i]);
+    CHECK(distance / double(info.size) > 0.05);  // entries ~ N(0, 1/H): mean |difference| ~ 0.2
+  }
+  CHECK(a->params().values() == again->params().values());  // same seed, same bits
+  // the other weights still follow model.init: W_ih ~ N(0.2, 0.01^2)
+  const nn::ParamInfo& ih = a->params().info("gru0.weight_ih");
+  double mean = 0;
+  for (std::size_t i = 0; i < ih.size; ++i) mean += a->params().values()[ih.offset + i];
+  CHECK(std::abs(mean / double(ih.size) - 0.2) < 0.005);
+
+  c.set("model.recurrent_init=default");
+  auto plain = draw(7);
+  const nn::ParamInfo& hh = plain->params().info("gru0.weight_hh");
+  CHECK(orthogonality_error(plain->params().values().data() + hh.offset, 0, H) > 0.5);
+  c.set("model.recurrent_init=ortho");
+  CHECK_THROWS_WITH(draw(7), Catch::Contains("model.recurrent_init") && Catch::Contains("orthogonal"));
+}
+
+TEST_CASE("fill_orthogonal: orthogonal to rounding and uniform over the orthogonal group",
+          "[models][gru]") {
+  Rng rng(9);
+  const std::size_t n = 64;
+  std::vector<double> q(n * n);
+  nn::fill_orthogonal(q, n, rng);
+  CHECK(orthogonality_error(q.data(), 0, n) <= 1e-13);
+  // Haar: every entry has mean 0 and mean square 1/n, the determinant is +1 or -1 equally often.
+  // 20000 draws of 3 x 3: the standard errors are ~0.004 (entries), ~0.002 (squares), 0.007 (det);
+  // the bounds are 5 of them.
+  const std::size_t m = 3, draws = 20000;
+  std::vector<double> sum(m * m), sum_sq(m * m), r(m * m);
+  double det_sum = 0;
+  for (std::size_t d = 0; d < draws; ++d) {
+    nn::fill_orthogonal(r, m, rng);
+    for (std::size_t i = 0; i < m * m; ++i) {
+      sum[i] += r[i];
+      sum_sq[i] += r[i] * r[i];
+    }
+    det_sum += r[0] * (r[4] * r[8] - r[5] * r[7]) - r[1] * (r[3] * r[8] - r[5] * r[6]) +
+               r[2] * (r[3] * r[7] - r[4] * r[6]);
+  }
+  for (std::size_t i = 0; i < m * m; ++i) {
+    INFO("entry " << i);
+    CHECK(std::abs(sum[i] / draws) < 0.02);
+    CHECK(std::abs(sum_sq[i] / draws - 1.0 / m) < 0.01);
+  }
+  CHECK(std::abs(det_sum / draws) < 0.035);
+
+  nn::ParamStore<double> store;
+  const nn::Param wide = store.add("wide", {4, 8}, nn::ParamRole::weight);
+  CHECK_THROWS_WITH(store.set_orthogonal(wide, 4), Catch::Contains("square blocks"));
 }

@@ -22,6 +22,9 @@ struct ParamInfo {
   ParamRole role;
   double init = 0;  // the starting value of gains, biases and lambda (weights are drawn)
   std::size_t offset = 0, size = 0;
+  // > 0: initialize() draws each block of this many rows of the (rows, cols) weight as a random
+  // orthogonal matrix instead of by the scheme (a GRU's W_hh under model.recurrent_init).
+  std::size_t orthogonal_rows = 0;
 };
 
 // A parameter's place in the store.
@@ -35,6 +38,11 @@ class ParamStore {
   // Declares a parameter; valid until allocate() is called.
   Param add(std::string name, std::vector<std::size_t> shape, ParamRole role, double init = 0);
   void allocate();  // sizes the buffers (values 0) once every parameter is declared
+  // Marks weight `p` (rows, cols) for orthogonal init: each of its row blocks of `block` rows
+  // becomes a random orthogonal matrix (see fill_orthogonal). Blocks must be square (block ==
+  // cols): a non-square block has no W W^T = I and W^T W = I at once, so the property would
+  // depend on which side a caller meant.
+  void set_orthogonal(Param p, std::size_t block);
 
   std::span<T> value(Param p) { return std::span<T>(values_).subspan(p.offset, p.size); }
   std::span<const T> value(Param p) const {
@@ -57,12 +65,22 @@ class ParamStore {
   //   xavier   weights N(0, 2 / (fan_in + fan_out)) (Glorot), embeddings N(0, std^2)
   //   kaiming  weights N(0, 2 / fan_in) (He, for ReLU), embeddings N(0, std^2)
   // Gains, biases and lambda start at their init value. Unknown names throw, listing the schemes.
+  // Weights marked by set_orthogonal are drawn orthogonal under every scheme (the scheme's mean
+  // and std do not apply to them), from the same generator in parameter order.
   void initialize(const std::string& scheme, double std, Rng& rng);
 
  private:
+  void fill_orthogonal_blocks(const ParamInfo& info, Rng& rng);
+
   std::vector<ParamInfo> infos_;
   std::vector<T> values_, grads_;
   bool allocated_ = false;
 };
+
+// q (n, n) row-major <- a random orthogonal matrix, uniform over the orthogonal group (Haar):
+// the orthonormalized rows of an n x n standard Gaussian draw, i.e. the Q of its QR factorization
+// with R's diagonal made positive (Mezzadri 2007, "How to generate random matrices from the
+// classical compact groups"; without that sign fix Q is not Haar-distributed).
+void fill_orthogonal(std::span<double> q, std::size_t n, Rng& rng);
 
 }  // namespace normlab::nn
