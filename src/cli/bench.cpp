@@ -1,6 +1,7 @@
-// normlab bench norms | train | stats | sweep: the benchmarks (src/bench).
+// normlab bench norms | train | stats | sweep | kernels | pair: the benchmarks (src/bench).
 #include "bench/kernels.hpp"
 #include "bench/norms.hpp"
+#include "bench/pair.hpp"
 #include "bench/stats.hpp"
 #include "bench/sweep.hpp"
 #include "bench/train.hpp"
@@ -118,8 +119,8 @@ int bench_norms(const Args& args, std::ostream& out) {
   po::positional_options_description positional;
   positional.add("what", 1);
   po::variables_map vm;
-  if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]    (also: bench train, bench stats, bench sweep)", &positional, &old_spelling)) return 0;
-  if (what != "norms") usage_fail("bench: unknown benchmark '", what, "'; available: norms, train, stats, sweep, kernels");
+  if (!parse(args, desc, vm, out, "usage: normlab bench norms [options]    (also: bench train, stats, sweep, kernels, pair)", &positional, &old_spelling)) return 0;
+  if (what != "norms") usage_fail("bench: unknown benchmark '", what, "'; available: norms, train, stats, sweep, kernels, pair");
   o.dims = parse_positive_integers(dims, "--dims");
   if (o.dims.empty()) fail("--dims: no feature size given");
   if (!kinds.empty()) o.kinds = split(kinds, ',');
@@ -143,6 +144,68 @@ int bench_kernels(const Args& args, std::ostream& out) {
   return 0;
 }
 
+const char* const kPairUsage =
+    "usage: normlab bench pair [CONFIG.toml] [key=value ...] (--norms A,B | --a K=V[,K=V] --b K=V[,K=V])\n"
+    "                          [--alternations 20] [--block auto] [--threads 1] [--clock cpu] [options]\n\n"
+    "Is B's training step faster than A's? Two arms of one config (the file and key=value\n"
+    "overrides, as `normlab train` takes them) that differ by their own overrides, built as the\n"
+    "trainer builds them with the same seed (the same batches), step in one process in blocks of\n"
+    "k steps: A B, then B A, alternately, after warm-up rounds, each block timed on the CPU clock.\n"
+    "Reports each arm's median ms per step and B/A with a 95% interval (t on the paired log\n"
+    "ratios): \"B faster by x% [lo, hi]\" or \"no difference detected\". A control pair, l2norm\n"
+    "against rmsnorm (the same arithmetic), runs on the same schedule and must come out equal;\n"
+    "when it does not, the report says this machine cannot be trusted now. Then the normalizers'\n"
+    "share p of A's step (blocks of their own, timing every normalizer call) bounds any speedup\n"
+    "from changing them (Amdahl: at most p); a measured speedup beyond it is flagged impossible.\n"
+    "Pin it to one core on a shared machine: taskset -c 1 normlab bench pair ...\n\n"
+    "  normlab bench pair experiments/gru.toml data.task=text --norms layernorm,rmsnorm\n"
+    "  normlab bench pair experiments/transformer.toml --a model.placement=pre --b model.placement=post";
+
+int bench_pair(const Args& args, std::ostream& out) {
+  tools::BenchPairOptions o;
+  std::string norms, block = "auto";
+  std::vector<std::string> sets, positionals, a, b;
+  po::options_description desc("options");
+  desc.add_options()
+      ("norms", po::value(&norms), "A,B: the arms' model.norm (--norms layernorm,rmsnorm)")
+      ("a", po::value(&a)->composing(), "arm A's overrides, key=value[,key=value] (repeatable)")
+      ("b", po::value(&b)->composing(), "arm B's overrides, as --a")
+      ("set", po::value(&sets)->composing(), "override a key of the config for every arm (repeatable)")
+      ("alternations", po::value(&o.alternations)->default_value(o.alternations),
+       "timed blocks per arm (at least 10)")
+      ("block", po::value(&block)->default_value(block),
+       "training steps per block; auto: as many as take --block-seconds of A's step time")
+      ("block-seconds", po::value(&o.block_seconds)->default_value(o.block_seconds, "0.2"), "for --block auto")
+      ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed rounds of blocks first")
+      ("share-blocks", po::value(&o.share_blocks)->default_value(o.share_blocks),
+       "blocks of A and of B timing the normalizers, for the Amdahl bound")
+      ("threads", po::value(&o.threads)->default_value(o.threads),
+       "OpenBLAS's and the pool's threads in every arm (overrides the config's `threads`)")
+      ("clock", po::value(&o.clock)->default_value(o.clock),
+       "cpu (the process's CPU time: robust to a loaded machine) | wall")
+      ("no-control", "skip the l2norm-against-rmsnorm control pair")
+      ("raw", po::bool_switch(&o.raw), "also print every block's time and each ln(B/A)");
+  po::options_description hidden;
+  hidden.add_options()("positionals", po::value(&positionals));
+  po::positional_options_description positional;
+  positional.add("positionals", -1);
+  po::variables_map vm;
+  check_set_spelling(args);
+  if (!parse(args, desc, vm, out, kPairUsage, &positional, &hidden)) return 0;
+  o.config_path = split_config_and_overrides(positionals, sets);
+  o.sets = sets;
+  if (!norms.empty() && (!a.empty() || !b.empty())) usage_fail("bench pair: --norms or --a/--b, not both");
+  if (!norms.empty()) tools::norms_to_arms(norms, o);
+  for (const auto& list : a) for (auto& kv : tools::split_assignments(list)) o.a.push_back(kv);
+  for (const auto& list : b) for (auto& kv : tools::split_assignments(list)) o.b.push_back(kv);
+  if (o.a.empty() || o.b.empty()) usage_fail("bench pair: give the arms: --norms A,B, or --a K=V and --b K=V");
+  o.block = block == "auto" ? 0 : int(parse_positive_integers(block, "--block").at(0));
+  o.control = vm.count("no-control") == 0;
+  o.command = tools::command_line("normlab bench pair", args);
+  tools::bench_pair(out, o);
+  return 0;
+}
+
 }  // namespace
 
 int cmd_bench(const Args& args, std::ostream& out) {
@@ -151,6 +214,7 @@ int cmd_bench(const Args& args, std::ostream& out) {
   if (what == "stats") return bench_stats({args.begin() + 1, args.end()}, out);
   if (what == "sweep") return bench_sweep({args.begin() + 1, args.end()}, out);
   if (what == "kernels") return bench_kernels({args.begin() + 1, args.end()}, out);
+  if (what == "pair") return bench_pair({args.begin() + 1, args.end()}, out);
   return bench_norms(args, out);
 }
 

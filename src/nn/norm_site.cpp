@@ -1,8 +1,56 @@
 #include "nn/norm_site.hpp"
 
+#include <time.h>
+
+#include <atomic>
+
 #include "core/error.hpp"
 
 namespace normlab::nn {
+
+namespace {
+std::atomic<bool> g_timing{false};
+std::atomic<bool> g_timing_cpu{true};
+std::atomic<std::int64_t> g_timed_ns{0};
+std::atomic<std::uint64_t> g_timed_calls{0};
+
+std::int64_t clock_ns(bool cpu) {
+  timespec ts;
+  clock_gettime(cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+  return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Adds the time from its construction to its end to the account, while timing is on.
+class TimedCall {
+ public:
+  TimedCall() : on_(g_timing.load(std::memory_order_relaxed)) {
+    if (on_) cpu_ = g_timing_cpu.load(std::memory_order_relaxed), start_ = clock_ns(cpu_);
+  }
+  ~TimedCall() {
+    if (!on_) return;
+    g_timed_ns.fetch_add(clock_ns(cpu_) - start_, std::memory_order_relaxed);
+    g_timed_calls.fetch_add(1, std::memory_order_relaxed);
+  }
+  TimedCall(const TimedCall&) = delete;
+  TimedCall& operator=(const TimedCall&) = delete;
+
+ private:
+  bool on_, cpu_ = true;
+  std::int64_t start_ = 0;
+};
+}  // namespace
+
+void start_norm_timing(bool cpu_clock) {
+  g_timed_ns = 0;
+  g_timed_calls = 0;
+  g_timing_cpu = cpu_clock;
+  g_timing = true;
+}
+
+NormTime stop_norm_timing() {
+  g_timing = false;
+  return {1e-9 * double(g_timed_ns.load()), g_timed_calls.load()};
+}
 
 ParamRole norm_param_role(const std::string& spec_name) {
   if (spec_name == "gain") return ParamRole::gain;
@@ -70,8 +118,11 @@ void NormSite<T>::forward(const ParamStore<T>& store, T* y, const T* x, std::siz
     probe_.perturb(perturbed_.data(), B);
     x = perturbed_.data();
   }
-  norm_->forward(std::span<T>(y, B * D_), caches_[call], std::span<const T>(x, B * D_),
-                 values(store), B, D_);
+  {
+    const TimedCall timed;
+    norm_->forward(std::span<T>(y, B * D_), caches_[call], std::span<const T>(x, B * D_),
+                   values(store), B, D_);
+  }
   probe_.call = call;
   probe_.forward(x, y, B);
 }
@@ -83,9 +134,12 @@ void NormSite<T>::backward(ParamStore<T>& store, T* dx, const T* dy, const T* x,
     fail("internal: backward of normalizer site ", probe_.name,
          " after a perturbed forward (its input was not the one the model kept)");
   }
-  norm_->backward(std::span<T>(dx, B * D_), grads(store), caches_.at(call),
-                  std::span<const T>(dy, B * D_), std::span<const T>(x, B * D_), values(store), B,
-                  D_);
+  {
+    const TimedCall timed;
+    norm_->backward(std::span<T>(dx, B * D_), grads(store), caches_.at(call),
+                    std::span<const T>(dy, B * D_), std::span<const T>(x, B * D_), values(store),
+                    B, D_);
+  }
   probe_.call = call;
   probe_.backward(dx, dy, B);
 }

@@ -5,6 +5,7 @@
 // (nn/probe.hpp) named as its parameters' prefix: an attached observer sees x, y, dx and dy.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,17 @@ class NormSite {
   std::vector<T> perturbed_;      // the perturbed copy of the input, while a perturbation is attached
   bool perturbed_forward_ = false;  // the last forward was perturbed: backward refuses
 };
+
+// A process-wide account of the time spent inside normalizers (forward and backward, every site),
+// for `bench pair`'s Amdahl bound. Off by default, when a call pays one relaxed atomic load; on,
+// each call reads the clock twice, so time the steps that matter with it off. The clock is the
+// calling thread's CPU time (a site called on a pool thread adds that thread's), or wall time.
+struct NormTime {
+  double seconds = 0;
+  std::uint64_t calls = 0;  // forward and backward calls, each counted
+};
+void start_norm_timing(bool cpu_clock);  // zeroes the account and turns it on
+NormTime stop_norm_timing();             // turns it off; what was accounted since the start
 
 // The parameter role of a normalizer parameter named by its spec ("gain", "bias", "lambda").
 ParamRole norm_param_role(const std::string& spec_name);

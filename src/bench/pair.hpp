@@ -1,0 +1,51 @@
+// `normlab bench pair`: is B's training step faster than A's, by how much, and can this machine
+// tell right now? Two workloads built from one config (train/workload.hpp, as the trainer builds
+// them, with the same seed: the same initial parameters where shapes agree and the same batches)
+// differ only in the overrides of each arm. They step in one process, in blocks of k training steps
+// (the trainer's step: forward, backward, global norm, the optimizer), alternating A B, then B A,
+// so that a machine drifting in speed shifts both alike; each block is timed on the CPU clock.
+//
+// A control pair runs in the same session, on the same schedule: l2norm against rmsnorm, the same
+// arithmetic (shift_scale.hpp: one divides the sum of squares by 1, the other by D), which must
+// come out equal. When its interval excludes 1, the report says the measurement is not to be
+// trusted on this machine now. Then a few blocks of A and of B with the normalizer timing hook
+// (nn/norm_site.hpp) on give the share p of each step spent in the normalizers, and with it the
+// Amdahl bound: changing only A's normalizers cannot make the step faster by more than p.
+// The arithmetic is in bench/pair_stats.hpp. Prints figures; asserts nothing about time.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace normlab::tools {
+
+struct BenchPairOptions {
+  std::string config_path;        // "" : experiments/defaults.toml
+  std::vector<std::string> sets;  // key=value overrides of the config, for every arm
+  std::vector<std::string> a, b;  // each arm's overrides on top (key=value)
+  bool control = true;            // also run the l2norm-against-rmsnorm control pair
+  int alternations = 20;          // timed blocks per arm, at least 10
+  int block = 0;                  // training steps per block; 0: as many as take block_seconds
+  double block_seconds = 0.2;     // of A's step time, for block = 0
+  int warmup = 2;                 // untimed rounds of blocks before the timed ones
+  int share_blocks = 3;           // blocks of A and of B with the normalizer timing on
+  int threads = 1;                // OpenBLAS's and the pool's, for every arm (overrides `threads`)
+  std::string clock = "cpu";      // cpu: the process's CPU time; wall: elapsed
+  bool raw = false;               // also print every block's time
+  std::string command;            // the command line, printed in the report
+};
+
+// An arm's overrides from --a/--b: a comma list of key=value, split before each known config key
+// (so "model.norm_options=eps=1e-6,eps_mode=outside" stays whole: eps_mode is no config key).
+std::vector<std::string> split_assignments(const std::string& list);
+
+// The overrides of arms A and B from --norms A,B: model.norm of each.
+void norms_to_arms(const std::string& norms, BenchPairOptions& o);
+
+// A command line as a shell would take it back ("normlab bench pair 'a b' ...").
+std::string command_line(const std::string& program, const std::vector<std::string>& args);
+
+void bench_pair(std::ostream& out, const BenchPairOptions& options);
+
+}  // namespace normlab::tools
