@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <random>
 #include <sstream>
 
 #include "bench/pair_report.hpp"
@@ -167,36 +168,64 @@ double clock_read_seconds(bool cpu) {
   return clock.seconds() / kReads;
 }
 
-// The steps per block: o.block, or as many as take o.block_seconds of A's step time, measured on
-// two steps of every arm (so that the arms stay at the same step: the same batches).
-int choose_block(std::vector<std::unique_ptr<Arm>>& arms, const BenchPairOptions& o, bool cpu) {
-  for (auto& arm : arms) arm->step();  // page faults, buffers, the optimizer's first moments
-  double a_ms = 0;
-  for (std::size_t i = 0; i < arms.size(); ++i) {
-    const double ms = time_block(*arms[i], 2, cpu);
-    if (i == 0) a_ms = ms;
-  }
-  if (o.block > 0) return o.block;
-  return std::max(1, int(std::ceil(1e3 * o.block_seconds / a_ms)));
+// Alternation r's order: A B (C1 C2) for even r, B A (C2 C1) for odd r; arm order within pairs
+// alternates, and no arm's block follows its own.
+std::vector<std::size_t> alternation_order(int r, std::size_t arms) {
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < arms; ++i) order.push_back((r % 2 + 2) % 2 == 0 ? i : i ^ 1);
+  return order;
 }
 
-// The timed rounds: arm order forward on even alternations, reversed on odd ones.
-void run_alternations(std::vector<std::unique_ptr<Arm>>& arms, const BenchPairOptions& o, bool cpu,
-                      PairTimes& t) {
-  t.ms.assign(arms.size(), {});
-  for (int r = -o.warmup; r < o.alternations; ++r) {
-    for (std::size_t j = 0; j < arms.size(); ++j) {
-      const bool forward = (r % 2 + 2) % 2 == 0;  // r < 0 in the warm-up rounds
-      const std::size_t i = forward ? j : arms.size() - 1 - j;
-      const double ms = time_block(*arms[i], t.block, cpu);
-      if (r >= 0) t.ms[i].push_back(ms);
+// The arms of one alternation, built afresh, each after a heap allocation of random size: an arm's
+// heap layout (which buffers share a cache line, how vectors align) stays with it for the life of
+// the process, and two arms of one config built once timed 0.6-1.6% apart on this machine, steadily.
+// Built anew per alternation, in the alternation's order, the layout varies with the alternations
+// and the interval covers it.
+class ArmSet {
+ public:
+  // `log`: where A's workload lines go (nullptr: nowhere).
+  ArmSet(const std::vector<io::Config>& configs, const std::vector<PairArm>& specs,
+         const std::vector<std::size_t>& order, Rng& rng, std::ostream* log)
+      : arms_(configs.size()) {
+    std::uniform_int_distribution<std::size_t> pad_lines(0, 1023);  // up to 64 KiB in 64 B lines
+    for (std::size_t i : order) {
+      pads_.emplace_back(16 + 64 * pad_lines(rng) + 16 * (pad_lines(rng) % 4), char(1));
+      std::ostringstream arm_log;
+      arms_[i] = make_arm(configs[i], specs[i].name, arm_log);
+      if (i == 0 && log) *log << arm_log.str();
     }
+  }
+  Arm& operator[](std::size_t i) { return *arms_.at(i); }
+  std::size_t size() const { return arms_.size(); }
+
+ private:
+  std::vector<std::vector<char>> pads_;
+  std::vector<std::unique_ptr<Arm>> arms_;
+};
+
+// One alternation on freshly built arms: the untimed steps, then a timed block of each arm (kept
+// when r >= 0; r < 0 are the warm-up rounds). With block 0 it is chosen first, from A's step time.
+void run_alternation(ArmSet& arms, int r, const BenchPairOptions& o, bool cpu, PairTimes& t) {
+  const std::vector<std::size_t> order = alternation_order(r, arms.size());
+  for (std::size_t i : order) {
+    for (int s = 0; s < kStepsAfterBuild; ++s) arms[i].step();
+  }
+  if (t.block == 0) {
+    double a_ms = 0;
+    for (std::size_t i : order) {
+      const double ms = time_block(arms[i], 2, cpu);
+      if (i == 0) a_ms = ms;
+    }
+    t.block = std::max(1, int(std::ceil(1e3 * o.block_seconds / a_ms)));
+  }
+  for (std::size_t i : order) {
+    const double ms = time_block(arms[i], t.block, cpu);
+    if (r >= 0) t.ms[i].push_back(ms);
   }
 }
 
 // The normalizers' share of A's and B's step, in blocks of their own with the hook on.
-void measure_shares(std::vector<std::unique_ptr<Arm>>& arms, const BenchPairOptions& o, bool cpu,
-                    PairTimes& t) {
+void measure_shares(ArmSet& arms, const BenchPairOptions& o, bool cpu, PairTimes& t) {
   const double read = clock_read_seconds(cpu);
   t.clock_read_ns = 1e9 * read;
   for (int i = 0; i < 2; ++i) t.share[i] = Share{};
@@ -205,7 +234,7 @@ void measure_shares(std::vector<std::unique_ptr<Arm>>& arms, const BenchPairOpti
       const int i = r % 2 == 0 ? j : 1 - j;
       StepClock clock(cpu);
       nn::start_norm_timing(cpu);
-      for (int s = 0; s < t.block; ++s) arms[std::size_t(i)]->step();
+      for (int s = 0; s < t.block; ++s) arms[std::size_t(i)].step();
       const nn::NormTime n = nn::stop_norm_timing();
       const double block = clock.seconds();
       Share& sh = t.share[i];
@@ -240,20 +269,22 @@ void bench_pair(std::ostream& out, const BenchPairOptions& o) {
   set_threads(o.threads);
   const int blas = set_blas_threads(o.threads);
   const bool cpu = o.clock == "cpu";
-  std::ostringstream log;  // the workloads' lines about data and sites: A's are printed
-  std::vector<std::unique_ptr<Arm>> arms;
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    std::ostringstream arm_log;
-    arms.push_back(make_arm(configs[i], specs[i].name, arm_log));
-    if (i == 0) log << arm_log.str();
-  }
-  PairSetup setup{o, specs, log.str(), affinity(), blas};
-  print_pair_header(out, setup);
+  Rng layout_rng(train::derive_seed(std::uint64_t(base.integer("seed")), 0x1a7007));
   PairTimes t;
-  t.block = choose_block(arms, o, cpu);
-  run_alternations(arms, o, cpu, t);
-  measure_shares(arms, o, cpu, t);
-  print_pair_report(out, setup, t);
+  t.block = o.block;
+  t.ms.assign(specs.size(), {});
+  std::unique_ptr<ArmSet> arms;
+  for (int r = -o.warmup; r < o.alternations; ++r) {
+    arms.reset();  // the last alternation's arms go first: their memory is what the next reuse
+    std::ostringstream log;  // A's workload's lines about its data and sites
+    const bool first = r == -o.warmup;
+    arms = std::make_unique<ArmSet>(configs, specs, alternation_order(r, specs.size()), layout_rng,
+                                    first ? &log : nullptr);
+    if (first) print_pair_header(out, PairSetup{o, specs, log.str(), affinity(), blas});
+    run_alternation(*arms, r, o, cpu, t);
+  }
+  measure_shares(*arms, o, cpu, t);
+  print_pair_report(out, PairSetup{o, specs, "", affinity(), blas}, t);
 }
 
 }  // namespace normlab::tools

@@ -42,7 +42,7 @@ void print_arm_table(std::ostream& out, const PairSetup& s, const PairTimes& t) 
 
 // Every timed block, and each alternation's log ratio B/A, for a reader who wants the pairs.
 void print_raw(std::ostream& out, const PairSetup& s, const PairTimes& t) {
-  out << "\nblocks (ms per step; alternations in order, even ones run A first, odd ones last):\n"
+  out << "\nblocks (ms per step; alternations in order, even ones run A first, odd ones B):\n"
       << std::setw(5) << "alt";
   for (const auto& a : s.arms) out << std::setw(10) << a.name;
   out << std::setw(12) << "ln(B/A)" << "\n";
@@ -117,11 +117,12 @@ void print_pair_header(std::ostream& out, const PairSetup& s) {
 
 void print_pair_report(std::ostream& out, const PairSetup& s, const PairTimes& t) {
   const BenchPairOptions& o = s.options;
-  out << "# " << o.warmup << " warm-up rounds, then " << o.alternations << " alternations of "
-      << "blocks of " << t.block << " steps"
+  out << "# " << o.warmup << " warm-up alternations, then " << o.alternations << " of blocks of "
+      << t.block << " steps"
       << (o.block == 0 ? " (about " + fixed(o.block_seconds, 2) + " s of A's step time)" : "")
-      << ", arms in order " << (s.arms.size() > 2 ? "A B C1 C2, then C2 C1 B A" : "A B, then B A")
-      << "\n\n";
+      << " in the order " << (s.arms.size() > 2 ? "A B C1 C2, then B A C2 C1" : "A B, then B A")
+      << "; every alternation builds its arms afresh (at a random heap offset) and steps each "
+      << kStepsAfterBuild << " times untimed first\n\n";
   print_arm_table(out, s, t);
   if (o.raw) print_raw(out, s, t);
   const PairedRatio r = paired_ratio(t.ms[0], t.ms[1]);

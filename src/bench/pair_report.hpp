@@ -11,6 +11,10 @@
 
 namespace normlab::tools {
 
+// Untimed steps of every arm after each build: the first step's page faults and buffers, the
+// optimizer's first moments. Every arm takes as many, so they stay at the same step.
+inline constexpr int kStepsAfterBuild = 2;
+
 struct PairArm {
   std::string name;               // A, B, C1, C2
   std::vector<std::string> sets;  // its overrides of the shared config
