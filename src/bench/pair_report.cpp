@@ -71,6 +71,12 @@ void print_amdahl(std::ostream& out, const PairSetup& s, const PairTimes& t, con
       << percent(a.p()) << " (B/A >= " << fixed(1 - a.p(), 3)
       << "), and A faster than B by at most p_B = " << percent(b.p()) << " (B/A <= "
       << fixed(1 / (1 - b.p()), 3) << ")\n";
+  // Per step: A's time with A's normalizer time swapped for B's.
+  const double a_step = a.step_seconds / double(a.steps);
+  const double predicted =
+      1 - (a.norm_seconds / double(a.steps) - b.norm_seconds / double(b.steps)) / a_step;
+  out << "the normalizers' times alone predict B/A = " << fixed(predicted, 3)
+      << " (A's step with A's normalizer time replaced by B's)\n";
   const bool faster_beyond = beyond_amdahl(r.ratio, a.p());
   const bool slower_beyond = beyond_amdahl(1 / r.ratio, b.p());
   if (faster_beyond || slower_beyond) {
