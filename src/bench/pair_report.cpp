@@ -113,7 +113,13 @@ void print_pair_header(std::ostream& out, const PairSetup& s) {
       << (o.clock == "cpu" ? " (this process's CPU time: time other processes hold the core is not "
                              "counted; on one thread, the thread's CPU time)"
                            : " (elapsed: counts time other processes hold the core)")
-      << "\n# " << kCoreTypeVariable << "=" << (coretype ? coretype : "(unset)")
+      << "\n";
+  if (o.threads > 1) {
+    out << "# note: on " << o.threads << " threads the cpu clock adds up every thread's CPU time "
+        << "(work, not latency: --clock wall for that), and the normalizers' share counts only the "
+        << "time of the thread that calls them, so p understates a normalizer split across the pool\n";
+  }
+  out << "# " << kCoreTypeVariable << "=" << (coretype ? coretype : "(unset)")
       << "; OpenBLAS core in use here: " << openblas_get_corename()
       << "\n# kernels: " << kernels::describe(kernels::active())
       << (std::getenv("NORMLAB_ISA") ? " (chosen by NORMLAB_ISA)" : " (the widest this CPU runs)")

@@ -170,12 +170,14 @@ int bench_pair(const Args& args, std::ostream& out) {
       ("norms", po::value(&norms), "A,B: the arms' model.norm (--norms layernorm,rmsnorm)")
       ("a", po::value(&a)->composing(), "arm A's overrides, key=value[,key=value] (repeatable)")
       ("b", po::value(&b)->composing(), "arm B's overrides, as --a")
-      ("set", po::value(&sets)->composing(), "override a key of the config for every arm (repeatable)")
+      ("set", po::value(&sets)->composing(),
+       "override a key of the config for every arm (repeatable)")
       ("alternations", po::value(&o.alternations)->default_value(o.alternations),
        "timed blocks per arm (at least 10)")
       ("block", po::value(&block)->default_value(block),
        "training steps per block; auto: as many as take --block-seconds of A's step time")
-      ("block-seconds", po::value(&o.block_seconds)->default_value(o.block_seconds, "0.2"), "for --block auto")
+      ("block-seconds", po::value(&o.block_seconds)->default_value(o.block_seconds, "0.2"),
+       "for --block auto")
       ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed rounds of blocks first")
       ("share-blocks", po::value(&o.share_blocks)->default_value(o.share_blocks),
        "blocks of A and of B timing the normalizers, for the Amdahl bound")
@@ -194,11 +196,15 @@ int bench_pair(const Args& args, std::ostream& out) {
   if (!parse(args, desc, vm, out, kPairUsage, &positional, &hidden)) return 0;
   o.config_path = split_config_and_overrides(positionals, sets);
   o.sets = sets;
-  if (!norms.empty() && (!a.empty() || !b.empty())) usage_fail("bench pair: --norms or --a/--b, not both");
+  if (!norms.empty() && (!a.empty() || !b.empty())) {
+    usage_fail("bench pair: --norms or --a/--b, not both");
+  }
   if (!norms.empty()) tools::norms_to_arms(norms, o);
   for (const auto& list : a) for (auto& kv : tools::split_assignments(list)) o.a.push_back(kv);
   for (const auto& list : b) for (auto& kv : tools::split_assignments(list)) o.b.push_back(kv);
-  if (o.a.empty() || o.b.empty()) usage_fail("bench pair: give the arms: --norms A,B, or --a K=V and --b K=V");
+  if (o.a.empty() || o.b.empty()) {
+    usage_fail("bench pair: give the arms: --norms A,B, or --a K=V and --b K=V");
+  }
   o.block = block == "auto" ? 0 : int(parse_positive_integers(block, "--block").at(0));
   o.control = vm.count("no-control") == 0;
   o.command = tools::command_line("normlab bench pair", args);
