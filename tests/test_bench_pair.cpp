@@ -82,7 +82,7 @@ TEST_CASE("bench pair states the verdict the interval carries", "[bench][pair]")
         "no difference detected (C2 between 2.0% faster and 1.0% slower than C1)");
 }
 
-TEST_CASE("the Amdahl bound flags a speedup beyond the normalizers' share", "[bench][pair]") {
+TEST_CASE("bench pair's Amdahl bound flags a speedup beyond the normalizers' share", "[bench][pair]") {
   CHECK_FALSE(tools::beyond_amdahl(0.95, 0.10));  // 5% faster, normalizers 10% of the step
   CHECK(tools::beyond_amdahl(0.85, 0.10));        // 15% faster: impossible
   CHECK_FALSE(tools::beyond_amdahl(1.20, 0.10));  // slower is not a speedup
@@ -114,7 +114,7 @@ TEST_CASE("bench pair's arms are key=value lists split before each config key", 
         "normlab bench pair x.toml --a 'model.norm=[\"a\", \"b\"]' 'it'\\''s'");
 }
 
-TEST_CASE("the normalizer timing hook counts calls only while it is on", "[bench][pair]") {
+TEST_CASE("bench pair's normalizer timing hook counts calls only while it is on", "[bench][pair]") {
   const std::size_t B = 3, D = 8;
   nn::ParamStore<float> store;
   nn::NormSite<float> site(store, "s", "layernorm", {}, D, 0);
