@@ -159,10 +159,12 @@ TEST_CASE("bench pair reports every figure a reviewer asks for", "[bench][pair][
   REQUIRE(r.status == 0);
   for (const char* field :
        {"# command: normlab bench pair model.family=gru", "# A: model.norm=layernorm",
-        "# B: model.norm=rmsnorm", "# C1: model.norm=rmsnorm", "# C2: model.norm=l2norm",
+        "# B: model.norm=rmsnorm", "# C1: model.norm=layernorm   (control: a copy of A)",
+        "# C2: model.norm=layernorm   (control: another copy of A: must come out equal to C1)",
         "# threads 1", "OpenBLAS core in use here: ", "# kernels: ", "# clock: cpu",
         "10 of blocks of 2 steps", "median ms/step", "B/A ", "95% interval", "t with 9 df",
-        "control C2/C1 (l2norm/rmsnorm, the same arithmetic) ", "  A  p = ", "  B  p = ",
+        "control C2/C1 (two copies of A: the same arithmetic on the same values) ", "  A  p = ",
+        "  B  p = ",
         "Amdahl bound: ", "B can be faster than A by at most p_A = "}) {
     CHECK_THAT(r.out, Contains(field));
   }
@@ -178,14 +180,32 @@ TEST_CASE("bench pair reports every figure a reviewer asks for", "[bench][pair][
 
 TEST_CASE("bench pair takes arms as overrides and runs without the control", "[bench][pair][cli]") {
   const auto r = run_cli(tiny({"--a", "model.norm=rmsnorm", "--b", "model.norm=rmsnorm,seed=0",
-                               "--no-control", "--raw", "--clock", "wall"}));
+                               "--control", "none", "--raw", "--clock", "wall"}));
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Contains("# B: model.norm=rmsnorm,seed=0"));
-  CHECK_THAT(r.out, Contains("control: not run (--no-control)"));
+  CHECK_THAT(r.out, Contains("control: not run (--control none)"));
   CHECK_THAT(r.out, Contains("ln(B/A)"));
   CHECK_THAT(r.out, Contains("# clock: wall"));
   CHECK(r.out.find("# C1") == std::string::npos);
+}
+
+TEST_CASE("bench pair runs the control of two kinds it is given", "[bench][pair][cli]") {
+  const auto r = run_cli(tiny({"--norms", "layernorm,rmsnorm", "--control", "rmsnorm,l2norm"}));
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("# C1: model.norm=rmsnorm   (control)"));
+  CHECK_THAT(r.out, Contains("# C2: model.norm=l2norm   (control: must come out equal to C1)"));
+  CHECK_THAT(r.out, Contains("control C2/C1 (model.norm=l2norm over model.norm=rmsnorm) "));
+  tools::BenchPairOptions o;
+  o.a = {"model.norm=layernorm"};
+  o.control = "copy";
+  CHECK(tools::control_arms(o).size() == 2);
+  CHECK(tools::control_arms(o)[1].sets == o.a);
+  o.control = "none";
+  CHECK(tools::control_arms(o).empty());
+  o.control = "l2norm";
+  CHECK_THROWS_WITH(tools::control_arms(o), Contains("--control"));
 }
 
 TEST_CASE("bench pair refuses a session it cannot stand behind", "[bench][pair][cli]") {
@@ -205,7 +225,7 @@ TEST_CASE("bench pair refuses a session it cannot stand behind", "[bench][pair][
   CHECK_THAT(r.err, Contains("--clock"));
   r = run_cli({"bench", "pair", "--help"});
   CHECK(r.status == 0);
-  CHECK_THAT(r.out, Contains("l2norm") && Contains("Amdahl") && Contains("taskset"));
+  CHECK_THAT(r.out, Contains("copies of A") && Contains("Amdahl") && Contains("taskset"));
 }
 
 }  // namespace

@@ -48,6 +48,17 @@ std::vector<std::string> split_assignments(const std::string& list) {
   return out;
 }
 
+std::vector<PairArm> control_arms(const BenchPairOptions& o) {
+  if (o.control == "none") return {};
+  if (o.control == "copy") return {{"C1", o.a}, {"C2", o.a}};
+  const std::vector<std::string> kinds = split(o.control, ',');
+  if (kinds.size() != 2 || trim(kinds[0]).empty() || trim(kinds[1]).empty()) {
+    fail("--control: '", o.control, "' is not copy, none or two normalizers K1,K2 (rmsnorm,l2norm)");
+  }
+  return {{"C1", {"model.norm=" + std::string(trim(kinds[0]))}},
+          {"C2", {"model.norm=" + std::string(trim(kinds[1]))}}};
+}
+
 void norms_to_arms(const std::string& norms, BenchPairOptions& o) {
   const std::vector<std::string> kinds = split(norms, ',');
   if (kinds.size() != 2 || trim(kinds[0]).empty() || trim(kinds[1]).empty()) {
@@ -255,10 +266,7 @@ void bench_pair(std::ostream& out, const BenchPairOptions& o) {
   base.set("threads=" + std::to_string(o.threads));
   base.set("blas_threads=0");
   std::vector<PairArm> specs{{"A", o.a}, {"B", o.b}};
-  if (o.control) {
-    specs.push_back({"C1", {"model.norm=rmsnorm"}});
-    specs.push_back({"C2", {"model.norm=l2norm"}});
-  }
+  for (auto& c : control_arms(o)) specs.push_back(std::move(c));
   std::vector<io::Config> configs;
   for (const auto& s : specs) {
     io::Config c = base;

@@ -98,10 +98,14 @@ void print_pair_header(std::ostream& out, const PairSetup& s) {
       << "# config: " << (o.config_path.empty() ? "the defaults" : o.config_path)
       << (o.sets.empty() ? "" : " with " + join(o.sets, " ")) << "; every arm the same seed, so "
       << "the same batches at the same step\n";
+  const bool copy = o.control == "copy";
   for (const auto& a : s.arms) {
-    out << "# " << a.name << ": " << join(a.sets, ",")
-        << (a.name == "C1" ? "   (control: the same arithmetic as C2)" : "")
-        << (a.name == "C2" ? "   (control: must come out equal to C1)" : "") << "\n";
+    out << "# " << a.name << ": " << join(a.sets, ",");
+    if (a.name == "C1") out << "   (control" << (copy ? ": a copy of A" : "") << ")";
+    if (a.name == "C2") {
+      out << "   (control" << (copy ? ": another copy of A" : "") << ": must come out equal to C1)";
+    }
+    out << "\n";
   }
   std::string log = s.workload_log;
   while (!log.empty() && log.back() == '\n') log.pop_back();
@@ -143,16 +147,21 @@ void print_pair_report(std::ostream& out, const PairSetup& s, const PairTimes& t
       << r.n - 1 << " df on the mean log ratio, sd " << fixed(r.sd_log, 4) << ")\n";
   if (s.arms.size() > 2) {
     const PairedRatio c = paired_ratio(t.ms[2], t.ms[3]);
-    out << "control C2/C1 (l2norm/rmsnorm, the same arithmetic) " << interval(c) << "   ";
+    out << "control C2/C1 ("
+        << (o.control == "copy" ? "two copies of A: the same arithmetic on the same values"
+                                : join(s.arms[3].sets, ",") + " over " + join(s.arms[2].sets, ","))
+        << ") " << interval(c) << "   ";
     if (c.contains_one()) {
       out << "no difference detected, as it must be: the measurement resolves about "
           << percent(std::max(1 - c.lo, c.hi - 1)) << " here\n";
     } else {
       out << "NOT TRUSTWORTHY: the control differs (" << ratio_verdict(c, "C2", "C1")
-          << "); this machine cannot time the difference reliably right now\n";
+          << "); this machine cannot time the difference reliably right now"
+          << (o.control == "copy" ? "" : ", or the two kinds' steps differ in cost (README)")
+          << "\n";
     }
   } else {
-    out << "control: not run (--no-control); nothing tells how far this machine can be trusted\n";
+    out << "control: not run (--control none); nothing tells how far this machine can be trusted\n";
   }
   print_amdahl(out, s, t, r);
   out.flush();

@@ -15,11 +15,6 @@ namespace normlab::tools {
 // optimizer's first moments. Every arm takes as many, so they stay at the same step.
 inline constexpr int kStepsAfterBuild = 2;
 
-struct PairArm {
-  std::string name;               // A, B, C1, C2
-  std::vector<std::string> sets;  // its overrides of the shared config
-};
-
 // What the session is, for the header.
 struct PairSetup {
   const BenchPairOptions& options;

@@ -152,9 +152,11 @@ const char* const kPairUsage =
     "trainer builds them with the same seed (the same batches), step in one process in blocks of\n"
     "k steps: A B, then B A, alternately, after warm-up rounds, each block timed on the CPU clock.\n"
     "Reports each arm's median ms per step and B/A with a 95% interval (t on the paired log\n"
-    "ratios): \"B faster by x% [lo, hi]\" or \"no difference detected\". A control pair, l2norm\n"
-    "against rmsnorm (the same arithmetic), runs on the same schedule and must come out equal;\n"
-    "when it does not, the report says this machine cannot be trusted now. Then the normalizers'\n"
+    "ratios): \"B faster by x% [lo, hi]\" or \"no difference detected\". A control pair, two\n"
+    "more copies of A (--control copy), runs on the same schedule and must come out equal; when\n"
+    "it does not, the report says this machine cannot be trusted now. (l2norm against rmsnorm,\n"
+    "--control rmsnorm,l2norm, is the same normalizer arithmetic but not the same step: its\n"
+    "smaller outputs take a cheaper path in the GRU's tanh.) Then the normalizers'\n"
     "share p of A's step (blocks of their own, timing every normalizer call) bounds any speedup\n"
     "from changing them (Amdahl: at most p); a measured speedup beyond it is flagged impossible.\n"
     "Pin it to one core on a shared machine: taskset -c 1 normlab bench pair ...\n\n"
@@ -185,7 +187,8 @@ int bench_pair(const Args& args, std::ostream& out) {
        "OpenBLAS's and the pool's threads in every arm (overrides the config's `threads`)")
       ("clock", po::value(&o.clock)->default_value(o.clock),
        "cpu (the process's CPU time: robust to a loaded machine) | wall")
-      ("no-control", "skip the l2norm-against-rmsnorm control pair")
+      ("control", po::value(&o.control)->default_value(o.control),
+       "the control pair: copy (two more copies of A), none, or two kinds K1,K2 (rmsnorm,l2norm)")
       ("raw", po::bool_switch(&o.raw), "also print every block's time and each ln(B/A)");
   po::options_description hidden;
   hidden.add_options()("positionals", po::value(&positionals));
@@ -206,7 +209,6 @@ int bench_pair(const Args& args, std::ostream& out) {
     usage_fail("bench pair: give the arms: --norms A,B, or --a K=V and --b K=V");
   }
   o.block = block == "auto" ? 0 : int(parse_positive_integers(block, "--block").at(0));
-  o.control = vm.count("no-control") == 0;
   o.command = tools::command_line("normlab bench pair", args);
   tools::bench_pair(out, o);
   return 0;
