@@ -12,7 +12,7 @@
 // squares by 1 or by D) is not such a null in a model whose activation kernels branch on values:
 // l2norm's outputs are sqrt(D) times smaller, and xsimd's tanh takes its polynomial-only path (3.2x
 // cheaper per element here) when all 16 lanes have |x| < 5/8, so the GRU's candidate tanh costs
-// less; its step came out 0.6-1.3% faster, session after session. Then a few blocks of A and of B with the normalizer timing hook
+// less; its step came out 0.4-1.3% faster in each of 7 sessions. Then a few blocks of A and of B with the normalizer timing hook
 // (nn/norm_site.hpp) on give the share p of each step spent in the normalizers, and with it the
 // Amdahl bound: changing only A's normalizers cannot make the step faster by more than p.
 // The arithmetic is in bench/pair_stats.hpp. Prints figures; asserts nothing about time.
@@ -40,7 +40,7 @@ struct BenchPairOptions {
   int block = 0;                  // training steps per block; 0: as many as take block_seconds
   double block_seconds = 0.2;     // of A's step time, for block = 0
   int warmup = 2;                 // untimed rounds of blocks before the timed ones
-  int share_blocks = 3;           // blocks of A and of B with the normalizer timing on
+  int share_blocks = 6;           // blocks of A and of B with the normalizer timing on
   int threads = 1;                // OpenBLAS's and the pool's, for every arm (overrides `threads`)
   std::string clock = "cpu";      // cpu: the process's CPU time; wall: elapsed
   bool raw = false;               // also print every block's time
