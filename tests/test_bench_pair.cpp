@@ -37,8 +37,10 @@ TEST_CASE("bench pair's ratio and interval are those of the paired log ratios", 
 
   // Block times like a real session's (ms per step): exp of the mean log ratio and of scipy's
   // t.interval(0.95, 9, loc=mean(ln(b/a)), scale=sem(ln(b/a))), evaluated in mpmath.
-  const std::vector<double> ta{16.47, 16.10, 17.15, 16.32, 16.58, 16.21, 16.90, 16.44, 16.39, 16.75};
-  const std::vector<double> tb{15.76, 15.52, 16.41, 15.80, 15.95, 15.49, 16.30, 15.71, 15.88, 16.02};
+  const std::vector<double> ta{16.47, 16.10, 17.15, 16.32, 16.58,
+                               16.21, 16.90, 16.44, 16.39, 16.75};
+  const std::vector<double> tb{15.76, 15.52, 16.41, 15.80, 15.95,
+                               15.49, 16.30, 15.71, 15.88, 16.02};
   const tools::PairedRatio s = tools::paired_ratio(ta, tb);
   CHECK(s.ratio == Approx(0.9608705714603926).epsilon(1e-12));
   CHECK(s.lo == Approx(0.9571212427282087).epsilon(1e-12));
@@ -82,7 +84,8 @@ TEST_CASE("bench pair states the verdict the interval carries", "[bench][pair]")
         "no difference detected (C2 between 2.0% faster and 1.0% slower than C1)");
 }
 
-TEST_CASE("bench pair's Amdahl bound flags a speedup beyond the normalizers' share", "[bench][pair]") {
+TEST_CASE("bench pair's Amdahl bound flags a speedup beyond the normalizers' share",
+          "[bench][pair]") {
   CHECK_FALSE(tools::beyond_amdahl(0.95, 0.10));  // 5% faster, normalizers 10% of the step
   CHECK(tools::beyond_amdahl(0.85, 0.10));        // 15% faster: impossible
   CHECK_FALSE(tools::beyond_amdahl(1.20, 0.10));  // slower is not a speedup

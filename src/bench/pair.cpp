@@ -35,8 +35,9 @@ std::vector<std::string> split_assignments(const std::string& list) {
   std::vector<std::string> out;
   std::size_t begin = 0;
   for (std::size_t i = 0; i <= list.size(); ++i) {
-    if (i < list.size() && !(list[i] == ',' && starts_with_key(std::string_view(list).substr(i + 1))))
-      continue;
+    const bool cut = i == list.size() ||
+                     (list[i] == ',' && starts_with_key(std::string_view(list).substr(i + 1)));
+    if (!cut) continue;
     const std::string part(trim(std::string_view(list).substr(begin, i - begin)));
     if (part.empty()) fail("an empty assignment in '", list, "' (key=value[,key=value])");
     if (part.find('=') == std::string::npos) {
@@ -53,7 +54,8 @@ std::vector<PairArm> control_arms(const BenchPairOptions& o) {
   if (o.control == "copy") return {{"C1", o.a}, {"C2", o.a}};
   const std::vector<std::string> kinds = split(o.control, ',');
   if (kinds.size() != 2 || trim(kinds[0]).empty() || trim(kinds[1]).empty()) {
-    fail("--control: '", o.control, "' is not copy, none or two normalizers K1,K2 (rmsnorm,l2norm)");
+    fail("--control: '", o.control,
+         "' is not copy, none or two normalizers K1,K2 (rmsnorm,l2norm)");
   }
   return {{"C1", {"model.norm=" + std::string(trim(kinds[0]))}},
           {"C2", {"model.norm=" + std::string(trim(kinds[1]))}}};
@@ -115,7 +117,8 @@ class TypedArm final : public Arm {
   static std::uint64_t seed(const io::Config& c) { return std::uint64_t(c.integer("seed")); }
   // The trainer's initial state (trainer.cpp's initial_state): parameters from the kInit stream.
   static std::unique_ptr<train::Workload<T>> build(const io::Config& c, std::ostream& log) {
-    auto work = train::make_workload<T>(c, seed(c), train::derive_seed(seed(c), train::kValData), log);
+    auto work =
+        train::make_workload<T>(c, seed(c), train::derive_seed(seed(c), train::kValData), log);
     Rng init_rng(train::derive_seed(seed(c), train::kInit));
     work->params().initialize(c.string("model.init"), c.number("model.init_std"), init_rng);
     return work;
@@ -141,7 +144,9 @@ void check_options(const BenchPairOptions& o) {
   if (o.warmup < 0) fail("--warmup must be at least 0, got ", o.warmup);
   if (o.share_blocks < 1) fail("--share-blocks must be at least 1, got ", o.share_blocks);
   if (o.threads < 1) fail("--threads must be at least 1, got ", o.threads);
-  if (o.clock != "wall" && o.clock != "cpu") fail("--clock: '", o.clock, "' is not one of cpu, wall");
+  if (o.clock != "wall" && o.clock != "cpu") {
+    fail("--clock: '", o.clock, "' is not one of cpu, wall");
+  }
 }
 
 // The CPUs this process may run on (its affinity mask, as taskset sets it): "1", "0-1", "0,2".
@@ -175,7 +180,8 @@ double clock_read_seconds(bool cpu) {
   constexpr int kReads = 20000;
   StepClock clock(cpu);
   timespec ts;
-  for (int i = 0; i < kReads; ++i) clock_gettime(cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+  const clockid_t id = cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;  // the hook's clocks
+  for (int i = 0; i < kReads; ++i) clock_gettime(id, &ts);
   return clock.seconds() / kReads;
 }
 
@@ -191,8 +197,8 @@ std::vector<std::size_t> alternation_order(int r, std::size_t arms) {
 // heap layout (which buffers share a cache line, how vectors align) stays with it for the life of
 // the process. Two arms of one config built once came out 0.6% (a GRU) and 1.6% (a tiny GRU) apart
 // here, intervals excluding 1; built anew per alternation, in the alternation's order, the layout
-// varies with the alternations and the interval covers it (six sessions of identical arms: 0.997
-// to 1.005). README, bench pair.
+// varies with the alternations and the interval covers it (15 sessions of identical arms: 0.995
+// to 1.006, every interval containing 1). README, bench pair.
 class ArmSet {
  public:
   // `log`: where A's workload lines go (nullptr: nowhere).

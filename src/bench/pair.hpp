@@ -1,20 +1,22 @@
 // `normlab bench pair`: is B's training step faster than A's, by how much, and can this machine
 // tell right now? Two workloads built from one config (train/workload.hpp, as the trainer builds
-// them, with the same seed: the same initial parameters where shapes agree and the same batches)
-// differ only in the overrides of each arm. They step in one process, in blocks of k training steps
-// (the trainer's step: forward, backward, global norm, the optimizer), alternating A B, then B A,
-// so that a machine drifting in speed shifts both alike; each block is timed on the CPU clock.
+// them, with the same seed, so the same batches at the same step) differ only in each arm's
+// overrides. They step in one process in blocks of k training steps (the trainer's step: forward,
+// backward, global norm, the optimizer), A B in one alternation and B A in the next, so that a
+// machine drifting in speed shifts both alike; each block is timed on the CPU clock. Every
+// alternation builds its arms afresh at random heap offsets (bench/pair.cpp, ArmSet says why).
 //
 // A control pair runs in the same session, on the same schedule: by default two more copies of A,
 // the same arithmetic on the same values, which must come out equal. When its interval excludes 1,
 // the report says the measurement is not to be trusted on this machine now. l2norm against rmsnorm
 // (--control rmsnorm,l2norm: the same normalizer arithmetic, shift_scale.hpp, dividing the sum of
 // squares by 1 or by D) is not such a null in a model whose activation kernels branch on values:
-// l2norm's outputs are sqrt(D) times smaller, and xsimd's tanh takes its polynomial-only path (3.2x
-// cheaper per element here) when all 16 lanes have |x| < 5/8, so the GRU's candidate tanh costs
-// less; its step came out 0.4-1.3% faster in each of 7 sessions. Then a few blocks of A and of B with the normalizer timing hook
-// (nn/norm_site.hpp) on give the share p of each step spent in the normalizers, and with it the
-// Amdahl bound: changing only A's normalizers cannot make the step faster by more than p.
+// l2norm's outputs are sqrt(D) times smaller, and xsimd's tanh takes its polynomial-only path
+// (3.2x cheaper per element here) when all 16 lanes have |x| < 5/8, so the GRU's candidate tanh
+// costs less; the GRU's l2norm step came out 0.4-1.3% faster in each of 8 sessions.
+// Then a few blocks of A and of B with the normalizer timing hook (nn/norm_site.hpp) on give the
+// share p of each step spent in the normalizers, and with it the Amdahl bound: changing only A's
+// normalizers cannot make the step faster by more than p.
 // The arithmetic is in bench/pair_stats.hpp. Prints figures; asserts nothing about time.
 #pragma once
 

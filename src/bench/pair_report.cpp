@@ -121,7 +121,8 @@ void print_pair_header(std::ostream& out, const PairSetup& s) {
   if (o.threads > 1) {
     out << "# note: on " << o.threads << " threads the cpu clock adds up every thread's CPU time "
         << "(work, not latency: --clock wall for that), and the normalizers' share counts only the "
-        << "time of the thread that calls them, so p understates a normalizer split across the pool\n";
+        << "time of the thread that calls them, so p understates a normalizer split across the "
+        << "pool\n";
   }
   out << "# " << kCoreTypeVariable << "=" << (coretype ? coretype : "(unset)")
       << "; OpenBLAS core in use here: " << openblas_get_corename()

@@ -145,12 +145,14 @@ int bench_kernels(const Args& args, std::ostream& out) {
 }
 
 const char* const kPairUsage =
-    "usage: normlab bench pair [CONFIG.toml] [key=value ...] (--norms A,B | --a K=V[,K=V] --b K=V[,K=V])\n"
-    "                          [--alternations 20] [--block auto] [--threads 1] [--clock cpu] [options]\n\n"
+    "usage: normlab bench pair [CONFIG.toml] [key=value ...]\n"
+    "                          (--norms A,B | --a K=V[,K=V] --b K=V[,K=V]) [--control copy]\n"
+    "                          [--alternations 20] [--threads 1] [--clock cpu] [options]\n\n"
     "Is B's training step faster than A's? Two arms of one config (the file and key=value\n"
     "overrides, as `normlab train` takes them) that differ by their own overrides, built as the\n"
     "trainer builds them with the same seed (the same batches), step in one process in blocks of\n"
-    "k steps: A B, then B A, alternately, after warm-up rounds, each block timed on the CPU clock.\n"
+    "k steps (A B, then B A; every alternation builds its arms afresh), after warm-up rounds,\n"
+    "each block timed on the CPU clock.\n"
     "Reports each arm's median ms per step and B/A with a 95% interval (t on the paired log\n"
     "ratios): \"B faster by x% [lo, hi]\" or \"no difference detected\". A control pair, two\n"
     "more copies of A (--control copy), runs on the same schedule and must come out equal; when\n"
@@ -161,7 +163,8 @@ const char* const kPairUsage =
     "from changing them (Amdahl: at most p); a measured speedup beyond it is flagged impossible.\n"
     "Pin it to one core on a shared machine: taskset -c 1 normlab bench pair ...\n\n"
     "  normlab bench pair experiments/gru.toml data.task=text --norms layernorm,rmsnorm\n"
-    "  normlab bench pair experiments/transformer.toml --a model.placement=pre --b model.placement=post";
+    "  normlab bench pair experiments/transformer.toml --a model.placement=pre \\\n"
+    "                     --b model.placement=post";
 
 int bench_pair(const Args& args, std::ostream& out) {
   tools::BenchPairOptions o;
