@@ -197,7 +197,7 @@ std::vector<std::size_t> alternation_order(int r, std::size_t arms) {
 // heap layout (which buffers share a cache line, how vectors align) stays with it for the life of
 // the process. Two arms of one config built once came out 0.6% (a GRU) and 1.6% (a tiny GRU) apart
 // here, intervals excluding 1; built anew per alternation, in the alternation's order, the layout
-// varies with the alternations and the interval covers it (17 sessions of identical arms: 0.995
+// varies with the alternations and the interval covers it (20 sessions of identical arms: 0.995
 // to 1.006, every interval containing 1). README, bench pair.
 class ArmSet {
  public:

@@ -13,7 +13,7 @@
 // squares by 1 or by D) is not such a null in a model whose activation kernels branch on values:
 // l2norm's outputs are sqrt(D) times smaller, and xsimd's tanh takes its polynomial-only path
 // (3.2x cheaper per element here) when all 16 lanes have |x| < 5/8, so the GRU's candidate tanh
-// costs less; the GRU's l2norm step came out 0.4-1.9% faster in each of 10 sessions.
+// costs less; the GRU's l2norm step came out 0.4-1.9% faster in each of 11 sessions.
 // Then a few blocks of A and of B with the normalizer timing hook (nn/norm_site.hpp) on give the
 // share p of each step spent in the normalizers, and with it the Amdahl bound: changing only A's
 // normalizers cannot make the step faster by more than p.
