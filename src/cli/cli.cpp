@@ -25,13 +25,13 @@ const std::vector<Command>& commands() {
       {"sweep", "train every run of a sweep file, in parallel, resumable, sharded", cmd_sweep},
       {"collect", "index a sweep directory: one row per run (CSV and HDF5)", cmd_collect},
       {"table", "a sweep as a comparison table: mean ± std over seeds, time, speedup vs LayerNorm", cmd_table},
-      {"plot", "a sweep's plots (PNG): loss vs step and time, per-site statistics, sensitivity", cmd_plot},
+      {"plot", "a sweep's plots (PNG): loss vs step and time, per-site statistics, sensitivity, loss vs lr", cmd_plot},
       {"info", "what a run file holds: status, steps, losses, sites, statistics", cmd_info},
       {"analyze", "trained runs: gain/offset sensitivity, invariance, GRU positions, correlation", cmd_analyze},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
       {"numerics", "precision, cancellation and conditioning of the normalizers (HDF5, table, plot)", cmd_numerics},
-      {"bench", "benchmarks: `normlab bench norms`, `bench train`, `bench stats`, `bench sweep`, `bench kernels`", cmd_bench},
+      {"bench", "benchmarks: `normlab bench norms`, `bench train`, `bench pair`, `bench stats`, `bench sweep`, `bench kernels`", cmd_bench},
   };
   return list;
 }
