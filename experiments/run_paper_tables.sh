@@ -4,11 +4,11 @@
 # then `normlab table` (Markdown, CSV, LaTeX) and `normlab plot` into RESULTS/<experiment>/.
 #
 #   experiments/run_paper_tables.sh [--jobs N]        # full size: results/<experiment>/, about
-#                                                     # 3 h with --jobs 2 (twt_depth and
-#                                                     # lr_sensitivity the longest); sweep dirs
-#                                                     # in sweeps/paper/
+#                                                     # 75 min with --jobs 2 on 2 cores
+#                                                     # (twt_depth 35, init_offset 14); sweep
+#                                                     # dirs in sweeps/paper/
 #   experiments/run_paper_tables.sh --tiny --out DIR  # every run at a tiny size (the ctest
-#                                                     # paper_tables.tiny): seconds
+#                                                     # paper_tables.tiny): about 2.5 min
 # Options: --only a,b (some experiments), --binary PATH (default build/normlab), --out DIR (the
 # results root; default results/, or build/paper-tiny/results with --tiny), --sweeps DIR (the
 # sweep directories; default sweeps/paper, or beside --out with --tiny).
@@ -71,6 +71,8 @@ for e in "${experiments[@]}"; do
   if [[ $tiny == 1 ]]; then mapfile -t extra < <(tiny_sets "$family"); fi
   dir=$sweeps/$e
   dest=$out/$e
+  table_opts=()   # twt_depth compares post-norm with pre-norm, not normalizers
+  if [[ $e == twt_depth ]]; then table_opts=(--baseline model.placement=pre); fi
   mkdir -p "$dest"
   start=$(date +%s)
   echo "== $e: normlab sweep -> $dir"
@@ -80,13 +82,13 @@ for e in "${experiments[@]}"; do
   command="experiments/run_paper_tables.sh --only $e"
   if [[ $tiny == 1 ]]; then command+=" --tiny"; fi
   {
-    echo "<!-- normlab table $e: regenerate with \`$command\` (sweep: \`normlab sweep experiments/sweeps/$e.toml --jobs $jobs\`, then \`normlab table DIR\`) -->"
-    "$binary" table "$dir" --format md
+    echo "<!-- normlab table $e: regenerate with \`$command\` (sweep: \`normlab sweep experiments/sweeps/$e.toml --jobs $jobs\`, then \`normlab table DIR${table_opts[*]:+ ${table_opts[*]}}\`) -->"
+    "$binary" table "$dir" --format md "${table_opts[@]}"
   } > "$dest/table.md"
-  "$binary" table "$dir" --format csv --out "$dest/table.csv" > /dev/null
+  "$binary" table "$dir" --format csv --out "$dest/table.csv" "${table_opts[@]}" > /dev/null
   {
     echo "% regenerate with: $command"
-    "$binary" table "$dir" --format latex
+    "$binary" table "$dir" --format latex "${table_opts[@]}"
   } > "$dest/table.tex"
   "$binary" plot "$dir" --out "$dest" --stat in_rms,in_mean_share | sed 's/^/  /'
   echo "   sweep took ${took} s; table -> $dest/table.md"

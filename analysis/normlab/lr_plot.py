@@ -29,6 +29,7 @@ INITIAL_STYLE = dict(color="0.2", linestyle=":", linewidth=1.0)
 KEY_COLUMN_INCHES = 4.2
 KEY_ROW_INCHES = 0.22
 TITLE_CHARS_PER_INCH = 11.5
+MAX_PANEL_COLUMNS = 4                # more panels wrap onto further rows
 
 
 def encoding(keys):
@@ -111,11 +112,16 @@ def lr_figure(results, lr_key, chance=()):
     by_panel = _panel_results(results, panels)
     n = len(by_panel)
     key = _key_handles(results) + ([failures.chance_handle(chance)] if chance else [])
-    width = max(5.2 * n, 9.0)
+    columns = max(1, min(n, MAX_PANEL_COLUMNS))
+    rows = -(-max(n, 1) // columns)
+    width = max(5.2 * columns, 9.0)
     ncol = max(1, min(len(key), int(width // KEY_COLUMN_INCHES)))
     key_inches = KEY_ROW_INCHES * -(-len(key) // ncol) + 0.1
-    fig, axes = plt.subplots(1, n, figsize=(width, 4.6 + key_inches), squeeze=False, sharey=True)
-    for ax, (title, mine) in zip(axes[0], by_panel.items()):
+    fig, axes = plt.subplots(rows, columns, figsize=(width, 4.6 * rows + key_inches),
+                             squeeze=False, sharey=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, (title, mine) in zip(axes.flat, by_panel.items()):
         for r in mine:
             label = _line_label(r, color_key, style_key, _sensitivity_text(r))
             _draw_group(ax, r, colors[r.values.get(color_key)], styles[r.values.get(style_key)], label)
@@ -126,7 +132,8 @@ def lr_figure(results, lr_key, chance=()):
         ax.set(title=title, xlabel=f"learning rate ({lr_key}, log scale)")
         ax.tick_params(labelleft=True)
         ax.legend(fontsize=7, loc="upper left")
-    axes[0, 0].set_ylabel("final validation loss (nats), min(ℓ, ℓ₀)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("final validation loss (nats), min(ℓ, ℓ₀)")
     fig.legend(handles=key, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
     notes = {log_spacing_note(r.lrs) for r in results} - {""}
     lines = ["final validation loss against the learning rate: mean over seeds of min(ℓ, ℓ₀), band "
