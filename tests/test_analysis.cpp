@@ -169,6 +169,36 @@ TEST_CASE("positions: per-step statistics of the GRU's recurrent pre-activations
   }
 }
 
+TEST_CASE("positions: the separate gate and candidate sites add up to the joint site", "[analysis]") {
+  // With no normalization the split changes nothing in training, so the two runs have the same
+  // W_hh h_{t-1}: the gates' 2H and the candidate's H values pooled are the joint site's 3H.
+  test::TempDir dir, dir2;
+  std::ostringstream log;
+  std::string joint = kGru;
+  joint.replace(joint.find("\"layernorm\""), 11, "\"none\"");
+  std::string separate = joint;
+  separate.replace(separate.find("[data]"), 6, "gru_norm_split = \"separate\"\n[data]");
+  analysis::LoadedRun a = analysis::load_run(train_tiny(dir, joint), std::nullopt, 0, log);
+  analysis::LoadedRun b =
+      analysis::load_run(train_tiny(dir2, separate), std::nullopt, 0, log);
+  const auto pa = analysis::measure_positions(a);
+  const auto pb = analysis::measure_positions(b);
+  REQUIRE(pa.size() == 1);
+  REQUIRE(pb.size() == 2);
+  CHECK(pb[0].site == "gru0.norm_hh_gates");
+  CHECK(pb[1].site == "gru0.norm_hh_cand");
+  REQUIRE(pb[0].in_mean.size() == 12);
+  REQUIRE(pb[1].in_mean.size() == 12);
+  for (std::size_t t = 1; t < 12; ++t) {
+    const double mg = pb[0].in_mean[t], mc = pb[1].in_mean[t];
+    const double mean = (2 * mg + mc) / 3;  // 2H gate values, H candidate values
+    const double var = (2 * (pb[0].in_std[t] * pb[0].in_std[t] + (mg - mean) * (mg - mean)) +
+                        pb[1].in_std[t] * pb[1].in_std[t] + (mc - mean) * (mc - mean)) / 3;
+    CHECK(mean == Approx(pa[0].in_mean[t]).epsilon(1e-9).margin(1e-15));
+    CHECK(std::sqrt(var) == Approx(pa[0].in_std[t]).epsilon(1e-9));
+  }
+}
+
 TEST_CASE("spearman: closed forms", "[analysis]") {
   CHECK(analysis::spearman({1, 2, 3, 4, 5}, {2, 4, 8, 16, 32}) == Approx(1.0));
   CHECK(analysis::spearman({1, 2, 3, 4, 5}, {5, 4, 3, 2, 1}) == Approx(-1.0));

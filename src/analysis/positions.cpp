@@ -56,11 +56,15 @@ std::vector<PositionStats> measure_positions(LoadedRun& run) {
   }
   std::vector<nn::Probe<double>*> sites;
   for (nn::Probe<double>* p : run.probes) {
-    if (p->name.ends_with(".norm_hh")) sites.push_back(p);
+    const std::string& n = p->name;  // joint: .norm_hh; model.gru_norm_split = separate: two sites
+    if (n.ends_with(".norm_hh") || n.ends_with(".norm_hh_gates") || n.ends_with(".norm_hh_cand")) {
+      sites.push_back(p);
+    }
   }
   if (sites.empty()) {
-    fail(run.path, ": no recurrent site gru{l}.norm_hh (model.gru_norm must be 'both' or "
-         "'recurrent'; with no normalization use model.norm = 'none')");
+    fail(run.path, ": no recurrent site gru{l}.norm_hh, .norm_hh_gates or .norm_hh_cand "
+         "(model.gru_norm must be 'both' or 'recurrent'; with no normalization use "
+         "model.norm = 'none')");
   }
   std::vector<PositionObserver> observers;
   observers.reserve(sites.size());

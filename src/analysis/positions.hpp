@@ -1,5 +1,7 @@
 // Per-position statistics of a GRU's recurrent pre-activations (the RMSNorm paper's statistics
-// table): at each layer's recurrent site gru{l}.norm_hh, the input hp_t = W_hh h_{t-1} (B, 3H) and
+// table): at each layer's recurrent site gru{l}.norm_hh (with model.gru_norm_split = separate: the
+// two sites gru{l}.norm_hh_gates, 2H features, and .norm_hh_cand, H), the input hp_t = W_hh h_{t-1}
+// (B, 3H; or its 2H and H parts) and
 // the normalizer's output N(hp_t) (before the bias b_hh), per time step t over the held-out
 // batches: the mean and the standard deviation of all B * 3H values (two-pass within a call,
 // combined across batches with Chan et al.'s formula). At t = 0, h_{-1} = 0 and so is hp_0.
