@@ -39,6 +39,14 @@ def train(out, name, *sets, config=None):
     return Path(out) / f"{name}.h5"
 
 
+def normlab(*args, check=True):
+    """Runs `normlab ARGS...`; with check, a non-zero exit fails the test with its stderr."""
+    result = subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"normlab {' '.join(map(str, args))} failed:\n{result.stderr}")
+    return result
+
+
 def expected_stat_steps(steps, every):
     """The steps docs/FORMAT.md says statistics are taken at: 0, every k, and the last."""
     return sorted(set(range(0, steps, every)) | {steps - 1})

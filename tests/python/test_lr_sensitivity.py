@@ -12,7 +12,6 @@ uncapped, an incomplete seed kept), so the comparison can fail.
 """
 
 import csv
-import subprocess
 import tempfile
 import unittest
 from pathlib import Path
@@ -22,7 +21,7 @@ import matplotlib.image
 import numpy as np
 from matplotlib.collections import PathCollection
 
-from support import BINARY
+from support import normlab as run
 
 from normlab import plots  # noqa: E402 (support puts analysis/ on the path)
 from normlab.frames import load_runs, summary  # noqa: E402
@@ -156,13 +155,6 @@ def hand_row(norm, placement, qk, diverged_at=None, stuck_uncapped=False, keep_i
     best = int(np.argmin(mean_by_lr))
     return dict(per_seed=per_seed, mean=x.mean(), low=x.mean() - half, high=x.mean() + half,
                 best_lr=LRS[best], best_loss=mean_by_lr[best])
-
-
-def run(*args, check=True):
-    result = subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"normlab {' '.join(map(str, args))} failed:\n{result.stderr}")
-    return result
 
 
 class LrSensitivityTest(unittest.TestCase):

@@ -16,19 +16,13 @@ import h5py
 import matplotlib.image
 import numpy as np
 
-from support import BINARY, REPO
+from support import REPO
+from support import normlab as run
 
 from normlab import plots  # noqa: E402 (support puts analysis/ on the path)
 from normlab.frames import load_runs  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def run(*args, check=True):
-    result = subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"normlab {' '.join(map(str, args))} failed:\n{result.stderr}")
-    return result
 
 
 # 12 steps do not leave the unigram loss: the stuck watch is off (margin 0) so that these runs

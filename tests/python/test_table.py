@@ -10,7 +10,6 @@ and verdicts are checked against scipy in test_table_stats.py.
 
 import csv
 import io
-import subprocess
 import tempfile
 import tomllib
 import unittest
@@ -20,7 +19,7 @@ import h5py
 import numpy as np
 from scipy import stats
 
-from support import BINARY
+from support import normlab as run
 
 NORMS = ["layernorm", "rmsnorm", "none"]
 SEEDS = [0, 1, 2]
@@ -33,13 +32,6 @@ STEP_MS = {("layernorm", 0): 2.0, ("layernorm", 1): 2.2, ("layernorm", 2): 2.6,
 DIVERGED = ("none", 2)     # status set to diverged: counted, left out of the figures
 DELETED = ("rmsnorm", 2)   # run file removed: counted as without a result
 REL = 1e-9
-
-
-def run(*args, check=True):
-    result = subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"normlab {' '.join(map(str, args))} failed:\n{result.stderr}")
-    return result
 
 
 def val_curve(norm, seed):

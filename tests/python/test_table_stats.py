@@ -16,7 +16,6 @@ quantiles here take one Newton step on scipy's own cdf (t_ppf), which makes them
 import csv
 import io
 import math
-import subprocess
 import tempfile
 import tomllib
 import unittest
@@ -26,7 +25,7 @@ import h5py
 import numpy as np
 from scipy import stats
 
-from support import BINARY
+from support import normlab as run
 
 NORMS = ["layernorm", "rmsnorm", "scalenorm", "l2norm", "none"]
 LRS = [0.001, 0.002]
@@ -42,13 +41,6 @@ DELETED = {("none", 0.001, 2)}
 # and the rest undecided.
 SHIFT = {"layernorm": (0, 0), "rmsnorm": (0.08, 0.01), "scalenorm": (0.001, 0.002),
          "l2norm": (0.01, 0.05), "none": (0.3, 0.2)}
-
-
-def run(*args, check=True):
-    result = subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"normlab {' '.join(map(str, args))} failed:\n{result.stderr}")
-    return result
 
 
 def chosen_values():
