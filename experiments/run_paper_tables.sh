@@ -4,11 +4,11 @@
 # then `normlab table` (Markdown, CSV, LaTeX) and `normlab plot` into RESULTS/<experiment>/.
 #
 #   experiments/run_paper_tables.sh [--jobs N]        # full size: results/<experiment>/, about
-#                                                     # 75 min with --jobs 2 on 2 cores
-#                                                     # (twt_depth 35, init_offset 14); sweep
+#                                                     # 1 h 45 min with --jobs 2 on 2 cores
+#                                                     # (twt_depth about an hour); sweep
 #                                                     # dirs in sweeps/paper/
 #   experiments/run_paper_tables.sh --tiny --out DIR  # every run at a tiny size (the ctest
-#                                                     # paper_tables.tiny): about 2.5 min
+#                                                     # paper_tables.tiny): a few minutes
 # Options: --only a,b (some experiments), --binary PATH (default build/normlab), --out DIR (the
 # results root; default results/, or build/paper-tiny/results with --tiny), --sweeps DIR (the
 # sweep directories; default sweeps/paper, or beside --out with --tiny).
