@@ -264,6 +264,10 @@ train.checkpoint_every = 10
   }
   runner.join();
   INFO(log.str());
+  // Run 2's own log, so that a failure of the run that should complete says why (it failed once
+  // under ASan on a loaded machine, in 0.2 s, without leaving a run file, and did not again).
+  const std::string log2 = s.out + "/logs/" + s.runs[2].id + ".log";
+  INFO("run 2's log:\n" << (std::filesystem::exists(log2) ? test::bytes_of(log2) : "(none)"));
   REQUIRE(killed);
   CHECK(outcomes[0].status == "diverged");
   CHECK(outcomes[1].status == "killed");
