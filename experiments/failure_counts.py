@@ -41,6 +41,19 @@ def cell_text(value):
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def parse_where(text):
+    """"K=V,K2=V2,V3" -> {K: {V}, K2: {V2, V3}}: a bare value belongs to the key before it.
+    Raises ValueError for a bare value with no key before it."""
+    where, key = {}, None
+    for item in filter(None, text.split(",")):
+        if "=" in item:
+            key, _, item = item.partition("=")
+        elif key is None:
+            raise ValueError(f"--where: '{item}' has no key (KEY=VALUE,...)")
+        where.setdefault(key, set()).add(item)
+    return where
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sweep_dir")
@@ -53,13 +66,10 @@ def main(argv=None):
     runs = normlab.load_runs(Path(a.sweep_dir) / "runs", include_partial=True)
     frame = normlab.summary(runs)
     by = [k for k in a.by.split(",") if k]
-    where = {}
-    for item in filter(None, a.where.split(",")):
-        if "=" in item:
-            key, _, value = item.partition("=")
-            where.setdefault(key, set()).add(value)
-        else:  # "model.depth=6,8": a bare value belongs to the key before it
-            where[key].add(item)
+    try:
+        where = parse_where(a.where)
+    except ValueError as e:
+        sys.exit(f"failure_counts.py: {e}")
     for key in [a.compare, *by, *where]:
         if key not in frame.columns:
             sys.exit(f"failure_counts.py: no config key '{key}' in {a.sweep_dir}")

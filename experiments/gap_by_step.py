@@ -25,7 +25,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analysis"))
 import normlab  # noqa: E402
 from normlab.rows import sweep_axes  # noqa: E402
-from failure_counts import cell_text  # noqa: E402  (a config value as its text: true, 0.01)
+from failure_counts import cell_text, parse_where  # noqa: E402  (cell_text: true, 0.01)
 
 NOT_GROUPED = {"seed", "name", "train.out"}
 
@@ -33,18 +33,6 @@ NOT_GROUPED = {"seed", "name", "train.out"}
 def fail(message):
     print(f"gap_by_step.py: {message}", file=sys.stderr)
     sys.exit(2)
-
-
-def parse_where(text):
-    """"K=V,K2=V2,V3" -> {K: {V}, K2: {V2, V3}}: a bare value belongs to the key before it."""
-    where, key = {}, None
-    for item in filter(None, text.split(",")):
-        if "=" in item:
-            key, _, item = item.partition("=")
-        elif key is None:
-            fail(f"--where: '{item}' has no key (KEY=VALUE,...)")
-        where.setdefault(key, set()).add(item)
-    return where
 
 
 def step_counts(text):
@@ -183,7 +171,11 @@ def evaluations(a, where):
 
 def main(argv=None):
     a = parse_args(argv)
-    frame, groups, left_out = evaluations(a, parse_where(a.where))
+    try:
+        where = parse_where(a.where)
+    except ValueError as e:
+        fail(e)
+    frame, groups, left_out = evaluations(a, where)
     available = sorted(int(s) + 1 for s in frame["eval_step"].unique())
     missing = [s for s in a.steps if s not in available]
     if missing:

@@ -21,7 +21,7 @@ packages=(
   python3                                                  # /usr/bin/python3: analysis/, its tests
   python3-numpy python3-h5py                               # arrays; run files in HDF5
   python3-pandas                                           # run files as DataFrames
-  python3-scipy                                            # t, F and Fisher tests (failure_counts.py, LR sensitivity); the tests' cross-checks
+  python3-scipy                                            # t and Fisher tests (failure_counts.py, gap_by_step.py, LR sensitivity); the tests' cross-checks
   python3-xarray python3-h5netcdf                          # run files as Datasets (xarray's engine)
   python3-matplotlib                                       # the example notebook's figures
   python3-nbformat python3-nbclient                        # running the notebook in the tests

@@ -36,8 +36,7 @@ class FailureCountsTest(unittest.TestCase):
         root = Path(cls.tmp.name)
         (root / "sweep.toml").write_text(SWEEP)
         cls.dir = root / "sweep"
-        subprocess.run([str(support.BINARY), "sweep", str(root / "sweep.toml"), "--out", str(cls.dir),
-                        "--jobs", "2"], check=True, capture_output=True)
+        support.normlab("sweep", root / "sweep.toml", "--out", cls.dir, "--jobs", 2)
 
     @classmethod
     def tearDownClass(cls):

@@ -50,8 +50,7 @@ def gap_by_step(*args):
 def make_sweep(root):
     (root / "sweep.toml").write_text(SWEEP)
     out = root / "sweep"
-    subprocess.run([str(support.BINARY), "sweep", str(root / "sweep.toml"), "--out", str(out),
-                    "--jobs", "2"], check=True, capture_output=True)
+    support.normlab("sweep", root / "sweep.toml", "--out", out, "--jobs", 2)
     for path in sorted((out / "runs").glob("*.h5")):
         with h5py.File(path, "r+") as f:
             config = tomllib.loads(f.attrs["config_toml"])
