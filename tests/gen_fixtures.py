@@ -110,6 +110,7 @@ CASES = {
                "eps_mode=clamp", "zero_centered_gain=true,learn_lambda=true",
                "eps=0.001,lambda=0.6"],
     "none": [""],
+    "dyt": ["", "alpha0=1", "bias=false", "alpha0=0.2,bias=false"],
 }
 
 # From the library (load_registry): kind -> its defaults {option: value}, and
@@ -151,6 +152,11 @@ def gain_init(kind, D):
 def gain_shape(kind, D):
     """(D,), (1,) or None (no gain), as the form states it."""
     return {"vector": (D,), "scalar": (1,), "none": None}[FORMS[kind]["gain"]]
+
+
+def is_elementwise(kind):
+    """An element-wise kind (DyT): a learned scalar alpha, no statistic."""
+    return FORMS[kind]["family"] == "elementwise"
 
 
 def parse_options(kind, text):
@@ -207,7 +213,7 @@ def make_inputs(kind, case_index, opts, B, D):
     shape = gain_shape(kind, D)
     if shape is not None:                             # (D,), or (1,) for a scalar gain
         # A zero-centered gain w is 0.1 * init * N, else the gain is init * (1 + 0.1 N).
-        zc = opts["zero_centered_gain"]
+        zc = opts.get("zero_centered_gain", False)
         init = f32(gain_init(kind, D))
         data["gain"] = (f32(0.1) * init * normal(*shape) if zc
                         else init * (f32(1) + f32(0.1) * normal(*shape)))
@@ -216,6 +222,9 @@ def make_inputs(kind, case_index, opts, B, D):
     if opts.get("learn_lambda", False):
         # Rounded to float32 like every other parameter (0.7 -> 0.69999999).
         data["lambda"] = np.array([opts["lambda"]], dtype=np.float32)
+    if is_elementwise(kind):
+        # The scalar alpha near its init: alpha0 * (1 + 0.1 N), in float32.
+        data["alpha"] = f32(opts["alpha0"]) * (f32(1) + f32(0.1) * normal(1))
 
     for name, arr in data.items():
         assert arr.dtype == np.float32, name
@@ -345,12 +354,17 @@ def identity(x, prm, opts):
     return x
 
 
+def dyt(x, prm, opts):
+    """DyT (Zhu et al. 2025): y = g * tanh(alpha * x) + b, alpha a learned scalar (1,)."""
+    return add_bias(prm["gain"] * torch.tanh(prm["alpha"] * x), prm)
+
+
 NORMALIZERS = {
     "rmsnorm": rmsnorm, "layernorm": layernorm, "scalenorm": scalenorm,
     "prmsnorm": prmsnorm, "l2norm": l2norm, "centernorm": centernorm,
-    "pcnorm": pcnorm, "none": identity,
+    "pcnorm": pcnorm, "none": identity, "dyt": dyt,
 }
-PARAM_NAMES = ("gain", "bias", "lambda")
+PARAM_NAMES = ("gain", "bias", "lambda", "alpha")
 
 
 # ---------------------------------------------------------------------------
@@ -473,6 +487,8 @@ def verify_file(path, kind):
                 shapes["bias"] = (D,)
             if opts.get("learn_lambda", False):
                 shapes["lambda"] = (1,)
+            if is_elementwise(kind):
+                shapes["alpha"] = (1,)
             for n in PARAM_NAMES:
                 if n in shapes:
                     shapes["d_" + n] = shapes[n]
@@ -531,7 +547,7 @@ def run_checks(paths):
         verify_file(path, kind)
     print("re-opened all files: shapes / datasets / finiteness / float32 inputs OK")
 
-    grad_cases = [(kind, CASES[kind][0], 37) for kind in CASES]
+    grad_cases = [(kind, CASES[kind][0], 37) for kind in CASES if kind in paths]
     grad_cases += [
         ("layernorm", "eps_mode=outside", 1),       # zero variance, safe_sqrt path
         ("layernorm", "zero_centered_gain=true", 37),
@@ -540,7 +556,9 @@ def run_checks(paths):
         ("pcnorm", "lambda=0.7,learn_lambda=true,eps_mode=outside", 37),
         ("pcnorm", "lambda=0.2,learn_lambda=true,bias=true", 1),
         ("prmsnorm", "p=0.3", 37),
+        ("dyt", "bias=false", 64),
     ]
+    grad_cases = [case for case in grad_cases if case[0] in paths]
     for kind, text, D in grad_cases:
         assert gradcheck_case(kind, text, D), (kind, text, D)
     print(f"torch.autograd.gradcheck passed on {len(grad_cases)} cases")
@@ -556,13 +574,20 @@ def main():
                         help="output directory (default: tests/fixtures)")
     parser.add_argument("--normlab", default=str(default_normlab()),
                         help="the normlab binary whose kinds to use (default: build/normlab)")
+    parser.add_argument("--kinds", default="",
+                        help="comma-separated kinds to write (default: all); a committed "
+                             "fixture is regenerated only when its cases change")
     args = parser.parse_args()
     load_registry(args.normlab)
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    kinds = [k for k in args.kinds.split(",") if k] or list(CASES)
+    unknown = sorted(set(kinds) - set(CASES))
+    if unknown:
+        raise SystemExit(f"--kinds: unknown {unknown}; kinds: {', '.join(CASES)}")
 
     torch.manual_seed(0)   # no torch RNG is used; set for good measure
-    paths = {kind: write_kind(out_dir, kind) for kind in CASES}
+    paths = {kind: write_kind(out_dir, kind) for kind in kinds}
     total = sum(p.stat().st_size for p in paths.values())
     print(f"total: {total} bytes")
     print(f"layernorm: plain ops agree with torch LayerNorm to 1e-12; torch on the "

@@ -37,6 +37,7 @@ std::vector<norm::NormOptions> option_grid(const norm::KindInfo& kind) {
       {"lambda", {"0", "0.35", "1"}},
       {"learn_lambda", {"false", "true"}},
       {"variance", {"two_pass", "one_pass", "welford"}},
+      {"alpha0", {"0.5", "2"}},  // 2: most of a row in tanh's saturated tails
   };
   std::vector<norm::NormOptions> grid{{}};
   for (const auto& name : kind.options) {

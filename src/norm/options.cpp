@@ -82,6 +82,7 @@ const std::vector<OptionInfo>& all_options() {
       {"learn_lambda", "true|false", "lambda is a learned scalar parameter, initialised to lambda"},
       {"variance", "two_pass|one_pass|welford",
        "LayerNorm variance: two-pass, naive E[x^2]-E[x]^2, or Welford (all accumulate in double)"},
+      {"alpha0", "float > 0", "DyT: the initial value of the learned scalar alpha in tanh(alpha * x)"},
       {"storage", "float32|bfloat16|float16",
        "every kind: emulate storing x, y, dy, dx (and the gain) in this format, rounded to nearest "
        "even (docs/NUMERICS.md); default native: the model's own type"},
@@ -143,6 +144,10 @@ void set_option(NormConfig& c, std::string_view name, std::string_view text) {
   } else if (name == "variance") {
     c.variance = parse_enum(name, text,
                             {VarianceAlgo::two_pass, VarianceAlgo::one_pass, VarianceAlgo::welford});
+  } else if (name == "alpha0") {
+    double a = parse_double(text, what);
+    if (!(a > 0) || !std::isfinite(a)) fail(what, ": alpha0 must be a finite number > 0, got ", text);
+    c.alpha0 = a;
   } else if (name == "storage") {
     c.storage = parse_enum(name, text,
                            {Storage::native, Storage::float32, Storage::bfloat16, Storage::float16});
@@ -165,6 +170,7 @@ std::string get_option(const NormConfig& c, std::string_view name) {
   if (name == "lambda") return format_double(c.lambda);
   if (name == "learn_lambda") return boolean(c.learn_lambda);
   if (name == "variance") return to_string(c.variance);
+  if (name == "alpha0") return format_double(c.alpha0);
   if (name == "storage") return to_string(c.storage);
   if (name == "accumulate") return to_string(c.accumulate);
   fail("unknown option '", name, "'", did_you_mean(name, option_names()));

@@ -69,6 +69,7 @@ struct NormConfig {
   double lambda = 0.5;
   bool learn_lambda = false;
   VarianceAlgo variance = VarianceAlgo::two_pass;
+  double alpha0 = 0.5;  // DyT: the initial value of the learned scalar alpha (the paper's default)
   Storage storage = Storage::native;
   Accumulate accumulate = Accumulate::float64;
 };

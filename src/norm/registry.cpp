@@ -17,11 +17,13 @@ KindInfo l2norm_kind();
 KindInfo centernorm_kind();
 KindInfo pcnorm_kind();
 KindInfo none_kind();
+KindInfo dyt_kind();
 
 const std::vector<KindInfo>& kinds() {
   static const std::vector<KindInfo> registry = {
       rmsnorm_kind(), layernorm_kind(), scalenorm_kind(),  prmsnorm_kind(),
       l2norm_kind(),  centernorm_kind(), pcnorm_kind(),    none_kind(),
+      dyt_kind(),
   };
   return registry;
 }
@@ -56,6 +58,12 @@ NormConfig resolve(std::string_view kind, const NormOptions& options) {
         std::find(precision.begin(), precision.end(), name) == precision.end()) {
       fail("option '", name, "' does not apply to ", info.name, " (its options: ",
            info.options.empty() ? "none" : join(info.options, ", "), ")");
+    }
+    if (info.form.family == KindForm::Family::elementwise &&
+        std::find(precision.begin(), precision.end(), name) != precision.end()) {
+      fail("option '", name, "' does not apply to ", info.name,
+           ": the emulated-precision kernels (storage, accumulate) cover the shift-scale kinds "
+           "only, and ", info.name, " is element-wise");
     }
     set_option(config, name, value);
   }
