@@ -91,26 +91,27 @@ BIG_DIM_KINDS = ("rmsnorm", "layernorm", "prmsnorm", "pcnorm")
 # list: the seeds follow the case index, so earlier cases stay byte-identical.
 CASES = {
     "rmsnorm": ["", "eps_mode=outside,eps=1e-08", "eps_mode=clamp",
-                "bias=true", "zero_centered_gain=true"],
+                "bias=true", "zero_centered_gain=true", "gain=false",
+                "gain=false,bias=true"],
     "layernorm": ["", "bias=false", "variance=one_pass", "variance=welford",
                   "eps_mode=outside", "zero_centered_gain=true", "eps=0.001",
-                  "eps_mode=clamp"],
+                  "eps_mode=clamp", "gain=false,bias=false", "gain=false"],
     "scalenorm": ["", "eps_mode=inside", "zero_centered_gain=true",
-                  "bias=true", "eps_mode=outside", "eps=0.01"],
+                  "bias=true", "eps_mode=outside", "eps=0.01", "gain=false"],
     "prmsnorm": ["", "p=0.25", "p=1", "p=0.5,eps_mode=outside", "p=0.3",
                  "eps_mode=clamp", "bias=true", "zero_centered_gain=true",
-                 "eps=0.001"],
+                 "eps=0.001", "gain=false"],
     "l2norm": ["", "eps_mode=outside", "eps_mode=clamp", "bias=true",
-               "zero_centered_gain=true", "eps=0.001"],
-    "centernorm": ["", "bias=false", "zero_centered_gain=true"],
+               "zero_centered_gain=true", "eps=0.001", "gain=false"],
+    "centernorm": ["", "bias=false", "zero_centered_gain=true", "gain=false"],
     "pcnorm": ["lambda=0", "lambda=0.3", "lambda=1", "",
                "lambda=0.5,learn_lambda=true",
                "lambda=0.7,learn_lambda=true,eps_mode=outside",
                "lambda=0.2,learn_lambda=true,bias=true",
                "eps_mode=clamp", "zero_centered_gain=true,learn_lambda=true",
-               "eps=0.001,lambda=0.6"],
+               "eps=0.001,lambda=0.6", "gain=false,learn_lambda=true"],
     "none": [""],
-    "dyt": ["", "alpha0=1", "bias=false", "alpha0=0.2,bias=false"],
+    "dyt": ["", "alpha0=1", "bias=false", "alpha0=0.2,bias=false", "gain=false"],
 }
 
 # From the library (load_registry): kind -> its defaults {option: value}, and
@@ -149,8 +150,10 @@ def gain_init(kind, D):
     return {"1": 1.0, "sqrt(D)": math.sqrt(D)}[FORMS[kind]["gain_init"]]
 
 
-def gain_shape(kind, D):
-    """(D,), (1,) or None (no gain), as the form states it."""
+def gain_shape(kind, D, opts):
+    """(D,), (1,) or None (no gain, or gain=false), as the form states it."""
+    if not opts.get("gain", True):
+        return None
     return {"vector": (D,), "scalar": (1,), "none": None}[FORMS[kind]["gain"]]
 
 
@@ -210,7 +213,7 @@ def make_inputs(kind, case_index, opts, B, D):
     ]
     data = {"x": np.stack(rows[:B]), "dy": normal(B, D)}
 
-    shape = gain_shape(kind, D)
+    shape = gain_shape(kind, D, opts)
     if shape is not None:                             # (D,), or (1,) for a scalar gain
         # A zero-centered gain w is 0.1 * init * N, else the gain is init * (1 + 0.1 N).
         zc = opts.get("zero_centered_gain", False)
@@ -257,8 +260,10 @@ def denom(stat, opts):
 
 
 def effective_gain(prm, opts, g0=1.0):
-    """geff: stored gain, or g0 + w for zero-centered gains."""
-    return g0 + prm["gain"] if opts["zero_centered_gain"] else prm["gain"]
+    """geff: stored gain, or g0 + w for zero-centered gains; 1 under gain=false."""
+    if "gain" not in prm:
+        return 1.0
+    return g0 + prm["gain"] if opts.get("zero_centered_gain", False) else prm["gain"]
 
 
 def add_bias(y, prm):
@@ -297,11 +302,14 @@ def layernorm_torch(x, prm, opts, center_first=True):
     D = x.shape[-1]
     if center_first:
         x = x - x.mean(dim=-1, keepdim=True)                # (B, D)
-    if opts["bias"]:
+    if not opts["gain"] and not opts["bias"]:
+        # torch.nn.LayerNorm(elementwise_affine=False): the gain=false,bias=false case.
+        return torch.nn.LayerNorm(D, eps=opts["eps"], elementwise_affine=False, dtype=DTYPE)(x)
+    if opts["bias"] and opts["gain"]:
         ln = torch.nn.LayerNorm(D, eps=opts["eps"], dtype=DTYPE)
         return functional_call(ln, {"weight": prm["gain"], "bias": prm["bias"]}, (x,))
-    # torch 1.13's nn.LayerNorm has no bias=False.
-    return F.layer_norm(x, (D,), prm["gain"], None, opts["eps"])
+    # torch 1.13's nn.LayerNorm has no bias=False (nor a bias without a weight).
+    return F.layer_norm(x, (D,), prm.get("gain"), prm.get("bias"), opts["eps"])
 
 
 def layernorm(x, prm, opts):
@@ -356,7 +364,7 @@ def identity(x, prm, opts):
 
 def dyt(x, prm, opts):
     """DyT (Zhu et al. 2025): y = g * tanh(alpha * x) + b, alpha a learned scalar (1,)."""
-    return add_bias(prm["gain"] * torch.tanh(prm["alpha"] * x), prm)
+    return add_bias(effective_gain(prm, opts) * torch.tanh(prm["alpha"] * x), prm)
 
 
 NORMALIZERS = {
@@ -481,8 +489,8 @@ def verify_file(path, kind):
             assert g.attrs["B"] == B and g.attrs["D"] == D
             opts = parse_options(kind, text)
             shapes = {"x": (B, D), "dy": (B, D), "y": (B, D), "dx": (B, D)}
-            if gain_shape(kind, D) is not None:
-                shapes["gain"] = gain_shape(kind, D)
+            if gain_shape(kind, D, opts) is not None:
+                shapes["gain"] = gain_shape(kind, D, opts)
             if opts.get("bias", False):
                 shapes["bias"] = (D,)
             if opts.get("learn_lambda", False):

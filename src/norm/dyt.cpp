@@ -12,7 +12,7 @@ KindInfo dyt_kind() {
       "dyt", "y = g * tanh(alpha * x) + b, scalar alpha = alpha0 at init",
       "Zhu, Chen, He, LeCun & Liu 2025 (Transformers without Normalization). Defaults follow the "
       "paper: alpha0 = 0.5, g = 1, b = 0 at init, bias on",
-      defaults, {"alpha0", "bias"});
+      defaults, {"alpha0", "gain", "bias"});
 }
 
 }  // namespace normlab::norm

@@ -74,6 +74,9 @@ const std::vector<OptionInfo>& all_options() {
       {"eps_mode", "inside|outside|clamp",
        "inside: sqrt(s + eps) (PyTorch, TensorFlow); outside: sqrt(s) + eps (RMSNorm author's "
        "code); clamp: max(sqrt(s), eps) (ScaleNorm authors' code)"},
+      {"gain", "true|false",
+       "learned gain g; false: none (torch.nn.RMSNorm(elementwise_affine=False) is rmsnorm with "
+       "gain=false); described only when false"},
       {"bias", "true|false", "learned bias b (D) added after the gain"},
       {"zero_centered_gain", "true|false",
        "store the gain as w (initialised 0) and apply g0 + w, g0 = 1 (sqrt(D) for ScaleNorm)"},
@@ -128,6 +131,8 @@ void set_option(NormConfig& c, std::string_view name, std::string_view text) {
     c.eps = eps;
   } else if (name == "eps_mode") {
     c.eps_mode = parse_enum(name, text, {EpsMode::inside, EpsMode::outside, EpsMode::clamp});
+  } else if (name == "gain") {
+    c.gain = parse_bool(text, what);
   } else if (name == "bias") {
     c.bias = parse_bool(text, what);
   } else if (name == "zero_centered_gain") {
@@ -164,6 +169,7 @@ std::string get_option(const NormConfig& c, std::string_view name) {
   auto boolean = [](bool b) { return std::string(b ? "true" : "false"); };
   if (name == "eps") return format_double(c.eps);
   if (name == "eps_mode") return to_string(c.eps_mode);
+  if (name == "gain") return boolean(c.gain);
   if (name == "bias") return boolean(c.bias);
   if (name == "zero_centered_gain") return boolean(c.zero_centered_gain);
   if (name == "p") return format_double(c.p);

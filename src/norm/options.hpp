@@ -63,6 +63,7 @@ struct NormConfig {
   std::string kind;
   double eps = 1e-5;  // PyTorch's nn.LayerNorm default
   EpsMode eps_mode = EpsMode::inside;
+  bool gain = true;  // false: no learned gain (torch.nn.RMSNorm(elementwise_affine=False))
   bool bias = false;
   bool zero_centered_gain = false;
   double p = 0.0625;  // pRMSNorm: the RMSNorm paper's 6.25%

@@ -67,6 +67,9 @@ NormConfig resolve(std::string_view kind, const NormOptions& options) {
     }
     set_option(config, name, value);
   }
+  if (!config.gain && config.zero_centered_gain) {
+    fail(info.name, ": zero_centered_gain=true stores a gain, and gain=false has none (drop one)");
+  }
   return config;
 }
 
@@ -83,6 +86,9 @@ std::unique_ptr<Normalizer> make_normalizer(const NormConfig& config) {
 std::string options_string(const NormConfig& config) {
   std::vector<std::string> parts;
   for (const auto& name : kind_info(config.kind).options) {
+    // gain only where it is false: the description of every kind with its gain (every run file,
+    // fixture and sweep hash before the option existed) stays what it was.
+    if (name == "gain" && config.gain) continue;
     parts.push_back(name + "=" + get_option(config, name));
   }
   // The precision options only where they differ from the default, so that the description of
