@@ -3,6 +3,10 @@
 
 Usage:
     /usr/bin/python3 tests/gen_fixtures.py [--out tests/fixtures] [--normlab build/normlab]
+                                           [--kinds rmsnorm,dyt]
+
+(--kinds writes only those files: a committed fixture is regenerated only when cases were
+appended to its list, and its earlier cases must come out identical.)
 
 (Debian's interpreter is needed: it sees python3-torch, h5py and numpy.)
 
@@ -21,7 +25,7 @@ File layout
 -----------
 One HDF5 file per kind: <out>/<kind>.h5 for every kind `normlab norms
 --json` lists (today rmsnorm, layernorm, scalenorm, prmsnorm, l2norm,
-centernorm, pcnorm, none)
+centernorm, pcnorm, none, dyt)
 
 Root attributes:
     generator      "tests/gen_fixtures.py"
@@ -36,11 +40,15 @@ D = 4097 with B = 2).  Each group holds
                 defaults), B (int64), D (int64)
     inputs      x (B, D), dy (B, D)
     parameters  gain   (D,)  -- (1,) for a scalar gain (scalenorm); absent
-                             where the form has none ("none")
+                             where the form has none ("none") or gain=false
                 bias   (D,)  -- only when bias=true
                 lambda (1,)  -- only with learn_lambda=true (pcnorm)
-    outputs     y (B, D), dx (B, D), and d_gain / d_bias / d_lambda with
-                the shape of their parameter, only where it exists
+                alpha  (1,)  -- the element-wise kind's scalar (dyt)
+    outputs     y (B, D), dx (B, D), and d_gain / d_bias / d_lambda /
+                d_alpha with the shape of their parameter, only where it
+                exists; under eps=auto also y_float32, dx_float32 and
+                d_*_float32: the reference with float32's machine epsilon
+                (the plain names use float64's), computed in float64
 
 All datasets are float64.  Inputs and parameters are drawn in float32 and
 then widened, so a float32 test can cast them losslessly.
@@ -51,7 +59,8 @@ Semantics (r(s) is the denominator for a statistic s):
     eps_mode=clamp    r = clamp(sqrt(s), min=eps)
     geff = gain, or g0 + gain when zero_centered_gain=true (g0 = 1 for the
     vector gains, sqrt(D) for the scalar ScaleNorm gain); "+ b" only when
-    bias=true.
+    bias=true.  eps=auto is torch.finfo(dtype).eps (torch.nn.RMSNorm's
+    eps=None).  dyt: y = g * tanh(alpha * x) + b (Zhu et al. 2025).
 
 Notes:
   * Each case draws from its own numpy Generator seeded with
@@ -92,10 +101,10 @@ BIG_DIM_KINDS = ("rmsnorm", "layernorm", "prmsnorm", "pcnorm")
 CASES = {
     "rmsnorm": ["", "eps_mode=outside,eps=1e-08", "eps_mode=clamp",
                 "bias=true", "zero_centered_gain=true", "gain=false",
-                "gain=false,bias=true"],
+                "gain=false,bias=true", "eps=auto", "eps=auto,eps_mode=outside"],
     "layernorm": ["", "bias=false", "variance=one_pass", "variance=welford",
                   "eps_mode=outside", "zero_centered_gain=true", "eps=0.001",
-                  "eps_mode=clamp", "gain=false,bias=false", "gain=false"],
+                  "eps_mode=clamp", "gain=false,bias=false", "gain=false", "eps=auto"],
     "scalenorm": ["", "eps_mode=inside", "zero_centered_gain=true",
                   "bias=true", "eps_mode=outside", "eps=0.01", "gain=false"],
     "prmsnorm": ["", "p=0.25", "p=1", "p=0.5,eps_mode=outside", "p=0.3",
@@ -170,7 +179,9 @@ def parse_options(kind, text):
         if key not in opts:
             raise ValueError(f"{kind}: unknown option {key!r}")
         default = opts[key]
-        if isinstance(default, bool):
+        if key == "eps" and value == "auto":
+            opts[key] = "auto"                     # resolved per dtype: with_eps()
+        elif isinstance(default, bool):
             if value not in ("true", "false"):
                 raise ValueError(f"{kind}: {key} must be true/false")
             opts[key] = value == "true"
@@ -179,7 +190,7 @@ def parse_options(kind, text):
         else:
             opts[key] = value
     for key, value in opts.items():   # JSON gives whole numbers as int
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and value != "auto":
             opts[key] = float(value)
     if opts.get("eps_mode", "inside") not in ("inside", "outside", "clamp"):
         raise ValueError(f"{kind}: bad eps_mode {opts['eps_mode']!r}")
@@ -432,12 +443,21 @@ def iter_cases(kind):
             index += 1
 
 
+def with_eps(opts, dtype):
+    """eps=auto is torch.nn.RMSNorm's eps=None: torch.finfo(dtype).eps of the compute dtype."""
+    return {**opts, "eps": torch.finfo(dtype).eps} if opts.get("eps") == "auto" else opts
+
+
 def build_case(kind, index, text, B, D):
     opts = parse_options(kind, text)
     inputs = make_inputs(kind, index, opts, B, D)
-    outputs = forward_backward(NORMALIZERS[kind], inputs, opts)
+    outputs = forward_backward(NORMALIZERS[kind], inputs, with_eps(opts, torch.float64))
     if kind == "layernorm" and uses_torch_layernorm(opts):
-        check_layernorm(inputs, opts, outputs)
+        check_layernorm(inputs, with_eps(opts, torch.float64), outputs)
+    if opts.get("eps") == "auto":
+        # The float32 computation's reference: float32's eps, the arithmetic still in float64.
+        f32 = forward_backward(NORMALIZERS[kind], inputs, with_eps(opts, torch.float32))
+        outputs.update({name + "_float32": arr for name, arr in f32.items()})
     return inputs, outputs
 
 
@@ -500,6 +520,9 @@ def verify_file(path, kind):
             for n in PARAM_NAMES:
                 if n in shapes:
                     shapes["d_" + n] = shapes[n]
+            if opts.get("eps") == "auto":
+                for n in [k for k in shapes if k == "y" or k == "dx" or k.startswith("d_")]:
+                    shapes[n + "_float32"] = shapes[n]
             assert set(g.keys()) == set(shapes), (path, index, sorted(g.keys()))
             for name, shape in shapes.items():
                 arr = g[name][()]
@@ -511,7 +534,7 @@ def verify_file(path, kind):
 
 def gradcheck_case(kind, text, D, B=5, index=0):
     """torch.autograd.gradcheck (central finite differences) on one case."""
-    opts = parse_options(kind, text)
+    opts = with_eps(parse_options(kind, text), torch.float64)
     inputs = make_inputs(kind, index, opts, B, D)
     names = [n for n in PARAM_NAMES if n in inputs]
     leaves = [torch.tensor(inputs[n], dtype=DTYPE, requires_grad=True)
@@ -530,7 +553,7 @@ def fd_check_stored(path, case, n_probe=4):
         g = f[case]
         kind, text = g.attrs["kind"], g.attrs["options"]
         data = {k: g[k][()] for k in g.keys()}
-    opts = parse_options(kind, text)
+    opts = with_eps(parse_options(kind, text), torch.float64)
     prm = {n: torch.tensor(data[n]) for n in PARAM_NAMES if n in data}
     dy = torch.tensor(data["dy"])
 

@@ -82,7 +82,7 @@ NormSite<T>::NormSite(ParamStore<T>& store, const std::string& prefix, const std
   // eps where it divides by r(s); lambda where it is a fixed option.
   const norm::Form form = norm::form(norm_->config(), D);
   probe_.gain_offset = form.g0;
-  if (form.rescale) probe_.eps = form.eps;
+  if (form.rescale) probe_.eps = norm::eps_for<T>(norm_->config());
   if (form.subtract == norm::Form::Subtract::fixed) probe_.fixed_lambda = form.lambda;
 }
 

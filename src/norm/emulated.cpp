@@ -63,6 +63,8 @@ class EmulatedNormalizer final : public norm::Normalizer {
   EmulatedNorm form(norm::NormParams<const T> p, std::size_t D, std::vector<double>& gain,
                     std::vector<double>& bias) const {
     EmulatedNorm n = emulated_norm(config(), D);
+    // eps=auto: the machine epsilon of the stored type (torch: finfo(x.dtype).eps).
+    if (config().eps_auto) n.eps = fp::ulp(1.0, precision<T>().storage);
     if (n.subtract == Form::Subtract::learned && !p.lambda.empty()) n.lambda = double(p.lambda[0]);
     gain.assign(p.gain.begin(), p.gain.end());
     for (double& g : gain) g += n.g0;

@@ -43,7 +43,7 @@ Form form(const KindForm& kind, const NormConfig& c, std::size_t D) {
   f.rescale = kind.statistic != S::none;
   f.k = kind.partial_statistic ? statistic_features(c.p, D) : D;
   f.divisor = kind.statistic == S::mean_square ? double(f.k) : 1.0;
-  f.eps = c.eps;
+  f.eps = c.eps_auto ? NAN : c.eps;  // eps=auto: set by the caller that knows the type
   f.eps_mode = c.eps_mode;
   f.variance = c.variance;
   f.gain = c.gain ? kind.gain : KindForm::Gain::none;  // the option gain=false drops it

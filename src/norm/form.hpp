@@ -60,7 +60,7 @@ struct Form {
   bool rescale = true;
   std::size_t k = 0;   // features entering the statistic: D, or ceil(p*D) (pRMSNorm)
   double divisor = 1;  // k (a mean square) or 1 (a sum of squares)
-  double eps = 1e-5;
+  double eps = 1e-5;  // NaN under eps=auto: whoever computes sets eps_for<T>(config)
   EpsMode eps_mode = EpsMode::inside;
   VarianceAlgo variance = VarianceAlgo::two_pass;  // with subtract = mean and rescale
   // y = (g0 + g) * ... + b

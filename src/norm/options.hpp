@@ -2,6 +2,7 @@
 // and the resolved, validated configuration a normalizer is built from.
 #pragma once
 
+#include <limits>
 #include <map>
 #include <string>
 #include <string_view>
@@ -62,6 +63,9 @@ std::vector<std::string> option_names();
 struct NormConfig {
   std::string kind;
   double eps = 1e-5;  // PyTorch's nn.LayerNorm default
+  // eps=auto: the machine epsilon of the compute type instead of `eps` (torch.nn.RMSNorm's
+  // eps=None: torch.finfo(x.dtype).eps). Resolved where the type is known: machine_eps<T>().
+  bool eps_auto = false;
   EpsMode eps_mode = EpsMode::inside;
   bool gain = true;  // false: no learned gain (torch.nn.RMSNorm(elementwise_affine=False))
   bool bias = false;
@@ -74,6 +78,13 @@ struct NormConfig {
   Storage storage = Storage::native;
   Accumulate accumulate = Accumulate::float64;
 };
+
+// The eps a normalizer computing in T uses: `eps`, or T's machine epsilon under eps=auto
+// (float 1.1920929e-07, double 2.220446049250313e-16).
+template <class T>
+double eps_for(const NormConfig& c) {
+  return c.eps_auto ? double(std::numeric_limits<T>::epsilon()) : c.eps;
+}
 
 // The options every kind takes besides its own: storage and accumulate.
 const std::vector<std::string>& precision_option_names();

@@ -362,6 +362,7 @@ void ShiftScaleNorm::check_params(const char* what, NormParams<T> p, const Form&
 template <class T>
 Form ShiftScaleNorm::call_form(NormParams<const T> p, std::size_t D) const {
   Form f = form(form_, config(), D);
+  f.eps = eps_for<std::remove_const_t<T>>(config());
   check_params("parameter", p, f);
   if (f.subtract == Form::Subtract::learned) f.lambda = double(p.lambda[0]);
   return f;
