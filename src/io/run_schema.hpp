@@ -108,13 +108,17 @@ inline constexpr char kGainGradNorm[] = "gain_grad_norm";
 inline constexpr char kBiasGradNorm[] = "bias_grad_norm";
 inline constexpr char kLambdaGradNorm[] = "lambda_grad_norm";
 inline constexpr char kUpdateRatio[] = "update_ratio";
+inline constexpr char kAlpha[] = "alpha";                      // an element-wise kind's (DyT)
+inline constexpr char kSaturatedShare[] = "saturated_share";  // share of |alpha x| > 2
 }  // namespace stat
 // All of them, in the order of stats::Stat (the order of a recorded row).
-inline constexpr std::array<const char*, 20> kStatistics{
+// alpha and saturated_share came after the others (datasets added later: no version change).
+inline constexpr std::array<const char*, 22> kStatistics{
     stat::kInMean, stat::kInAbsMeanOverRms, stat::kInRms, stat::kInStd, stat::kInMaxAbs,
     stat::kInMeanShare, stat::kOutRms, stat::kGradInRms, stat::kGradOutRms, stat::kGainMean,
     stat::kGainStd, stat::kGainMin, stat::kGainMax, stat::kBiasMean, stat::kBiasStd, stat::kLambda,
-    stat::kGainGradNorm, stat::kBiasGradNorm, stat::kLambdaGradNorm, stat::kUpdateRatio};
+    stat::kGainGradNorm, stat::kBiasGradNorm, stat::kLambdaGradNorm, stat::kUpdateRatio,
+    stat::kAlpha, stat::kSaturatedShare};
 
 // The group of the final parameters (completed and diverged runs), one dataset per parameter.
 inline constexpr char kCheckpointGroup[] = "checkpoint";

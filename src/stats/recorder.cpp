@@ -58,6 +58,17 @@ void ActivationSums::add_forward(const T* x, const T* y, std::size_t rows, std::
 }
 
 template <class T>
+void ActivationSums::add_saturation(const T* x, double alpha, std::size_t rows, std::size_t D) {
+  const std::size_t n = rows * D;
+  const double a = std::abs(alpha);
+  double count = 0;
+#pragma omp simd reduction(+ : count)
+  for (std::size_t i = 0; i < n; ++i) count += a * std::abs(double(x[i])) > kSaturation ? 1 : 0;
+  saturated += count;
+  elements += double(n);
+}
+
+template <class T>
 void ActivationSums::add_backward(const T* dx, const T* dy, std::size_t rows, std::size_t D) {
   grad_in_sq += sum_of_squares(dx, rows * D);
   grad_in_count += double(rows * D);
@@ -84,11 +95,13 @@ class Recorder<T>::SiteObserver final : public nn::Observer<T> {
  public:
   void forward(const T* x, const T* y, std::size_t rows, std::size_t D) override {
     sums.add_forward(x, y, rows, D);
+    if (alpha) sums.add_saturation(x, double(*alpha), rows, D);
   }
   void backward(const T* dx, const T* dy, std::size_t rows, std::size_t D) override {
     sums.add_backward(dx, dy, rows, D);
   }
   ActivationSums sums;
+  const T* alpha = nullptr;  // the site's alpha (an element-wise kind), read at each forward
 };
 
 template <class T>
@@ -121,6 +134,8 @@ void Recorder<T>::begin() {
   std::fill(values_.begin(), values_.end(), NAN);
   for (std::size_t i = 0; i < probes_.size(); ++i) {
     observers_[i].sums = ActivationSums{};
+    const nn::Param a = probes_[i]->alpha;
+    observers_[i].alpha = a.size ? store_.value(a).data() : nullptr;
     probes_[i]->observer = &observers_[i];
   }
 }
@@ -172,9 +187,15 @@ void Recorder<T>::after_backward() {
     at(gain_grad_norm, i) = grad_norm(p.gain);
     at(bias_grad_norm, i) = grad_norm(p.bias);
     at(lambda_grad_norm, i) = grad_norm(p.lambda);
+    // An element-wise kind: alpha, and the share of the step's inputs it saturates. (It has no
+    // per-row statistic: nothing else is written for one that a shift-scale kind would have.)
+    const ActivationSums& sums = observers_[i].sums;
+    at(alpha, i) = p.alpha.size ? double(store_.value(p.alpha)[0]) : NAN;
+    at(saturated_share, i) = p.alpha.size && sums.elements > 0 ? sums.saturated / sums.elements
+                                                                : NAN;
 
     before_[i].clear();
-    for (nn::Param h : {p.gain, p.bias, p.lambda}) {
+    for (nn::Param h : {p.gain, p.bias, p.lambda, p.alpha}) {
       for (T v : store_.value(h)) before_[i].push_back(double(v));
     }
   }
@@ -187,7 +208,7 @@ void Recorder<T>::after_update() {
     if (before_[i].empty()) continue;  // no parameters: NaN
     double diff = 0, norm = 0;
     std::size_t k = 0;
-    for (nn::Param h : {p.gain, p.bias, p.lambda}) {
+    for (nn::Param h : {p.gain, p.bias, p.lambda, p.alpha}) {
       for (T v : store_.value(h)) {
         const double old = before_[i][k++];
         diff += (double(v) - old) * (double(v) - old);
@@ -200,6 +221,8 @@ void Recorder<T>::after_update() {
 
 template void ActivationSums::add_forward(const float*, const float*, std::size_t, std::size_t);
 template void ActivationSums::add_forward(const double*, const double*, std::size_t, std::size_t);
+template void ActivationSums::add_saturation(const float*, double, std::size_t, std::size_t);
+template void ActivationSums::add_saturation(const double*, double, std::size_t, std::size_t);
 template void ActivationSums::add_backward(const float*, const float*, std::size_t, std::size_t);
 template void ActivationSums::add_backward(const double*, const double*, std::size_t, std::size_t);
 template class Recorder<float>;

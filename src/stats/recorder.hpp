@@ -29,6 +29,7 @@ enum Stat : std::size_t {
   grad_in_rms, grad_out_rms,
   gain_mean, gain_std, gain_min, gain_max, bias_mean, bias_std, lambda,
   gain_grad_norm, bias_grad_norm, lambda_grad_norm, update_ratio,
+  alpha, saturated_share,
   kStatCount
 };
 const std::vector<std::string>& stat_names();
@@ -40,14 +41,23 @@ struct ActivationSums {
   double sum_mean_share = 0, sum_out_rms = 0, max_abs = 0;
   double grad_in_sq = 0, grad_in_count = 0, grad_out_sq = 0, grad_out_count = 0;
   bool saw_output = false;
+  // An element-wise kind (DyT): elements with |alpha x| > kSaturation, of `elements` seen.
+  double saturated = 0, elements = 0;
 
   template <class T>
   void add_forward(const T* x, const T* y, std::size_t rows, std::size_t D);
+  // Counts the elements of x (rows, D) with |alpha x| > kSaturation.
+  template <class T>
+  void add_saturation(const T* x, double alpha, std::size_t rows, std::size_t D);
   template <class T>
   void add_backward(const T* dx, const T* dy, std::size_t rows, std::size_t D);
   // Writes the activation statistics into out[in_mean .. grad_out_rms]; NaN for what was not seen.
   void finish(std::span<double> out) const;
 };
+
+// Where tanh(alpha x) counts as saturated: |alpha x| > 2 (tanh(2) = 0.964, slope 0.071), the
+// threshold the DyT follow-up papers report the share of.
+inline constexpr double kSaturation = 2.0;
 
 template <class T>
 class Recorder {
