@@ -3,9 +3,11 @@
 // same bits on any thread count.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "io/hdf5.hpp"
 #include "helpers.hpp"
 #include "nn/norm_site.hpp"
 
@@ -101,4 +103,18 @@ TEST_CASE("dyt: the same bits on one thread and on two", "[dyt]") {
   CHECK(one.y == two.y);
   CHECK(one.dx == two.dx);
   CHECK(one.grads == two.grads);
+}
+
+TEST_CASE("dyt: the whole-model fixture of a pre-norm DyT Transformer is there", "[dyt]") {
+  // tests/test_model_fixtures.cpp checks every file of the directory (same tolerances); this
+  // keeps the DyT one from going missing unnoticed.
+  const std::string path = std::string(NORMLAB_FIXTURE_DIR) + "/models/tf_pre_dyt.h5";
+  INFO(path << " (generate with /usr/bin/python3 tests/gen_model_fixtures_dyt.py)");
+  REQUIRE(std::filesystem::exists(path));
+  h5::File f = h5::File::open(path);
+  CHECK(f.read_string_attribute("/", "model") == "transformer");
+  CHECK(f.read_string_attribute("/", "norms") == "dyt");
+  CHECK(f.read_string_attribute("/", "placement") == "pre");
+  CHECK(f.read_string_attribute("/", "generator") == "tests/gen_model_fixtures_dyt.py");
+  CHECK(f.has("params/norm_final.alpha"));
 }

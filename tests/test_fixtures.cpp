@@ -65,9 +65,8 @@ void check_case(const h5::File& f, const std::string& group, double rtol) {
   // difference of terms of size rstd_i * |dy_ij * g_j| (at D = 1 it cancels to ~1e-14), so each
   // row gets the floor rtol * rstd_i * max_j |dy_ij * g_j|. d_lambda = -sum_i mean_i * sum_j dz_ij,
   // whose terms are |mean_i| * rstd_i * sum_j |dy_ij * g_j|. DyT's d_alpha = sum_ij dy_ij g_j
-  // (1 - t_ij^2) x_ij, whose terms are at most |dy_ij * g_j * x_ij| (in float 1 - t^2 is exact to
-  // ulp(1) only, where t is near 1: a saturated element's term keeps 1e-7 of |dy g x|). y and the
-  // gain and bias gradients get rtol * max |ref|.
+  // (1 - t_ij^2) x_ij, whose terms are at most |dy_ij * g_j * x_ij| and cancel. y and the gain
+  // and bias gradients get rtol * max |ref|.
   const auto dy_ref = f.read<double>(group + "/dy");
   const double g0 = norm::form(normalizer->config(), D).g0;  // the applied gain is g0 + stored
   auto gain_at = [&](std::size_t j) {

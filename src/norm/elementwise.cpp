@@ -23,17 +23,18 @@ void forward_row(T* y, const T* x, T a, const T* g, const T* b, std::size_t D) {
   }
 }
 
-// One row's backward: dx written; dg_j += dy_j t_j (Gain), db_j += dy_j (Bias) into the block's
-// double sums; returns the row's sum for alpha.  dx, dy, x, g: (D); dg, db: (D)
+// One row's backward, per element in double (elementwise.hpp): dx written; dg_j += dy_j t_j
+// (Gain), db_j += dy_j (Bias) into the block's double sums; returns the row's sum for alpha.
+// dx, dy, x, g: (D); dg, db: (D)
 template <class T, bool Gain, bool Bias>
 double backward_row(T* dx, double* dg, double* db, const T* dy, const T* x, T a, const T* g,
                     std::size_t D) {
   double da = 0;
   for (std::size_t j = 0; j < D; ++j) {
-    const T t = std::tanh(a * x[j]);
-    const T du = (Gain ? dy[j] * g[j] : dy[j]) * (T(1) - t * t);  // dL/d(alpha x_j)
-    dx[j] = du * a;
-    da += double(du) * double(x[j]);
+    const double t = std::tanh(double(a) * double(x[j]));
+    const double du = (Gain ? double(dy[j]) * double(g[j]) : double(dy[j])) * (1 - t * t);
+    dx[j] = T(du * double(a));
+    da += du * double(x[j]);
     if constexpr (Gain) dg[j] += double(dy[j]) * double(t);
     if constexpr (Bias) db[j] += double(dy[j]);
   }
