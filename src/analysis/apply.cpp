@@ -120,7 +120,7 @@ std::vector<T> read_params(const norm::Normalizer& normalizer, const h5::File& i
       flat.insert(flat.end(), spec.size, T(spec.init));
     }
   }
-  for (const char* name : {"gain", "bias", "lambda"}) {
+  for (const char* name : {"gain", "bias", "lambda", "alpha"}) {
     bool wanted = false;
     for (const auto& s : specs) wanted = wanted || s.name == name;
     if (in.has(name) && !wanted) {
