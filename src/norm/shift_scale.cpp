@@ -362,8 +362,8 @@ void ShiftScaleNorm::check_params(const char* what, NormParams<T> p, const Form&
 template <class T>
 Form ShiftScaleNorm::call_form(NormParams<const T> p, std::size_t D) const {
   Form f = form(form_, config(), D);
-  f.eps = eps_for<std::remove_const_t<T>>(config());
   check_params("parameter", p, f);
+  f.eps = eps_for<T>(config());  // eps=auto: T's machine epsilon
   if (f.subtract == Form::Subtract::learned) f.lambda = double(p.lambda[0]);
   return f;
 }
@@ -481,10 +481,6 @@ void ShiftScaleNorm::backward(std::span<double> dx, NormParams<double> grads,
                               std::size_t B, std::size_t D) const {
   backward_impl<double>(dx, grads, cache, dy, x, params, B, D);
 }
-
-}  // namespace normlab::norm
-
-namespace normlab::norm {
 
 KindInfo shift_scale_kind(std::string name, std::string formula, std::string reference,
                           NormConfig defaults, KindForm form) {
