@@ -137,7 +137,7 @@ TEST_CASE("run file: the writer of a training run names and orders what docs/FOR
     run.record_step(0, {1.5, 0.25, 3.0, 0.01});
     run.record_step(1, {1.25, 0.125, 2.0, 0.02});
     run.record_eval(1, {1.75, 0.5});
-    std::vector<double> stats(20 * 2);  // statistic-major: values[stat * sites + site]
+    std::vector<double> stats(22 * 2);  // statistic-major: values[stat * sites + site]
     for (std::size_t i = 0; i < stats.size(); ++i) stats[i] = double(i);
     run.record_stats(0, stats);
     run.finish("completed", {"2026-01-02T03:05:00Z", 12.5, [](h5::File& out) {
@@ -188,5 +188,6 @@ TEST_CASE("run file: the writer of a training run names and orders what docs/FOR
   CHECK(series("in_mean") == std::vector<double>{0, 1});
   CHECK(series("lambda") == std::vector<double>{30, 31});
   CHECK(series("update_ratio") == std::vector<double>{38, 39});
+  CHECK(series("saturated_share") == std::vector<double>{42, 43});
   CHECK(f.read<float>("checkpoint/layer0.norm.gain").size() == 2);
 }
