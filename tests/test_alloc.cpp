@@ -134,7 +134,7 @@ TEST_CASE("a training step in the steady state allocates nothing", "[alloc]") {
   }
   SECTION("the Transformer in every placement, with QK-norm, identity sites") {
     for (auto p : {models::Placement::pre, models::Placement::post, models::Placement::sandwich,
-                   models::Placement::peri, models::Placement::none}) {
+                   models::Placement::reordered, models::Placement::none}) {
       models::TransformerConfig c;
       c.vocab = 11, c.d = 8, c.layers = 2, c.heads = 2, c.context = 6, c.norms = {"none"};
       c.placement = p;

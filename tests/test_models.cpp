@@ -97,7 +97,7 @@ TEST_CASE("Transformer LM: every parameter gradient, each placement, by finite d
   const std::vector<Case> cases = {
       {"pre", "rmsnorm", "false", ""},      {"pre", "layernorm", "true", ""},
       {"post", "rmsnorm", "false", ""},     {"sandwich", "rmsnorm", "true", ""},
-      {"peri", "layernorm", "false", ""},   {"none", "none", "false", ""},
+      {"reordered", "layernorm", "false", ""}, {"none", "none", "false", ""},
       {"pre", "[\"layernorm\", \"rmsnorm\"]", "false", "scalenorm"},
   };
   for (const auto& c : cases) {

@@ -11,11 +11,15 @@
 namespace normlab::models {
 
 Placement parse_placement(const std::string& name) {
-  for (Placement p : {Placement::pre, Placement::post, Placement::sandwich, Placement::peri,
+  for (Placement p : {Placement::pre, Placement::post, Placement::sandwich, Placement::reordered,
                       Placement::none}) {
     if (name == to_string(p)) return p;
   }
-  fail("model.placement: '", name, "' is not one of pre, post, sandwich, peri, none");
+  if (name == "peri") {  // renamed in run format 4 (issue 19): the old name said the wrong paper
+    fail("model.placement: 'peri' was renamed: x + N(F(x)) is OLMo 2's reordered norm, now "
+         "'reordered'; Peri-LN (Kim et al. 2025), x + N2(F(N1(x))), is 'sandwich'");
+  }
+  fail("model.placement: '", name, "' is not one of pre, post, sandwich, reordered, none");
 }
 
 const char* to_string(Placement p) {
@@ -23,7 +27,7 @@ const char* to_string(Placement p) {
     case Placement::pre: return "pre";
     case Placement::post: return "post";
     case Placement::sandwich: return "sandwich";
-    case Placement::peri: return "peri";
+    case Placement::reordered: return "reordered";
     case Placement::none: return "none";
   }
   return "?";
@@ -32,9 +36,9 @@ const char* to_string(Placement p) {
 namespace {
 bool norm_before(Placement p) { return p == Placement::pre || p == Placement::sandwich; }
 bool norm_after_sum(Placement p) { return p == Placement::post; }
-bool norm_on_output(Placement p) { return p == Placement::sandwich || p == Placement::peri; }
+bool norm_on_output(Placement p) { return p == Placement::sandwich || p == Placement::reordered; }
 bool final_norm(Placement p) {
-  return p == Placement::pre || p == Placement::sandwich || p == Placement::peri;
+  return p == Placement::pre || p == Placement::sandwich || p == Placement::reordered;
 }
 
 // v sized to n (contents unspecified: every use writes it before reading), as a pointer.

@@ -4,8 +4,11 @@
 //   each block: two sublayers, attention A then MLP M, each wrapped as its placement says:
 //     pre       s' = s + F(N(s))                  (GPT-2, Llama; a final norm before the head)
 //     post      s' = N(s + F(s))                  (the original Transformer; no final norm)
-//     sandwich  s' = s + N_out(F(N(s)))           (Gemma 3; final norm)
-//     peri      s' = s + N_out(F(s))              (OLMo 2; final norm)
+//     sandwich  s' = s + N_out(F(N(s)))           (Peri-LN, Kim et al. 2025; Gemma's pre+post
+//                                                 norm; final norm)
+//     reordered s' = s + N_out(F(s))              (OLMo 2's "reordered norm"; final norm). It was
+//                                                 called `peri` before run format 4, wrongly:
+//                                                 Peri-LN is `sandwich`.
 //     none      s' = s + F(s)
 //   A(u) = Wo · attention(q, k, v) + bo with [q k v] = Wqkv u + bqkv; causal, `heads` heads.
 //         With qk_norm, q and k are normalized per head (over head_dim features, one gain shared
@@ -29,7 +32,7 @@
 
 namespace normlab::models {
 
-enum class Placement { pre, post, sandwich, peri, none };
+enum class Placement { pre, post, sandwich, reordered, none };
 Placement parse_placement(const std::string& name);  // names the key model.placement
 const char* to_string(Placement p);
 
@@ -63,7 +66,7 @@ class TransformerLm final : public SequenceModel<T> {
   struct Sublayer {
     nn::NormSite<T> norm, norm_out;  // norm: before F (pre, sandwich) or after the sum (post)
     std::vector<T> u;                // (N, d) N(s), the input of F (pre, sandwich)
-    std::vector<T> f, g;             // (N, d) F's output; N_out(f) (sandwich, peri)
+    std::vector<T> f, g;             // (N, d) F's output; N_out(f) (sandwich, reordered)
     std::vector<T> r;                // (N, d) s + g
     std::vector<T> y;                // (N, d) N(r) (post); otherwise the output is r
     const std::vector<T>& out() const { return y.empty() ? r : y; }
