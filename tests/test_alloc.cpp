@@ -137,7 +137,7 @@ TEST_CASE("a training step in the steady state allocates nothing", "[alloc]") {
                    models::Placement::reordered, models::Placement::none}) {
       models::TransformerConfig c;
       c.vocab = 11, c.d = 8, c.layers = 2, c.heads = 2, c.context = 6, c.norms = {"none"};
-      c.placement = p;
+      c.placements = {p};
       c.qk_norm = true;
       Rng rng(5);
       tools::Trainee t = sequence_trainee(std::make_shared<models::TransformerLm<float>>(c), 3, 6, rng);

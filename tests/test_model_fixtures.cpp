@@ -119,11 +119,14 @@ io::Config fixture_config(const Fixture& fx) {
     c.set(key + "=" + std::to_string(fx.size(attribute)));
   };
   set("model.family", fx.model);
-  std::string norms;
-  for (const auto& kind : split(fx.attr("norms"), ',')) {
-    norms += (norms.empty() ? "" : ", ") + toml_quoted(kind);
-  }
-  c.set("model.norm=[" + norms + "]");
+  auto list_to = [&](const char* attribute, const std::string& key) {  // "a,b,..." -> ["a", "b"]
+    std::string items;
+    for (const auto& item : split(fx.attr(attribute), ',')) {
+      items += (items.empty() ? "" : ", ") + toml_quoted(item);
+    }
+    c.set(key + "=[" + items + "]");
+  };
+  list_to("norms", "model.norm");
   attr_to("norm_options", "model.norm_options");
   if (fx.model == "mlp") {
     size_to("width", "model.width");
@@ -141,10 +144,10 @@ io::Config fixture_config(const Fixture& fx) {
     size_to("layers", "model.depth");
     size_to("heads", "model.heads");
     size_to("mlp_ratio", "model.mlp_ratio");
-    for (const char* role : {"norm_attn", "norm_mlp", "norm_qk", "norm_final", "placement",
-                             "activation"}) {
+    for (const char* role : {"norm_attn", "norm_mlp", "norm_qk", "norm_final", "activation"}) {
       attr_to(role, std::string("model.") + role);
     }
+    list_to("placement", "model.placement");  // one, or one per block (Mix-LN)
     c.set("model.qk_norm=" + std::string(parse_bool(fx.attr("qk_norm"), "qk_norm") ? "true" : "false"));
   }
   return c;

@@ -6,66 +6,15 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "models/registry.hpp"
+#include "models/transformer_kernels.hpp"
 #include "nn/attention.hpp"
 
 namespace normlab::models {
 
-Placement parse_placement(const std::string& name) {
-  for (Placement p : {Placement::pre, Placement::post, Placement::sandwich, Placement::reordered,
-                      Placement::none}) {
-    if (name == to_string(p)) return p;
-  }
-  if (name == "peri") {  // renamed in run format 4 (issue 19): the old name said the wrong paper
-    fail("model.placement: 'peri' was renamed: x + N(F(x)) is OLMo 2's reordered norm, now "
-         "'reordered'; Peri-LN (Kim et al. 2025), x + N2(F(N1(x))), is 'sandwich'");
-  }
-  fail("model.placement: '", name, "' is not one of pre, post, sandwich, reordered, none");
-}
-
-const char* to_string(Placement p) {
-  switch (p) {
-    case Placement::pre: return "pre";
-    case Placement::post: return "post";
-    case Placement::sandwich: return "sandwich";
-    case Placement::reordered: return "reordered";
-    case Placement::none: return "none";
-  }
-  return "?";
-}
-
-namespace {
-bool norm_before(Placement p) { return p == Placement::pre || p == Placement::sandwich; }
-bool norm_after_sum(Placement p) { return p == Placement::post; }
-bool norm_on_output(Placement p) { return p == Placement::sandwich || p == Placement::reordered; }
-bool final_norm(Placement p) {
-  return p == Placement::pre || p == Placement::sandwich || p == Placement::reordered;
-}
-
-// v sized to n (contents unspecified: every use writes it before reading), as a pointer.
-template <class T>
-T* sized(std::vector<T>& v, std::size_t n) {
-  v.resize(n);
-  return v.data();
-}
-
-template <class T>
-void add(T* y, const T* a, const T* b, std::size_t n) {  // y = a + b
-#pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
-}
-
-// Element-wise work of a step in ranges across threads (core/parallel.hpp): at least this many
-// elements a range, some microseconds of memory traffic for an add (the activations split
-// themselves, nn/layers.cpp).
-constexpr std::size_t kElementGrain = 16384;
-
-template <class T>
-void add_parallel(T* y, const T* a, const T* b, std::size_t n) {  // y = a + b
-  parallel_for_elements(n, kElementGrain, [&](std::size_t first, std::size_t last) {
-    add(y + first, a + first, b + first, last - first);
-  });
-}
-}  // namespace
+using detail::add;
+using detail::add_parallel;
+using detail::kElementGrain;
+using detail::sized;
 
 template <class T>
 TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
@@ -83,7 +32,10 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
   }
   hd_ = d / c_.heads;
   m_ = c_.mlp_ratio * d;
-  const Placement p = c_.placement;
+  if (c_.placements.size() != 1 && c_.placements.size() != c_.layers) {
+    fail("model.placement lists ", c_.placements.size(), " placements; the Transformer has ",
+         c_.layers, " blocks (give one placement, or one per block)");
+  }
   auto kind = [&](const std::string& role_kind, std::size_t l) {
     if (!role_kind.empty()) return role_kind;
     return c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l];
@@ -96,6 +48,7 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
   blocks_.resize(c_.layers);
   for (std::size_t l = 0; l < c_.layers; ++l) {
     Block& b = blocks_[l];
+    const Placement p = b.placement = c_.placements.size() == 1 ? c_.placements[0] : c_.placements[l];
     const std::string a = "block" + std::to_string(l) + ".attn", m = "block" + std::to_string(l) + ".mlp";
     const std::string ka = kind(c_.norm_attn, l), km = kind(c_.norm_mlp, l);
     if (norm_before(p) || norm_after_sum(p)) b.attn.norm = site(a + ".norm", ka, d, l);
@@ -119,7 +72,7 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     b.residual.layer = l;
     b.residual.features = d;
   }
-  if (final_norm(p)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
+  if (final_norm(blocks_.back().placement)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
   head_W_ = params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
   head_b_ = params_.add("head.bias", {c_.vocab}, nn::ParamRole::bias);
   params_.allocate();
@@ -212,64 +165,6 @@ void TransformerLm<T>::mlp_backward(Block& blk, T* du, const T* df, const T* u) 
 }
 
 template <class T>
-void TransformerLm<T>::sublayer_forward(Block& blk, Sublayer& sub, bool attention, const T* s) {
-  const std::size_t N = B_ * len_, n = N * c_.d;
-  const Placement p = c_.placement;
-  const T* u = s;
-  if (norm_before(p)) {
-    sub.u.resize(n);
-    sub.norm.forward(params_, sub.u.data(), s, N);
-    u = sub.u.data();
-  }
-  sub.f.resize(n);
-  if (attention) attention_forward(blk, sub.f.data(), u);
-  else mlp_forward(blk, sub.f.data(), u);
-  const T* g = sub.f.data();
-  if (sub.norm_out.active()) {
-    sub.g.resize(n);
-    sub.norm_out.forward(params_, sub.g.data(), sub.f.data(), N);
-    g = sub.g.data();
-  }
-  sub.r.resize(n);
-  add_parallel(sub.r.data(), s, g, n);
-  if (norm_after_sum(p)) {
-    sub.y.resize(n);
-    sub.norm.forward(params_, sub.y.data(), sub.r.data(), N);
-  } else {
-    sub.y.clear();
-  }
-}
-
-template <class T>
-void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attention, const T* s,
-                                         const T* dy, T* ds) {
-  const std::size_t N = B_ * len_, n = N * c_.d;
-  const Placement p = c_.placement;
-  const T* d_sum = dy;  // the gradient reaching r = s + g
-  if (norm_after_sum(p)) {
-    T* dr = sized(scratch_.d_sum, n);
-    sub.norm.backward(params_, dr, dy, sub.r.data(), N);
-    d_sum = dr;
-  }
-  const T* d_f = d_sum;
-  if (sub.norm_out.active()) {
-    T* dg = sized(scratch_.d_f, n);
-    sub.norm_out.backward(params_, dg, d_sum, sub.f.data(), N);
-    d_f = dg;
-  }
-  const T* u = norm_before(p) ? sub.u.data() : s;
-  T* du = sized(scratch_.du, n);
-  if (attention) attention_backward(blk, du, d_f, u);
-  else mlp_backward(blk, du, d_f, u);
-  if (norm_before(p)) {
-    T* du_in = sized(scratch_.du_in, n);
-    sub.norm.backward(params_, du_in, du, s, N);
-    du = du_in;
-  }
-  add_parallel(ds, d_sum, du, n);  // the residual path plus the path through F
-}
-
-template <class T>
 double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t* targets,
                                  std::size_t B, std::size_t len) {
   if (len > c_.context) {
@@ -345,39 +240,6 @@ void TransformerLm<T>::backward() {
   });
 }
 
-template <class T>
-std::vector<nn::Probe<T>*> TransformerLm<T>::probes() {
-  std::vector<nn::Probe<T>*> out;
-  auto add = [&](nn::NormSite<T>& site) {
-    if (site.active()) out.push_back(&site.probe());
-  };
-  for (Block& b : blocks_) {
-    for (nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.attn.norm_out, &b.mlp.norm,
-                                  &b.mlp.norm_out}) {
-      add(*site);
-    }
-    out.push_back(&b.residual);
-  }
-  add(norm_final_);
-  return out;
-}
-
-template <class T>
-std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const {
-  std::vector<const nn::NormSite<T>*> out;
-  auto add = [&](const nn::NormSite<T>& site) {
-    if (site.active()) out.push_back(&site);
-  };
-  for (const Block& b : blocks_) {
-    for (const nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.attn.norm_out,
-                                        &b.mlp.norm, &b.mlp.norm_out}) {
-      add(*site);
-    }
-  }
-  add(norm_final_);
-  return out;
-}
-
 template class TransformerLm<float>;
 template class TransformerLm<double>;
 
@@ -401,7 +263,7 @@ std::unique_ptr<Model<T>> build_transformer(const io::Config& c, const TaskInfo&
   t.norm_qk = c.string("model.norm_qk");
   t.norm_final = c.string("model.norm_final");
   t.norm_options = options;
-  t.placement = parse_placement(c.string("model.placement"));
+  t.placements = parse_placements(c.strings("model.placement"), t.layers);
   t.qk_norm = c.boolean("model.qk_norm");
   t.activation = nn::parse_activation(c.string("model.activation"));
   return std::make_unique<TransformerLm<T>>(t);

@@ -1,15 +1,9 @@
 // Decoder-only Transformer language model with the normalizer's placement as an option.
 //
 //   x = E[token] + P[position]                                     (B*len, d), learned positions
-//   each block: two sublayers, attention A then MLP M, each wrapped as its placement says:
-//     pre       s' = s + F(N(s))                  (GPT-2, Llama; a final norm before the head)
-//     post      s' = N(s + F(s))                  (the original Transformer; no final norm)
-//     sandwich  s' = s + N_out(F(N(s)))           (Peri-LN, Kim et al. 2025; Gemma's pre+post
-//                                                 norm; final norm)
-//     reordered s' = s + N_out(F(s))              (OLMo 2's "reordered norm"; final norm). It was
-//                                                 called `peri` before run format 4, wrongly:
-//                                                 Peri-LN is `sandwich`.
-//     none      s' = s + F(s)
+//   each block: two sublayers, attention A then MLP M, each wrapped as the block's placement
+//   (models/placement.hpp: pre, post, sandwich, reordered, none; one for all blocks or one per
+//   block) says; a final norm before the head when the last block's placement has one.
 //   A(u) = Wo · attention(q, k, v) + bo with [q k v] = Wqkv u + bqkv; causal, `heads` heads.
 //         With qk_norm, q and k are normalized per head (over head_dim features, one gain shared
 //         by the heads) before the scores.
@@ -25,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "models/placement.hpp"
 #include "models/sequence_model.hpp"
 #include "models/site_options.hpp"
 #include "nn/layers.hpp"
@@ -32,16 +27,12 @@
 
 namespace normlab::models {
 
-enum class Placement { pre, post, sandwich, reordered, none };
-Placement parse_placement(const std::string& name);  // names the key model.placement
-const char* to_string(Placement p);
-
 struct TransformerConfig {
   std::size_t vocab = 65, d = 128, layers = 4, heads = 4, context = 64, mlp_ratio = 4;
   std::vector<std::string> norms{"rmsnorm"};  // one kind, or one per block
   std::string norm_attn, norm_mlp, norm_qk, norm_final;  // "" takes the kind from `norms`
   SiteOptions norm_options;
-  Placement placement = Placement::pre;
+  std::vector<Placement> placements{Placement::pre};  // one, or one per block
   bool qk_norm = false;
   nn::Activation activation = nn::Activation::gelu;
 };
@@ -72,6 +63,7 @@ class TransformerLm final : public SequenceModel<T> {
     const std::vector<T>& out() const { return y.empty() ? r : y; }
   };
   struct Block {
+    Placement placement = Placement::pre;
     Sublayer attn, mlp;
     nn::Param qkv_W, qkv_b, proj_W, proj_b, fc_W, fc_b, out_W, out_b;
     nn::NormSite<T> norm_q, norm_k;
@@ -81,7 +73,8 @@ class TransformerLm final : public SequenceModel<T> {
     std::vector<T> probs, att;           // (B, heads, len, len) softmax; (N, d) attention output
     std::vector<T> hidden, act;                  // MLP activations (N, mlp_ratio * d)
   };
-  // s' = sublayer(s); F is attention or the MLP of `blk`.
+  // s' = sublayer(s) as blk.placement says; F is attention or the MLP of `blk`
+  // (models/transformer_block.cpp).
   void sublayer_forward(Block& blk, Sublayer& sub, bool attention, const T* s);
   void sublayer_backward(Block& blk, Sublayer& sub, bool attention, const T* s, const T* dy,
                          T* ds);
