@@ -148,6 +148,14 @@ io::Config fixture_config(const Fixture& fx) {
       attr_to(role, std::string("model.") + role);
     }
     list_to("placement", "model.placement");  // one, or one per block (Mix-LN)
+    // written by tests/gen_model_fixtures_block.py's cases only (issue 19)
+    auto optional_to = [&](const char* attribute, bool boolean) {
+      if (!fx.f.has_attribute("/", attribute)) return;
+      const std::string key = std::string("model.") + attribute;
+      if (boolean) c.set(key + "=" + (parse_bool(fx.attr(attribute), attribute) ? "true" : "false"));
+      else set(key, fx.attr(attribute));
+    };
+    optional_to("layernorm_scaling", true);
     c.set("model.qk_norm=" + std::string(parse_bool(fx.attr("qk_norm"), "qk_norm") ? "true" : "false"));
   }
   return c;

@@ -93,6 +93,7 @@ TEST_CASE("Transformer LM: every parameter gradient, each placement, by finite d
           "[models][transformer]") {
   struct Case {
     std::string placement, norms, qk_norm, norm_final;  // model.placement, .norm, .qk_norm, ...
+    std::vector<std::string> more = {};                  // further assignments
   };
   const std::vector<Case> cases = {
       {"pre", "rmsnorm", "false", ""},      {"pre", "layernorm", "true", ""},
@@ -101,17 +102,20 @@ TEST_CASE("Transformer LM: every parameter gradient, each placement, by finite d
       {"pre", "[\"layernorm\", \"rmsnorm\"]", "false", "scalenorm"},
       {"[\"post\", \"pre\"]", "layernorm", "false", ""},        // Mix-LN
       {"[\"reordered\", \"sandwich\"]", "rmsnorm", "true", ""},
+      {"deepnorm", "layernorm", "false", ""},                     // alpha = 4^(1/4) on the residual
+      {"[\"sandwich\", \"pre\"]", "rmsnorm", "false", "", {"model.layernorm_scaling=true"}},
   };
   for (const auto& c : cases) {
-    const io::Config t = config({"model.family=transformer", "model.width=8", "model.heads=2",
-                                 "model.depth=2", "model.mlp_ratio=2", "model.activation=gelu",
-                                 "model.norm=" + c.norms, "model.placement=" + c.placement,
-                                 "model.qk_norm=" + c.qk_norm,
-                                 "model.norm_final=" + toml_quoted(c.norm_final)});
-    auto model = token_model(t, 6, 5);
+    std::vector<std::string> assignments{"model.family=transformer", "model.width=8", "model.heads=2",
+                                         "model.depth=2", "model.mlp_ratio=2", "model.activation=gelu",
+                                         "model.norm=" + c.norms, "model.placement=" + c.placement,
+                                         "model.qk_norm=" + c.qk_norm,
+                                         "model.norm_final=" + toml_quoted(c.norm_final)};
+    assignments.insert(assignments.end(), c.more.begin(), c.more.end());
+    auto model = token_model(config(assignments), 6, 5);
     Rng rng(12);
     randomize(model->params(), rng, 0.4);
-    INFO(c.placement << " " << c.norms << " qk " << c.qk_norm);
+    INFO(c.placement << " " << c.norms << " qk " << c.qk_norm << " " << join(c.more, " "));
     check_model_gradients(*model, 2, 4, rng);
   }
 }

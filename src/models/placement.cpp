@@ -7,7 +7,7 @@ namespace normlab::models {
 
 namespace {
 constexpr Placement kPlacements[] = {Placement::pre, Placement::post, Placement::sandwich,
-                                     Placement::reordered, Placement::none};
+                                     Placement::reordered, Placement::deepnorm, Placement::none};
 }
 
 const char* to_string(Placement p) {
@@ -16,6 +16,7 @@ const char* to_string(Placement p) {
     case Placement::post: return "post";
     case Placement::sandwich: return "sandwich";
     case Placement::reordered: return "reordered";
+    case Placement::deepnorm: return "deepnorm";
     case Placement::none: return "none";
   }
   return "?";

@@ -3,12 +3,53 @@
 // forward and backward, and the sites and probes in forward order. The sublayers' functions
 // (attention, MLP) and the model's ends (embeddings, head) are in transformer_lm.cpp.
 #include "models/transformer_lm.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
 #include "models/transformer_kernels.hpp"
 
 namespace normlab::models {
 
 using detail::add_parallel;
+using detail::axpy_parallel;
+using detail::scale_parallel;
 using detail::sized;
+
+// LayerNorm Scaling (Sun et al. 2025, "The Curse of Depth", arXiv 2502.05795): the output of each
+// pre-norm of block l (1-based) times 1/sqrt(l), the attention's and the MLP's alike, as the
+// authors' code (LayerNorm-Scaling, modeling_llama.py, norm type LNS) does; the final norm is
+// not scaled. Here the sites before F: pre, and sandwich's first norm.
+// DeepNorm (Wang et al. 2022, arXiv 2203.00555), decoder-only: alpha = (2M)^(1/4) on the residual
+// of every deepnorm block, and the init of its MLP weights (fc, proj), the value rows of qkv and
+// the attention's output projection times beta = (8M)^(-1/4), M the number of blocks.
+// GPT-2's scaled init (model.scaled_init): the residual output projections (attn.proj, mlp.proj)
+// drawn with std / sqrt(2 layers) (Radford et al. 2019; nanoGPT's c_proj init).
+template <class T>
+void TransformerLm<T>::apply_depth_schemes() {
+  const std::size_t L = c_.layers, d = c_.d;
+  bool any_pre_norm = false;
+  for (std::size_t l = 0; l < L; ++l) {
+    Block& b = blocks_[l];
+    if (c_.layernorm_scaling && norm_before(b.placement)) {
+      b.attn.in_scale = b.mlp.in_scale = T(1 / std::sqrt(double(l + 1)));
+      any_pre_norm = true;
+    }
+    if (b.placement == Placement::deepnorm) {
+      b.attn.skip_scale = b.mlp.skip_scale = T(deepnorm_alpha(L));
+      const double beta = deepnorm_beta(L);
+      params_.scale_init(b.qkv_W, beta, 2 * d * d, d * d);  // the value rows [2d, 3d) of (3d, d)
+      for (nn::Param w : {b.proj_W, b.fc_W, b.out_W}) params_.scale_init(w, beta);
+    }
+    if (c_.scaled_init) {
+      for (nn::Param w : {b.proj_W, b.out_W}) params_.scale_init(w, 1 / std::sqrt(2.0 * double(L)));
+    }
+  }
+  if (c_.layernorm_scaling && !any_pre_norm) {
+    fail("model.layernorm_scaling scales the normalizer before F (placement pre or sandwich); no "
+         "block has one (model.placement: ", to_string(blocks_[0].placement), ", ...)");
+  }
+}
 
 template <class T>
 void TransformerLm<T>::sublayer_forward(Block& blk, Sublayer& sub, bool attention, const T* s) {
@@ -18,6 +59,7 @@ void TransformerLm<T>::sublayer_forward(Block& blk, Sublayer& sub, bool attentio
   if (norm_before(p)) {
     sub.u.resize(n);
     sub.norm.forward(params_, sub.u.data(), s, N);
+    if (sub.in_scale != T(1)) scale_parallel(sub.u.data(), sub.in_scale, n);
     u = sub.u.data();
   }
   sub.f.resize(n);
@@ -30,7 +72,8 @@ void TransformerLm<T>::sublayer_forward(Block& blk, Sublayer& sub, bool attentio
     g = sub.g.data();
   }
   sub.r.resize(n);
-  add_parallel(sub.r.data(), s, g, n);
+  if (sub.skip_scale != T(1)) axpy_parallel(sub.r.data(), sub.skip_scale, s, g, n);
+  else add_parallel(sub.r.data(), s, g, n);
   if (norm_after_sum(p)) {
     sub.y.resize(n);
     sub.norm.forward(params_, sub.y.data(), sub.r.data(), N);
@@ -61,11 +104,14 @@ void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attenti
   if (attention) attention_backward(blk, du, d_f, u);
   else mlp_backward(blk, du, d_f, u);
   if (norm_before(p)) {
+    if (sub.in_scale != T(1)) scale_parallel(du, sub.in_scale, n);
     T* du_in = sized(scratch_.du_in, n);
     sub.norm.backward(params_, du_in, du, s, N);
     du = du_in;
   }
-  add_parallel(ds, d_sum, du, n);  // the residual path plus the path through F
+  // the residual path plus the path through F
+  if (sub.skip_scale != T(1)) axpy_parallel(ds, sub.skip_scale, d_sum, du, n);
+  else add_parallel(ds, d_sum, du, n);
 }
 
 template <class T>
@@ -107,6 +153,7 @@ std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const {
   template void TransformerLm<T>::sublayer_forward(Block&, Sublayer&, bool, const T*);        \
   template void TransformerLm<T>::sublayer_backward(Block&, Sublayer&, bool, const T*,        \
                                                     const T*, T*);                            \
+  template void TransformerLm<T>::apply_depth_schemes();                                      \
   template std::vector<nn::Probe<T>*> TransformerLm<T>::probes();                             \
   template std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const;
 NORMLAB_TRANSFORMER_BLOCK_MEMBERS(float)

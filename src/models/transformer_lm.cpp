@@ -72,6 +72,7 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     b.residual.layer = l;
     b.residual.features = d;
   }
+  apply_depth_schemes();
   if (final_norm(blocks_.back().placement)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
   head_W_ = params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
   head_b_ = params_.add("head.bias", {c_.vocab}, nn::ParamRole::bias);
@@ -264,6 +265,8 @@ std::unique_ptr<Model<T>> build_transformer(const io::Config& c, const TaskInfo&
   t.norm_final = c.string("model.norm_final");
   t.norm_options = options;
   t.placements = parse_placements(c.strings("model.placement"), t.layers);
+  t.layernorm_scaling = c.boolean("model.layernorm_scaling");
+  t.scaled_init = c.boolean("model.scaled_init");
   t.qk_norm = c.boolean("model.qk_norm");
   t.activation = nn::parse_activation(c.string("model.activation"));
   return std::make_unique<TransformerLm<T>>(t);

@@ -33,6 +33,10 @@ struct TransformerConfig {
   std::string norm_attn, norm_mlp, norm_qk, norm_final;  // "" takes the kind from `norms`
   SiteOptions norm_options;
   std::vector<Placement> placements{Placement::pre};  // one, or one per block
+  // Depth-aware schemes (models/transformer_block.cpp): LayerNorm Scaling (Sun et al. 2025) of the
+  // pre-norms of block l (1-based) by 1/sqrt(l); GPT-2's init of the residual output projections
+  // (attention and MLP proj) with std / sqrt(2 layers).
+  bool layernorm_scaling = false, scaled_init = false;
   bool qk_norm = false;
   nn::Activation activation = nn::Activation::gelu;
 };
@@ -56,6 +60,8 @@ class TransformerLm final : public SequenceModel<T> {
   // One residual sublayer (attention or MLP) with its normalizer sites and saved activations.
   struct Sublayer {
     nn::NormSite<T> norm, norm_out;  // norm: before F (pre, sandwich) or after the sum (post)
+    T in_scale = 1;    // u = in_scale N(s): LayerNorm Scaling's 1/sqrt(l) (pre, sandwich)
+    T skip_scale = 1;  // r = skip_scale s + g: DeepNorm's alpha
     std::vector<T> u;                // (N, d) N(s), the input of F (pre, sandwich)
     std::vector<T> f, g;             // (N, d) F's output; N_out(f) (sandwich, reordered)
     std::vector<T> r;                // (N, d) s + g
@@ -78,6 +84,9 @@ class TransformerLm final : public SequenceModel<T> {
   void sublayer_forward(Block& blk, Sublayer& sub, bool attention, const T* s);
   void sublayer_backward(Block& blk, Sublayer& sub, bool attention, const T* s, const T* dy,
                          T* ds);
+  // The scales of LayerNorm Scaling and DeepNorm, DeepNorm's and GPT-2's init factors; once the
+  // blocks are declared (models/transformer_block.cpp).
+  void apply_depth_schemes();
   void attention_forward(Block& blk, T* f, const T* u);
   void attention_backward(Block& blk, T* du, const T* df, const T* u);
   void mlp_forward(Block& blk, T* f, const T* u);
