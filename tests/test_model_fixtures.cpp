@@ -155,7 +155,8 @@ io::Config fixture_config(const Fixture& fx) {
       if (boolean) c.set(key + "=" + (parse_bool(fx.attr(attribute), attribute) ? "true" : "false"));
       else set(key, fx.attr(attribute));
     };
-    optional_to("layernorm_scaling", true);
+    for (const char* flag : {"layernorm_scaling", "v_norm", "embed_norm"}) optional_to(flag, true);
+    for (const char* key : {"qkv_norm_over", "norm_v", "norm_embed"}) optional_to(key, false);
     c.set("model.qk_norm=" + std::string(parse_bool(fx.attr("qk_norm"), "qk_norm") ? "true" : "false"));
   }
   return c;

@@ -104,6 +104,9 @@ TEST_CASE("Transformer LM: every parameter gradient, each placement, by finite d
       {"[\"reordered\", \"sandwich\"]", "rmsnorm", "true", ""},
       {"deepnorm", "layernorm", "false", ""},                     // alpha = 4^(1/4) on the residual
       {"[\"sandwich\", \"pre\"]", "rmsnorm", "false", "", {"model.layernorm_scaling=true"}},
+      {"pre", "rmsnorm", "true", "", {"model.qkv_norm_over=all", "model.v_norm=true",
+                                      "model.embed_norm=true", "model.norm_v=layernorm"}},
+      {"post", "layernorm", "false", "", {"model.v_norm=true", "model.embed_norm=true"}},
   };
   for (const auto& c : cases) {
     std::vector<std::string> assignments{"model.family=transformer", "model.width=8", "model.heads=2",

@@ -107,3 +107,35 @@ TEST_CASE("layernorm_scaling needs a norm before F", "[models][transformer]") {
                     Contains("model.layernorm_scaling") && Contains("pre or sandwich"));
   CHECK_NOTHROW(transformer({"model.layernorm_scaling=true", "model.placement=[\"post\", \"pre\", \"pre\", \"pre\"]"}));
 }
+
+TEST_CASE("QK-norm across heads, V-norm and the embedding norm are sites of their own",
+          "[models][transformer]") {
+  auto model = transformer({"model.depth=2", "model.qk_norm=true", "model.v_norm=true",
+                            "model.embed_norm=true", "model.qkv_norm_over=all",
+                            "model.norm_v=layernorm", "model.norm_embed=scalenorm"});
+  std::vector<std::string> names;
+  for (const nn::Probe<double>* p : model->probes()) names.push_back(p->name);
+  CHECK(names == std::vector<std::string>{
+                     "norm_embed", "block0.attn.norm", "block0.attn.norm_q", "block0.attn.norm_k",
+                     "block0.attn.norm_v", "block0.mlp.norm", "block0.residual",
+                     "block1.attn.norm", "block1.attn.norm_q", "block1.attn.norm_k",
+                     "block1.attn.norm_v", "block1.mlp.norm", "block1.residual", "norm_final"});
+  std::vector<std::string> kinds;
+  std::vector<std::size_t> features;
+  for (const auto* site : model->norm_sites()) {
+    kinds.push_back(site->kind());
+    features.push_back(site->features());
+  }
+  CHECK(kinds == std::vector<std::string>{"scalenorm", "rmsnorm", "rmsnorm", "rmsnorm",
+                                          "layernorm", "rmsnorm", "rmsnorm", "rmsnorm",
+                                          "rmsnorm", "layernorm", "rmsnorm", "rmsnorm"});
+  CHECK(features[2] == 64);  // across all heads: the width, not head_dim
+  auto per_head = transformer({"model.depth=1", "model.v_norm=true"});
+  CHECK(per_head->norm_sites()[1]->features() == 16);  // head_dim = 64 / 4
+  CHECK(per_head->norm_sites()[1]->probe().name == "block0.attn.norm_v");
+
+  CHECK_THROWS_WITH(transformer({"model.qkv_norm_over=width", "model.qk_norm=true"}),
+                    Contains("model.qkv_norm_over: 'width'") && Contains("head") && Contains("all"));
+  CHECK_THROWS_WITH(transformer({"model.qkv_norm_over=all"}),
+                    Contains("model.qk_norm = true") && Contains("model.v_norm = true"));
+}

@@ -5,14 +5,18 @@
 #include "models/transformer_lm.hpp"
 
 #include <cmath>
+#include <tuple>
 
 #include "core/error.hpp"
+#include "io/config.hpp"
 #include "models/transformer_kernels.hpp"
 
 namespace normlab::models {
 
 using detail::add_parallel;
 using detail::axpy_parallel;
+using detail::gather_columns;
+using detail::scatter_columns;
 using detail::scale_parallel;
 using detail::sized;
 
@@ -114,15 +118,97 @@ void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attenti
   else add_parallel(ds, d_sum, du, n);
 }
 
+void read_block_keys(const io::Config& c, TransformerConfig& t) {
+  t.placements = parse_placements(c.strings("model.placement"), t.layers);
+  t.layernorm_scaling = c.boolean("model.layernorm_scaling");
+  t.scaled_init = c.boolean("model.scaled_init");
+  const std::string over = c.string("model.qkv_norm_over");
+  if (over != "head" && over != "all") {
+    fail("model.qkv_norm_over: '", over, "' is not one of head (each head's head_dim features), "
+         "all (all width features at once, as OLMo 2's QK-norm)");
+  }
+  t.qkv_norm_over_all = over == "all";
+  t.v_norm = c.boolean("model.v_norm");
+  t.embed_norm = c.boolean("model.embed_norm");
+  t.norm_v = c.string("model.norm_v");
+  t.norm_embed = c.string("model.norm_embed");
+  if (t.qkv_norm_over_all && !t.qk_norm && !t.v_norm) {
+    fail("model.qkv_norm_over = \"all\" says how QK-norm and V-norm normalize, but neither is on "
+         "(set model.qk_norm = true or model.v_norm = true)");
+  }
+}
+
+// QK-norm and V-norm: a (N, d) copy of q, k or v is (qkv_norm_rows(), features) for its norm:
+// (N * heads, head_dim) per head, (N, d) over all heads.
+template <class T>
+void TransformerLm<T>::qkv_norm_forward(Block& blk, nn::Strided<const T>& Q,
+                                        nn::Strided<const T>& K, nn::Strided<const T>& V) {
+  const std::size_t N = B_ * len_, d = c_.d;
+  for (auto [norm, x, y, view, first] :
+       {std::tuple{&blk.norm_q, &blk.q, &blk.qn, &Q, 0 * d},
+        std::tuple{&blk.norm_k, &blk.k, &blk.kn, &K, 1 * d},
+        std::tuple{&blk.norm_v, &blk.v, &blk.vn, &V, 2 * d}}) {
+    if (!norm->active()) continue;
+    gather_columns(sized(*x, N * d), blk.qkv.data(), N, d, 3 * d, first);
+    norm->forward(params_, sized(*y, N * d), x->data(), qkv_norm_rows());
+    *view = {y->data(), d};
+  }
+}
+
+template <class T>
+void TransformerLm<T>::qkv_norm_inputs(Block& blk, nn::Strided<const T>& Q,
+                                       nn::Strided<const T>& K, nn::Strided<const T>& V,
+                                       nn::Strided<T>& dQ, nn::Strided<T>& dK, nn::Strided<T>& dV) {
+  const std::size_t n = B_ * len_ * c_.d, d = c_.d;
+  for (auto [norm, y, view, grad, buffer] :
+       {std::tuple{&blk.norm_q, &blk.qn, &Q, &dQ, &scratch_.dq},
+        std::tuple{&blk.norm_k, &blk.kn, &K, &dK, &scratch_.dk},
+        std::tuple{&blk.norm_v, &blk.vn, &V, &dV, &scratch_.dv}}) {
+    if (!norm->active()) continue;
+    *view = {y->data(), d};
+    *grad = {sized(*buffer, n), d};
+  }
+}
+
+template <class T>
+void TransformerLm<T>::qkv_norm_backward(Block& blk, T* dqkv, const nn::Strided<T>& dQ,
+                                         const nn::Strided<T>& dK, const nn::Strided<T>& dV) {
+  const std::size_t N = B_ * len_, d = c_.d;
+  T* tmp = sized(scratch_.dqk, N * d);
+  for (auto [norm, g, x, first] : {std::tuple{&blk.norm_q, dQ.data, &blk.q, 0 * d},
+                                   std::tuple{&blk.norm_k, dK.data, &blk.k, 1 * d},
+                                   std::tuple{&blk.norm_v, dV.data, &blk.v, 2 * d}}) {
+    if (!norm->active()) continue;
+    norm->backward(params_, tmp, g, x->data(), qkv_norm_rows());
+    scatter_columns(dqkv, tmp, N, d, 3 * d, first);
+  }
+}
+
+template <class T>
+const T* TransformerLm<T>::embed_norm_forward() {
+  if (!norm_embed_.active()) return x0_.data();
+  const std::size_t N = B_ * len_;
+  norm_embed_.forward(params_, sized(xe_, N * c_.d), x0_.data(), N);
+  return xe_.data();
+}
+
+template <class T>
+void TransformerLm<T>::embed_norm_backward(std::vector<T>& ds, std::vector<T>& tmp) {
+  if (!norm_embed_.active()) return;
+  norm_embed_.backward(params_, tmp.data(), ds.data(), x0_.data(), B_ * len_);
+  ds.swap(tmp);
+}
+
 template <class T>
 std::vector<nn::Probe<T>*> TransformerLm<T>::probes() {
   std::vector<nn::Probe<T>*> out;
   auto add = [&](nn::NormSite<T>& site) {
     if (site.active()) out.push_back(&site.probe());
   };
+  add(norm_embed_);
   for (Block& b : blocks_) {
-    for (nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.attn.norm_out, &b.mlp.norm,
-                                  &b.mlp.norm_out}) {
+    for (nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.norm_v, &b.attn.norm_out,
+                                  &b.mlp.norm, &b.mlp.norm_out}) {
       add(*site);
     }
     out.push_back(&b.residual);
@@ -137,9 +223,10 @@ std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const {
   auto add = [&](const nn::NormSite<T>& site) {
     if (site.active()) out.push_back(&site);
   };
+  add(norm_embed_);
   for (const Block& b : blocks_) {
-    for (const nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.attn.norm_out,
-                                        &b.mlp.norm, &b.mlp.norm_out}) {
+    for (const nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.norm_v,
+                                        &b.attn.norm_out, &b.mlp.norm, &b.mlp.norm_out}) {
       add(*site);
     }
   }
@@ -154,6 +241,16 @@ std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const {
   template void TransformerLm<T>::sublayer_backward(Block&, Sublayer&, bool, const T*,        \
                                                     const T*, T*);                            \
   template void TransformerLm<T>::apply_depth_schemes();                                      \
+  template void TransformerLm<T>::qkv_norm_forward(Block&, nn::Strided<const T>&,             \
+                                                   nn::Strided<const T>&, nn::Strided<const T>&); \
+  template void TransformerLm<T>::qkv_norm_inputs(Block&, nn::Strided<const T>&,              \
+                                                  nn::Strided<const T>&, nn::Strided<const T>&,  \
+                                                  nn::Strided<T>&, nn::Strided<T>&,              \
+                                                  nn::Strided<T>&);                              \
+  template void TransformerLm<T>::qkv_norm_backward(Block&, T*, const nn::Strided<T>&,        \
+                                                    const nn::Strided<T>&, const nn::Strided<T>&); \
+  template const T* TransformerLm<T>::embed_norm_forward();                                   \
+  template void TransformerLm<T>::embed_norm_backward(std::vector<T>&, std::vector<T>&);      \
   template std::vector<nn::Probe<T>*> TransformerLm<T>::probes();                             \
   template std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const;
 NORMLAB_TRANSFORMER_BLOCK_MEMBERS(float)

@@ -45,6 +45,7 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
   };
   embed_ = params_.add("embed.weight", {c_.vocab, d}, nn::ParamRole::embedding);
   pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
+  if (c_.embed_norm) norm_embed_ = site("norm_embed", kind(c_.norm_embed, 0), d, 0);
   blocks_.resize(c_.layers);
   for (std::size_t l = 0; l < c_.layers; ++l) {
     Block& b = blocks_[l];
@@ -54,10 +55,12 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     if (norm_before(p) || norm_after_sum(p)) b.attn.norm = site(a + ".norm", ka, d, l);
     b.qkv_W = params_.add(a + ".qkv.weight", {3 * d, d}, nn::ParamRole::weight);
     b.qkv_b = params_.add(a + ".qkv.bias", {3 * d}, nn::ParamRole::bias);
+    const std::size_t qkv_features = c_.qkv_norm_over_all ? d : hd_;
     if (c_.qk_norm) {
-      b.norm_q = site(a + ".norm_q", kind(c_.norm_qk, l), hd_, l);
-      b.norm_k = site(a + ".norm_k", kind(c_.norm_qk, l), hd_, l);
+      b.norm_q = site(a + ".norm_q", kind(c_.norm_qk, l), qkv_features, l);
+      b.norm_k = site(a + ".norm_k", kind(c_.norm_qk, l), qkv_features, l);
     }
+    if (c_.v_norm) b.norm_v = site(a + ".norm_v", kind(c_.norm_v, l), qkv_features, l);
     b.proj_W = params_.add(a + ".proj.weight", {d, d}, nn::ParamRole::weight);
     b.proj_b = params_.add(a + ".proj.bias", {d}, nn::ParamRole::bias);
     if (norm_on_output(p)) b.attn.norm_out = site(a + ".norm_out", ka, d, l);
@@ -88,20 +91,7 @@ void TransformerLm<T>::attention_forward(Block& blk, T* f, const T* u) {
   nn::linear_forward(qkv, u, params_.value(blk.qkv_W).data(),
                      params_.value(blk.qkv_b).data(), N, d, 3 * d);
   nn::Strided<const T> Q{qkv, 3 * d}, K{qkv + d, 3 * d}, V{qkv + 2 * d, 3 * d};
-  if (c_.qk_norm) {  // a (N, d) copy is (N * heads, head_dim): one row per head for the norm
-    blk.q.resize(n);
-    blk.k.resize(n);
-    blk.qn.resize(n);
-    blk.kn.resize(n);
-    for (std::size_t i = 0; i < N; ++i) {
-      std::copy_n(qkv + i * 3 * d, d, blk.q.data() + i * d);
-      std::copy_n(qkv + i * 3 * d + d, d, blk.k.data() + i * d);
-    }
-    blk.norm_q.forward(params_, blk.qn.data(), blk.q.data(), N * c_.heads);
-    blk.norm_k.forward(params_, blk.kn.data(), blk.k.data(), N * c_.heads);
-    Q = {blk.qn.data(), d};
-    K = {blk.kn.data(), d};
-  }
+  qkv_norm_forward(blk, Q, K, V);  // QK-norm, V-norm
   blk.probs.resize(B_ * c_.heads * len_ * len_);
   blk.att.resize(n);
   nn::attention_forward<T>({blk.att.data(), d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
@@ -117,28 +107,16 @@ void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const 
   nn::linear_backward(datt, params_.grad(blk.proj_W).data(),
                       params_.grad(blk.proj_b).data(), df, blk.att.data(),
                       params_.value(blk.proj_W).data(), N, d, d);
-  // dq, dk, dv go straight into the column blocks of dqkv (N, 3d), except that with QK-norm dq
-  // and dk first come out contiguous, for the norms' backward
+  // dq, dk, dv go straight into the column blocks of dqkv (N, 3d), except that with QK-norm or
+  // V-norm they first come out contiguous, for the norms' backward
   T* dqkv = sized(scratch_.dqkv, N * 3 * d);
   const T* qkv = blk.qkv.data();
   nn::Strided<const T> Q{qkv, 3 * d}, K{qkv + d, 3 * d}, V{qkv + 2 * d, 3 * d};
   nn::Strided<T> dQ{dqkv, 3 * d}, dK{dqkv + d, 3 * d}, dV{dqkv + 2 * d, 3 * d};
-  if (c_.qk_norm) {
-    Q = {blk.qn.data(), d};
-    K = {blk.kn.data(), d};
-    dQ = {sized(scratch_.dq, n), d};
-    dK = {sized(scratch_.dk, n), d};
-  }
+  qkv_norm_inputs(blk, Q, K, V, dQ, dK, dV);
   nn::attention_backward<T>(dQ, dK, dV, {datt, d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
                             hd_);
-  if (c_.qk_norm) {  // the gradients before the QK-norms, into their columns of dqkv
-    T* tmp = sized(scratch_.dqk, n);
-    for (auto [norm, g, x, offset] : {std::tuple{&blk.norm_q, dQ.data, blk.q.data(), 0 * d},
-                                      std::tuple{&blk.norm_k, dK.data, blk.k.data(), 1 * d}}) {
-      norm->backward(params_, tmp, g, x, N * c_.heads);
-      for (std::size_t i = 0; i < N; ++i) std::copy_n(tmp + i * d, d, dqkv + i * 3 * d + offset);
-    }
-  }
+  qkv_norm_backward(blk, dqkv, dQ, dK, dV);  // through the norms, into their columns of dqkv
   nn::linear_backward(du, params_.grad(blk.qkv_W).data(), params_.grad(blk.qkv_b).data(), dqkv,
                       u, params_.value(blk.qkv_W).data(), N, d, 3 * d);
 }
@@ -184,7 +162,7 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
       add(x0_.data() + i * d, x0_.data() + i * d, pos + (i % len) * d, d);
     }
   });
-  const T* s = x0_.data();
+  const T* s = embed_norm_forward();
   for (Block& blk : blocks_) {
     sublayer_forward(blk, blk.attn, true, s);
     sublayer_forward(blk, blk.mlp, false, blk.attn.out().data());
@@ -226,9 +204,10 @@ void TransformerLm<T>::backward() {
     Block& blk = blocks_[l];
     blk.residual.backward(ds.data(), nullptr, N);  // ds: the gradient at the block's output
     sublayer_backward(blk, blk.mlp, false, blk.attn.out().data(), ds.data(), tmp.data());
-    const T* s = l == 0 ? x0_.data() : blocks_[l - 1].mlp.out().data();
+    const T* s = l == 0 ? blocks_input() : blocks_[l - 1].mlp.out().data();
     sublayer_backward(blk, blk.attn, true, s, tmp.data(), ds.data());
   }
+  embed_norm_backward(ds, tmp);  // ds: the gradient at the embedding sum
   nn::embedding_backward(params_.grad(embed_).data(), ds.data(), tokens_.data(), N, d);
   T* dpos = params_.grad(pos_).data();
   // each position's row sums its sequences in order, whichever thread has it
@@ -264,10 +243,8 @@ std::unique_ptr<Model<T>> build_transformer(const io::Config& c, const TaskInfo&
   t.norm_qk = c.string("model.norm_qk");
   t.norm_final = c.string("model.norm_final");
   t.norm_options = options;
-  t.placements = parse_placements(c.strings("model.placement"), t.layers);
-  t.layernorm_scaling = c.boolean("model.layernorm_scaling");
-  t.scaled_init = c.boolean("model.scaled_init");
   t.qk_norm = c.boolean("model.qk_norm");
+  read_block_keys(c, t);  // transformer_block.cpp
   t.activation = nn::parse_activation(c.string("model.activation"));
   return std::make_unique<TransformerLm<T>>(t);
 }

@@ -5,14 +5,17 @@
 //   (models/placement.hpp: pre, post, sandwich, reordered, none; one for all blocks or one per
 //   block) says; a final norm before the head when the last block's placement has one.
 //   A(u) = Wo · attention(q, k, v) + bo with [q k v] = Wqkv u + bqkv; causal, `heads` heads.
-//         With qk_norm, q and k are normalized per head (over head_dim features, one gain shared
-//         by the heads) before the scores.
+//         With qk_norm, q and k are normalized before the scores, with v_norm v before the
+//         weighted sum (HybridNorm's QKV-norm): per head (over head_dim features, one gain shared
+//         by the heads) or, with qkv_norm_over = all, over all d features at once (OLMo 2).
 //   M(u) = W2 act(W1 u + b1) + b2, hidden width mlp_ratio * d.
 //   logits = W_head x_final + b_head
 //
 // The normalizer kind per site: `norms` gives one kind or one per block; the role overrides
-// (norm_attn, norm_mlp, norm_qk, norm_final) replace it for every site of that role.
-// Parameters: embed.weight, pos.weight, block{l}.attn.{norm,norm_out,qkv,norm_q,norm_k,proj},
+// (norm_attn, norm_mlp, norm_qk, norm_v, norm_embed, norm_final) replace it for every site of
+// that role. With embed_norm, the embedding sum is normalized before the first block.
+// Parameters: embed.weight, pos.weight, norm_embed,
+// block{l}.attn.{norm,norm_out,qkv,norm_q,norm_k,norm_v,proj},
 // block{l}.mlp.{norm,norm_out,fc,proj}, norm_final, head (weights (out, in) as torch.nn.Linear).
 #pragma once
 
@@ -22,8 +25,13 @@
 #include "models/placement.hpp"
 #include "models/sequence_model.hpp"
 #include "models/site_options.hpp"
+#include "nn/attention.hpp"
 #include "nn/layers.hpp"
 #include "nn/norm_site.hpp"
+
+namespace normlab::io {
+class Config;
+}
 
 namespace normlab::models {
 
@@ -31,6 +39,7 @@ struct TransformerConfig {
   std::size_t vocab = 65, d = 128, layers = 4, heads = 4, context = 64, mlp_ratio = 4;
   std::vector<std::string> norms{"rmsnorm"};  // one kind, or one per block
   std::string norm_attn, norm_mlp, norm_qk, norm_final;  // "" takes the kind from `norms`
+  std::string norm_v, norm_embed;                        // likewise (embed: the first block's)
   SiteOptions norm_options;
   std::vector<Placement> placements{Placement::pre};  // one, or one per block
   // Depth-aware schemes (models/transformer_block.cpp): LayerNorm Scaling (Sun et al. 2025) of the
@@ -38,8 +47,15 @@ struct TransformerConfig {
   // (attention and MLP proj) with std / sqrt(2 layers).
   bool layernorm_scaling = false, scaled_init = false;
   bool qk_norm = false;
+  // Where the attention's normalizers sit (models/transformer_block.cpp): QK-norm and V-norm
+  // over each head (false) or over all d features (true); V-norm; a norm after the embedding.
+  bool qkv_norm_over_all = false, v_norm = false, embed_norm = false;
   nn::Activation activation = nn::Activation::gelu;
 };
+
+// The keys of the block structure (model.placement, .layernorm_scaling, .scaled_init,
+// .qkv_norm_over, .v_norm, .embed_norm, .norm_v, .norm_embed) into `t`, checked; `t.layers` set.
+void read_block_keys(const io::Config& c, TransformerConfig& t);
 
 template <class T>
 class TransformerLm final : public SequenceModel<T> {
@@ -72,10 +88,11 @@ class TransformerLm final : public SequenceModel<T> {
     Placement placement = Placement::pre;
     Sublayer attn, mlp;
     nn::Param qkv_W, qkv_b, proj_W, proj_b, fc_W, fc_b, out_W, out_b;
-    nn::NormSite<T> norm_q, norm_k;
+    nn::NormSite<T> norm_q, norm_k, norm_v;
     nn::Probe<T> residual;  // the stream leaving the block
     std::vector<T> qkv;                  // (N, 3d) [q k v]
     std::vector<T> q, k, qn, kn;         // (N, d) with QK-norm: q and k contiguous, normalized
+    std::vector<T> v, vn;                // (N, d) with V-norm: v contiguous, normalized
     std::vector<T> probs, att;           // (B, heads, len, len) softmax; (N, d) attention output
     std::vector<T> hidden, act;                  // MLP activations (N, mlp_ratio * d)
   };
@@ -87,6 +104,22 @@ class TransformerLm final : public SequenceModel<T> {
   // The scales of LayerNorm Scaling and DeepNorm, DeepNorm's and GPT-2's init factors; once the
   // blocks are declared (models/transformer_block.cpp).
   void apply_depth_schemes();
+  // QK-norm and V-norm (transformer_block.cpp). Forward: Q, K, V (column blocks of blk.qkv) are
+  // repointed to their normalized copies. Backward: the inputs of attention_backward as the
+  // forward had them, dQ, dK, dV repointed to contiguous buffers where a norm follows; then the
+  // gradients through the norms into their columns of dqkv (N, 3d).
+  void qkv_norm_forward(Block& blk, nn::Strided<const T>& Q, nn::Strided<const T>& K,
+                        nn::Strided<const T>& V);
+  void qkv_norm_inputs(Block& blk, nn::Strided<const T>& Q, nn::Strided<const T>& K,
+                       nn::Strided<const T>& V, nn::Strided<T>& dQ, nn::Strided<T>& dK,
+                       nn::Strided<T>& dV);
+  void qkv_norm_backward(Block& blk, T* dqkv, const nn::Strided<T>& dQ, const nn::Strided<T>& dK,
+                         const nn::Strided<T>& dV);
+  std::size_t qkv_norm_rows() const { return B_ * len_ * (c_.qkv_norm_over_all ? 1 : c_.heads); }
+  // The norm after the embedding: the first block's input; the gradient back through it.
+  const T* embed_norm_forward();
+  void embed_norm_backward(std::vector<T>& ds, std::vector<T>& tmp);
+  const T* blocks_input() const { return norm_embed_.active() ? xe_.data() : x0_.data(); }
   void attention_forward(Block& blk, T* f, const T* u);
   void attention_backward(Block& blk, T* du, const T* df, const T* u);
   void mlp_forward(Block& blk, T* f, const T* u);
@@ -97,11 +130,11 @@ class TransformerLm final : public SequenceModel<T> {
   nn::ParamStore<T> params_;
   nn::Param embed_, pos_, head_W_, head_b_;
   std::vector<Block> blocks_;
-  nn::NormSite<T> norm_final_;
+  nn::NormSite<T> norm_final_, norm_embed_;
   // Working memory kept between steps, so that a step reuses its buffers instead of asking the
   // allocator for (and the kernel for zeroed pages of) tens of megabytes each time.
   struct Scratch {
-    std::vector<T> dqkv, datt, dq, dk, dqk, dact;  // inside attention and the MLP
+    std::vector<T> dqkv, datt, dq, dk, dv, dqk, dact;  // inside attention and the MLP
     std::vector<T> d_sum, d_f, du, du_in;                   // inside a sublayer
     std::vector<T> dlogits, ds, ds_next;                    // between the blocks
   };
@@ -110,7 +143,7 @@ class TransformerLm final : public SequenceModel<T> {
   // the last forward
   std::size_t B_ = 0, len_ = 0;
   std::vector<std::int32_t> tokens_, targets_;
-  std::vector<T> x0_, xf_;  // (N, d) embeddings; the final norm's output
+  std::vector<T> x0_, xe_, xf_;  // (N, d) embeddings; the embed norm's and final norm's outputs
   std::vector<T> logits_, probs_;
 };
 
