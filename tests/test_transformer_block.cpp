@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 
 #include "core/random.hpp"
 #include "io/config.hpp"
@@ -138,4 +139,40 @@ TEST_CASE("QK-norm across heads, V-norm and the embedding norm are sites of thei
                     Contains("model.qkv_norm_over: 'width'") && Contains("head") && Contains("all"));
   CHECK_THROWS_WITH(transformer({"model.qkv_norm_over=all"}),
                     Contains("model.qk_norm = true") && Contains("model.v_norm = true"));
+}
+
+TEST_CASE("model.norm_options by role: role over kind over every site, checked by name",
+          "[models][transformer][options]") {
+  auto model = transformer(
+      {"model.depth=2", "model.qk_norm=true", "model.embed_norm=true", "model.norm_mlp=layernorm",
+       "model.norm_options={attn = \"eps=1e-6\", final = \"eps=1e-5,bias=true\", "
+       "rmsnorm = \"eps=1e-3\", layernorm = \"eps=1e-4\"}"});
+  std::map<std::string, double> eps;
+  std::map<std::string, bool> bias;
+  for (const auto* site : model->norm_sites()) {
+    eps[site->probe().name] = site->config().eps;
+    bias[site->probe().name] = site->config().bias;
+  }
+  CHECK(eps.at("block0.attn.norm") == 1e-6);  // role attn, over kind rmsnorm's 1e-3
+  CHECK(eps.at("block1.attn.norm") == 1e-6);
+  CHECK(eps.at("block1.attn.norm_q") == 1e-3);  // role qk has no entry: kind rmsnorm's
+  CHECK(eps.at("block0.mlp.norm") == 1e-4);     // a layernorm (norm_mlp): kind layernorm's
+  CHECK(eps.at("norm_embed") == 1e-3);
+  CHECK(eps.at("norm_final") == 1e-5);  // role final: its entry replaces the kind's whole
+  CHECK(bias.at("norm_final"));
+  CHECK_FALSE(bias.at("block0.attn.norm"));
+
+  CHECK_THROWS_WITH(transformer({"model.norm_options={atn = \"eps=1e-6\"}"}),
+                    Contains("model.norm_options: 'atn' is neither a normalizer kind nor") &&
+                        Contains("did you mean 'attn'") && Contains("kinds: ") &&
+                        Contains("rmsnorm") && Contains("roles: attn, mlp, qk, v, embed, final"));
+  CHECK_THROWS_WITH(transformer({"model.norm_options={attn = \"learn_lambda=true\"}"}),
+                    Contains("model.norm_options.attn (site block0.attn.norm, a rmsnorm)") &&
+                        Contains("learn_lambda"));
+  CHECK_THROWS_WITH(transformer({"model.norm_options={v = \"eps=1e-6\"}"}),
+                    Contains("options for the role v") && Contains("attn, mlp, final"));
+  io::Config gru;
+  for (const char* a : {"model.family=gru", "model.norm_options={mlp = \"eps=1e-6\"}"}) gru.set(a);
+  CHECK_THROWS_WITH(models::build_model<double>(gru, {"t", models::TaskKind::tokens, 0, 5, 4}),
+                    Contains("options for the role mlp") && Contains("roles: none"));
 }

@@ -118,6 +118,20 @@ void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attenti
   else add_parallel(ds, d_sum, du, n);
 }
 
+template <class T>
+nn::NormSite<T> TransformerLm<T>::make_site(const std::string& name, const std::string& kind,
+                                            std::size_t D, std::size_t layer) {
+  const std::string_view role = site_role(name);
+  if (!c_.norm_options.by_role.contains(role)) {
+    return nn::NormSite<T>(params_, name, kind, c_.norm_options.for_kind(kind), D, layer);
+  }
+  try {
+    return nn::NormSite<T>(params_, name, kind, c_.norm_options.for_site(name, kind), D, layer);
+  } catch (const Error& e) {
+    fail("model.norm_options.", role, " (site ", name, ", a ", kind, "): ", e.what());
+  }
+}
+
 void read_block_keys(const io::Config& c, TransformerConfig& t) {
   t.placements = parse_placements(c.strings("model.placement"), t.layers);
   t.layernorm_scaling = c.boolean("model.layernorm_scaling");
@@ -241,6 +255,8 @@ std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const {
   template void TransformerLm<T>::sublayer_backward(Block&, Sublayer&, bool, const T*,        \
                                                     const T*, T*);                            \
   template void TransformerLm<T>::apply_depth_schemes();                                      \
+  template nn::NormSite<T> TransformerLm<T>::make_site(const std::string&, const std::string&,  \
+                                                       std::size_t, std::size_t);              \
   template void TransformerLm<T>::qkv_norm_forward(Block&, nn::Strided<const T>&,             \
                                                    nn::Strided<const T>&, nn::Strided<const T>&); \
   template void TransformerLm<T>::qkv_norm_inputs(Block&, nn::Strided<const T>&,              \

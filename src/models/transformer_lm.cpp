@@ -41,7 +41,7 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     return c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l];
   };
   auto site = [&](const std::string& name, const std::string& k, std::size_t D, std::size_t l) {
-    return nn::NormSite<T>(params_, name, k, c_.norm_options.for_kind(k), D, l);
+    return make_site(name, k, D, l);  // transformer_block.cpp: the options of its role or kind
   };
   embed_ = params_.add("embed.weight", {c_.vocab, d}, nn::ParamRole::embedding);
   pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);

@@ -104,6 +104,10 @@ class TransformerLm final : public SequenceModel<T> {
   // The scales of LayerNorm Scaling and DeepNorm, DeepNorm's and GPT-2's init factors; once the
   // blocks are declared (models/transformer_block.cpp).
   void apply_depth_schemes();
+  // The site `name` of `kind` over D features in block `layer`, with the options of its role
+  // (model.norm_options' table form) or of its kind; an option its kind lacks names the entry.
+  nn::NormSite<T> make_site(const std::string& name, const std::string& kind, std::size_t D,
+                            std::size_t layer);
   // QK-norm and V-norm (transformer_block.cpp). Forward: Q, K, V (column blocks of blk.qkv) are
   // repointed to their normalized copies. Backward: the inputs of attention_backward as the
   // forward had them, dQ, dK, dV repointed to contiguous buffers where a norm follows; then the
