@@ -303,3 +303,27 @@ TEST_CASE("analysis: a format 3 run file with placement peri loads as reordered,
   CHECK_THROWS_WITH(analysis::load_run(path, std::nullopt, 1, log4),
                     Contains("'peri' was renamed") && Contains("'reordered'") && Contains("'sandwich'"));
 }
+
+// The invariance analysis takes each site's options as the model did: by role over kind
+// (model.norm_options' table form). PCNorm with a fixed lambda = 1 at the attention sites is
+// shift-invariant there, with lambda = 0.5 at the MLP sites it is not.
+TEST_CASE("invariance: each site's options by role and kind, as the model took them", "[analysis]") {
+  test::TempDir dir;
+  std::string toml = kTransformer;
+  const std::string old_options = "norm_options = \"learn_lambda=true\"";
+  toml.replace(toml.find(old_options), old_options.size(),
+               "norm_options = { attn = \"lambda=1\", pcnorm = \"lambda=0.5\" }");
+  std::ostringstream log;
+  analysis::LoadedRun run = analysis::load_run(train_tiny(dir, toml), std::nullopt, 1, log);
+  const auto r = analysis::measure_invariance(run, {2}, {2});
+  std::size_t checked = 0;
+  for (const auto& row : r.rows) {
+    if (row.transform != "shift") continue;
+    INFO(row.site);
+    const bool attn = row.site.find(".attn.norm") != std::string::npos &&
+                      row.site.find("norm_") == std::string::npos;  // not norm_q, norm_k
+    CHECK(row.expected == attn);
+    checked += attn;
+  }
+  CHECK(checked == 2);  // block0.attn.norm, block1.attn.norm
+}
