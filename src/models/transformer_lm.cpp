@@ -7,6 +7,7 @@
 #include "core/parallel.hpp"
 #include "models/registry.hpp"
 #include "nn/attention.hpp"
+#include "nn/swiglu.hpp"
 
 namespace normlab::models {
 
@@ -78,7 +79,10 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
          " blocks (give one kind, or one per block)");
   }
   hd_ = d / c_.heads;
-  m_ = c_.mlp_ratio * d;
+  m_ = c_.mlp_hidden ? c_.mlp_hidden
+       : c_.swiglu   ? (2 * c_.mlp_ratio * d + 2) / 3  // ceil(2/3 mlp_ratio d): GELU's parameters
+                     : c_.mlp_ratio * d;
+  if (c_.rope) rope_ = nn::rope_table(c_.context, hd_, c_.rope_base);  // checks hd_ is even
   const Placement p = c_.placement;
   auto kind = [&](const std::string& role_kind, std::size_t l) {
     if (!role_kind.empty()) return role_kind;
@@ -87,8 +91,11 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
   auto site = [&](const std::string& name, const std::string& k, std::size_t D, std::size_t l) {
     return nn::NormSite<T>(params_, name, k, c_.norm_options.for_kind(k), D, l);
   };
+  auto add_bias = [&](const std::string& name, std::size_t n) {
+    return c_.bias ? params_.add(name, {n}, nn::ParamRole::bias) : nn::Param{};
+  };
   embed_ = params_.add("embed.weight", {c_.vocab, d}, nn::ParamRole::embedding);
-  pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
+  if (!c_.rope) pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
   blocks_.resize(c_.layers);
   for (std::size_t l = 0; l < c_.layers; ++l) {
     Block& b = blocks_[l];
@@ -96,19 +103,21 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     const std::string ka = kind(c_.norm_attn, l), km = kind(c_.norm_mlp, l);
     if (norm_before(p) || norm_after_sum(p)) b.attn.norm = site(a + ".norm", ka, d, l);
     b.qkv_W = params_.add(a + ".qkv.weight", {3 * d, d}, nn::ParamRole::weight);
-    b.qkv_b = params_.add(a + ".qkv.bias", {3 * d}, nn::ParamRole::bias);
+    b.qkv_b = add_bias(a + ".qkv.bias", 3 * d);
     if (c_.qk_norm) {
       b.norm_q = site(a + ".norm_q", kind(c_.norm_qk, l), hd_, l);
       b.norm_k = site(a + ".norm_k", kind(c_.norm_qk, l), hd_, l);
     }
     b.proj_W = params_.add(a + ".proj.weight", {d, d}, nn::ParamRole::weight);
-    b.proj_b = params_.add(a + ".proj.bias", {d}, nn::ParamRole::bias);
+    b.proj_b = add_bias(a + ".proj.bias", d);
     if (norm_on_output(p)) b.attn.norm_out = site(a + ".norm_out", ka, d, l);
     if (norm_before(p) || norm_after_sum(p)) b.mlp.norm = site(m + ".norm", km, d, l);
     b.fc_W = params_.add(m + ".fc.weight", {m_, d}, nn::ParamRole::weight);
-    b.fc_b = params_.add(m + ".fc.bias", {m_}, nn::ParamRole::bias);
+    if (c_.swiglu) b.gate_W = params_.add(m + ".gate.weight", {m_, d}, nn::ParamRole::weight);
+    b.fc_b = add_bias(m + ".fc.bias", m_);
+    if (c_.swiglu) b.gate_b = add_bias(m + ".gate.bias", m_);
     b.out_W = params_.add(m + ".proj.weight", {d, m_}, nn::ParamRole::weight);
-    b.out_b = params_.add(m + ".proj.bias", {d}, nn::ParamRole::bias);
+    b.out_b = add_bias(m + ".proj.bias", d);
     if (norm_on_output(p)) b.mlp.norm_out = site(m + ".norm_out", km, d, l);
     b.residual.name = "block" + std::to_string(l) + ".residual";
     b.residual.kind = "residual";
@@ -116,8 +125,8 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     b.residual.features = d;
   }
   if (final_norm(p)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
-  head_W_ = params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
-  head_b_ = params_.add("head.bias", {c_.vocab}, nn::ParamRole::bias);
+  head_W_ = c_.tie_embeddings ? embed_ : params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
+  head_b_ = add_bias("head.bias", c_.vocab);
   params_.allocate();
 }
 
@@ -127,9 +136,8 @@ void TransformerLm<T>::attention_forward(Block& blk, T* f, const T* u) {
   // qkv (N, 3d): q, k and v are its column blocks, which attention reads with row stride 3d
   blk.qkv.resize(N * 3 * d);
   T* qkv = blk.qkv.data();
-  nn::linear_forward(qkv, u, params_.value(blk.qkv_W).data(),
-                     params_.value(blk.qkv_b).data(), N, d, 3 * d);
-  nn::Strided<const T> Q{qkv, 3 * d}, K{qkv + d, 3 * d}, V{qkv + 2 * d, 3 * d};
+  nn::linear_forward(qkv, u, params_.value(blk.qkv_W).data(), bias(blk.qkv_b), N, d, 3 * d);
+  nn::Strided<T> Q{qkv, 3 * d}, K{qkv + d, 3 * d};
   if (c_.qk_norm) {  // a (N, d) copy is (N * heads, head_dim): one row per head for the norm
     blk.q.resize(n);
     blk.k.resize(n);
@@ -144,20 +152,28 @@ void TransformerLm<T>::attention_forward(Block& blk, T* f, const T* u) {
     Q = {blk.qn.data(), d};
     K = {blk.kn.data(), d};
   }
-  blk.probs.resize(B_ * c_.heads * len_ * len_);
+  if (c_.rope) {  // after the QK-norm (OLMo 2), in place: the backward reads only the rotated q, k
+    nn::rope_forward(Q, rope_, N, len_, c_.heads);
+    nn::rope_forward(K, rope_, N, len_, c_.heads);
+  }
+  const std::size_t scores = B_ * c_.heads * len_ * len_;
+  blk.probs.resize(scores);
   blk.att.resize(n);
-  nn::attention_forward<T>({blk.att.data(), d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
-                           hd_);
-  nn::linear_forward(f, blk.att.data(), params_.value(blk.proj_W).data(),
-                     params_.value(blk.proj_b).data(), N, d, d);
+  blk.probs_mask.clear();
+  if (dropping()) nn::dropout_mask(blk.probs_mask, scores, c_.dropout, *dropout_rng_);
+  nn::attention_forward<T>({blk.att.data(), d}, blk.probs.data(), {Q.data, Q.ld}, {K.data, K.ld},
+                           {qkv + 2 * d, 3 * d}, B_, len_, c_.heads, hd_,
+                           blk.probs_mask.empty() ? nullptr : blk.probs_mask.data());
+  nn::linear_forward(f, blk.att.data(), params_.value(blk.proj_W).data(), bias(blk.proj_b), N, d,
+                     d);
 }
 
 template <class T>
 void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const T* u) {
   const std::size_t N = B_ * len_, d = c_.d, n = N * d;
   T* datt = sized(scratch_.datt, n);
-  nn::linear_backward(datt, params_.grad(blk.proj_W).data(),
-                      params_.grad(blk.proj_b).data(), df, blk.att.data(),
+  nn::linear_backward(datt, params_.grad(blk.proj_W).data(), bias_grad(blk.proj_b), df,
+                      blk.att.data(),
                       params_.value(blk.proj_W).data(), N, d, d);
   // dq, dk, dv go straight into the column blocks of dqkv (N, 3d), except that with QK-norm dq
   // and dk first come out contiguous, for the norms' backward
@@ -172,7 +188,11 @@ void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const 
     dK = {sized(scratch_.dk, n), d};
   }
   nn::attention_backward<T>(dQ, dK, dV, {datt, d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
-                            hd_);
+                            hd_, blk.probs_mask.empty() ? nullptr : blk.probs_mask.data());
+  if (c_.rope) {  // the gradients before the rotation, in place
+    nn::rope_backward(dQ, rope_, N, len_, c_.heads);
+    nn::rope_backward(dK, rope_, N, len_, c_.heads);
+  }
   if (c_.qk_norm) {  // the gradients before the QK-norms, into their columns of dqkv
     T* tmp = sized(scratch_.dqk, n);
     for (auto [norm, g, x, offset] : {std::tuple{&blk.norm_q, dQ.data, blk.q.data(), 0 * d},
@@ -181,30 +201,38 @@ void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const 
       for (std::size_t i = 0; i < N; ++i) std::copy_n(tmp + i * d, d, dqkv + i * 3 * d + offset);
     }
   }
-  nn::linear_backward(du, params_.grad(blk.qkv_W).data(), params_.grad(blk.qkv_b).data(), dqkv,
-                      u, params_.value(blk.qkv_W).data(), N, d, 3 * d);
+  nn::linear_backward(du, params_.grad(blk.qkv_W).data(), bias_grad(blk.qkv_b), dqkv, u,
+                      params_.value(blk.qkv_W).data(), N, d, 3 * d);
 }
 
 template <class T>
 void TransformerLm<T>::mlp_forward(Block& blk, T* f, const T* u) {
-  const std::size_t N = B_ * len_, d = c_.d;
-  blk.hidden.resize(N * m_);
+  // swiglu: fc and gate, adjacent in the store, are one (2m, d) Linear with [fc | gate] rows
+  const std::size_t N = B_ * len_, d = c_.d, wide = c_.swiglu ? 2 * m_ : m_;
+  blk.hidden.resize(N * wide);
   blk.act.resize(N * m_);
-  nn::linear_forward(blk.hidden.data(), u, params_.value(blk.fc_W).data(),
-                     params_.value(blk.fc_b).data(), N, d, m_);
-  nn::activation_forward(blk.act.data(), blk.hidden.data(), N * m_, c_.activation);
-  nn::linear_forward(f, blk.act.data(), params_.value(blk.out_W).data(),
-                     params_.value(blk.out_b).data(), N, m_, d);
+  nn::linear_forward(blk.hidden.data(), u, params_.value(blk.fc_W).data(), bias(blk.fc_b), N, d,
+                     wide);
+  if (c_.swiglu) nn::swiglu_forward(blk.act.data(), blk.hidden.data(), N, m_);
+  else nn::activation_forward(blk.act.data(), blk.hidden.data(), N * m_, c_.activation);
+  nn::linear_forward(f, blk.act.data(), params_.value(blk.out_W).data(), bias(blk.out_b), N, m_, d);
 }
 
 template <class T>
 void TransformerLm<T>::mlp_backward(Block& blk, T* du, const T* df, const T* u) {
-  const std::size_t N = B_ * len_, d = c_.d;
+  const std::size_t N = B_ * len_, d = c_.d, wide = c_.swiglu ? 2 * m_ : m_;
   T* dact = sized(scratch_.dact, N * m_);
-  nn::linear_backward(dact, params_.grad(blk.out_W).data(), params_.grad(blk.out_b).data(),
-                      df, blk.act.data(), params_.value(blk.out_W).data(), N, m_, d);
-  nn::activation_backward(dact, dact, blk.hidden.data(), blk.act.data(), N * m_, c_.activation);
-  nn::linear_backward(du, params_.grad(blk.fc_W).data(), params_.grad(blk.fc_b).data(), dact, u, params_.value(blk.fc_W).data(), N, d, m_);
+  nn::linear_backward(dact, params_.grad(blk.out_W).data(), bias_grad(blk.out_b), df,
+                      blk.act.data(), params_.value(blk.out_W).data(), N, m_, d);
+  T* dhidden = dact;
+  if (c_.swiglu) {
+    dhidden = sized(scratch_.dhidden, N * wide);
+    nn::swiglu_backward(dhidden, dact, blk.hidden.data(), N, m_);
+  } else {
+    nn::activation_backward(dact, dact, blk.hidden.data(), blk.act.data(), N * m_, c_.activation);
+  }
+  nn::linear_backward(du, params_.grad(blk.fc_W).data(), bias_grad(blk.fc_b), dhidden, u,
+                      params_.value(blk.fc_W).data(), N, d, wide);
 }
 
 template <class T>
@@ -225,6 +253,12 @@ void TransformerLm<T>::sublayer_forward(Block& blk, Sublayer& sub, bool attentio
     sub.g.resize(n);
     sub.norm_out.forward(params_, sub.g.data(), sub.f.data(), N);
     g = sub.g.data();
+  }
+  sub.mask.clear();
+  if (dropping()) {  // on the branch, before the sum (nanoGPT's resid_dropout)
+    sub.dropped.resize(n);
+    nn::dropout_forward(sub.dropped.data(), sub.mask, g, n, c_.dropout, *dropout_rng_);
+    g = sub.dropped.data();
   }
   sub.r.resize(n);
   add_parallel(sub.r.data(), s, g, n);
@@ -247,10 +281,16 @@ void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attenti
     sub.norm.backward(params_, dr, dy, sub.r.data(), N);
     d_sum = dr;
   }
-  const T* d_f = d_sum;
+  const T* d_g = d_sum;  // the gradient reaching g, before its dropout
+  if (!sub.mask.empty()) {
+    T* dg = sized(scratch_.d_drop, n);
+    nn::dropout_backward(dg, d_sum, sub.mask, n);
+    d_g = dg;
+  }
+  const T* d_f = d_g;
   if (sub.norm_out.active()) {
     T* dg = sized(scratch_.d_f, n);
-    sub.norm_out.backward(params_, dg, d_sum, sub.f.data(), N);
+    sub.norm_out.backward(params_, dg, d_g, sub.f.data(), N);
     d_f = dg;
   }
   const T* u = norm_before(p) ? sub.u.data() : s;
@@ -279,7 +319,7 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
   x0_.resize(N * d);
   nn::embedding_forward(x0_.data(), tokens_.data(), params_.value(embed_).data(), N, V, d);
   const T* pos = params_.value(pos_).data();
-  parallel_for(N, kElementGrain / d + 1, [&](std::size_t first, std::size_t last) {
+  if (!c_.rope) parallel_for(N, kElementGrain / d + 1, [&](std::size_t first, std::size_t last) {
     for (std::size_t i = first; i < last; ++i) {
       add(x0_.data() + i * d, x0_.data() + i * d, pos + (i % len) * d, d);
     }
@@ -300,9 +340,9 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
   }
   logits_.resize(N * V);
   probs_.resize(N * V);
-  nn::linear_forward(logits_.data(), s, params_.value(head_W_).data(),
-                     params_.value(head_b_).data(), N, d, V);
-  return nn::cross_entropy_forward(probs_.data(), logits_.data(), targets_.data(), N, V);
+  nn::linear_forward(logits_.data(), s, params_.value(head_W_).data(), bias(head_b_), N, d, V);
+  return nn::lm_loss_forward(probs_.data(), log_z_, logits_.data(), targets_.data(), N, V,
+                             {c_.z_loss, c_.logit_softcap});
 }
 
 template <class T>
@@ -313,9 +353,11 @@ void TransformerLm<T>::backward() {
   std::vector<T>& tmp = scratch_.ds_next;
   ds.resize(N * d);
   tmp.resize(N * d);
-  nn::cross_entropy_backward(dlogits, probs_.data(), targets_.data(), N, V);
+  nn::lm_loss_backward(dlogits, probs_.data(), log_z_, logits_.data(), targets_.data(), N, V,
+                       {c_.z_loss, c_.logit_softcap});
   const T* last = blocks_.back().mlp.out().data();
-  nn::linear_backward(ds.data(), params_.grad(head_W_).data(), params_.grad(head_b_).data(),
+  // tied: head_W_ is embed_, whose gradient the embedding's scatter adds to below
+  nn::linear_backward(ds.data(), params_.grad(head_W_).data(), bias_grad(head_b_),
                       dlogits, norm_final_.active() ? xf_.data() : last,
                       params_.value(head_W_).data(), N, d, V);
   if (norm_final_.active()) {
@@ -330,6 +372,7 @@ void TransformerLm<T>::backward() {
     sublayer_backward(blk, blk.attn, true, s, tmp.data(), ds.data());
   }
   nn::embedding_backward(params_.grad(embed_).data(), ds.data(), tokens_.data(), N, d);
+  if (c_.rope) return;  // no learned positions
   T* dpos = params_.grad(pos_).data();
   // each position's row sums its sequences in order, whichever thread has it
   parallel_for(len_, kElementGrain / (B_ * d) + 1, [&](std::size_t first, std::size_t last) {
@@ -399,7 +442,7 @@ std::unique_ptr<Model<T>> build_transformer(const io::Config& c, const TaskInfo&
   t.norm_options = options;
   t.placement = parse_placement(c.string("model.placement"));
   t.qk_norm = c.boolean("model.qk_norm");
-  t.activation = nn::parse_activation(c.string("model.activation"));
+  read_modern_keys(c, t);  // model.activation among them
   return std::make_unique<TransformerLm<T>>(t);
 }
 
