@@ -125,7 +125,8 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     b.residual.features = d;
   }
   if (final_norm(p)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
-  head_W_ = c_.tie_embeddings ? embed_ : params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
+  head_W_ = c_.tie_embeddings ? embed_
+                              : params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
   head_b_ = add_bias("head.bias", c_.vocab);
   params_.allocate();
 }

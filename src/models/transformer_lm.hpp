@@ -1,7 +1,7 @@
 // Decoder-only Transformer language model with the normalizer's placement as an option.
 //
-//   x = E[token] + P[position]      (B*len, d), learned positions; with position = rope x = E[token]
-//                                   and q, k rotated per head instead (nn/rope.hpp)
+//   x = E[token] + P[position]      (B*len, d), learned positions; with position = rope,
+//                                   x = E[token] and q, k rotated per head instead (nn/rope.hpp)
 //   each block: two sublayers, attention A then MLP M, each wrapped as its placement says:
 //     pre       s' = s + F(N(s))                  (GPT-2, Llama; a final norm before the head)
 //     post      s' = N(s + F(s))                  (the original Transformer; no final norm)

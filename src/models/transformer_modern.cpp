@@ -12,7 +12,9 @@ namespace {
 
 double non_negative(const io::Config& c, const char* key, const char* what) {
   const double v = c.number(key);
-  if (!(v >= 0) || !std::isfinite(v)) fail(key, " must be a finite number >= 0 (", what, "), got ", v);
+  if (!(v >= 0) || !std::isfinite(v)) {
+    fail(key, " must be a finite number >= 0 (", what, "), got ", v);
+  }
   return v;
 }
 
@@ -26,7 +28,8 @@ void read_modern_keys(const io::Config& c, TransformerConfig& t) {
   t.rope = position == "rope";
   t.rope_base = c.number("model.rope_base");
   if (!(t.rope_base > 1) || !std::isfinite(t.rope_base)) {
-    fail("model.rope_base must be a finite number > 1 (10000 in RoPE and LLaMA), got ", t.rope_base);
+    fail("model.rope_base must be a finite number > 1 (10000 in RoPE and LLaMA), got ",
+         t.rope_base);
   }
   if (t.rope && (t.d / t.heads) % 2 != 0) {
     fail("model.position = \"rope\" turns pairs of features: the head dimension model.width / "
@@ -35,13 +38,16 @@ void read_modern_keys(const io::Config& c, TransformerConfig& t) {
   const std::string activation = c.string("model.activation");
   t.swiglu = activation == "swiglu";
   if (!t.swiglu) {
-    if (activation != "relu" && activation != "gelu" && activation != "tanh" && activation != "sigmoid") {
+    if (activation != "relu" && activation != "gelu" && activation != "tanh" &&
+        activation != "sigmoid") {
       fail("model.activation: '", activation, "' is not one of relu, gelu, tanh, sigmoid, swiglu");
     }
     t.activation = nn::parse_activation(activation);
   }
   const std::int64_t hidden = c.integer("model.mlp_hidden");
-  if (hidden < 0) fail("model.mlp_hidden must be 0 (from model.mlp_ratio) or a width, got ", hidden);
+  if (hidden < 0) {
+    fail("model.mlp_hidden must be 0 (from model.mlp_ratio) or a width, got ", hidden);
+  }
   t.mlp_hidden = std::size_t(hidden);
   t.bias = c.boolean("model.bias");
   t.tie_embeddings = c.boolean("model.tie_embeddings");

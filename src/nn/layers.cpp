@@ -341,7 +341,9 @@ double lm_loss_forward(T* probs, std::vector<double>& log_z, T* logits, const st
 double z_loss_value(const std::vector<double>& log_z, const std::int32_t* targets, std::size_t B) {
   const std::size_t n = scored_targets(targets, B);
   double sum = 0;
-  for (std::size_t i = 0; i < log_z.size(); ++i) sum += targets[i] != kIgnore ? log_z[i] * log_z[i] : 0;
+  for (std::size_t i = 0; i < log_z.size(); ++i) {
+    if (targets[i] != kIgnore) sum += log_z[i] * log_z[i];
+  }
   return n ? sum / double(n) : 0.0;
 }
 

@@ -1,7 +1,7 @@
 // Rotary position embedding (RoPE; Su et al., "RoFormer", 2021) in the half-split convention of
-// GPT-NeoX and Hugging Face's LLaMA (`rotate_half`), not the interleaved pairs of Meta's LLaMA code:
-// within each head of hd features, feature j and feature j + hd/2 (j < hd/2) form one pair, turned
-// by the angle t * theta_j, t the token's position in its sequence:
+// GPT-NeoX and Hugging Face's LLaMA (`rotate_half`), not the interleaved pairs of Meta's LLaMA
+// code: within each head of hd features, feature j and feature j + hd/2 (j < hd/2) form one
+// pair, turned by the angle t * theta_j, t the token's position in its sequence:
 //   theta_j = base^(-2j / hd)
 //   y_j        = x_j cos - x_{j+hd/2} sin
 //   y_{j+hd/2} = x_{j+hd/2} cos + x_j sin
