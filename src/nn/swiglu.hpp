@@ -3,8 +3,8 @@
 // h and g the two halves of one fused (N, 2m) product [h | g] (h = W1 u + b1 the "fc" or up
 // projection, g = Wg u + bg the "gate": Hugging Face LLaMA's up_proj and gate_proj).
 //   dh = dy silu(g);   dg = dy h silu'(g),   silu'(g) = s (1 + g (1 - s)), s = sigmoid(g).
-// Per element in double, rounded to T once; rows split across the run's threads (the bits do not
-// depend on the count).
+// In T, the sigmoid from the kernels in float (vectorized, 1-2 ulp) and std::exp in double; rows
+// split across the run's threads (the bits do not depend on the count).
 #pragma once
 
 #include <cstddef>
