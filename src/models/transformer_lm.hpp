@@ -21,7 +21,9 @@
 // The normalizer kind per site: `norms` gives one kind or one per block; the role overrides
 // (norm_attn, norm_mlp, norm_qk, norm_final) replace it for every site of that role.
 // Parameters: embed.weight, pos.weight, block{l}.attn.{norm,norm_out,qkv,norm_q,norm_k,proj},
-// block{l}.mlp.{norm,norm_out,fc,gate,proj}, norm_final, head (weights (out, in) as torch.nn.Linear).
+// block{l}.mlp.{norm,norm_out,fc,gate,proj}, norm_final, head (weights (out, in) as
+// torch.nn.Linear); no pos.weight with rope, gate only with swiglu, no head.weight when tied, no
+// Linear .bias with bias = false.
 #pragma once
 
 #include <string>

@@ -31,7 +31,7 @@ void read_modern_keys(const io::Config& c, TransformerConfig& t) {
     fail("model.rope_base must be a finite number > 1 (10000 in RoPE and LLaMA), got ",
          t.rope_base);
   }
-  if (t.rope && (t.d / t.heads) % 2 != 0) {
+  if (t.rope && t.d % t.heads == 0 && (t.d / t.heads) % 2 != 0) {  // else the builder says why
     fail("model.position = \"rope\" turns pairs of features: the head dimension model.width / "
          "model.heads = ", t.d, " / ", t.heads, " must be even");
   }
