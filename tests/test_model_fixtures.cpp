@@ -1,4 +1,5 @@
 // Whole models against PyTorch: the MLP, GRU LM and Transformer LM of tests/gen_model_fixtures.py
+// and the modern Transformer blocks of tests/gen_model_fixtures_modern.py
 // (written in torch the way a reader would: nn.Linear, nn.Embedding, nn.GRU, F.gelu, a causal
 // softmax, F.cross_entropy(ignore_index=-1); the GRU's gates and candidate normalized jointly or
 // apart, by torch.cat of the two groups), from the same stored parameters and batch: logits,
@@ -158,6 +159,13 @@ io::Config fixture_config(const Fixture& fx) {
     for (const char* flag : {"layernorm_scaling", "v_norm", "embed_norm"}) optional_to(flag, true);
     for (const char* key : {"qkv_norm_over", "norm_v", "norm_embed"}) optional_to(key, false);
     c.set("model.qk_norm=" + std::string(parse_bool(fx.attr("qk_norm"), "qk_norm") ? "true" : "false"));
+    // the modern block's keys (tests/gen_model_fixtures_modern.py), absent from the older files;
+    // every one but position is a TOML number or boolean as written
+    if (fx.f.has_attribute("/", "position")) attr_to("position", "model.position");
+    for (const char* key : {"rope_base", "mlp_hidden", "bias", "tie_embeddings", "z_loss",
+                            "logit_softcap"}) {
+      if (fx.f.has_attribute("/", key)) c.set(std::string("model.") + key + "=" + fx.attr(key));
+    }
   }
   return c;
 }

@@ -9,7 +9,8 @@
 //                                                 with alpha = (2M)^(1/4) for M blocks, and the
 //                                                 init of the MLP's weights and the attention's
 //                                                 value and output projections times
-//                                                 beta = (8M)^(-1/4) (the decoder-only row)
+//                                                 beta = (8M)^(-1/4) (the decoder-only row;
+//                                                 SwiGLU: fc and proj, not the gate)
 //   none       s' = s + F(s)
 // A list gives Mix-LN (Li et al. 2024): e.g. post in the first blocks, pre after them.
 #pragma once

@@ -27,8 +27,14 @@ using detail::sized;
 // DeepNorm (Wang et al. 2022, arXiv 2203.00555), decoder-only: alpha = (2M)^(1/4) on the residual
 // of every deepnorm block, and the init of its MLP weights (fc, proj), the value rows of qkv and
 // the attention's output projection times beta = (8M)^(-1/4), M the number of blocks.
-// GPT-2's scaled init (model.scaled_init): the residual output projections (attn.proj, mlp.proj)
-// drawn with std / sqrt(2 layers) (Radford et al. 2019; nanoGPT's c_proj init).
+// With SwiGLU, W2 (silu(Wg u) * (W1 u)), beta scales W1 (fc, the linear "up" branch) and W2
+// (proj), not the gate Wg: the MLP's output at init (biases start at 0) is then exactly beta^2
+// times the unscaled one, as DeepNet's FFN W2 ReLU(W1 u) with both scaled, while
+// silu(beta Wg u) is not proportional to beta. (TorchScale's GLU also scales two of the three,
+// by the names fc1 and fc2, but there fc1 is the activated branch; the paper has no gated FFN.)
+// GPT-2's scaled init (model.scaled_init): the residual output projections (attn.proj, mlp.proj,
+// SwiGLU's down projection included) drawn with std / sqrt(2 layers) (Radford et al. 2019;
+// nanoGPT's c_proj init).
 template <class T>
 void TransformerLm<T>::apply_depth_schemes() {
   const std::size_t L = c_.layers, d = c_.d;
@@ -43,7 +49,7 @@ void TransformerLm<T>::apply_depth_schemes() {
       b.attn.skip_scale = b.mlp.skip_scale = T(deepnorm_alpha(L));
       const double beta = deepnorm_beta(L);
       params_.scale_init(b.qkv_W, beta, 2 * d * d, d * d);  // the value rows [2d, 3d) of (3d, d)
-      for (nn::Param w : {b.proj_W, b.fc_W, b.out_W}) params_.scale_init(w, beta);
+      for (nn::Param w : {b.proj_W, b.fc_W, b.out_W}) params_.scale_init(w, beta);  // not gate_W
     }
     if (c_.scaled_init) {
       for (nn::Param w : {b.proj_W, b.out_W}) params_.scale_init(w, 1 / std::sqrt(2.0 * double(L)));
@@ -75,6 +81,12 @@ void TransformerLm<T>::sublayer_forward(Block& blk, Sublayer& sub, bool attentio
     sub.norm_out.forward(params_, sub.g.data(), sub.f.data(), N);
     g = sub.g.data();
   }
+  sub.mask.clear();
+  if (dropping()) {  // on the branch, before the sum (nanoGPT's resid_dropout), every placement
+    sub.dropped.resize(n);
+    nn::dropout_forward(sub.dropped.data(), sub.mask, g, n, c_.dropout, *dropout_rng_);
+    g = sub.dropped.data();
+  }
   sub.r.resize(n);
   if (sub.skip_scale != T(1)) axpy_parallel(sub.r.data(), sub.skip_scale, s, g, n);
   else add_parallel(sub.r.data(), s, g, n);
@@ -91,16 +103,22 @@ void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attenti
                                          const T* dy, T* ds) {
   const std::size_t N = B_ * len_, n = N * c_.d;
   const Placement p = blk.placement;
-  const T* d_sum = dy;  // the gradient reaching r = s + g
+  const T* d_sum = dy;  // the gradient reaching r = skip_scale s + g (g after its dropout)
   if (norm_after_sum(p)) {
     T* dr = sized(scratch_.d_sum, n);
     sub.norm.backward(params_, dr, dy, sub.r.data(), N);
     d_sum = dr;
   }
-  const T* d_f = d_sum;
+  const T* d_g = d_sum;  // the gradient reaching g, before its dropout
+  if (!sub.mask.empty()) {
+    T* dg = sized(scratch_.d_drop, n);
+    nn::dropout_backward(dg, d_sum, sub.mask, n);
+    d_g = dg;
+  }
+  const T* d_f = d_g;
   if (sub.norm_out.active()) {
     T* dg = sized(scratch_.d_f, n);
-    sub.norm_out.backward(params_, dg, d_sum, sub.f.data(), N);
+    sub.norm_out.backward(params_, dg, d_g, sub.f.data(), N);
     d_f = dg;
   }
   const T* u = norm_before(p) ? sub.u.data() : s;
@@ -155,8 +173,8 @@ void read_block_keys(const io::Config& c, TransformerConfig& t) {
 // QK-norm and V-norm: a (N, d) copy of q, k or v is (qkv_norm_rows(), features) for its norm:
 // (N * heads, head_dim) per head, (N, d) over all heads.
 template <class T>
-void TransformerLm<T>::qkv_norm_forward(Block& blk, nn::Strided<const T>& Q,
-                                        nn::Strided<const T>& K, nn::Strided<const T>& V) {
+void TransformerLm<T>::qkv_norm_forward(Block& blk, nn::Strided<T>& Q, nn::Strided<T>& K,
+                                        nn::Strided<T>& V) {
   const std::size_t N = B_ * len_, d = c_.d;
   for (auto [norm, x, y, view, first] :
        {std::tuple{&blk.norm_q, &blk.q, &blk.qn, &Q, 0 * d},
@@ -257,8 +275,8 @@ std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const {
   template void TransformerLm<T>::apply_depth_schemes();                                      \
   template nn::NormSite<T> TransformerLm<T>::make_site(const std::string&, const std::string&,  \
                                                        std::size_t, std::size_t);              \
-  template void TransformerLm<T>::qkv_norm_forward(Block&, nn::Strided<const T>&,             \
-                                                   nn::Strided<const T>&, nn::Strided<const T>&); \
+  template void TransformerLm<T>::qkv_norm_forward(Block&, nn::Strided<T>&, nn::Strided<T>&,  \
+                                                   nn::Strided<T>&);                          \
   template void TransformerLm<T>::qkv_norm_inputs(Block&, nn::Strided<const T>&,              \
                                                   nn::Strided<const T>&, nn::Strided<const T>&,  \
                                                   nn::Strided<T>&, nn::Strided<T>&,              \
