@@ -1,5 +1,6 @@
 // Whole models against PyTorch: the MLP, GRU LM and Transformer LM of tests/gen_model_fixtures.py
-// and the modern Transformer blocks of tests/gen_model_fixtures_modern.py
+// and the Transformer blocks of tests/gen_model_fixtures_block.py, gen_model_fixtures_modern.py and
+// gen_model_fixtures_merged.py (both together)
 // (written in torch the way a reader would: nn.Linear, nn.Embedding, nn.GRU, F.gelu, a causal
 // softmax, F.cross_entropy(ignore_index=-1); the GRU's gates and candidate normalized jointly or
 // apart, by torch.cat of the two groups), from the same stored parameters and batch: logits,
@@ -156,7 +157,10 @@ io::Config fixture_config(const Fixture& fx) {
       if (boolean) c.set(key + "=" + (parse_bool(fx.attr(attribute), attribute) ? "true" : "false"));
       else set(key, fx.attr(attribute));
     };
-    for (const char* flag : {"layernorm_scaling", "v_norm", "embed_norm"}) optional_to(flag, true);
+    // (and tests/gen_model_fixtures_merged.py's: scaled_init, an init-only key, with the rest)
+    for (const char* flag : {"layernorm_scaling", "v_norm", "embed_norm", "scaled_init"}) {
+      optional_to(flag, true);
+    }
     for (const char* key : {"qkv_norm_over", "norm_v", "norm_embed"}) optional_to(key, false);
     c.set("model.qk_norm=" + std::string(parse_bool(fx.attr("qk_norm"), "qk_norm") ? "true" : "false"));
     // the modern block's keys (tests/gen_model_fixtures_modern.py), absent from the older files;
@@ -255,8 +259,8 @@ void load_params(Model<T>& m, const Fixture& fx) {
 template <class T>
 void check_fixture(const Fixture& fx, const Tolerances& tol) {
   const char* precision = sizeof(T) == 8 ? "double" : "float";
-  INFO("fixture " << fx.f.path() << " in " << precision
-                  << " (regenerate with /usr/bin/python3 tests/gen_model_fixtures.py)");
+  INFO("fixture " << fx.f.path() << " in " << precision << " (regenerate with /usr/bin/python3 "
+                  << fx.attr("generator") << ")");
   Model<T> m = build<T>(fx);
   load_params(m, fx);
   nn::ParamStore<T>& store = m.params();
