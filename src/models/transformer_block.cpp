@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "io/config.hpp"
 #include "models/transformer_kernels.hpp"
 
@@ -50,8 +51,10 @@ void TransformerLm<T>::apply_depth_schemes() {
     }
   }
   if (c_.layernorm_scaling && !any_pre_norm) {
+    std::vector<std::string> names;
+    for (const Block& b : blocks_) names.push_back(to_string(b.placement));
     fail("model.layernorm_scaling scales the normalizer before F (placement pre or sandwich); no "
-         "block has one (model.placement: ", to_string(blocks_[0].placement), ", ...)");
+         "block has one (the blocks' placements: ", join(names, ", "), ")");
   }
 }
 
