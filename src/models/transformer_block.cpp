@@ -27,7 +27,10 @@ using detail::sized;
 // not scaled. Here the sites before F: pre, and sandwich's first norm.
 // DeepNorm (Wang et al. 2022, arXiv 2203.00555), decoder-only: alpha = (2M)^(1/4) on the residual
 // of every deepnorm block, and the init of its MLP weights (fc, proj), the value rows of qkv and
-// the attention's output projection times beta = (8M)^(-1/4), M the number of blocks.
+// the attention's output projection times beta = (8M)^(-1/4), M the number of blocks. The
+// constants and weights are those of the authors' library for a decoder without encoder
+// (torchscale: alpha = (2 decoder_layers)^(1/4); fc1, fc2, out_proj, v_proj divided by
+// (8 decoder_layers)^(1/4)); the paper's text was not at hand to read.
 // GPT-2's scaled init (model.scaled_init): the residual output projections (attn.proj, mlp.proj)
 // drawn with std / sqrt(2 layers) (Radford et al. 2019; nanoGPT's c_proj init).
 template <class T>
