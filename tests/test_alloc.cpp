@@ -132,13 +132,16 @@ TEST_CASE("a training step in the steady state allocates nothing", "[alloc]") {
     tools::Trainee t = sequence_trainee(std::make_shared<models::GruLm<float>>(c), 3, 5, rng);
     CHECK(steady_allocations(t) == 0);
   }
-  SECTION("the Transformer in every placement, with QK-norm, identity sites") {
+  SECTION("the Transformer in every placement, with QK-, V- and embed norms, identity sites") {
     for (auto p : {models::Placement::pre, models::Placement::post, models::Placement::sandwich,
-                   models::Placement::reordered, models::Placement::none}) {
+                   models::Placement::reordered, models::Placement::deepnorm,
+                   models::Placement::none}) {
       models::TransformerConfig c;
       c.vocab = 11, c.d = 8, c.layers = 2, c.heads = 2, c.context = 6, c.norms = {"none"};
       c.placements = {p};
       c.qk_norm = true;
+      c.v_norm = c.embed_norm = true;  // issue 19's sites, across all heads where p is pre
+      c.qkv_norm_over_all = c.layernorm_scaling = p == models::Placement::pre;
       Rng rng(5);
       tools::Trainee t = sequence_trainee(std::make_shared<models::TransformerLm<float>>(c), 3, 6, rng);
       INFO(models::to_string(p));

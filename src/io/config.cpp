@@ -174,7 +174,8 @@ void assign(toml::table& root, const std::string& key, const toml::node& value,
       table->insert_or_assign(leaf, std::move(given));
     } else {
       bad_type(accepts_list(key)    ? "a string or a non-empty list of strings"
-               : accepts_table(key) ? "a string or a table of strings, one per normalizer kind or site role"
+               : accepts_table(key)
+                   ? "a string or a table of strings, one per normalizer kind or site role"
                                     : "a string");
     }
   }

@@ -95,8 +95,7 @@ Config run_config(const h5::File& f, const std::string& path, std::ostream& note
   Config c = Config::parse(f.read_string_attribute("/", attr::kConfigToml), path);
   const long long version = f.read_integer_attribute("/", attr::kFormatVersion);
   // format 4 renamed placement `peri` (issue 19); a list of placements came after it
-  if (version <= 3 && !c.is_table("model.placement") && c.strings("model.placement").size() == 1 &&
-      c.string("model.placement") == "peri") {
+  if (version <= 3 && c.strings("model.placement") == std::vector<std::string>{"peri"}) {
     c.set("model.placement=reordered");
     notes << "note: " << path << ": run file format " << version
           << " says model.placement = \"peri\", which format 4 calls \"reordered\" (x + N(F(x)), "

@@ -32,7 +32,8 @@ Placement parse_placement(const std::string& name) {
     fail("model.placement: 'peri' was renamed: x + N(F(x)) is OLMo 2's reordered norm, now "
          "'reordered'; Peri-LN (Kim et al. 2025), x + N2(F(N1(x))), is 'sandwich'");
   }
-  fail("model.placement: '", name, "' is not one of ", join(names, ", "), did_you_mean(name, names));
+  fail("model.placement: '", name, "' is not one of ", join(names, ", "),
+       did_you_mean(name, names));
 }
 
 std::vector<Placement> parse_placements(const std::vector<std::string>& names, std::size_t layers) {

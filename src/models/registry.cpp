@@ -59,7 +59,8 @@ SiteOptions site_options(const io::Config& c) {
       std::vector<std::string> both = kinds;
       both.insert(both.end(), roles.begin(), roles.end());
       fail(key, ": '", name, "' is neither a normalizer kind nor a Transformer site role",
-           did_you_mean(name, both), "; kinds: ", join(kinds, ", "), "; roles: ", join(roles, ", "));
+           did_you_mean(name, both), "; kinds: ", join(kinds, ", "),
+           "; roles: ", join(roles, ", "));
     }
     norm::NormOptions parsed;
     try {
@@ -83,9 +84,8 @@ void check_kinds_used(const SiteOptions& options, const Model<T>& model) {
   for (const nn::NormSite<T>* site : model.norm_sites()) {
     if (std::find(used.begin(), used.end(), site->kind()) == used.end()) used.push_back(site->kind());
     const std::string role(site_role(site->probe().name));
-    if (!role.empty() && std::find(used_roles.begin(), used_roles.end(), role) == used_roles.end()) {
-      used_roles.push_back(role);
-    }
+    const bool new_role = std::find(used_roles.begin(), used_roles.end(), role) == used_roles.end();
+    if (!role.empty() && new_role) used_roles.push_back(role);
   }
   for (const auto& [role, given] : options.by_role) {
     if (std::find(used_roles.begin(), used_roles.end(), role) != used_roles.end()) continue;

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "io/config.hpp"
 #include "models/transformer_kernels.hpp"
 
@@ -26,7 +27,10 @@ using detail::sized;
 // not scaled. Here the sites before F: pre, and sandwich's first norm.
 // DeepNorm (Wang et al. 2022, arXiv 2203.00555), decoder-only: alpha = (2M)^(1/4) on the residual
 // of every deepnorm block, and the init of its MLP weights (fc, proj), the value rows of qkv and
-// the attention's output projection times beta = (8M)^(-1/4), M the number of blocks.
+// the attention's output projection times beta = (8M)^(-1/4), M the number of blocks. The
+// constants and weights are those of the authors' library for a decoder without encoder
+// (torchscale: alpha = (2 decoder_layers)^(1/4); fc1, fc2, out_proj, v_proj divided by
+// (8 decoder_layers)^(1/4)); the paper's text was not at hand to read.
 // With SwiGLU, W2 (silu(Wg u) * (W1 u)), beta scales W1 (fc, the linear "up" branch) and W2
 // (proj), not the gate Wg: the MLP's output at init (biases start at 0) is then exactly beta^2
 // times the unscaled one, as DeepNet's FFN W2 ReLU(W1 u) with both scaled, while
@@ -56,8 +60,10 @@ void TransformerLm<T>::apply_depth_schemes() {
     }
   }
   if (c_.layernorm_scaling && !any_pre_norm) {
+    std::vector<std::string> names;
+    for (const Block& b : blocks_) names.push_back(to_string(b.placement));
     fail("model.layernorm_scaling scales the normalizer before F (placement pre or sandwich); no "
-         "block has one (model.placement: ", to_string(blocks_[0].placement), ", ...)");
+         "block has one (the blocks' placements: ", join(names, ", "), ")");
   }
 }
 

@@ -1,5 +1,5 @@
-// Element-wise helpers of the Transformer's step (models/transformer_lm.cpp, transformer_block.cpp):
-// the residual sums, scalings and gathers between the layers' kernels.
+// Element-wise helpers of the Transformer's step (models/transformer_lm.cpp and
+// transformer_block.cpp): the residual sums, scalings and gathers between the layers' kernels.
 #pragma once
 
 #include <algorithm>

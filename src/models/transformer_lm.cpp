@@ -56,7 +56,8 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
   blocks_.resize(c_.layers);
   for (std::size_t l = 0; l < c_.layers; ++l) {
     Block& b = blocks_[l];
-    const Placement p = b.placement = c_.placements.size() == 1 ? c_.placements[0] : c_.placements[l];
+    b.placement = c_.placements.size() == 1 ? c_.placements[0] : c_.placements[l];
+    const Placement p = b.placement;
     const std::string a = "block" + std::to_string(l) + ".attn", m = "block" + std::to_string(l) + ".mlp";
     const std::string ka = kind(c_.norm_attn, l), km = kind(c_.norm_mlp, l);
     if (norm_before(p) || norm_after_sum(p)) b.attn.norm = site(a + ".norm", ka, d, l);
@@ -85,7 +86,9 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     b.residual.features = d;
   }
   apply_depth_schemes();
-  if (final_norm(blocks_.back().placement)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
+  if (final_norm(blocks_.back().placement)) {
+    norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
+  }
   head_W_ = c_.tie_embeddings ? embed_
                               : params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
   head_b_ = add_bias("head.bias", c_.vocab);
