@@ -131,7 +131,8 @@ class MergedTransformerLm(nn.Module):
         d, V, L = c["d"], c["vocab"], c["layers"]
         self.c, self.L = c, L
         self.embed = nn.Embedding(V, d, dtype=DTYPE)
-        self.pos = nn.Embedding(c["context"], d, dtype=DTYPE) if c["position"] == "learned" else None
+        learned = c["position"] == "learned"
+        self.pos = nn.Embedding(c["context"], d, dtype=DTYPE) if learned else None
         kind_embed = c["norm_embed"] or gm.kind_for(c["norms"], 0)
         self.norm_embed = gm.Norm(kind_embed, c["norm_options"], d) if c["embed_norm"] else None
         for l in range(L):
