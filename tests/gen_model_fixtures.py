@@ -51,7 +51,7 @@ Datasets:
 
 Parameters and MLP inputs are drawn in float32 and widened, so the float test
 casts them losslessly.  Each case draws from its own numpy Generator seeded
-with crc32(case name).
+with crc32(case name) (or the old name of a renamed case, SEED_NAMES).
 
 Self-checks run after writing (and fail loudly): the explicit GRU cell loop
 equals torch.nn.GRU; the explicit causal attention equals
@@ -114,7 +114,7 @@ CASES = {
     "tf_post_layernorm": ("transformer", dict(norms=["layernorm"], placement="post")),
     "tf_sandwich_rmsnorm_qknorm": ("transformer", dict(norms=["rmsnorm"], placement="sandwich",
                                                        qk_norm=True)),
-    "tf_peri_layernorm": ("transformer", dict(norms=["layernorm"], placement="peri")),
+    "tf_reordered_layernorm": ("transformer", dict(norms=["layernorm"], placement="reordered")),
     "tf_none": ("transformer", dict(norms=["none"], placement="none")),
     "tf_pre_hybrid_final_scalenorm": ("transformer", dict(norms=["layernorm", "rmsnorm"],
                                                           placement="pre",
@@ -124,6 +124,11 @@ CASES = {
                                                    qk_norm=True, norm_qk="l2norm",
                                                    norm_final="centernorm")),
 }
+
+# Cases renamed after their files were written: each draws from its old name's seed, so its values
+# stay those of the old file. Placement `peri` became `reordered` in issue 19 (x + N(F(x)) is OLMo
+# 2's reordered norm; Peri-LN is `sandwich`).
+SEED_NAMES = {"tf_reordered_layernorm": "tf_peri_layernorm"}
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
@@ -324,7 +329,8 @@ class GruLm(nn.Module):
 
 PLACEMENT_SITES = {  # placement -> (norm before F or after the sum, norm_out, final norm)
     "pre": (True, False, True), "post": (True, False, False),
-    "sandwich": (True, True, True), "peri": (False, True, True), "none": (False, False, False),
+    "sandwich": (True, True, True), "reordered": (False, True, True),
+    "none": (False, False, False),
 }
 
 
@@ -387,7 +393,7 @@ class Block(nn.Module):
             return f.norm(s + f(s))
         if p == "sandwich":
             return s + f.norm_out(f(f.norm(s)))
-        if p == "peri":
+        if p == "reordered":
             return s + f.norm_out(f(s))
         return s + f(s)
 
@@ -502,7 +508,7 @@ def build(model_kind, c, params, **kwargs):
 def run_case(name):
     model_kind, overrides = CASES[name]
     c = full_config(model_kind, overrides)
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    rng = np.random.default_rng(zlib.crc32(SEED_NAMES.get(name, name).encode()))
     model = MODELS[model_kind](c)
     params = draw_params(model, rng)
     batch = draw_batch(model_kind, c, rng)
@@ -634,19 +640,21 @@ def main():
     parser.add_argument("--normlab", default=str(nf.default_normlab()),
                         help="the normlab binary whose `norms --json` gives the normalizers' "
                              "default options (default: build/normlab)")
+    parser.add_argument("--case", action="append", choices=sorted(CASES), metavar="NAME",
+                        help="write only this case (repeatable; default: every case)")
     args = parser.parse_args()
     nf.load_registry(args.normlab)  # the normalizer references read their defaults from it
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # a fixed summation order
     total = 0
-    for name in CASES:
+    for name in args.case or CASES:
         path = write_case(out_dir, name)
         verify_file(path, name)
         size = path.stat().st_size
         total += size
         print(f"{path}: {size} bytes")
-    print(f"total: {total} bytes in {len(CASES)} files")
+    print(f"total: {total} bytes in {len(args.case or CASES)} files")
     print(f"cell loop vs torch.nn.GRU: max abs difference {check_gru_loop_is_nn_gru():.1e}")
     print(f"causal attention vs torch.nn.MultiheadAttention: max abs difference "
           f"{check_attention_is_multihead_attention():.1e}")

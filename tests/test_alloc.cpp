@@ -132,15 +132,35 @@ TEST_CASE("a training step in the steady state allocates nothing", "[alloc]") {
     tools::Trainee t = sequence_trainee(std::make_shared<models::GruLm<float>>(c), 3, 5, rng);
     CHECK(steady_allocations(t) == 0);
   }
-  SECTION("the Transformer in every placement, with QK-norm, identity sites") {
+  SECTION("the Transformer in every placement, with QK-, V- and embed norms, identity sites") {
     for (auto p : {models::Placement::pre, models::Placement::post, models::Placement::sandwich,
-                   models::Placement::peri, models::Placement::none}) {
+                   models::Placement::reordered, models::Placement::deepnorm,
+                   models::Placement::none}) {
       models::TransformerConfig c;
       c.vocab = 11, c.d = 8, c.layers = 2, c.heads = 2, c.context = 6, c.norms = {"none"};
-      c.placement = p;
+      c.placements = {p};
       c.qk_norm = true;
+      c.v_norm = c.embed_norm = true;  // issue 19's sites, across all heads where p is pre
+      c.qkv_norm_over_all = c.layernorm_scaling = p == models::Placement::pre;
       Rng rng(5);
       tools::Trainee t = sequence_trainee(std::make_shared<models::TransformerLm<float>>(c), 3, 6, rng);
+      INFO(models::to_string(p));
+      CHECK(steady_allocations(t) == 0);
+    }
+  }
+  SECTION("the Transformer with the modern block and dropout, QKV-norm across heads") {
+    for (auto p : {models::Placement::sandwich, models::Placement::deepnorm}) {
+      models::TransformerConfig c;
+      c.vocab = 11, c.d = 8, c.layers = 2, c.heads = 2, c.context = 6, c.norms = {"none"};
+      c.placements = {p};
+      c.qk_norm = c.v_norm = c.embed_norm = c.qkv_norm_over_all = true;
+      c.rope = c.swiglu = c.tie_embeddings = true;
+      c.bias = false;
+      c.dropout = 0.2, c.z_loss = 1e-3, c.logit_softcap = 5;
+      auto model = std::make_shared<models::TransformerLm<float>>(c);
+      Rng rng(6), drop(7);
+      model->set_training(true, &drop);  // every forward below draws its masks from `drop`
+      tools::Trainee t = sequence_trainee(model, 3, 6, rng);
       INFO(models::to_string(p));
       CHECK(steady_allocations(t) == 0);
     }

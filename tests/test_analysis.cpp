@@ -267,3 +267,63 @@ TEST_CASE("correlate: per run, per normalizer, pooled; rounding counts as zero",
   CHECK(a.sites[4] == 6);
   CHECK(c[1].sites[4] == 0);  // no lambda anywhere
 }
+
+// Run format 4 renamed the placement `peri` to `reordered` (issue 19). A format 3 file whose config
+// says `peri` is read as `reordered`, with a note, and analyzed as the same model; a config that
+// says `peri` builds no model, and the error names both new names.
+TEST_CASE("analysis: a format 3 run file with placement peri loads as reordered, with a note",
+          "[analysis]") {
+  test::TempDir dir;
+  std::string reordered = kTransformer;
+  reordered.insert(reordered.find("qk_norm"), "placement = \"reordered\"\n");
+  const std::string path = train_tiny(dir, reordered);
+  std::string toml;
+  {  // make it the file format 3 wrote: the old name, the old version
+    h5::File f = h5::File::open(path, h5::File::Mode::read_write);
+    toml = f.read_string_attribute("/", "config_toml");
+    const auto at = toml.find("reordered");  // the value of model.placement, however quoted
+    REQUIRE(at != std::string::npos);
+    toml.replace(at, std::string("reordered").size(), "peri");
+    f.write_attribute("/", "config_toml", toml);
+    f.write_attribute("/", "format_version", 3LL);
+  }
+  std::ostringstream log;
+  analysis::LoadedRun run = analysis::load_run(path, std::nullopt, 1, log);
+  CHECK(run.config.string("model.placement") == "reordered");
+  CHECK_THAT(log.str(), Contains("note: " + path) && Contains("format 3") &&
+                            Contains("\"peri\"") && Contains("\"reordered\"") && Contains("Peri-LN is \"sandwich\""));
+  CHECK(std::isfinite(analysis::held_out_loss(run, false)));
+
+  // the same text in a format 4 file is not upgraded: building its model is the error
+  {
+    h5::File f = h5::File::open(path, h5::File::Mode::read_write);
+    f.write_attribute("/", "format_version", 4LL);
+  }
+  std::ostringstream log4;
+  CHECK_THROWS_WITH(analysis::load_run(path, std::nullopt, 1, log4),
+                    Contains("'peri' was renamed") && Contains("'reordered'") && Contains("'sandwich'"));
+}
+
+// The invariance analysis takes each site's options as the model did: by role over kind
+// (model.norm_options' table form). PCNorm with a fixed lambda = 1 at the attention sites is
+// shift-invariant there, with lambda = 0.5 at the MLP sites it is not.
+TEST_CASE("invariance: each site's options by role and kind, as the model took them", "[analysis]") {
+  test::TempDir dir;
+  std::string toml = kTransformer;
+  const std::string old_options = "norm_options = \"learn_lambda=true\"";
+  toml.replace(toml.find(old_options), old_options.size(),
+               "norm_options = { attn = \"lambda=1\", pcnorm = \"lambda=0.5\" }");
+  std::ostringstream log;
+  analysis::LoadedRun run = analysis::load_run(train_tiny(dir, toml), std::nullopt, 1, log);
+  const auto r = analysis::measure_invariance(run, {2}, {2});
+  std::size_t checked = 0;
+  for (const auto& row : r.rows) {
+    if (row.transform != "shift") continue;
+    INFO(row.site);
+    const bool attn = row.site.find(".attn.norm") != std::string::npos &&
+                      row.site.find("norm_") == std::string::npos;  // not norm_q, norm_k
+    CHECK(row.expected == attn);
+    checked += attn;
+  }
+  CHECK(checked == 2);  // block0.attn.norm, block1.attn.norm
+}

@@ -175,7 +175,8 @@ TEST_CASE("norm_options: the table form gives options per kind", "[models][regis
             "model.norm_options: options for rmsnorm, but no site of this mlp is a rmsnorm (its "
             "sites use layernorm, pcnorm)");
     refused("{pcnrom=\"learn_lambda=true\"}",
-            "model.norm_options: unknown normalizer 'pcnrom' (did you mean 'pcnorm'?)");
+            "model.norm_options: 'pcnrom' is neither a normalizer kind nor a Transformer site "
+            "role (did you mean 'pcnorm'?)");
   }
   SECTION("a table whose values are not option strings is a type error") {
     CHECK_THROWS_WITH(config({"model.norm_options={pcnorm=3}"}),

@@ -93,25 +93,65 @@ TEST_CASE("Transformer LM: every parameter gradient, each placement, by finite d
           "[models][transformer]") {
   struct Case {
     std::string placement, norms, qk_norm, norm_final;  // model.placement, .norm, .qk_norm, ...
+    std::vector<std::string> more = {};                  // further assignments
   };
   const std::vector<Case> cases = {
       {"pre", "rmsnorm", "false", ""},      {"pre", "layernorm", "true", ""},
       {"post", "rmsnorm", "false", ""},     {"sandwich", "rmsnorm", "true", ""},
-      {"peri", "layernorm", "false", ""},   {"none", "none", "false", ""},
+      {"reordered", "layernorm", "false", ""}, {"none", "none", "false", ""},
       {"pre", "[\"layernorm\", \"rmsnorm\"]", "false", "scalenorm"},
+      {"[\"post\", \"pre\"]", "layernorm", "false", ""},        // Mix-LN
+      {"[\"reordered\", \"sandwich\"]", "rmsnorm", "true", ""},
+      {"deepnorm", "layernorm", "false", ""},                     // alpha = 4^(1/4) on the residual
+      {"[\"sandwich\", \"pre\"]", "rmsnorm", "false", "", {"model.layernorm_scaling=true"}},
+      {"pre", "rmsnorm", "true", "", {"model.qkv_norm_over=all", "model.v_norm=true",
+                                      "model.embed_norm=true", "model.norm_v=layernorm"}},
+      {"post", "layernorm", "false", "", {"model.v_norm=true", "model.embed_norm=true"}},
   };
   for (const auto& c : cases) {
-    const io::Config t = config({"model.family=transformer", "model.width=8", "model.heads=2",
-                                 "model.depth=2", "model.mlp_ratio=2", "model.activation=gelu",
-                                 "model.norm=" + c.norms, "model.placement=" + c.placement,
-                                 "model.qk_norm=" + c.qk_norm,
-                                 "model.norm_final=" + toml_quoted(c.norm_final)});
-    auto model = token_model(t, 6, 5);
+    std::vector<std::string> assignments{"model.family=transformer", "model.width=8", "model.heads=2",
+                                         "model.depth=2", "model.mlp_ratio=2", "model.activation=gelu",
+                                         "model.norm=" + c.norms, "model.placement=" + c.placement,
+                                         "model.qk_norm=" + c.qk_norm,
+                                         "model.norm_final=" + toml_quoted(c.norm_final)};
+    assignments.insert(assignments.end(), c.more.begin(), c.more.end());
+    auto model = token_model(config(assignments), 6, 5);
     Rng rng(12);
     randomize(model->params(), rng, 0.4);
-    INFO(c.placement << " " << c.norms << " qk " << c.qk_norm);
+    INFO(c.placement << " " << c.norms << " qk " << c.qk_norm << " " << join(c.more, " "));
     check_model_gradients(*model, 2, 4, rng);
   }
+}
+
+TEST_CASE("Transformer LM: model.placement per block, and its errors", "[models][transformer]") {
+  auto build = [](const std::string& placement, const std::string& depth = "3") {
+    return token_model(config({"model.family=transformer", "model.width=8", "model.heads=2",
+                               "model.depth=" + depth, "model.mlp_ratio=2",
+                               "model.placement=" + placement}),
+                       6, 5);
+  };
+  auto site_names = [](const models::Model<double>& m) {
+    std::vector<std::string> names;
+    for (const auto* site : m.norm_sites()) names.push_back(site->probe().name);
+    return names;
+  };
+  // Mix-LN: post-norm in the first block, pre-norm after; the last block is pre: a final norm
+  CHECK(site_names(*build("[\"post\", \"pre\", \"pre\"]")) ==
+        std::vector<std::string>{"block0.attn.norm", "block0.mlp.norm", "block1.attn.norm",
+                                 "block1.mlp.norm", "block2.attn.norm", "block2.mlp.norm",
+                                 "norm_final"});
+  // the last block post: the stream leaves normalized, no final norm
+  CHECK(site_names(*build("[\"reordered\", \"none\", \"post\"]")) ==
+        std::vector<std::string>{"block0.attn.norm_out", "block0.mlp.norm_out",
+                                 "block2.attn.norm", "block2.mlp.norm"});
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_WITH(build("[\"post\", \"pre\"]"),
+                    Contains("model.placement lists 2 placements") && Contains("3 blocks"));
+  CHECK_THROWS_WITH(build("[\"post\", \"pre\", \"peri\"]"),
+                    Contains("'peri' was renamed") && Contains("'reordered'") &&
+                        Contains("Peri-LN") && Contains("'sandwich'"));
+  CHECK_THROWS_WITH(build("sandwhich"), Contains("model.placement: 'sandwhich'") &&
+                                            Contains("did you mean 'sandwich'"));
 }
 
 namespace {

@@ -157,7 +157,7 @@ TEST_CASE("run file: the writer of a training run names and orders what docs/FOR
     INFO(name);
     CHECK(f.read_string_attribute("/", name) == value);
   }
-  CHECK(f.read_integer_attribute("/", "format_version") == 3);
+  CHECK(f.read_integer_attribute("/", "format_version") == 4);
   // which kernels and BLAS kernel family wrote the float results (their last bits depend on it)
   CHECK(f.read_string_attribute("/", "kernels") == kernels::describe(kernels::active()));
   CHECK(f.read_string_attribute("/", "blas_core") == std::string(blas_core()));

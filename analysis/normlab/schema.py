@@ -6,7 +6,7 @@ the C++ one, so a name changed on one side only fails the tests.
 """
 
 FORMAT = "normlab-run"
-FORMAT_VERSION = 3  # the newest version this reader knows
+FORMAT_VERSION = 4  # the newest version this reader knows
 
 # Root attributes.
 ATTR_FORMAT = "format"

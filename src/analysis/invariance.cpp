@@ -6,6 +6,7 @@
 
 #include "analysis/sensitivity.hpp"
 #include "core/error.hpp"
+#include "models/registry.hpp"
 #include "norm/registry.hpp"
 
 namespace normlab::analysis {
@@ -78,12 +79,14 @@ InvarianceReport measure_invariance(LoadedRun& run, const std::vector<double>& s
   for (auto* p : run.probes) p->observer = nullptr;
   for (double v : base) r.max_abs_logit = std::max(r.max_abs_logit, std::abs(v));
   const nn::ParamStore<double>& store = run.work->params();
-  const norm::NormOptions options = norm::parse_options(run.config.string("model.norm_options"));
+  // each site's options as the model took them: either form of model.norm_options, by kind or role
+  const models::SiteOptions options = models::site_options(run.config);
   for (std::size_t i = 0; i < run.probes.size(); ++i) {
     nn::Probe<double>* p = run.probes[i];
     if (p->kind == "residual") continue;  // not a normalizer
     // The site's Form, with a learned lambda at its trained value.
-    norm::Form form = norm::form(norm::resolve(p->kind, options), p->features);
+    const norm::NormConfig config = norm::resolve(p->kind, options.for_site(p->name, p->kind));
+    norm::Form form = norm::form(config, p->features);
     if (p->lambda.size) form.lambda = store.value(p->lambda)[0];
     for (const char* transform : {"scale", "shift"}) {
       const bool scale = std::string(transform) == "scale";

@@ -52,7 +52,7 @@ LoadedRun load_run(const std::string& path, std::optional<std::uint64_t> val_see
     fail(path, ": no checkpoint/ group (status '", status,
          "'): only completed or diverged runs carry their final parameters");
   }
-  LoadedRun run{path, io::Config::parse(f.read_string_attribute("/", schema::attr::kConfigToml), path),
+  LoadedRun run{path, io::run_config(f, path, log),
                 nullptr, {}, {}, {}, 0};
   const std::uint64_t seed = std::uint64_t(run.config.integer("seed"));
   run.work = train::make_workload<double>(

@@ -16,8 +16,8 @@ namespace normlab::io {
 
 namespace {
 
-// Keys whose string default may also be given as a list of strings (one per layer).
-bool accepts_list(std::string_view key) { return key == "model.norm"; }
+// Keys whose string default may also be given as a list of strings (one per layer or block).
+bool accepts_list(std::string_view key) { return key == "model.norm" || key == "model.placement"; }
 // Keys whose string default may also be given as a table of strings (one entry per normalizer kind).
 bool accepts_table(std::string_view key) { return key == "model.norm_options"; }
 
@@ -174,7 +174,8 @@ void assign(toml::table& root, const std::string& key, const toml::node& value,
       table->insert_or_assign(leaf, std::move(given));
     } else {
       bad_type(accepts_list(key)    ? "a string or a non-empty list of strings"
-               : accepts_table(key) ? "a string or a table of strings, one per normalizer kind"
+               : accepts_table(key)
+                   ? "a string or a table of strings, one per normalizer kind or site role"
                                     : "a string");
     }
   }

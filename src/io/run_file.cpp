@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <ostream>
 
 #include "core/error.hpp"
 #include "core/gemm.hpp"
@@ -88,6 +89,19 @@ h5::File open_run(const std::string& path, bool swmr) {
          kRunFormatVersion, "); update normlab");
   }
   return f;
+}
+
+Config run_config(const h5::File& f, const std::string& path, std::ostream& notes) {
+  Config c = Config::parse(f.read_string_attribute("/", attr::kConfigToml), path);
+  const long long version = f.read_integer_attribute("/", attr::kFormatVersion);
+  // format 4 renamed placement `peri` (issue 19); a list of placements came after it
+  if (version <= 3 && c.strings("model.placement") == std::vector<std::string>{"peri"}) {
+    c.set("model.placement=reordered");
+    notes << "note: " << path << ": run file format " << version
+          << " says model.placement = \"peri\", which format 4 calls \"reordered\" (x + N(F(x)), "
+             "OLMo 2's reordered norm; Peri-LN is \"sandwich\"): read as \"reordered\"\n";
+  }
+  return c;
 }
 
 std::vector<double> read_series(const h5::File& f, const std::string& name, const std::string& axis) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "io/config.hpp"
 #include "io/hdf5.hpp"
 #include "io/run_schema.hpp"
 
@@ -41,6 +42,14 @@ struct SiteTable {
 // "normlab-run" and `format_version` at most kRunFormatVersion; otherwise throws an Error naming
 // the file and what is wrong. `swmr` reads a file still being written.
 h5::File open_run(const std::string& path, bool swmr = false);
+
+// The resolved config a run file holds (config_toml), with the values an older format named
+// differently brought up to date, each change written to `notes` as a line naming the file:
+//   format <= 3, model.placement "peri" -> "reordered" (x + N(F(x)); Peri-LN is "sandwich").
+// The model the config builds is the same, parameter for parameter, so the analysis commands
+// rebuild an old run's model from it; building from an un-upgraded "peri" is an error that says
+// the same (models/transformer_lm.cpp).
+Config run_config(const h5::File& f, const std::string& path, std::ostream& notes);
 
 // A 1-D series of a run file as a reader should take it: cut to the rows its axis (`step`,
 // `eval_step`) has, since values are written before their axis; empty when either is absent.

@@ -1,4 +1,4 @@
-// Every name in normlab's HDF5 files, defined once: the run file (format "normlab-run", version 3),
+// Every name in normlab's HDF5 files, defined once: the run file (format "normlab-run", version 4),
 // the files beside it while it runs (.partial, .resume.h5, .old) and the sweep index. docs/FORMAT.md
 // says what each name means; this header only names them, and the writers and readers use these
 // constants instead of string literals, so a name cannot differ between two places.
@@ -15,7 +15,7 @@ namespace normlab::io::schema {
 
 // ---- the run file: root attributes (docs/FORMAT.md, "Root attributes") ----
 inline constexpr char kRunFormat[] = "normlab-run";  // the value of `format`
-inline constexpr long long kRunFormatVersion = 3;    // the value of `format_version`
+inline constexpr long long kRunFormatVersion = 4;    // the value of `format_version`
 
 namespace attr {
 inline constexpr char kFormat[] = "format";                  // what kind of file (every format)

@@ -51,31 +51,48 @@ SiteOptions site_options(const io::Config& c) {
   if (!c.is_table(key)) return SiteOptions(norm::parse_options(c.string(key)));
   SiteOptions options;
   const std::vector<std::string> kinds = norm::kind_names();
-  for (const auto& [kind, text] : c.string_table(key)) {
-    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
-      fail(key, ": unknown normalizer '", kind, "'", did_you_mean(kind, kinds), "; valid: ",
-           join(kinds, ", "));
+  const std::vector<std::string> roles(kSiteRoles.begin(), kSiteRoles.end());
+  for (const auto& [name, text] : c.string_table(key)) {
+    const bool is_kind = std::find(kinds.begin(), kinds.end(), name) != kinds.end();
+    const bool is_role = std::find(roles.begin(), roles.end(), name) != roles.end();
+    if (!is_kind && !is_role) {
+      std::vector<std::string> both = kinds;
+      both.insert(both.end(), roles.begin(), roles.end());
+      fail(key, ": '", name, "' is neither a normalizer kind nor a Transformer site role",
+           did_you_mean(name, both), "; kinds: ", join(kinds, ", "),
+           "; roles: ", join(roles, ", "));
     }
     norm::NormOptions parsed;
     try {
       parsed = norm::parse_options(text);
-      norm::resolve(kind, parsed);  // refuses an option that does not apply to the kind
+      // a kind's entry is checked against it now; a role's when its sites are built (their kinds)
+      if (is_kind) norm::resolve(name, parsed);
     } catch (const Error& e) {
-      fail(key, ".", kind, ": ", e.what());
+      fail(key, ".", name, ": ", e.what());
     }
-    options.by_kind[kind] = std::move(parsed);
+    (is_kind ? options.by_kind : options.by_role)[name] = std::move(parsed);
   }
   return options;
 }
 
 namespace {
 
-// The table form names kinds; each must be the kind of some site of the model built.
+// The table form names kinds and roles; each must be the kind or role of some site of the model.
 template <class T>
 void check_kinds_used(const SiteOptions& options, const Model<T>& model) {
-  std::vector<std::string> used;
+  std::vector<std::string> used, used_roles;
   for (const nn::NormSite<T>* site : model.norm_sites()) {
     if (std::find(used.begin(), used.end(), site->kind()) == used.end()) used.push_back(site->kind());
+    const std::string role(site_role(site->probe().name));
+    const bool new_role = std::find(used_roles.begin(), used_roles.end(), role) == used_roles.end();
+    if (!role.empty() && new_role) used_roles.push_back(role);
+  }
+  for (const auto& [role, given] : options.by_role) {
+    if (std::find(used_roles.begin(), used_roles.end(), role) != used_roles.end()) continue;
+    fail("model.norm_options: options for the role ", role, ", but no site of this ",
+         model.family(), " has it (its sites' roles: ",
+         used_roles.empty() ? std::string("none") : join(used_roles, ", "), "); drop the ", role,
+         " entry");
   }
   for (const auto& [kind, given] : options.by_kind) {
     if (std::find(used.begin(), used.end(), kind) != used.end()) continue;

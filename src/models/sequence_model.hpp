@@ -20,9 +20,13 @@ class SequenceModel : public Model<T> {
   virtual double forward(const std::int32_t* tokens, const std::int32_t* targets, std::size_t B,
                          std::size_t len) = 0;
 
+  // Dropout (where the family has it) on for the next forwards, drawing from `rng`, or off.
+  virtual void set_training(bool /*train*/, Rng* /*rng*/) {}
+
   std::size_t outputs() const final { return vocab(); }
-  double forward_batch(const Batch<T>& b, bool, Rng*) final {
+  double forward_batch(const Batch<T>& b, bool train, Rng* rng) final {
     if (!b.tokens || !b.targets) fail("internal: ", this->family(), " takes token batches");
+    set_training(train, rng);
     return forward(b.tokens, b.targets, b.B, b.len);
   }
 };

@@ -6,62 +6,16 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "models/registry.hpp"
+#include "models/transformer_kernels.hpp"
 #include "nn/attention.hpp"
+#include "nn/swiglu.hpp"
 
 namespace normlab::models {
 
-Placement parse_placement(const std::string& name) {
-  for (Placement p : {Placement::pre, Placement::post, Placement::sandwich, Placement::peri,
-                      Placement::none}) {
-    if (name == to_string(p)) return p;
-  }
-  fail("model.placement: '", name, "' is not one of pre, post, sandwich, peri, none");
-}
-
-const char* to_string(Placement p) {
-  switch (p) {
-    case Placement::pre: return "pre";
-    case Placement::post: return "post";
-    case Placement::sandwich: return "sandwich";
-    case Placement::peri: return "peri";
-    case Placement::none: return "none";
-  }
-  return "?";
-}
-
-namespace {
-bool norm_before(Placement p) { return p == Placement::pre || p == Placement::sandwich; }
-bool norm_after_sum(Placement p) { return p == Placement::post; }
-bool norm_on_output(Placement p) { return p == Placement::sandwich || p == Placement::peri; }
-bool final_norm(Placement p) {
-  return p == Placement::pre || p == Placement::sandwich || p == Placement::peri;
-}
-
-// v sized to n (contents unspecified: every use writes it before reading), as a pointer.
-template <class T>
-T* sized(std::vector<T>& v, std::size_t n) {
-  v.resize(n);
-  return v.data();
-}
-
-template <class T>
-void add(T* y, const T* a, const T* b, std::size_t n) {  // y = a + b
-#pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
-}
-
-// Element-wise work of a step in ranges across threads (core/parallel.hpp): at least this many
-// elements a range, some microseconds of memory traffic for an add (the activations split
-// themselves, nn/layers.cpp).
-constexpr std::size_t kElementGrain = 16384;
-
-template <class T>
-void add_parallel(T* y, const T* a, const T* b, std::size_t n) {  // y = a + b
-  parallel_for_elements(n, kElementGrain, [&](std::size_t first, std::size_t last) {
-    add(y + first, a + first, b + first, last - first);
-  });
-}
-}  // namespace
+using detail::add;
+using detail::add_parallel;
+using detail::kElementGrain;
+using detail::sized;
 
 template <class T>
 TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
@@ -78,46 +32,66 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
          " blocks (give one kind, or one per block)");
   }
   hd_ = d / c_.heads;
-  m_ = c_.mlp_ratio * d;
-  const Placement p = c_.placement;
+  m_ = c_.mlp_hidden ? c_.mlp_hidden
+       : c_.swiglu   ? (2 * c_.mlp_ratio * d + 2) / 3  // ceil(2/3 mlp_ratio d): GELU's parameters
+                     : c_.mlp_ratio * d;
+  if (c_.rope) rope_ = nn::rope_table(c_.context, hd_, c_.rope_base);  // checks hd_ is even
+  if (c_.placements.size() != 1 && c_.placements.size() != c_.layers) {
+    fail("model.placement lists ", c_.placements.size(), " placements; the Transformer has ",
+         c_.layers, " blocks (give one placement, or one per block)");
+  }
   auto kind = [&](const std::string& role_kind, std::size_t l) {
     if (!role_kind.empty()) return role_kind;
     return c_.norms.size() == 1 ? c_.norms[0] : c_.norms[l];
   };
   auto site = [&](const std::string& name, const std::string& k, std::size_t D, std::size_t l) {
-    return nn::NormSite<T>(params_, name, k, c_.norm_options.for_kind(k), D, l);
+    return make_site(name, k, D, l);  // transformer_block.cpp: the options of its role or kind
+  };
+  auto add_bias = [&](const std::string& name, std::size_t n) {
+    return c_.bias ? params_.add(name, {n}, nn::ParamRole::bias) : nn::Param{};
   };
   embed_ = params_.add("embed.weight", {c_.vocab, d}, nn::ParamRole::embedding);
-  pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
+  if (!c_.rope) pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
+  if (c_.embed_norm) norm_embed_ = site("norm_embed", kind(c_.norm_embed, 0), d, 0);
   blocks_.resize(c_.layers);
   for (std::size_t l = 0; l < c_.layers; ++l) {
     Block& b = blocks_[l];
+    b.placement = c_.placements.size() == 1 ? c_.placements[0] : c_.placements[l];
+    const Placement p = b.placement;
     const std::string a = "block" + std::to_string(l) + ".attn", m = "block" + std::to_string(l) + ".mlp";
     const std::string ka = kind(c_.norm_attn, l), km = kind(c_.norm_mlp, l);
     if (norm_before(p) || norm_after_sum(p)) b.attn.norm = site(a + ".norm", ka, d, l);
     b.qkv_W = params_.add(a + ".qkv.weight", {3 * d, d}, nn::ParamRole::weight);
-    b.qkv_b = params_.add(a + ".qkv.bias", {3 * d}, nn::ParamRole::bias);
+    b.qkv_b = add_bias(a + ".qkv.bias", 3 * d);
+    const std::size_t qkv_features = c_.qkv_norm_over_all ? d : hd_;
     if (c_.qk_norm) {
-      b.norm_q = site(a + ".norm_q", kind(c_.norm_qk, l), hd_, l);
-      b.norm_k = site(a + ".norm_k", kind(c_.norm_qk, l), hd_, l);
+      b.norm_q = site(a + ".norm_q", kind(c_.norm_qk, l), qkv_features, l);
+      b.norm_k = site(a + ".norm_k", kind(c_.norm_qk, l), qkv_features, l);
     }
+    if (c_.v_norm) b.norm_v = site(a + ".norm_v", kind(c_.norm_v, l), qkv_features, l);
     b.proj_W = params_.add(a + ".proj.weight", {d, d}, nn::ParamRole::weight);
-    b.proj_b = params_.add(a + ".proj.bias", {d}, nn::ParamRole::bias);
+    b.proj_b = add_bias(a + ".proj.bias", d);
     if (norm_on_output(p)) b.attn.norm_out = site(a + ".norm_out", ka, d, l);
     if (norm_before(p) || norm_after_sum(p)) b.mlp.norm = site(m + ".norm", km, d, l);
     b.fc_W = params_.add(m + ".fc.weight", {m_, d}, nn::ParamRole::weight);
-    b.fc_b = params_.add(m + ".fc.bias", {m_}, nn::ParamRole::bias);
+    if (c_.swiglu) b.gate_W = params_.add(m + ".gate.weight", {m_, d}, nn::ParamRole::weight);
+    b.fc_b = add_bias(m + ".fc.bias", m_);
+    if (c_.swiglu) b.gate_b = add_bias(m + ".gate.bias", m_);
     b.out_W = params_.add(m + ".proj.weight", {d, m_}, nn::ParamRole::weight);
-    b.out_b = params_.add(m + ".proj.bias", {d}, nn::ParamRole::bias);
+    b.out_b = add_bias(m + ".proj.bias", d);
     if (norm_on_output(p)) b.mlp.norm_out = site(m + ".norm_out", km, d, l);
     b.residual.name = "block" + std::to_string(l) + ".residual";
     b.residual.kind = "residual";
     b.residual.layer = l;
     b.residual.features = d;
   }
-  if (final_norm(p)) norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
-  head_W_ = params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
-  head_b_ = params_.add("head.bias", {c_.vocab}, nn::ParamRole::bias);
+  apply_depth_schemes();
+  if (final_norm(blocks_.back().placement)) {
+    norm_final_ = site("norm_final", kind(c_.norm_final, c_.layers - 1), d, c_.layers);
+  }
+  head_W_ = c_.tie_embeddings ? embed_
+                              : params_.add("head.weight", {c_.vocab, d}, nn::ParamRole::weight);
+  head_b_ = add_bias("head.bias", c_.vocab);
   params_.allocate();
 }
 
@@ -127,142 +101,78 @@ void TransformerLm<T>::attention_forward(Block& blk, T* f, const T* u) {
   // qkv (N, 3d): q, k and v are its column blocks, which attention reads with row stride 3d
   blk.qkv.resize(N * 3 * d);
   T* qkv = blk.qkv.data();
-  nn::linear_forward(qkv, u, params_.value(blk.qkv_W).data(),
-                     params_.value(blk.qkv_b).data(), N, d, 3 * d);
-  nn::Strided<const T> Q{qkv, 3 * d}, K{qkv + d, 3 * d}, V{qkv + 2 * d, 3 * d};
-  if (c_.qk_norm) {  // a (N, d) copy is (N * heads, head_dim): one row per head for the norm
-    blk.q.resize(n);
-    blk.k.resize(n);
-    blk.qn.resize(n);
-    blk.kn.resize(n);
-    for (std::size_t i = 0; i < N; ++i) {
-      std::copy_n(qkv + i * 3 * d, d, blk.q.data() + i * d);
-      std::copy_n(qkv + i * 3 * d + d, d, blk.k.data() + i * d);
-    }
-    blk.norm_q.forward(params_, blk.qn.data(), blk.q.data(), N * c_.heads);
-    blk.norm_k.forward(params_, blk.kn.data(), blk.k.data(), N * c_.heads);
-    Q = {blk.qn.data(), d};
-    K = {blk.kn.data(), d};
+  nn::linear_forward(qkv, u, params_.value(blk.qkv_W).data(), bias(blk.qkv_b), N, d, 3 * d);
+  nn::Strided<T> Q{qkv, 3 * d}, K{qkv + d, 3 * d}, V{qkv + 2 * d, 3 * d};
+  qkv_norm_forward(blk, Q, K, V);  // QK-norm, V-norm (transformer_block.cpp)
+  if (c_.rope) {  // after the QK-norm (OLMo 2), per head or across heads, in place: the backward
+                  // reads only the rotated q, k; the norms' inputs blk.q, blk.k stay unrotated
+    nn::rope_forward(Q, rope_, N, len_, c_.heads);
+    nn::rope_forward(K, rope_, N, len_, c_.heads);
   }
-  blk.probs.resize(B_ * c_.heads * len_ * len_);
+  const std::size_t scores = B_ * c_.heads * len_ * len_;
+  blk.probs.resize(scores);
   blk.att.resize(n);
-  nn::attention_forward<T>({blk.att.data(), d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
-                           hd_);
-  nn::linear_forward(f, blk.att.data(), params_.value(blk.proj_W).data(),
-                     params_.value(blk.proj_b).data(), N, d, d);
+  blk.probs_mask.clear();
+  if (dropping()) nn::dropout_mask(blk.probs_mask, scores, c_.dropout, *dropout_rng_);
+  nn::attention_forward<T>({blk.att.data(), d}, blk.probs.data(), {Q.data, Q.ld}, {K.data, K.ld},
+                           {V.data, V.ld}, B_, len_, c_.heads, hd_,
+                           blk.probs_mask.empty() ? nullptr : blk.probs_mask.data());
+  nn::linear_forward(f, blk.att.data(), params_.value(blk.proj_W).data(), bias(blk.proj_b), N, d,
+                     d);
 }
 
 template <class T>
 void TransformerLm<T>::attention_backward(Block& blk, T* du, const T* df, const T* u) {
   const std::size_t N = B_ * len_, d = c_.d, n = N * d;
   T* datt = sized(scratch_.datt, n);
-  nn::linear_backward(datt, params_.grad(blk.proj_W).data(),
-                      params_.grad(blk.proj_b).data(), df, blk.att.data(),
-                      params_.value(blk.proj_W).data(), N, d, d);
-  // dq, dk, dv go straight into the column blocks of dqkv (N, 3d), except that with QK-norm dq
-  // and dk first come out contiguous, for the norms' backward
+  nn::linear_backward(datt, params_.grad(blk.proj_W).data(), bias_grad(blk.proj_b), df,
+                      blk.att.data(), params_.value(blk.proj_W).data(), N, d, d);
+  // dq, dk, dv go straight into the column blocks of dqkv (N, 3d), except that with QK-norm or
+  // V-norm they first come out contiguous, for the norms' backward
   T* dqkv = sized(scratch_.dqkv, N * 3 * d);
   const T* qkv = blk.qkv.data();
   nn::Strided<const T> Q{qkv, 3 * d}, K{qkv + d, 3 * d}, V{qkv + 2 * d, 3 * d};
   nn::Strided<T> dQ{dqkv, 3 * d}, dK{dqkv + d, 3 * d}, dV{dqkv + 2 * d, 3 * d};
-  if (c_.qk_norm) {
-    Q = {blk.qn.data(), d};
-    K = {blk.kn.data(), d};
-    dQ = {sized(scratch_.dq, n), d};
-    dK = {sized(scratch_.dk, n), d};
-  }
+  qkv_norm_inputs(blk, Q, K, V, dQ, dK, dV);
   nn::attention_backward<T>(dQ, dK, dV, {datt, d}, blk.probs.data(), Q, K, V, B_, len_, c_.heads,
-                            hd_);
-  if (c_.qk_norm) {  // the gradients before the QK-norms, into their columns of dqkv
-    T* tmp = sized(scratch_.dqk, n);
-    for (auto [norm, g, x, offset] : {std::tuple{&blk.norm_q, dQ.data, blk.q.data(), 0 * d},
-                                      std::tuple{&blk.norm_k, dK.data, blk.k.data(), 1 * d}}) {
-      norm->backward(params_, tmp, g, x, N * c_.heads);
-      for (std::size_t i = 0; i < N; ++i) std::copy_n(tmp + i * d, d, dqkv + i * 3 * d + offset);
-    }
+                            hd_, blk.probs_mask.empty() ? nullptr : blk.probs_mask.data());
+  if (c_.rope) {  // the gradients before the rotation, in place (contiguous or in dqkv)
+    nn::rope_backward(dQ, rope_, N, len_, c_.heads);
+    nn::rope_backward(dK, rope_, N, len_, c_.heads);
   }
-  nn::linear_backward(du, params_.grad(blk.qkv_W).data(), params_.grad(blk.qkv_b).data(), dqkv,
-                      u, params_.value(blk.qkv_W).data(), N, d, 3 * d);
+  qkv_norm_backward(blk, dqkv, dQ, dK, dV);  // through the norms, into their columns of dqkv
+  nn::linear_backward(du, params_.grad(blk.qkv_W).data(), bias_grad(blk.qkv_b), dqkv, u,
+                      params_.value(blk.qkv_W).data(), N, d, 3 * d);
 }
 
 template <class T>
 void TransformerLm<T>::mlp_forward(Block& blk, T* f, const T* u) {
-  const std::size_t N = B_ * len_, d = c_.d;
-  blk.hidden.resize(N * m_);
+  // swiglu: fc and gate, adjacent in the store, are one (2m, d) Linear with [fc | gate] rows
+  const std::size_t N = B_ * len_, d = c_.d, wide = c_.swiglu ? 2 * m_ : m_;
+  blk.hidden.resize(N * wide);
   blk.act.resize(N * m_);
-  nn::linear_forward(blk.hidden.data(), u, params_.value(blk.fc_W).data(),
-                     params_.value(blk.fc_b).data(), N, d, m_);
-  nn::activation_forward(blk.act.data(), blk.hidden.data(), N * m_, c_.activation);
-  nn::linear_forward(f, blk.act.data(), params_.value(blk.out_W).data(),
-                     params_.value(blk.out_b).data(), N, m_, d);
+  nn::linear_forward(blk.hidden.data(), u, params_.value(blk.fc_W).data(), bias(blk.fc_b), N, d,
+                     wide);
+  if (c_.swiglu) nn::swiglu_forward(blk.act.data(), blk.hidden.data(), N, m_);
+  else nn::activation_forward(blk.act.data(), blk.hidden.data(), N * m_, c_.activation);
+  nn::linear_forward(f, blk.act.data(), params_.value(blk.out_W).data(), bias(blk.out_b), N, m_, d);
 }
 
 template <class T>
 void TransformerLm<T>::mlp_backward(Block& blk, T* du, const T* df, const T* u) {
-  const std::size_t N = B_ * len_, d = c_.d;
+  const std::size_t N = B_ * len_, d = c_.d, wide = c_.swiglu ? 2 * m_ : m_;
   T* dact = sized(scratch_.dact, N * m_);
-  nn::linear_backward(dact, params_.grad(blk.out_W).data(), params_.grad(blk.out_b).data(),
-                      df, blk.act.data(), params_.value(blk.out_W).data(), N, m_, d);
-  nn::activation_backward(dact, dact, blk.hidden.data(), blk.act.data(), N * m_, c_.activation);
-  nn::linear_backward(du, params_.grad(blk.fc_W).data(), params_.grad(blk.fc_b).data(), dact, u, params_.value(blk.fc_W).data(), N, d, m_);
-}
-
-template <class T>
-void TransformerLm<T>::sublayer_forward(Block& blk, Sublayer& sub, bool attention, const T* s) {
-  const std::size_t N = B_ * len_, n = N * c_.d;
-  const Placement p = c_.placement;
-  const T* u = s;
-  if (norm_before(p)) {
-    sub.u.resize(n);
-    sub.norm.forward(params_, sub.u.data(), s, N);
-    u = sub.u.data();
-  }
-  sub.f.resize(n);
-  if (attention) attention_forward(blk, sub.f.data(), u);
-  else mlp_forward(blk, sub.f.data(), u);
-  const T* g = sub.f.data();
-  if (sub.norm_out.active()) {
-    sub.g.resize(n);
-    sub.norm_out.forward(params_, sub.g.data(), sub.f.data(), N);
-    g = sub.g.data();
-  }
-  sub.r.resize(n);
-  add_parallel(sub.r.data(), s, g, n);
-  if (norm_after_sum(p)) {
-    sub.y.resize(n);
-    sub.norm.forward(params_, sub.y.data(), sub.r.data(), N);
+  nn::linear_backward(dact, params_.grad(blk.out_W).data(), bias_grad(blk.out_b), df,
+                      blk.act.data(), params_.value(blk.out_W).data(), N, m_, d);
+  T* dhidden = dact;
+  if (c_.swiglu) {
+    dhidden = sized(scratch_.dhidden, N * wide);
+    nn::swiglu_backward(dhidden, dact, blk.hidden.data(), N, m_);
   } else {
-    sub.y.clear();
+    nn::activation_backward(dact, dact, blk.hidden.data(), blk.act.data(), N * m_, c_.activation);
   }
-}
-
-template <class T>
-void TransformerLm<T>::sublayer_backward(Block& blk, Sublayer& sub, bool attention, const T* s,
-                                         const T* dy, T* ds) {
-  const std::size_t N = B_ * len_, n = N * c_.d;
-  const Placement p = c_.placement;
-  const T* d_sum = dy;  // the gradient reaching r = s + g
-  if (norm_after_sum(p)) {
-    T* dr = sized(scratch_.d_sum, n);
-    sub.norm.backward(params_, dr, dy, sub.r.data(), N);
-    d_sum = dr;
-  }
-  const T* d_f = d_sum;
-  if (sub.norm_out.active()) {
-    T* dg = sized(scratch_.d_f, n);
-    sub.norm_out.backward(params_, dg, d_sum, sub.f.data(), N);
-    d_f = dg;
-  }
-  const T* u = norm_before(p) ? sub.u.data() : s;
-  T* du = sized(scratch_.du, n);
-  if (attention) attention_backward(blk, du, d_f, u);
-  else mlp_backward(blk, du, d_f, u);
-  if (norm_before(p)) {
-    T* du_in = sized(scratch_.du_in, n);
-    sub.norm.backward(params_, du_in, du, s, N);
-    du = du_in;
-  }
-  add_parallel(ds, d_sum, du, n);  // the residual path plus the path through F
+  nn::linear_backward(du, params_.grad(blk.fc_W).data(), bias_grad(blk.fc_b), dhidden, u,
+                      params_.value(blk.fc_W).data(), N, d, wide);
 }
 
 template <class T>
@@ -279,12 +189,12 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
   x0_.resize(N * d);
   nn::embedding_forward(x0_.data(), tokens_.data(), params_.value(embed_).data(), N, V, d);
   const T* pos = params_.value(pos_).data();
-  parallel_for(N, kElementGrain / d + 1, [&](std::size_t first, std::size_t last) {
+  if (!c_.rope) parallel_for(N, kElementGrain / d + 1, [&](std::size_t first, std::size_t last) {
     for (std::size_t i = first; i < last; ++i) {
       add(x0_.data() + i * d, x0_.data() + i * d, pos + (i % len) * d, d);
     }
   });
-  const T* s = x0_.data();
+  const T* s = embed_norm_forward();
   for (Block& blk : blocks_) {
     sublayer_forward(blk, blk.attn, true, s);
     sublayer_forward(blk, blk.mlp, false, blk.attn.out().data());
@@ -300,9 +210,9 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
   }
   logits_.resize(N * V);
   probs_.resize(N * V);
-  nn::linear_forward(logits_.data(), s, params_.value(head_W_).data(),
-                     params_.value(head_b_).data(), N, d, V);
-  return nn::cross_entropy_forward(probs_.data(), logits_.data(), targets_.data(), N, V);
+  nn::linear_forward(logits_.data(), s, params_.value(head_W_).data(), bias(head_b_), N, d, V);
+  return nn::lm_loss_forward(probs_.data(), log_z_, logits_.data(), targets_.data(), N, V,
+                             {c_.z_loss, c_.logit_softcap});
 }
 
 template <class T>
@@ -313,9 +223,11 @@ void TransformerLm<T>::backward() {
   std::vector<T>& tmp = scratch_.ds_next;
   ds.resize(N * d);
   tmp.resize(N * d);
-  nn::cross_entropy_backward(dlogits, probs_.data(), targets_.data(), N, V);
+  nn::lm_loss_backward(dlogits, probs_.data(), log_z_, logits_.data(), targets_.data(), N, V,
+                       {c_.z_loss, c_.logit_softcap});
   const T* last = blocks_.back().mlp.out().data();
-  nn::linear_backward(ds.data(), params_.grad(head_W_).data(), params_.grad(head_b_).data(),
+  // tied: head_W_ is embed_, whose gradient the embedding's scatter adds to below
+  nn::linear_backward(ds.data(), params_.grad(head_W_).data(), bias_grad(head_b_),
                       dlogits, norm_final_.active() ? xf_.data() : last,
                       params_.value(head_W_).data(), N, d, V);
   if (norm_final_.active()) {
@@ -326,10 +238,12 @@ void TransformerLm<T>::backward() {
     Block& blk = blocks_[l];
     blk.residual.backward(ds.data(), nullptr, N);  // ds: the gradient at the block's output
     sublayer_backward(blk, blk.mlp, false, blk.attn.out().data(), ds.data(), tmp.data());
-    const T* s = l == 0 ? x0_.data() : blocks_[l - 1].mlp.out().data();
+    const T* s = l == 0 ? blocks_input() : blocks_[l - 1].mlp.out().data();
     sublayer_backward(blk, blk.attn, true, s, tmp.data(), ds.data());
   }
+  embed_norm_backward(ds, tmp);  // ds: the gradient at the embedding sum
   nn::embedding_backward(params_.grad(embed_).data(), ds.data(), tokens_.data(), N, d);
+  if (c_.rope) return;  // no learned positions
   T* dpos = params_.grad(pos_).data();
   // each position's row sums its sequences in order, whichever thread has it
   parallel_for(len_, kElementGrain / (B_ * d) + 1, [&](std::size_t first, std::size_t last) {
@@ -339,39 +253,6 @@ void TransformerLm<T>::backward() {
       }
     }
   });
-}
-
-template <class T>
-std::vector<nn::Probe<T>*> TransformerLm<T>::probes() {
-  std::vector<nn::Probe<T>*> out;
-  auto add = [&](nn::NormSite<T>& site) {
-    if (site.active()) out.push_back(&site.probe());
-  };
-  for (Block& b : blocks_) {
-    for (nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.attn.norm_out, &b.mlp.norm,
-                                  &b.mlp.norm_out}) {
-      add(*site);
-    }
-    out.push_back(&b.residual);
-  }
-  add(norm_final_);
-  return out;
-}
-
-template <class T>
-std::vector<const nn::NormSite<T>*> TransformerLm<T>::norm_sites() const {
-  std::vector<const nn::NormSite<T>*> out;
-  auto add = [&](const nn::NormSite<T>& site) {
-    if (site.active()) out.push_back(&site);
-  };
-  for (const Block& b : blocks_) {
-    for (const nn::NormSite<T>* site : {&b.attn.norm, &b.norm_q, &b.norm_k, &b.attn.norm_out,
-                                        &b.mlp.norm, &b.mlp.norm_out}) {
-      add(*site);
-    }
-  }
-  add(norm_final_);
-  return out;
 }
 
 template class TransformerLm<float>;
@@ -397,9 +278,9 @@ std::unique_ptr<Model<T>> build_transformer(const io::Config& c, const TaskInfo&
   t.norm_qk = c.string("model.norm_qk");
   t.norm_final = c.string("model.norm_final");
   t.norm_options = options;
-  t.placement = parse_placement(c.string("model.placement"));
   t.qk_norm = c.boolean("model.qk_norm");
-  t.activation = nn::parse_activation(c.string("model.activation"));
+  read_block_keys(c, t);   // transformer_block.cpp
+  read_modern_keys(c, t);  // transformer_modern.cpp; model.activation among them
   return std::make_unique<TransformerLm<T>>(t);
 }
 

@@ -8,6 +8,8 @@
 // GEMMs with strides, no copies. The softmax subtracts the row max before exp; in float it takes
 // the kernels' exp (core/kernels.hpp: 1-2 ulp, vectorized) once per score and sums in double; in
 // double, std::exp.
+// With `drop` (B, heads, len, len), attention dropout (nanoGPT's attn_dropout): O = (P * drop) V,
+// drop holding 0 or 1/(1-p) (nn::dropout_mask); probs keeps P, the softmax before the dropout.
 // The (b, h) pairs run in parallel (core/parallel.hpp), each writing only its own blocks: the bits
 // do not depend on the thread count.
 #pragma once
@@ -26,16 +28,18 @@ struct Strided {
 template <class T>
 void attention_forward(Strided<T> out, T* probs, Strided<const T> q, Strided<const T> k,
                        Strided<const T> v, std::size_t B, std::size_t len, std::size_t heads,
-                       std::size_t hd);
+                       std::size_t hd, const T* drop = nullptr);
 
 // dq, dk, dv (B*len, heads*hd) written from dout and the forward's probs, q, k, v.
 // dP = dO V^T;  dV = P^T dO;  dS = P * (dP - rowsum(P * dP));  dQ = dS K / sqrt(hd);
-// dK = dS^T Q / sqrt(hd). Masked entries have P = 0, so they get no gradient.
+// dK = dS^T Q / sqrt(hd). Masked entries have P = 0, so they get no gradient. With `drop` (the
+// forward's): dV = (P * drop)^T dO and dP = (dO V^T) * drop.
 // dS (len, len), one per part of the split across threads, lives in a buffer the calling thread
 // keeps from call to call: no allocation once it has seen the largest len.
 template <class T>
 void attention_backward(Strided<T> dq, Strided<T> dk, Strided<T> dv, Strided<const T> dout,
                         const T* probs, Strided<const T> q, Strided<const T> k, Strided<const T> v,
-                        std::size_t B, std::size_t len, std::size_t heads, std::size_t hd);
+                        std::size_t B, std::size_t len, std::size_t heads, std::size_t hd,
+                        const T* drop = nullptr);
 
 }  // namespace normlab::nn

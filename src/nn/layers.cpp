@@ -291,20 +291,88 @@ void embedding_backward(T* dE, const T* dy, const std::int32_t* tokens, std::siz
 }
 
 template <class T>
-void dropout_forward(T* y, std::vector<T>& mask, const T* x, std::size_t n, double p, Rng& rng) {
+void dropout_mask(std::vector<T>& mask, std::size_t n, double p, Rng& rng) {
   if (!(p >= 0 && p < 1)) fail("dropout: p must be in [0, 1), got ", p);
   mask.resize(n);
   std::bernoulli_distribution keep(1 - p);
   const T scale = T(1 / (1 - p));
-  for (std::size_t i = 0; i < n; ++i) {
-    mask[i] = keep(rng) ? scale : T(0);
-    y[i] = x[i] * mask[i];
-  }
+  for (std::size_t i = 0; i < n; ++i) mask[i] = keep(rng) ? scale : T(0);
+}
+
+template <class T>
+void dropout_forward(T* y, std::vector<T>& mask, const T* x, std::size_t n, double p, Rng& rng) {
+  dropout_mask(mask, n, p, rng);
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * mask[i];
 }
 
 template <class T>
 void dropout_backward(T* dx, const T* dy, const std::vector<T>& mask, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * mask[i];
+}
+
+template <class T>
+double lm_loss_forward(T* probs, std::vector<double>& log_z, T* logits, const std::int32_t* targets,
+                       std::size_t B, std::size_t V, LossOptions o) {
+  const std::size_t n = B * V;
+  if (o.softcap > 0) {
+    parallel_for_elements(n, kGrain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t i = first; i < last; ++i) {
+        logits[i] = T(o.softcap * std::tanh(double(logits[i]) / o.softcap));
+      }
+    });
+  }
+  const double loss = cross_entropy_forward(probs, logits, targets, B, V);
+  log_z.clear();
+  if (o.z_loss > 0) {  // log Z = max + log sum exp(z - max), in double
+    log_z.resize(B);
+    parallel_for(B, block_rows(V), [&](std::size_t first, std::size_t last) {
+      for (std::size_t i = first; i < last; ++i) {
+        const T* z = logits + i * V;
+        const double max = double(*std::max_element(z, z + V));
+        double sum = 0;
+        for (std::size_t j = 0; j < V; ++j) sum += std::exp(double(z[j]) - max);
+        log_z[i] = max + std::log(sum);
+      }
+    });
+  }
+  return loss;
+}
+
+double z_loss_value(const std::vector<double>& log_z, const std::int32_t* targets, std::size_t B) {
+  const std::size_t n = scored_targets(targets, B);
+  double sum = 0;
+  for (std::size_t i = 0; i < log_z.size(); ++i) {
+    if (targets[i] != kIgnore) sum += log_z[i] * log_z[i];
+  }
+  return n ? sum / double(n) : 0.0;
+}
+
+template <class T>
+void lm_loss_backward(T* dlogits, const T* probs, const std::vector<double>& log_z,
+                      const T* logits, const std::int32_t* targets, std::size_t B, std::size_t V,
+                      LossOptions o) {
+  cross_entropy_backward(dlogits, probs, targets, B, V);
+  const std::size_t scored = scored_targets(targets, B);
+  if (o.z_loss > 0 && scored > 0) {  // d (log Z)^2 / dz_j = 2 log Z p_j
+    const double s = 2 * o.z_loss / double(scored);
+    parallel_for(B, block_rows(V), [&](std::size_t first, std::size_t last) {
+      for (std::size_t i = first; i < last; ++i) {
+        if (targets[i] == kIgnore) continue;
+        const double si = s * log_z[i];
+        for (std::size_t j = 0; j < V; ++j) {
+          dlogits[i * V + j] = T(double(dlogits[i * V + j]) + si * double(probs[i * V + j]));
+        }
+      }
+    });
+  }
+  if (o.softcap > 0) {  // d c tanh(x / c) / dx = 1 - tanh^2 = 1 - (y / c)^2
+    parallel_for_elements(B * V, kGrain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t i = first; i < last; ++i) {
+        const double t = double(logits[i]) / o.softcap;
+        dlogits[i] = T(double(dlogits[i]) * (1 - t * t));
+      }
+    });
+  }
 }
 
 #define NORMLAB_INSTANTIATE(T)                                                                  \
@@ -325,6 +393,11 @@ void dropout_backward(T* dx, const T* dy, const std::vector<T>& mask, std::size_
   template void embedding_backward<T>(T*, const T*, const std::int32_t*, std::size_t,           \
                                       std::size_t);                                             \
   template void dropout_forward<T>(T*, std::vector<T>&, const T*, std::size_t, double, Rng&);   \
+  template void dropout_mask<T>(std::vector<T>&, std::size_t, double, Rng&);                    \
+  template double lm_loss_forward<T>(T*, std::vector<double>&, T*, const std::int32_t*,         \
+                                     std::size_t, std::size_t, LossOptions);                    \
+  template void lm_loss_backward<T>(T*, const T*, const std::vector<double>&, const T*,         \
+                                    const std::int32_t*, std::size_t, std::size_t, LossOptions); \
   template void dropout_backward<T>(T*, const T*, const std::vector<T>&, std::size_t);
 NORMLAB_INSTANTIATE(float)
 NORMLAB_INSTANTIATE(double)

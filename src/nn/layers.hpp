@@ -58,6 +58,27 @@ template <class T>
 void cross_entropy_backward(T* dlogits, const T* probs, const std::int32_t* targets,
                             std::size_t B, std::size_t V, double scale = 1.0);
 
+// ---- a language model's loss on its logits: soft-cap, cross-entropy, z-loss ----
+// logits <- c tanh(logits / c) first when softcap c > 0 (Gemma 2); then the cross-entropy above;
+// with z_loss > 0 the gradient also gets that of z_loss * mean over the scored rows of
+// (log Z_i)^2, Z_i = sum_j exp(logit_ij) (PaLM, OLMo 2). The value returned stays the plain
+// cross-entropy: the losses a run reports and compares are the same with the z-loss on or off.
+struct LossOptions {
+  double z_loss = 0, softcap = 0;
+};
+// probs (B, V) and log_z (B, with z_loss) caches; logits (B, V) capped in place; targets (B)
+template <class T>
+double lm_loss_forward(T* probs, std::vector<double>& log_z, T* logits, const std::int32_t* targets,
+                       std::size_t B, std::size_t V, LossOptions o);
+// The z-loss's own value, mean over scored rows of log_z^2, from the last lm_loss_forward.
+double z_loss_value(const std::vector<double>& log_z, const std::int32_t* targets, std::size_t B);
+// dlogits (B, V) written: the gradient of the objective at the logits before the cap;
+// logits (B, V) the capped ones of the forward
+template <class T>
+void lm_loss_backward(T* dlogits, const T* probs, const std::vector<double>& log_z,
+                      const T* logits, const std::int32_t* targets, std::size_t B, std::size_t V,
+                      LossOptions o);
+
 // ---- Embedding: y[i] = E[tokens[i]] ----
 // y (N, D); tokens (N); E (V, D). Tokens outside [0, V) throw.
 template <class T>
@@ -72,6 +93,9 @@ void embedding_backward(T* dE, const T* dy, const std::int32_t* tokens, std::siz
 // y (n), mask (n) in {0, 1/(1-p)}; p in [0, 1)
 template <class T>
 void dropout_forward(T* y, std::vector<T>& mask, const T* x, std::size_t n, double p, Rng& rng);
+// mask (n) drawn alone, each entry 1/(1-p) with probability 1-p, else 0 (the draws of the forward)
+template <class T>
+void dropout_mask(std::vector<T>& mask, std::size_t n, double p, Rng& rng);
 template <class T>
 void dropout_backward(T* dx, const T* dy, const std::vector<T>& mask, std::size_t n);
 

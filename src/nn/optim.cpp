@@ -23,6 +23,13 @@ void validate(const OptimConfig& c) {
   if (c.schedule != "constant" && c.schedule != "cosine" && c.schedule != "inverse_sqrt")
     fail("optim.schedule: '", c.schedule, "' is not one of constant, cosine, inverse_sqrt");
   if (c.warmup < 0) fail("optim.warmup must be >= 0, got ", c.warmup);
+  if (!(c.min_lr >= 0 && c.min_lr <= c.lr)) {
+    fail("optim.min_lr must be in [0, optim.lr = ", c.lr, "], got ", c.min_lr);
+  }
+  if (c.min_lr > 0 && c.schedule != "cosine") {
+    fail("optim.min_lr is the floor of the cosine schedule; optim.schedule is '", c.schedule,
+         "' (set optim.schedule = \"cosine\", or min_lr = 0)");
+  }
 }
 
 double learning_rate(const OptimConfig& c, std::int64_t t) {
@@ -30,7 +37,8 @@ double learning_rate(const OptimConfig& c, std::int64_t t) {
   if (c.schedule == "cosine") {
     double span = double(std::max<std::int64_t>(c.steps - c.warmup, 1));
     double progress = std::min(1.0, double(t - c.warmup) / span);
-    return c.lr * 0.5 * (1 + std::cos(std::numbers::pi * progress));
+    // with min_lr = 0 exactly lr * 0.5 * (1 + cos): lr - 0 and x + 0 round to themselves
+    return c.min_lr + (c.lr - c.min_lr) * 0.5 * (1 + std::cos(std::numbers::pi * progress));
   }
   if (c.schedule == "inverse_sqrt") {
     double w = double(std::max<std::int64_t>(c.warmup, 1));

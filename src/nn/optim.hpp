@@ -19,6 +19,7 @@ struct OptimConfig {
   bool decay_gains_biases = false;
   double clip = 0;            // global-norm clipping threshold; 0 = off
   std::string schedule = "constant";  // constant | cosine | inverse_sqrt
+  double min_lr = 0;          // cosine: the learning rate at the last step (nanoGPT's min_lr)
   std::int64_t warmup = 0;
   std::int64_t steps = 1;     // total steps, for the cosine schedule
 };

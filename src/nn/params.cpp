@@ -29,7 +29,7 @@ Param ParamStore<T>::add(std::string name, std::vector<std::size_t> shape, Param
   std::size_t size = 1;
   for (auto n : shape) size *= n;
   std::size_t offset = infos_.empty() ? 0 : infos_.back().offset + infos_.back().size;
-  infos_.push_back({std::move(name), std::move(shape), role, init, offset, size});
+  infos_.push_back({std::move(name), std::move(shape), role, init, offset, size, 0, {}});
   return {offset, size};
 }
 
@@ -58,6 +58,31 @@ void ParamStore<T>::set_orthogonal(Param p, std::size_t block) {
 }
 
 template <class T>
+void ParamStore<T>::scale_init(Param p, double factor, std::size_t first, std::size_t count) {
+  for (auto& i : infos_) {
+    if (i.offset != p.offset || i.size != p.size) continue;
+    if (count == 0) count = i.size - std::min(first, i.size);
+    if ((i.role != ParamRole::weight && i.role != ParamRole::embedding) || !(factor > 0) ||
+        first + count > i.size) {
+      fail("init scale ", factor, " of '", i.name, "' (", to_string(i.role), ", ", i.size,
+           " elements) over elements [", first, ", ", first + count,
+           "): needs a drawn parameter (weight or embedding), a factor > 0 and a range inside it");
+    }
+    i.init_scales.push_back({first, count, factor});
+    return;
+  }
+  fail("internal: scale_init of a parameter this store did not declare");
+}
+
+template <class T>
+void ParamStore<T>::apply_init_scales(const ParamInfo& info) {
+  for (const InitScale& s : info.init_scales) {
+    T* v = values_.data() + info.offset + s.first;
+    for (std::size_t k = 0; k < s.count; ++k) v[k] = T(double(v[k]) * s.factor);
+  }
+}
+
+template <class T>
 const ParamInfo& ParamStore<T>::info(const std::string& name) const {
   for (const auto& i : infos_) {
     if (i.name == name) return i;
@@ -80,6 +105,7 @@ void ParamStore<T>::initialize(double mean, double std, Rng& rng) {
     if (i.orthogonal_rows > 0) fill_orthogonal_blocks(i, rng);
     else if (i.role == ParamRole::weight || i.role == ParamRole::embedding) fill_normal(v, rng, mean, std);
     else std::fill(v.begin(), v.end(), T(i.init));
+    apply_init_scales(i);
   }
 }
 
@@ -109,6 +135,7 @@ void ParamStore<T>::initialize(const std::string& scheme, double std, Rng& rng) 
     } else {
       std::fill(v.begin(), v.end(), T(i.init));
     }
+    apply_init_scales(i);
   }
 }
 

@@ -16,6 +16,15 @@ namespace normlab::nn {
 enum class ParamRole { weight, bias, gain, embedding, lambda };
 std::string to_string(ParamRole role);
 
+// A factor on the init of elements [first, first + count) of a drawn parameter: its draw (by any
+// scheme) is multiplied by `factor`, i.e. drawn with `factor` times the scheme's std. A depth-
+// aware init (GPT-2's 1/sqrt(2 layers) on the residual projections, DeepNorm's beta) is one per
+// parameter, or per row block of one (the value rows of a fused qkv weight).
+struct InitScale {
+  std::size_t first = 0, count = 0;
+  double factor = 1;
+};
+
 struct ParamInfo {
   std::string name;                // "block0.attn.wq", "mlp.norm1.gain"
   std::vector<std::size_t> shape;  // e.g. (out, in) for a Linear weight
@@ -25,6 +34,7 @@ struct ParamInfo {
   // > 0: initialize() draws each block of this many rows of the (rows, cols) weight as a random
   // orthogonal matrix instead of by the scheme (a GRU's W_hh under model.recurrent_init).
   std::size_t orthogonal_rows = 0;
+  std::vector<InitScale> init_scales;  // applied in order after the draw (set by scale_init)
 };
 
 // A parameter's place in the store.
@@ -43,6 +53,11 @@ class ParamStore {
   // cols): a non-square block has no W W^T = I and W^T W = I at once, so the property would
   // depend on which side a caller meant.
   void set_orthogonal(Param p, std::size_t block);
+  // Multiplies the init of weight or embedding `p` by `factor` (> 0), over its elements
+  // [first, first + count) or, by default, all of them; factors on the same elements multiply.
+  // Every scheme of initialize() applies it after drawing, so the generator's draws (and every
+  // other parameter's values) are those of an unscaled init.
+  void scale_init(Param p, double factor, std::size_t first = 0, std::size_t count = 0);
 
   std::span<T> value(Param p) { return std::span<T>(values_).subspan(p.offset, p.size); }
   std::span<const T> value(Param p) const {
@@ -66,11 +81,13 @@ class ParamStore {
   //   kaiming  weights N(0, 2 / fan_in) (He, for ReLU), embeddings N(0, std^2)
   // Gains, biases and lambda start at their init value. Unknown names throw, listing the schemes.
   // Weights marked by set_orthogonal are drawn orthogonal under every scheme (the scheme's mean
-  // and std do not apply to them), from the same generator in parameter order.
+  // and std do not apply to them), from the same generator in parameter order. The factors of
+  // scale_init multiply every draw, orthogonal ones included.
   void initialize(const std::string& scheme, double std, Rng& rng);
 
  private:
   void fill_orthogonal_blocks(const ParamInfo& info, Rng& rng);
+  void apply_init_scales(const ParamInfo& info);
 
   std::vector<ParamInfo> infos_;
   std::vector<T> values_, grads_;

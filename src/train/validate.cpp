@@ -23,6 +23,7 @@ nn::OptimConfig optim_config(const io::Config& c) {
   o.clip = c.number("optim.clip");
   o.schedule = c.string("optim.schedule");
   o.warmup = c.integer("optim.warmup");
+  o.min_lr = c.number("optim.min_lr");
   o.steps = c.integer("train.steps");
   nn::validate(o);
   return o;

@@ -38,7 +38,7 @@ class ReadersTest(unittest.TestCase):
     def test_h5py_reads_the_layout(self):
         with h5py.File(self.mlp, "r") as f:
             self.assertEqual(f.attrs["format"], "normlab-run")
-            self.assertEqual(f.attrs["format_version"], 3)
+            self.assertEqual(f.attrs["format_version"], 4)
             self.assertEqual(f.attrs["stats_every"], MLP_STATS_EVERY)
             self.assertEqual(list(f["step"][:]), list(range(MLP_STEPS)))
             self.assertEqual(list(f["eval_step"][:]), [9, 19])
