@@ -91,25 +91,27 @@ BIG_DIM_KINDS = ("rmsnorm", "layernorm", "prmsnorm", "pcnorm")
 # list: the seeds follow the case index, so earlier cases stay byte-identical.
 CASES = {
     "rmsnorm": ["", "eps_mode=outside,eps=1e-08", "eps_mode=clamp",
-                "bias=true", "zero_centered_gain=true"],
+                "bias=true", "zero_centered_gain=true", "gain=false",
+                "gain=false,bias=true"],
     "layernorm": ["", "bias=false", "variance=one_pass", "variance=welford",
                   "eps_mode=outside", "zero_centered_gain=true", "eps=0.001",
-                  "eps_mode=clamp"],
+                  "eps_mode=clamp", "gain=false,bias=false", "gain=false"],
     "scalenorm": ["", "eps_mode=inside", "zero_centered_gain=true",
-                  "bias=true", "eps_mode=outside", "eps=0.01"],
+                  "bias=true", "eps_mode=outside", "eps=0.01", "gain=false"],
     "prmsnorm": ["", "p=0.25", "p=1", "p=0.5,eps_mode=outside", "p=0.3",
                  "eps_mode=clamp", "bias=true", "zero_centered_gain=true",
-                 "eps=0.001"],
+                 "eps=0.001", "gain=false"],
     "l2norm": ["", "eps_mode=outside", "eps_mode=clamp", "bias=true",
-               "zero_centered_gain=true", "eps=0.001"],
-    "centernorm": ["", "bias=false", "zero_centered_gain=true"],
+               "zero_centered_gain=true", "eps=0.001", "gain=false"],
+    "centernorm": ["", "bias=false", "zero_centered_gain=true", "gain=false"],
     "pcnorm": ["lambda=0", "lambda=0.3", "lambda=1", "",
                "lambda=0.5,learn_lambda=true",
                "lambda=0.7,learn_lambda=true,eps_mode=outside",
                "lambda=0.2,learn_lambda=true,bias=true",
                "eps_mode=clamp", "zero_centered_gain=true,learn_lambda=true",
-               "eps=0.001,lambda=0.6"],
+               "eps=0.001,lambda=0.6", "gain=false,learn_lambda=true"],
     "none": [""],
+    "dyt": ["", "alpha0=1", "bias=false", "alpha0=0.2,bias=false", "gain=false"],
 }
 
 # From the library (load_registry): kind -> its defaults {option: value}, and
@@ -148,9 +150,16 @@ def gain_init(kind, D):
     return {"1": 1.0, "sqrt(D)": math.sqrt(D)}[FORMS[kind]["gain_init"]]
 
 
-def gain_shape(kind, D):
-    """(D,), (1,) or None (no gain), as the form states it."""
+def gain_shape(kind, D, opts):
+    """(D,), (1,) or None (no gain, or gain=false), as the form states it."""
+    if not opts.get("gain", True):
+        return None
     return {"vector": (D,), "scalar": (1,), "none": None}[FORMS[kind]["gain"]]
+
+
+def is_elementwise(kind):
+    """An element-wise kind (DyT): a learned scalar alpha, no statistic."""
+    return FORMS[kind]["family"] == "elementwise"
 
 
 def parse_options(kind, text):
@@ -204,10 +213,10 @@ def make_inputs(kind, case_index, opts, B, D):
     ]
     data = {"x": np.stack(rows[:B]), "dy": normal(B, D)}
 
-    shape = gain_shape(kind, D)
+    shape = gain_shape(kind, D, opts)
     if shape is not None:                             # (D,), or (1,) for a scalar gain
         # A zero-centered gain w is 0.1 * init * N, else the gain is init * (1 + 0.1 N).
-        zc = opts["zero_centered_gain"]
+        zc = opts.get("zero_centered_gain", False)
         init = f32(gain_init(kind, D))
         data["gain"] = (f32(0.1) * init * normal(*shape) if zc
                         else init * (f32(1) + f32(0.1) * normal(*shape)))
@@ -216,6 +225,9 @@ def make_inputs(kind, case_index, opts, B, D):
     if opts.get("learn_lambda", False):
         # Rounded to float32 like every other parameter (0.7 -> 0.69999999).
         data["lambda"] = np.array([opts["lambda"]], dtype=np.float32)
+    if is_elementwise(kind):
+        # The scalar alpha near its init: alpha0 * (1 + 0.1 N), in float32.
+        data["alpha"] = f32(opts["alpha0"]) * (f32(1) + f32(0.1) * normal(1))
 
     for name, arr in data.items():
         assert arr.dtype == np.float32, name
@@ -248,8 +260,10 @@ def denom(stat, opts):
 
 
 def effective_gain(prm, opts, g0=1.0):
-    """geff: stored gain, or g0 + w for zero-centered gains."""
-    return g0 + prm["gain"] if opts["zero_centered_gain"] else prm["gain"]
+    """geff: stored gain, or g0 + w for zero-centered gains; 1 under gain=false."""
+    if "gain" not in prm:
+        return 1.0
+    return g0 + prm["gain"] if opts.get("zero_centered_gain", False) else prm["gain"]
 
 
 def add_bias(y, prm):
@@ -288,11 +302,14 @@ def layernorm_torch(x, prm, opts, center_first=True):
     D = x.shape[-1]
     if center_first:
         x = x - x.mean(dim=-1, keepdim=True)                # (B, D)
-    if opts["bias"]:
+    if not opts["gain"] and not opts["bias"]:
+        # torch.nn.LayerNorm(elementwise_affine=False): the gain=false,bias=false case.
+        return torch.nn.LayerNorm(D, eps=opts["eps"], elementwise_affine=False, dtype=DTYPE)(x)
+    if opts["bias"] and opts["gain"]:
         ln = torch.nn.LayerNorm(D, eps=opts["eps"], dtype=DTYPE)
         return functional_call(ln, {"weight": prm["gain"], "bias": prm["bias"]}, (x,))
-    # torch 1.13's nn.LayerNorm has no bias=False.
-    return F.layer_norm(x, (D,), prm["gain"], None, opts["eps"])
+    # torch 1.13's nn.LayerNorm has no bias=False (nor a bias without a weight).
+    return F.layer_norm(x, (D,), prm.get("gain"), prm.get("bias"), opts["eps"])
 
 
 def layernorm(x, prm, opts):
@@ -345,12 +362,17 @@ def identity(x, prm, opts):
     return x
 
 
+def dyt(x, prm, opts):
+    """DyT (Zhu et al. 2025): y = g * tanh(alpha * x) + b, alpha a learned scalar (1,)."""
+    return add_bias(effective_gain(prm, opts) * torch.tanh(prm["alpha"] * x), prm)
+
+
 NORMALIZERS = {
     "rmsnorm": rmsnorm, "layernorm": layernorm, "scalenorm": scalenorm,
     "prmsnorm": prmsnorm, "l2norm": l2norm, "centernorm": centernorm,
-    "pcnorm": pcnorm, "none": identity,
+    "pcnorm": pcnorm, "none": identity, "dyt": dyt,
 }
-PARAM_NAMES = ("gain", "bias", "lambda")
+PARAM_NAMES = ("gain", "bias", "lambda", "alpha")
 
 
 # ---------------------------------------------------------------------------
@@ -467,12 +489,14 @@ def verify_file(path, kind):
             assert g.attrs["B"] == B and g.attrs["D"] == D
             opts = parse_options(kind, text)
             shapes = {"x": (B, D), "dy": (B, D), "y": (B, D), "dx": (B, D)}
-            if gain_shape(kind, D) is not None:
-                shapes["gain"] = gain_shape(kind, D)
+            if gain_shape(kind, D, opts) is not None:
+                shapes["gain"] = gain_shape(kind, D, opts)
             if opts.get("bias", False):
                 shapes["bias"] = (D,)
             if opts.get("learn_lambda", False):
                 shapes["lambda"] = (1,)
+            if is_elementwise(kind):
+                shapes["alpha"] = (1,)
             for n in PARAM_NAMES:
                 if n in shapes:
                     shapes["d_" + n] = shapes[n]
@@ -531,7 +555,7 @@ def run_checks(paths):
         verify_file(path, kind)
     print("re-opened all files: shapes / datasets / finiteness / float32 inputs OK")
 
-    grad_cases = [(kind, CASES[kind][0], 37) for kind in CASES]
+    grad_cases = [(kind, CASES[kind][0], 37) for kind in CASES if kind in paths]
     grad_cases += [
         ("layernorm", "eps_mode=outside", 1),       # zero variance, safe_sqrt path
         ("layernorm", "zero_centered_gain=true", 37),
@@ -540,7 +564,9 @@ def run_checks(paths):
         ("pcnorm", "lambda=0.7,learn_lambda=true,eps_mode=outside", 37),
         ("pcnorm", "lambda=0.2,learn_lambda=true,bias=true", 1),
         ("prmsnorm", "p=0.3", 37),
+        ("dyt", "bias=false", 64),
     ]
+    grad_cases = [case for case in grad_cases if case[0] in paths]
     for kind, text, D in grad_cases:
         assert gradcheck_case(kind, text, D), (kind, text, D)
     print(f"torch.autograd.gradcheck passed on {len(grad_cases)} cases")
@@ -556,13 +582,20 @@ def main():
                         help="output directory (default: tests/fixtures)")
     parser.add_argument("--normlab", default=str(default_normlab()),
                         help="the normlab binary whose kinds to use (default: build/normlab)")
+    parser.add_argument("--kinds", default="",
+                        help="comma-separated kinds to write (default: all); a committed "
+                             "fixture is regenerated only when its cases change")
     args = parser.parse_args()
     load_registry(args.normlab)
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    kinds = [k for k in args.kinds.split(",") if k] or list(CASES)
+    unknown = sorted(set(kinds) - set(CASES))
+    if unknown:
+        raise SystemExit(f"--kinds: unknown {unknown}; kinds: {', '.join(CASES)}")
 
     torch.manual_seed(0)   # no torch RNG is used; set for good measure
-    paths = {kind: write_kind(out_dir, kind) for kind in CASES}
+    paths = {kind: write_kind(out_dir, kind) for kind in kinds}
     total = sum(p.stat().st_size for p in paths.values())
     print(f"total: {total} bytes")
     print(f"layernorm: plain ops agree with torch LayerNorm to 1e-12; torch on the "

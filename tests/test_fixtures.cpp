@@ -64,21 +64,24 @@ void check_case(const h5::File& f, const std::string& group, double rtol) {
   // Absolute floors, rtol times the size of the terms that cancel into a value. dx_ij is a
   // difference of terms of size rstd_i * |dy_ij * g_j| (at D = 1 it cancels to ~1e-14), so each
   // row gets the floor rtol * rstd_i * max_j |dy_ij * g_j|. d_lambda = -sum_i mean_i * sum_j dz_ij,
-  // whose terms are |mean_i| * rstd_i * sum_j |dy_ij * g_j|. y and the gain and bias gradients
-  // get rtol * max |ref|.
+  // whose terms are |mean_i| * rstd_i * sum_j |dy_ij * g_j|. DyT's d_alpha = sum_ij dy_ij g_j
+  // (1 - t_ij^2) x_ij, whose terms are at most |dy_ij * g_j * x_ij| (in float 1 - t^2 is exact to
+  // ulp(1) only, where t is near 1: a saturated element's term keeps 1e-7 of |dy g x|). y and the
+  // gain and bias gradients get rtol * max |ref|.
   const auto dy_ref = f.read<double>(group + "/dy");
   const double g0 = norm::form(normalizer->config(), D).g0;  // the applied gain is g0 + stored
   auto gain_at = [&](std::size_t j) {
     if (p.gain.empty()) return 1.0;
     return std::abs(g0 + double(p.gain[p.gain.size() == 1 ? 0 : j]));
   };
-  std::vector<double> dx_floor(B * D), lambda_floor(1, 0.0);
+  std::vector<double> dx_floor(B * D), lambda_floor(1, 0.0), alpha_floor(1, 0.0);
   for (std::size_t i = 0; i < B; ++i) {
     double row_max = 0, row_sum = 0;
     for (std::size_t j = 0; j < D; ++j) {
       double term = std::abs(dy_ref(i, j)) * gain_at(j);
       row_max = std::max(row_max, term);
       row_sum += term;
+      alpha_floor[0] += rtol * term * std::abs(xs(i, j));
     }
     std::fill_n(dx_floor.begin() + i * D, D, rtol * cache.rstd[i] * row_max);
     lambda_floor[0] += rtol * std::abs(cache.mean[i]) * cache.rstd[i] * row_sum;
@@ -97,7 +100,10 @@ void check_case(const h5::File& f, const std::string& group, double rtol) {
   std::size_t offset = 0;
   for (const auto& s : specs) {
     std::vector<T> g(grads.begin() + offset, grads.begin() + offset + s.size);
-    check("d_" + s.name, g, s.name == "lambda" ? lambda_floor : std::vector<double>{});
+    check("d_" + s.name, g,
+          s.name == "lambda"  ? lambda_floor
+          : s.name == "alpha" ? alpha_floor
+                              : std::vector<double>{});
     offset += s.size;
   }
   // No reference gradient may go unchecked: every d_* in the fixture is a parameter we have.

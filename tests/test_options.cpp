@@ -152,15 +152,17 @@ TEST_CASE("string helpers", "[options]") {
 
 TEST_CASE("each kind's options, in describe() order, follow from its form", "[options]") {
   // What describe() writes into run files and fixtures: the lists the kinds had when each file
-  // named them, before they were derived from the form.
+  // named them, before they were derived from the form; and gain, which describe() writes only
+  // as gain=false (tests/test_gain_option.cpp holds the default descriptions to their text).
   const std::map<std::string, std::vector<std::string>> want{
-      {"rmsnorm", {"eps", "eps_mode", "bias", "zero_centered_gain"}},
-      {"layernorm", {"eps", "eps_mode", "bias", "zero_centered_gain", "variance"}},
-      {"scalenorm", {"eps", "eps_mode", "bias", "zero_centered_gain"}},
-      {"prmsnorm", {"eps", "eps_mode", "bias", "zero_centered_gain", "p"}},
-      {"l2norm", {"eps", "eps_mode", "bias", "zero_centered_gain"}},
-      {"centernorm", {"bias", "zero_centered_gain"}},
-      {"pcnorm", {"eps", "eps_mode", "bias", "zero_centered_gain", "lambda", "learn_lambda"}},
+      {"rmsnorm", {"eps", "eps_mode", "gain", "bias", "zero_centered_gain"}},
+      {"layernorm", {"eps", "eps_mode", "gain", "bias", "zero_centered_gain", "variance"}},
+      {"scalenorm", {"eps", "eps_mode", "gain", "bias", "zero_centered_gain"}},
+      {"prmsnorm", {"eps", "eps_mode", "gain", "bias", "zero_centered_gain", "p"}},
+      {"l2norm", {"eps", "eps_mode", "gain", "bias", "zero_centered_gain"}},
+      {"centernorm", {"gain", "bias", "zero_centered_gain"}},
+      {"pcnorm",
+       {"eps", "eps_mode", "gain", "bias", "zero_centered_gain", "lambda", "learn_lambda"}},
       {"none", {}}};
   for (const auto& [kind, options] : want) {
     INFO(kind);
@@ -298,8 +300,8 @@ TEST_CASE("zero-centered gain: stored w computes as the plain kind with stored g
 TEST_CASE("registry_json lists every kind with its defaults and form", "[options]") {
   const std::string json = norm::registry_json();
   for (const auto& k : norm::kinds()) CHECK_THAT(json, Contains("{\"name\": \"" + k.name + "\""));
-  CHECK_THAT(json, Contains("\"defaults\": {\"eps\": 1e-05, \"eps_mode\": \"clamp\", \"bias\": "
-                            "false, \"zero_centered_gain\": false}"));  // scalenorm
+  CHECK_THAT(json, Contains("\"defaults\": {\"eps\": 1e-05, \"eps_mode\": \"clamp\", \"gain\": "
+                            "true, \"bias\": false, \"zero_centered_gain\": false}"));  // scalenorm
   CHECK_THAT(json, Contains("\"gain\": \"scalar\", \"gain_size\": \"1\", \"gain_init\": "
                             "\"sqrt(D)\""));
   CHECK_THAT(json, Contains("\"k\": \"ceil(p*D)\""));

@@ -52,10 +52,13 @@ NormTime stop_norm_timing() {
   return {1e-9 * double(g_timed_ns.load()), g_timed_calls.load()};
 }
 
+// An element-wise kind's alpha scales like a gain: not decayed (unless optim.decay_gains_biases),
+// it starts at its spec's init.
 ParamRole norm_param_role(const std::string& spec_name) {
-  if (spec_name == "gain") return ParamRole::gain;
+  if (spec_name == "gain" || spec_name == "alpha") return ParamRole::gain;
   if (spec_name == "bias") return ParamRole::bias;
-  return ParamRole::lambda;
+  if (spec_name == "lambda") return ParamRole::lambda;
+  fail("internal: no parameter role for the normalizer parameter '", spec_name, "'");
 }
 
 template <class T>
@@ -72,6 +75,7 @@ NormSite<T>::NormSite(ParamStore<T>& store, const std::string& prefix, const std
   for (std::size_t i = 0; i < specs_.size(); ++i) {
     if (specs_[i].name == "gain") probe_.gain = handles_[i];
     else if (specs_[i].name == "bias") probe_.bias = handles_[i];
+    else if (specs_[i].name == "alpha") probe_.alpha = handles_[i];
     else probe_.lambda = handles_[i];
   }
   // What the probe reports about the normalizer comes from its Form: the gain as applied, g0 + g;
@@ -92,6 +96,7 @@ norm::NormParams<V> bind(const std::vector<norm::ParamSpec>& specs,
     std::span<V> v = slice(handles[i]);
     if (specs[i].name == "gain") p.gain = v;
     else if (specs[i].name == "bias") p.bias = v;
+    else if (specs[i].name == "alpha") p.alpha = v;
     else p.lambda = v;
   }
   return p;

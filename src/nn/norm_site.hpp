@@ -65,7 +65,8 @@ struct NormTime {
 void start_norm_timing(bool cpu_clock);  // zeroes the account and turns it on
 NormTime stop_norm_timing();             // turns it off; what was accounted since the start
 
-// The parameter role of a normalizer parameter named by its spec ("gain", "bias", "lambda").
+// The parameter role of a normalizer parameter named by its spec: "gain" and "alpha" are gains,
+// "bias" a bias, "lambda" lambda (none decayed unless optim.decay_gains_biases).
 ParamRole norm_param_role(const std::string& spec_name);
 
 }  // namespace normlab::nn

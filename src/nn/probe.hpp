@@ -43,6 +43,7 @@ struct Probe {
   std::size_t features = 0;
   // The normalizer's parameters (size 0 when absent), and how to read them.
   Param gain, bias, lambda;
+  Param alpha;                 // an element-wise kind's scalar alpha (DyT), size 0 elsewhere
   double gain_offset = 0;      // added to the stored gain: the Form's g0 (norm/form.hpp)
   double fixed_lambda = NAN;   // partial centering's lambda when it is an option, not learned
   double eps = NAN;            // the normalizer's eps, when it has one

@@ -10,7 +10,8 @@ namespace normlab::norm {
 EmulatedNorm emulated_norm(const norm::NormConfig& c, std::size_t D) {
   const Form f = form(c, D);
   if (f.family != Form::Family::shift_scale) {
-    fail("no emulated form of the normalizer '", c.kind, "' (not a shift-scale kind)");
+    fail("no emulated form of the normalizer '", c.kind, "': storage and accumulate apply to the "
+         "shift-scale kinds only (", c.kind, " is element-wise)");
   }
   return f;
 }

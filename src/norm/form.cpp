@@ -46,8 +46,8 @@ Form form(const KindForm& kind, const NormConfig& c, std::size_t D) {
   f.eps = c.eps;
   f.eps_mode = c.eps_mode;
   f.variance = c.variance;
-  f.gain = kind.gain;
-  f.gain_init = kind.gain == KindForm::Gain::none             ? 0.0
+  f.gain = c.gain ? kind.gain : KindForm::Gain::none;  // the option gain=false drops it
+  f.gain_init = f.gain == KindForm::Gain::none                ? 0.0
                 : kind.gain_init == KindForm::GainInit::sqrt_d ? std::sqrt(double(D))
                                                                : 1.0;
   f.g0 = c.zero_centered_gain ? f.gain_init : 0.0;
@@ -63,7 +63,9 @@ std::vector<std::string> shift_scale_options(const KindForm& kind) {
   std::vector<std::string> names;
   const bool rescale = kind.statistic != KindForm::Statistic::none;
   if (rescale) names.insert(names.end(), {"eps", "eps_mode"});
-  if (kind.gain != KindForm::Gain::none) names.insert(names.end(), {"bias", "zero_centered_gain"});
+  if (kind.gain != KindForm::Gain::none) {
+    names.insert(names.end(), {"gain", "bias", "zero_centered_gain"});
+  }
   // The one-pass and Welford variances run over all D features: no choice for a partial statistic.
   if (rescale && kind.centering == KindForm::Centering::full && !kind.partial_statistic) {
     names.push_back("variance");

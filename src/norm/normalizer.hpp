@@ -17,7 +17,7 @@ namespace normlab::norm {
 
 // One learned parameter of a normalizer, in the order they sit in a flat parameter buffer.
 struct ParamSpec {
-  std::string name;   // "gain", "bias" or "lambda"
+  std::string name;   // "gain", "bias", "lambda" or "alpha"
   std::size_t size;   // number of values: D, or 1 for a scalar
   double init;        // initial value of every element
 };
@@ -28,11 +28,14 @@ struct NormParams {
   std::span<T> gain;    // (D), or (1) for a scalar gain
   std::span<T> bias;    // (D)
   std::span<T> lambda;  // (1), partial centering with a learned lambda
+  std::span<T> alpha;   // (1), an element-wise kind's input scale (DyT)
 
   NormParams() = default;
-  NormParams(std::span<T> g, std::span<T> b, std::span<T> l) : gain(g), bias(b), lambda(l) {}
+  NormParams(std::span<T> g, std::span<T> b, std::span<T> l, std::span<T> a = {})
+      : gain(g), bias(b), lambda(l), alpha(a) {}
   template <class U>  // NormParams<T> -> NormParams<const T>
-  NormParams(const NormParams<U>& o) : gain(o.gain), bias(o.bias), lambda(o.lambda) {}
+  NormParams(const NormParams<U>& o)
+      : gain(o.gain), bias(o.bias), lambda(o.lambda), alpha(o.alpha) {}
 };
 
 // Slices a flat buffer laid out as `specs` says into named views.
@@ -50,7 +53,9 @@ std::vector<T> initial_params(const std::vector<ParamSpec>& specs) {
 }
 
 // Per-row statistics from one forward call, needed by its backward. A value type: keep one per
-// call (a GRU unrolled over T steps keeps T of them). Accumulated and stored in double.
+// call (a GRU unrolled over T steps keeps T of them). Accumulated and stored in double. An
+// element-wise kind (DyT) has none: it keeps B rows of mean 0, stat 0, rstd 1, as a kind that
+// neither centers nor rescales.
 struct NormCache {
   std::vector<double> mean;  // (B) row mean of x (0 where the kind does not center)
   std::vector<double> stat;  // (B) the statistic under the root: mean square, variance, |x|^2

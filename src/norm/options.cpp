@@ -74,6 +74,9 @@ const std::vector<OptionInfo>& all_options() {
       {"eps_mode", "inside|outside|clamp",
        "inside: sqrt(s + eps) (PyTorch, TensorFlow); outside: sqrt(s) + eps (RMSNorm author's "
        "code); clamp: max(sqrt(s), eps) (ScaleNorm authors' code)"},
+      {"gain", "true|false",
+       "learned gain g; false: none (torch.nn.RMSNorm(elementwise_affine=False) is rmsnorm with "
+       "gain=false); described only when false"},
       {"bias", "true|false", "learned bias b (D) added after the gain"},
       {"zero_centered_gain", "true|false",
        "store the gain as w (initialised 0) and apply g0 + w, g0 = 1 (sqrt(D) for ScaleNorm)"},
@@ -82,6 +85,7 @@ const std::vector<OptionInfo>& all_options() {
       {"learn_lambda", "true|false", "lambda is a learned scalar parameter, initialised to lambda"},
       {"variance", "two_pass|one_pass|welford",
        "LayerNorm variance: two-pass, naive E[x^2]-E[x]^2, or Welford (all accumulate in double)"},
+      {"alpha0", "float > 0", "DyT: the initial value of the learned scalar alpha in tanh(alpha * x)"},
       {"storage", "float32|bfloat16|float16",
        "every kind: emulate storing x, y, dy, dx (and the gain) in this format, rounded to nearest "
        "even (docs/NUMERICS.md); default native: the model's own type"},
@@ -127,6 +131,8 @@ void set_option(NormConfig& c, std::string_view name, std::string_view text) {
     c.eps = eps;
   } else if (name == "eps_mode") {
     c.eps_mode = parse_enum(name, text, {EpsMode::inside, EpsMode::outside, EpsMode::clamp});
+  } else if (name == "gain") {
+    c.gain = parse_bool(text, what);
   } else if (name == "bias") {
     c.bias = parse_bool(text, what);
   } else if (name == "zero_centered_gain") {
@@ -143,6 +149,10 @@ void set_option(NormConfig& c, std::string_view name, std::string_view text) {
   } else if (name == "variance") {
     c.variance = parse_enum(name, text,
                             {VarianceAlgo::two_pass, VarianceAlgo::one_pass, VarianceAlgo::welford});
+  } else if (name == "alpha0") {
+    double a = parse_double(text, what);
+    if (!(a > 0) || !std::isfinite(a)) fail(what, ": alpha0 must be a finite number > 0, got ", text);
+    c.alpha0 = a;
   } else if (name == "storage") {
     c.storage = parse_enum(name, text,
                            {Storage::native, Storage::float32, Storage::bfloat16, Storage::float16});
@@ -159,12 +169,14 @@ std::string get_option(const NormConfig& c, std::string_view name) {
   auto boolean = [](bool b) { return std::string(b ? "true" : "false"); };
   if (name == "eps") return format_double(c.eps);
   if (name == "eps_mode") return to_string(c.eps_mode);
+  if (name == "gain") return boolean(c.gain);
   if (name == "bias") return boolean(c.bias);
   if (name == "zero_centered_gain") return boolean(c.zero_centered_gain);
   if (name == "p") return format_double(c.p);
   if (name == "lambda") return format_double(c.lambda);
   if (name == "learn_lambda") return boolean(c.learn_lambda);
   if (name == "variance") return to_string(c.variance);
+  if (name == "alpha0") return format_double(c.alpha0);
   if (name == "storage") return to_string(c.storage);
   if (name == "accumulate") return to_string(c.accumulate);
   fail("unknown option '", name, "'", did_you_mean(name, option_names()));

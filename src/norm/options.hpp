@@ -63,12 +63,14 @@ struct NormConfig {
   std::string kind;
   double eps = 1e-5;  // PyTorch's nn.LayerNorm default
   EpsMode eps_mode = EpsMode::inside;
+  bool gain = true;  // false: no learned gain (torch.nn.RMSNorm(elementwise_affine=False))
   bool bias = false;
   bool zero_centered_gain = false;
   double p = 0.0625;  // pRMSNorm: the RMSNorm paper's 6.25%
   double lambda = 0.5;
   bool learn_lambda = false;
   VarianceAlgo variance = VarianceAlgo::two_pass;
+  double alpha0 = 0.5;  // DyT: the initial value of the learned scalar alpha (the paper's default)
   Storage storage = Storage::native;
   Accumulate accumulate = Accumulate::float64;
 };

@@ -27,6 +27,8 @@ NormParams<T> bind_params(const std::vector<ParamSpec>& specs, std::span<T> flat
     if (s.name == "gain") p.gain = view;
     else if (s.name == "bias") p.bias = view;
     else if (s.name == "lambda") p.lambda = view;
+    else if (s.name == "alpha") p.alpha = view;
+    else fail("internal: unknown normalizer parameter '", s.name, "'");
     offset += s.size;
   }
   return p;

@@ -37,7 +37,8 @@ NormConfig resolve(std::string_view kind, const NormOptions& options);
 std::unique_ptr<Normalizer> make_normalizer(std::string_view kind, const NormOptions& options = {});
 std::unique_ptr<Normalizer> make_normalizer(const NormConfig& config);
 
-// "layernorm(eps=1e-05,eps_mode=inside,bias=true,...)": the kind with every applicable option.
+// "layernorm(eps=1e-05,eps_mode=inside,bias=true,...)": the kind with every applicable option,
+// except gain (listed only as gain=false) and storage/accumulate (listed only when emulated).
 std::string describe(const NormConfig& config);
 
 // The applicable options as "name=value,..." — parse_options() reads it back.
