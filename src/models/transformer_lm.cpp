@@ -1,7 +1,6 @@
 #include "models/transformer_lm.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <tuple>
 
 #include "core/error.hpp"
@@ -96,7 +95,7 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     return c_.bias ? params_.add(name, {n}, nn::ParamRole::bias) : nn::Param{};
   };
   embed_ = params_.add("embed.weight", {c_.vocab, d}, nn::ParamRole::embedding);
-  if (c_.embed_scale) embed_scale_ = params_.add("embed.scale", {1}, nn::ParamRole::gain, std::sqrt(double(d)));
+  if (c_.embed_scale > 0) embed_scale_ = params_.add("embed.scale", {1}, nn::ParamRole::gain, c_.embed_scale);
   if (!c_.rope) pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
   blocks_.resize(c_.layers);
   for (std::size_t l = 0; l < c_.layers; ++l) {
@@ -321,7 +320,7 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
   targets_.assign(targets, targets + N);
   x0_.resize(N * d);
   nn::embedding_forward(x0_.data(), tokens_.data(), params_.value(embed_).data(), N, V, d);
-  if (c_.embed_scale) {  // x0 = scale * E[token] (+ positions below); E[token] kept for backward
+  if (c_.embed_scale > 0) {  // x0 = scale * E[token] (+ positions below); E[token] kept for backward
     e_.assign(x0_.begin(), x0_.end());
     const T scale = params_.value(embed_scale_)[0];
     for (T& v : x0_) v *= scale;
@@ -380,7 +379,7 @@ void TransformerLm<T>::backward() {
     sublayer_backward(blk, blk.attn, true, s, tmp.data(), ds.data());
   }
   const T* de = ds.data();  // the gradient reaching E[token]
-  if (c_.embed_scale) {  // d scale = sum(dx0 * E[token]); dE[token] = scale * dx0
+  if (c_.embed_scale > 0) {  // d scale = sum(dx0 * E[token]); dE[token] = scale * dx0
     const T scale = params_.value(embed_scale_)[0];
     double dscale = 0;
     de_.resize(N * d);
