@@ -51,6 +51,7 @@ TransformerLm<T>::TransformerLm(const TransformerConfig& config) : c_(config) {
     return c_.bias ? params_.add(name, {n}, nn::ParamRole::bias) : nn::Param{};
   };
   embed_ = params_.add("embed.weight", {c_.vocab, d}, nn::ParamRole::embedding);
+  if (c_.embed_scale > 0) embed_scale_ = params_.add("embed.scale", {1}, nn::ParamRole::gain, c_.embed_scale);
   if (!c_.rope) pos_ = params_.add("pos.weight", {c_.context, d}, nn::ParamRole::embedding);
   if (c_.embed_norm) norm_embed_ = site("norm_embed", kind(c_.norm_embed, 0), d, 0);
   blocks_.resize(c_.layers);
@@ -188,6 +189,11 @@ double TransformerLm<T>::forward(const std::int32_t* tokens, const std::int32_t*
   targets_.assign(targets, targets + N);
   x0_.resize(N * d);
   nn::embedding_forward(x0_.data(), tokens_.data(), params_.value(embed_).data(), N, V, d);
+  if (c_.embed_scale > 0) {  // x0 = scale * E[token] (+ positions below); E[token] kept for backward
+    e_.assign(x0_.begin(), x0_.end());
+    const T scale = params_.value(embed_scale_)[0];
+    for (T& v : x0_) v *= scale;
+  }
   const T* pos = params_.value(pos_).data();
   if (!c_.rope) parallel_for(N, kElementGrain / d + 1, [&](std::size_t first, std::size_t last) {
     for (std::size_t i = first; i < last; ++i) {
@@ -242,7 +248,19 @@ void TransformerLm<T>::backward() {
     sublayer_backward(blk, blk.attn, true, s, tmp.data(), ds.data());
   }
   embed_norm_backward(ds, tmp);  // ds: the gradient at the embedding sum
-  nn::embedding_backward(params_.grad(embed_).data(), ds.data(), tokens_.data(), N, d);
+  const T* de = ds.data();  // the gradient reaching E[token]
+  if (c_.embed_scale > 0) {  // d scale = sum(dx0 * E[token]); dE[token] = scale * dx0
+    const T scale = params_.value(embed_scale_)[0];
+    double dscale = 0;
+    de_.resize(N * d);
+    for (std::size_t i = 0; i < N * d; ++i) {
+      dscale += double(ds[i]) * double(e_[i]);
+      de_[i] = scale * ds[i];
+    }
+    params_.grad(embed_scale_)[0] += T(dscale);
+    de = de_.data();
+  }
+  nn::embedding_backward(params_.grad(embed_).data(), de, tokens_.data(), N, d);
   if (c_.rope) return;  // no learned positions
   T* dpos = params_.grad(pos_).data();
   // each position's row sums its sequences in order, whichever thread has it

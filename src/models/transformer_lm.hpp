@@ -69,6 +69,7 @@ struct TransformerConfig {
   std::size_t mlp_hidden = 0;   // 0: mlp_ratio * d, or ceil(2 * mlp_ratio * d / 3) with swiglu
   bool bias = true;             // false: no Linear bias anywhere (qkv, proj, fc, gate, head)
   bool tie_embeddings = false;  // the head reuses embed.weight
+  double embed_scale = 0;       // > 0: a learned scalar embed.scale, this at init, times E[token]
   double z_loss = 0;            // coefficient of mean log(Z)^2, in the gradient only
   double logit_softcap = 0;     // c of c tanh(logits / c); 0 = off
   double dropout = 0;           // attention probabilities and residual branches, training only
@@ -162,6 +163,7 @@ class TransformerLm final : public SequenceModel<T> {
   std::size_t hd_ = 0, m_ = 0;  // head dimension, MLP hidden width
   nn::ParamStore<T> params_;
   nn::Param embed_, pos_, head_W_, head_b_;  // pos_ without rope; head_W_ = embed_ when tied
+  nn::Param embed_scale_;                   // with embed_scale > 0
   nn::RopeTable rope_;
   Rng* dropout_rng_ = nullptr;  // set while training with dropout
   T* bias(nn::Param p) { return p.size ? params_.value(p).data() : nullptr; }  // null: no bias
@@ -183,6 +185,7 @@ class TransformerLm final : public SequenceModel<T> {
   std::size_t B_ = 0, len_ = 0;
   std::vector<std::int32_t> tokens_, targets_;
   std::vector<T> x0_, xe_, xf_;  // (N, d) embeddings; the embed norm's and final norm's outputs
+  std::vector<T> e_, de_;        // (N, d) E[token] before embed.scale and its gradient (embed_scale)
   std::vector<T> logits_, probs_;
   std::vector<double> log_z_;  // (N) log of the softmax normalizer, for the z-loss
 };

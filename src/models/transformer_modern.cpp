@@ -52,6 +52,8 @@ void read_modern_keys(const io::Config& c, TransformerConfig& t) {
   t.mlp_hidden = std::size_t(hidden);
   t.bias = c.boolean("model.bias");
   t.tie_embeddings = c.boolean("model.tie_embeddings");
+  t.embed_scale = non_negative(c, "model.embed_scale",
+                               "0 turns it off; the DyT authors' LLaMA starts it at sqrt(width)");
   t.z_loss = non_negative(c, "model.z_loss", "0 turns it off; OLMo 2 uses 1e-5, PaLM 1e-4");
   t.logit_softcap = non_negative(c, "model.logit_softcap", "0 turns it off; Gemma 2 uses 30");
   t.dropout = c.number("model.dropout");
