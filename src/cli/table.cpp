@@ -21,7 +21,9 @@ int cmd_table(const Args& args, std::ostream& out) {
                                  "(default: every axis of the sweep but seed)")
       ("metric", po::value(&metrics)->default_value(metrics), "final figures: val_loss, val_metric or both")
       ("baseline", po::value(&baseline), "the row each row is compared with: a value of model.norm "
-                                         "(default layernorm) or KEY=VALUE of another row key")
+                                         "(default layernorm), KEY=VALUE of another row key, or KEY=VALUE,KEY=VALUE "
+                                         "(the baseline row has all of them; a row is compared with "
+                                         "the one that also has its own values of the other keys)")
       ("margin", po::value(&margins), "equivalence margins, in the metric's units: X for the first metric "
                                       "or METRIC=X[,METRIC=X] (default val_loss=0.02 nats, val_metric=0.005; "
                                       "0: no equivalence test)")
@@ -34,7 +36,7 @@ int cmd_table(const Args& args, std::ostream& out) {
   po::variables_map vm;
   const std::string usage =
       "usage: normlab table SWEEP_DIR [--format md|csv|latex] [--rows KEY[,KEY]] [--metric M]\n"
-      "                               [--baseline VALUE|KEY=VALUE] [--margin X|METRIC=X,...]\n"
+      "                               [--baseline VALUE|KEY=VALUE[,KEY=VALUE]] [--margin X|METRIC=X,...]\n"
       "                               [--target-loss X] [--out FILE|DIR/]\n\n"
       "The sweep as a comparison table: one row per value of the row keys, seeds collapsed into\n"
       "the mean with its 95% t interval over the completed runs (diverged, stuck and unfinished\n"

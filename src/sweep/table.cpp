@@ -189,18 +189,34 @@ void steps_to_targets(Table& t, const std::vector<std::vector<RunFigures>>& grou
   }
 }
 
-// The baseline key and value of --baseline (spec), checked against the rows; both left empty when
-// the default baseline (model.norm=layernorm) has no row, so a table without LayerNorm has no
-// comparisons rather than an error.
-void resolve_baseline(Table& t, const std::string& spec) {
-  const bool given = !spec.empty();
-  const std::size_t eq = spec.find('=');
-  const bool keyed = eq != std::string::npos;
-  const std::string key = keyed ? std::string(trim(spec.substr(0, eq))) : "model.norm";
-  const std::string value = !given ? "layernorm" : keyed ? std::string(trim(spec.substr(eq + 1))) : spec;
+// --baseline's pairs: "VALUE" (of model.norm), "KEY=VALUE", or several KEY=VALUE joined by commas.
+// A value may hold commas itself (model.norm_options=eps=1e-6,bias=true): a comma starts a new pair
+// only where a row key and '=' follow it.
+std::vector<std::pair<std::string, std::string>> parse_baseline(const Table& t, const std::string& spec) {
+  std::vector<std::string> pieces;
+  for (const std::string& piece : split(spec, ',')) {
+    const std::string key(trim(piece.substr(0, piece.find('='))));
+    const bool starts_pair = piece.find('=') != std::string::npos &&
+                             std::find(t.row_keys.begin(), t.row_keys.end(), key) != t.row_keys.end();
+    if (pieces.empty() || starts_pair) pieces.push_back(piece);
+    else pieces.back() += "," + piece;
+  }
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const std::string& piece : pieces) {
+    const std::size_t eq = piece.find('=');
+    if (eq == std::string::npos) pairs.emplace_back("model.norm", std::string(trim(piece)));
+    else pairs.emplace_back(std::string(trim(piece.substr(0, eq))), std::string(trim(piece.substr(eq + 1))));
+  }
+  return pairs;
+}
+
+// Checks one pair of --baseline against the rows; false (no comparisons) when the default baseline
+// (model.norm=layernorm) has no row, so a table without LayerNorm has no comparisons, not an error.
+bool check_baseline_pair(const Table& t, const std::string& key, const std::string& value, bool given,
+                         bool keyed) {
   const auto at = std::find(t.row_keys.begin(), t.row_keys.end(), key);
   if (at == t.row_keys.end()) {
-    if (!given) return;
+    if (!given) return false;
     if (keyed) fail("--baseline: '", key, "' is not a row key (the row keys: ", join(t.row_keys, ", "), ")",
                     did_you_mean(key, t.row_keys));
     fail("--baseline ", value, ": model.norm is not a row key (the row keys: ", join(t.row_keys, ", "),
@@ -211,38 +227,60 @@ void resolve_baseline(Table& t, const std::string& spec) {
   for (const auto& row : t.rows) {
     if (std::find(values.begin(), values.end(), row.keys[k]) == values.end()) values.push_back(row.keys[k]);
   }
-  if (std::find(values.begin(), values.end(), value) == values.end()) {
-    if (!given) return;
-    std::string elsewhere;  // a bare value that belongs to another row key: say which
-    for (std::size_t j = 0; j < t.row_keys.size() && !keyed; ++j) {
-      for (const auto& row : t.rows) {
-        if (j != k && row.keys[j] == value && elsewhere.empty()) {
-          const std::string& other = t.row_keys[j];
-          elsewhere = " ('" + value + "' is a value of " + other + ": --baseline " + other + "=" + value + ")";
-        }
+  if (std::find(values.begin(), values.end(), value) != values.end()) return true;
+  if (!given) return false;
+  std::string elsewhere;  // a bare value that belongs to another row key: say which
+  for (std::size_t j = 0; j < t.row_keys.size() && !keyed; ++j) {
+    for (const auto& row : t.rows) {
+      if (j != k && row.keys[j] == value && elsewhere.empty()) {
+        const std::string& other = t.row_keys[j];
+        elsewhere = " ('" + value + "' is a value of " + other + ": --baseline " + other + "=" + value + ")";
       }
     }
-    fail("--baseline: no row has ", key, " = '", value, "' (its values: ", join(values, ", "), ")",
-         elsewhere.empty() ? did_you_mean(value, values) : elsewhere);
   }
-  t.baseline_key = key;
-  t.baseline_value = value;
+  fail("--baseline: no row has ", key, " = '", value, "' (its values: ", join(values, ", "), ")",
+       elsewhere.empty() ? did_you_mean(value, values) : elsewhere);
 }
 
-// Each row's baseline: the row with the baseline value and the same values of the other row keys.
+// The baseline keys and values of --baseline (spec), checked against the rows.
+void resolve_baseline(Table& t, const std::string& spec) {
+  const bool given = !spec.empty();
+  const auto pairs = given ? parse_baseline(t, spec)
+                           : std::vector<std::pair<std::string, std::string>>{{"model.norm", "layernorm"}};
+  for (const auto& [key, value] : pairs) {
+    const bool keyed = given && spec.find('=') != std::string::npos;
+    if (!check_baseline_pair(t, key, value, given, keyed)) return;
+    if (std::find(t.baseline_keys.begin(), t.baseline_keys.end(), key) != t.baseline_keys.end()) {
+      fail("--baseline: ", key, " is given twice");
+    }
+    t.baseline_keys.push_back(key);
+    t.baseline_values.push_back(value);
+  }
+}
+
+// Each row's baseline: the row with the baseline values and the row's own values of the other keys.
 void assign_baselines(Table& t, const std::string& spec) {
   resolve_baseline(t, spec);
-  if (t.baseline_value.empty()) return;
-  const auto key_at = std::find(t.row_keys.begin(), t.row_keys.end(), t.baseline_key);
-  const std::size_t k = std::size_t(key_at - t.row_keys.begin());
+  if (t.baseline_keys.empty()) return;
+  std::vector<long> fixed(t.row_keys.size(), -1);  // per row key: its index in baseline_values
+  for (std::size_t i = 0; i < t.baseline_keys.size(); ++i) {
+    fixed[std::size_t(std::find(t.row_keys.begin(), t.row_keys.end(), t.baseline_keys[i]) - t.row_keys.begin())] = long(i);
+  }
+  bool any = false;
   for (TableRow& row : t.rows) {
     for (std::size_t b = 0; b < t.rows.size(); ++b) {
-      const TableRow& base = t.rows[b];
-      if (base.keys[k] != t.baseline_value) continue;
-      bool same_group = true;
-      for (std::size_t j = 0; j < base.keys.size(); ++j) same_group &= j == k || base.keys[j] == row.keys[j];
-      if (same_group) row.baseline = long(b);
+      bool match = true;
+      for (std::size_t j = 0; j < t.row_keys.size(); ++j) {
+        const std::string& want = fixed[j] >= 0 ? t.baseline_values[std::size_t(fixed[j])] : row.keys[j];
+        match &= t.rows[b].keys[j] == want;
+      }
+      if (match) row.baseline = long(b);
     }
+    any |= row.baseline >= 0;
+  }
+  if (!any && !spec.empty()) {
+    fail("--baseline: no row has ", join(t.baseline_keys, ", "), " = ", join(t.baseline_values, ", "),
+         " together");
   }
 }
 

@@ -87,7 +87,10 @@ struct Table {
   std::string dir;
   std::vector<std::string> row_keys, metrics;
   std::vector<double> margins;    // per metric; 0: no equivalence test
-  std::string baseline_key, baseline_value;  // empty value: no comparisons
+  // The baseline row's values of some row keys (--baseline: model.norm = layernorm by default);
+  // a row is compared with the row that has these and the row's own values of the other keys.
+  // Empty: no comparisons.
+  std::vector<std::string> baseline_keys, baseline_values;
   std::vector<std::string> pair_axes;  // the sweep's axes outside the row keys: what pairs two runs
   std::vector<TableRow> rows;     // in the order the sweep runs them
   bool explicit_target = false;

@@ -111,9 +111,19 @@ bool compares(const Table& t) {
   return false;
 }
 
-// "layernorm" for the default key, "model.placement=pre" for another.
+// The baseline's keys and values, "model.norm = layernorm, model.embed_scale = 64" (eq " = ").
+std::string baseline_pairs(const Table& t, const char* eq) {
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < t.baseline_keys.size(); ++i) {
+    parts.push_back(t.baseline_keys[i] + eq + t.baseline_values[i]);
+  }
+  return join(parts, ", ");
+}
+
+// "layernorm" for the default key alone, "model.placement=pre" for another.
 std::string baseline_name(const Table& t) {
-  return t.baseline_key == "model.norm" ? t.baseline_value : t.baseline_key + "=" + t.baseline_value;
+  const bool norm_only = t.baseline_keys.size() == 1 && t.baseline_keys[0] == "model.norm";
+  return norm_only ? t.baseline_values[0] : baseline_pairs(t, "=");
 }
 
 // The test that gave a p-value; "" where there was none to give (one run on a side).
@@ -212,7 +222,7 @@ std::vector<std::string> note(const Table& t, const Style& st) {
     else if (t.pair_axes.empty()) pairing << "seed";
     else pairing << "(" << join(t.pair_axes, ", ") << ")";
     std::ostringstream c;
-    c << st.delta << ": row - baseline (" << t.baseline_key << " = " << t.baseline_value
+    c << st.delta << ": row - baseline (" << baseline_pairs(t, " = ")
       << ", the row with the same other keys), 95% interval; a paired t-test when both rows' completed runs have "
       << "the same values of " << pairing.str() << ", each once (n >= 2), else Welch's (column test); p: two-sided, "
       << "Holm-adjusted over " << holm_family(t) << "; * p < 0.05 after the correction.";
@@ -290,7 +300,7 @@ std::string table_csv(const Table& t) {
     const TableRow& r = t.rows[i];
     std::vector<std::string> f = r.keys;
     for (std::size_t n : {r.runs, r.completed, r.diverged, r.stuck, r.unfinished}) f.push_back(std::to_string(n));
-    f.push_back(t.is_baseline(i) ? "self" : t.is_compared(i) ? t.baseline_key + "=" + t.baseline_value : "");
+    f.push_back(t.is_baseline(i) ? "self" : t.is_compared(i) ? baseline_pairs(t, "=") : "");
     for (const MetricStats& m : r.metrics) {
       const Summary& a = m.summary;
       const Difference& d = m.vs_base;

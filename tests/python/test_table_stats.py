@@ -155,7 +155,8 @@ def summary(v):
 
 def expected(values, rows, baseline, margins):
     """The table from the chosen values: rows is the list of row-key names among ("norm", "lr"),
-    baseline (key index name, value)."""
+    baseline (key index name, value), or a list of them: the baseline row has these values, a
+    row's own values of the other row keys."""
     index = {"norm": 0, "lr": 1, "seed": 2}
     groups = {}
     for key, v in values.items():
@@ -174,9 +175,9 @@ def expected(values, rows, baseline, margins):
         w["obs"] = {metric: {pair: v[m] for pair, v in ok} for m, metric in enumerate(("val_loss", "val_metric"))}
         w["log_time"] = np.log([v[2] for _, v in ok])
         want[row] = w
-    key_at = rows.index(baseline[0])
+    fixed = dict([baseline] if isinstance(baseline, tuple) else baseline)
     for row, w in want.items():
-        base_row = row[:key_at] + (baseline[1],) + row[key_at + 1:]
+        base_row = tuple(fixed.get(name, v) for name, v in zip(rows, row))
         if row == base_row or base_row not in want:
             continue
         base = want[base_row]
@@ -255,6 +256,11 @@ class TableStatsTest(unittest.TestCase):
         self.check(self.table("--baseline", "rmsnorm", "--margin", "0.05,val_metric=0"), want, ["norm", "lr"])
         want = expected(self.values, ["norm", "lr"], ("lr", 0.001), {"val_loss": 0.02, "val_metric": 0.005})
         self.check(self.table("--baseline", "optim.lr=0.001"), want, ["norm", "lr"])
+        # Several keys: every row against the one row with both values (the DyT table's use)
+        want = expected(self.values, ["norm", "lr"], [("norm", "rmsnorm"), ("lr", 0.001)],
+                        {"val_loss": 0.02, "val_metric": 0.005})
+        self.assertGreater(sum("baseline" in w for w in want.values()), 2)
+        self.check(self.table("--baseline", "model.norm=rmsnorm,optim.lr=0.001"), want, ["norm", "lr"])
 
     def test_rows_pool_the_other_axes(self):
         # One row per normalizer: runs pair on (learning rate, seed), 8 pairs where none is missing.
@@ -307,6 +313,7 @@ class TableStatsTest(unittest.TestCase):
                               (["--baseline", "0.002"], "--baseline optim.lr=0.002"),
                               (["--baseline", "optim.lr=0.5"], "no row has optim.lr = '0.5'"),
                               (["--rows", "optim.lr", "--baseline", "rmsnorm"], "model.norm is not a row key"),
+                              (["--baseline", "optim.lr=0.001,optim.lr=0.002"], "optim.lr is given twice"),
                               (["--margin", "val_los=1"], "did you mean 'val_loss'"),
                               (["--margin", "-1"], "≥ 0")):
             bad = run("table", self.sweep, *args, check=False)
