@@ -24,7 +24,7 @@ out=""
 sweeps=""
 only=""
 experiments=(paper_gru_shakespeare paper_transformer twt_depth init_offset init_offset_delay
-             lr_sensitivity mlp_mnist)
+             lr_sensitivity mlp_mnist dyt_shakespeare)
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -73,6 +73,10 @@ for e in "${experiments[@]}"; do
   dest=$out/$e
   table_opts=()   # twt_depth compares post-norm with pre-norm, not normalizers
   if [[ $e == twt_depth ]]; then table_opts=(--baseline model.placement=pre); fi
+  # dyt_shakespeare: each row against RMSNorm (LLaMA's norm) with the same embedding scale
+  if [[ $e == dyt_shakespeare ]]; then table_opts=(--baseline model.norm=rmsnorm,model.norm_options=); fi
+  stats=in_rms,in_mean_share
+  if [[ $e == dyt_shakespeare ]]; then stats=in_rms,saturated_share,alpha; fi
   mkdir -p "$dest"
   start=$(date +%s)
   echo "== $e: normlab sweep -> $dir"
@@ -90,7 +94,7 @@ for e in "${experiments[@]}"; do
     echo "% regenerate with: $command"
     "$binary" table "$dir" --format latex "${table_opts[@]}"
   } > "$dest/table.tex"
-  "$binary" plot "$dir" --out "$dest" --stat in_rms,in_mean_share | sed 's/^/  /'
+  "$binary" plot "$dir" --out "$dest" --stat "$stats" | sed 's/^/  /'
   echo "   sweep took ${took} s; table -> $dest/table.md"
   cat "$dest/table.md"
 done
