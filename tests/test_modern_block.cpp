@@ -214,6 +214,7 @@ TEST_CASE("Transformer LM, the modern block: every parameter gradient by finite 
       {"model.tie_embeddings=true", "model.bias=false", "model.logit_softcap=1.5"},
       {"model.embed_scale=8.0", "model.tie_embeddings=true"},
       {"model.embed_scale=3.0", "model.position=\"rope\"", "model.norm=\"dyt\""},
+      {"model.embed_scale=3.0", "model.embed_norm=true", "model.norm=\"dyt\""},
       {"model.position=\"rope\"", "model.activation=\"swiglu\"", "model.bias=false",
        "model.tie_embeddings=true", "model.placement=\"post\""},
   };

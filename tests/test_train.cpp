@@ -142,6 +142,7 @@ TEST_CASE("trainer: bad values are refused before any run file exists", "[config
                               "(did you mean 'xavier'?)");
   refused("model.init_std=0", "model.init_std must be > 0, got 0");
   refused("model.activation=swish", "unknown activation 'swish'");
+  refused("model.activation=swiglu", "swiglu is the Transformer's MLP only");
   refused("model.family=gpt", "model.family: 'gpt' is not one of mlp, gru, transformer");
   refused("data.task=grammer", "did you mean 'grammar'?");
   refused_all({"model.family=transformer", "model.width=100", "model.heads=3"},

@@ -12,6 +12,7 @@
 #include "core/kernels.hpp"
 #include "core/parallel.hpp"
 #include "core/small_gemm.hpp"
+#include "core/strings.hpp"
 
 namespace normlab::nn {
 
@@ -104,7 +105,9 @@ Activation parse_activation(const std::string& name) {
   if (name == "gelu") return Activation::gelu;
   if (name == "tanh") return Activation::tanh;
   if (name == "sigmoid") return Activation::sigmoid;
-  fail("unknown activation '", name, "'; valid: relu, gelu, tanh, sigmoid");
+  fail("model.activation: unknown activation '", name, "'; valid: relu, gelu, tanh, sigmoid",
+       name == "swiglu" ? " (swiglu is the Transformer's MLP only)"
+                        : did_you_mean(name, {"relu", "gelu", "tanh", "sigmoid"}));
 }
 
 const char* to_string(Activation a) {
