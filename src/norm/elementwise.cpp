@@ -54,11 +54,6 @@ void with_flags(bool a, bool b, F&& f) {
   pick(a, [&](auto A) { pick(b, [&](auto B) { f(A, B); }); });
 }
 
-template <class T>
-void check_size(const std::string& kind, const char* name, std::span<T> s, std::size_t want) {
-  if (s.size() != want) fail(kind, ": ", name, " has ", s.size(), " values, expected B*D = ", want);
-}
-
 }  // namespace
 
 ElementwiseNorm::ElementwiseNorm(NormConfig config, KindForm form)
@@ -91,8 +86,8 @@ template <class T>
 void ElementwiseNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<const T> x,
                                    NormParams<const T> p, std::size_t B, std::size_t D) const {
   if (D == 0) fail(kind(), ": D = 0 features");
-  check_size(kind(), "x", x, B * D);
-  check_size(kind(), "y", y, B * D);
+  check_rows("x", x, B * D);
+  check_rows("y", y, B * D);
   check_params("parameter", p, D);
   cache.mean.assign(B, 0.0), cache.stat.assign(B, 0.0), cache.rstd.assign(B, 1.0);
   const T a = p.alpha[0];
@@ -112,9 +107,9 @@ void ElementwiseNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const 
                                     std::span<const T> dy, std::span<const T> x,
                                     NormParams<const T> p, std::size_t B, std::size_t D) const {
   if (D == 0) fail(kind(), ": D = 0 features");
-  check_size(kind(), "x", x, B * D);
-  check_size(kind(), "dy", dy, B * D);
-  check_size(kind(), "dx", dx, B * D);
+  check_rows("x", x, B * D);
+  check_rows("dy", dy, B * D);
+  check_rows("dx", dx, B * D);
   check_params("parameter", p, D);
   check_params("gradient", NormParams<const T>(grads), D);
   if (cache.rstd.size() != B) {

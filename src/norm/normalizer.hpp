@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
 #include "norm/options.hpp"
 
 namespace normlab::norm {
@@ -86,6 +87,14 @@ class Normalizer {
   virtual void backward(std::span<double> dx, NormParams<double> grads, const NormCache& cache,
                         std::span<const double> dy, std::span<const double> x,
                         NormParams<const double> params, std::size_t B, std::size_t D) const = 0;
+
+ protected:
+  // Throws Error "<kind>: <name> has n values, expected B*D = want" unless s holds `want` values:
+  // the size check of x, y, dy and dx that every kind's forward and backward make.
+  template <class T>
+  void check_rows(const char* name, std::span<T> s, std::size_t want) const {
+    if (s.size() != want) fail(kind(), ": ", name, " has ", s.size(), " values, expected B*D = ", want);
+  }
 
  private:
   NormConfig config_;

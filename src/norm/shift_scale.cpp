@@ -321,14 +321,6 @@ void backward_row(T* dx, double* dgain, double* dbias, double& dlambda, const T*
   dlambda -= mean * dz_sum;
 }
 
-template <class T>
-void check_size(const char* kind, const char* name, std::span<T> s, std::size_t want,
-                const char* shape) {
-  if (s.size() != want) {
-    fail(kind, ": ", name, " has ", s.size(), " values, expected ", shape, " = ", want);
-  }
-}
-
 }  // namespace
 
 // ---- the normalizer ----
@@ -373,8 +365,8 @@ void ShiftScaleNorm::forward_impl(std::span<T> y, NormCache& cache, std::span<co
                                   NormParams<const T> p, std::size_t B, std::size_t D) const {
   using Gain = Form::Gain;
   if (D == 0) fail(kind(), ": D = 0 features");
-  check_size(kind().c_str(), "x", x, B * D, "B*D");
-  check_size(kind().c_str(), "y", y, B * D, "B*D");
+  check_rows("x", x, B * D);
+  check_rows("y", y, B * D);
   const Form f = call_form(p, D);
   const StatSpec spec(f);
   const bool rescale = f.rescale;
@@ -419,9 +411,9 @@ void ShiftScaleNorm::backward_impl(std::span<T> dx, NormParams<T> grads, const N
                                    std::span<const T> dy, std::span<const T> x,
                                    NormParams<const T> p, std::size_t B, std::size_t D) const {
   if (D == 0) fail(kind(), ": D = 0 features");
-  check_size(kind().c_str(), "x", x, B * D, "B*D");
-  check_size(kind().c_str(), "dy", dy, B * D, "B*D");
-  check_size(kind().c_str(), "dx", dx, B * D, "B*D");
+  check_rows("x", x, B * D);
+  check_rows("dy", dy, B * D);
+  check_rows("dx", dx, B * D);
   const Form f = call_form(p, D);
   check_params("gradient", NormParams<const T>(grads), f);
   if (cache.rstd.size() != B || cache.mean.size() != B || cache.stat.size() != B) {
