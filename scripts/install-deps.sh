@@ -18,6 +18,7 @@ packages=(
   zlib1g-dev                                               # reading the gzipped MNIST files
   libssl-dev                                               # SHA-256 (libcrypto): data/ checksums
   catch2                                                   # tests (Catch2 v2)
+  pybind11-dev python3-dev                                 # the Python module normlab._core (python/)
   python3                                                  # /usr/bin/python3: analysis/, its tests
   python3-numpy python3-h5py                               # arrays; run files in HDF5
   python3-pandas                                           # run files as DataFrames

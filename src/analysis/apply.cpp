@@ -8,6 +8,7 @@
 #include "io/hdf5.hpp"
 #include "io/hdf5_guard.hpp"
 #include "io/output_path.hpp"
+#include "norm/array_call.hpp"
 #include "norm/registry.hpp"
 
 namespace normlab::tools {
@@ -83,19 +84,8 @@ xt::xarray<T> read_checked(const h5::File& in, const std::string& name) {
   return xt::xarray<T>(a);
 }
 
-// x of shape (..., D) as B rows of D features (B the product of the leading axes; 1 for a vector).
-std::pair<std::size_t, std::size_t> rows_and_features(const std::string& file, const h5::Shape& xs) {
-  if (xs.empty()) {
-    fail(file, ": dataset 'x' is a scalar; apply normalizes the last axis of an array of shape "
-               "(..., D): store at least one row of D features");
-  }
-  std::size_t B = 1;
-  for (std::size_t k = 0; k + 1 < xs.size(); ++k) B *= xs[k];
-  const std::size_t D = xs.back();
-  if (D == 0) fail(file, ": dataset 'x' has D = 0 features (its last axis), shape ", h5::shape_string(xs));
-  if (B == 0) fail(file, ": dataset 'x' has no rows, shape ", h5::shape_string(xs));
-  return {B, D};
-}
+// What goes before a dataset's quoted name in a message: "acts.h5: dataset 'x' ...".
+std::string where(const std::string& file) { return file + ": dataset "; }
 
 // The parameters: from the file where present (checked), else their initial values; flat, in
 // param_specs order.
@@ -104,28 +94,18 @@ std::vector<T> read_params(const norm::Normalizer& normalizer, const h5::File& i
                            const std::vector<norm::ParamSpec>& specs) {
   const std::string& file = in.path();
   std::vector<T> flat;
+  for (const char* name : {"gain", "bias", "lambda", "alpha"}) {
+    if (in.has(name)) norm::check_param_name(where(file), normalizer, specs, name);
+  }
   for (const auto& spec : specs) {
     if (in.has(spec.name)) {
-      h5::Shape want{spec.size};
-      if (in.shape(spec.name) != want) {
-        fail(file, ": dataset '", spec.name, "' has shape ", h5::shape_string(in.shape(spec.name)),
-             ", ", normalizer.kind(), " needs ", h5::shape_string(want));
-      }
+      norm::check_param_shape(where(file), normalizer, spec, in.shape(spec.name));
       xt::xarray<T> values = read_checked<T>(in, spec.name);
-      if (spec.name == "lambda") {  // a learned lambda is held to the range a fixed one is
-        for (T v : values) norm::check_lambda(v, cat(file, ": dataset 'lambda'"));
-      }
+      const std::vector<double> as_double(values.begin(), values.end());
+      norm::check_param_values(where(file), spec, as_double.data());
       flat.insert(flat.end(), values.begin(), values.end());
     } else {
       flat.insert(flat.end(), spec.size, T(spec.init));
-    }
-  }
-  for (const char* name : {"gain", "bias", "lambda", "alpha"}) {
-    bool wanted = false;
-    for (const auto& s : specs) wanted = wanted || s.name == name;
-    if (in.has(name) && !wanted) {
-      fail(file, ": dataset '", name, "' is given, but ", norm::describe(normalizer.config()),
-           " has no ", name, " parameter");
     }
   }
   return flat;
@@ -165,15 +145,12 @@ ApplyResult apply_typed(const norm::Normalizer& normalizer, const h5::File& in,
                         const std::string& out_path) {
   const std::string& file = in.path();
   const h5::Shape xs = in.shape("x");
-  const auto [B, D] = rows_and_features(file, xs);
+  const auto [B, D] = norm::rows_of(where(file), xs);
   xt::xarray<T> x = read_checked<T>(in, "x");
   const bool backward = in.has("dy");
   xt::xarray<T> dy;
   if (backward) {
-    if (in.shape("dy") != xs) {
-      fail(file, ": dataset 'dy' has shape ", h5::shape_string(in.shape("dy")),
-           ", expected the shape of x ", h5::shape_string(xs));
-    }
+    norm::check_like_x(where(file), "dy", in.shape("dy"), xs);
     dy = read_checked<T>(in, "dy");
   }
   const std::vector<norm::ParamSpec> specs = normalizer.param_specs(D);
