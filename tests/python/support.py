@@ -14,7 +14,10 @@ BINARY = Path(os.environ.get("NORMLAB_BINARY", REPO / "build" / "normlab"))
 # Prints the C++ run-file schema (src/io/run_schema.hpp) as JSON.
 SCHEMA_BINARY = Path(os.environ.get("NORMLAB_SCHEMA",
                                     REPO / "build" / "tests" / "python" / "normlab_schema"))
-sys.path.insert(0, str(REPO / "analysis"))
+# The package: the build's (build/python: the readers beside the extension normlab._core, python/)
+# where it was built, else analysis/ (the readers alone).
+PACKAGE_ROOT = Path(os.environ.get("NORMLAB_PACKAGE", BINARY.parent / "python"))
+sys.path.insert(0, str(PACKAGE_ROOT if (PACKAGE_ROOT / "normlab").is_dir() else REPO / "analysis"))
 
 TRANSFORMER = REPO / "experiments" / "transformer.toml"
 GRU = REPO / "experiments" / "gru.toml"
