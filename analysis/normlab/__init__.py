@@ -5,6 +5,7 @@ from .frames import (Runs, evals_frame, load_runs, stats_frame, steps_frame, sum
                      sweep_dataset, varying_keys)
 from .runs import (FORMAT, FORMAT_VERSION, OLDEST_FORMAT_VERSION, ForeignFileError,
                    FormatVersionError, NotARunError, Run, RunFileError, open_run)
+from .launch import TrainError, open_sweep, train
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "OLDEST_FORMAT_VERSION",
@@ -12,4 +13,5 @@ __all__ = [
     "Run", "open_run",
     "Runs", "load_runs", "varying_keys", "summary", "steps_frame", "evals_frame", "stats_frame",
     "sweep_dataset",
+    "train", "open_sweep", "TrainError",
 ]
