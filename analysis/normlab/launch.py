@@ -44,7 +44,7 @@ def find_binary(binary=None):
     """The normlab executable: `binary`, else $NORMLAB_BINARY, else normlab._core.build_binary (the
     build tree of the Python extension), else `normlab` on PATH, else <repo>/build/normlab. A path
     given by the argument or the environment must exist: it is never passed over for another."""
-    for given, what in ((binary, "binary="), (os.environ.get("NORMLAB_BINARY"), "NORMLAB_BINARY")):
+    for given, what in ((binary, "binary="), (os.environ.get("NORMLAB_BINARY"), "NORMLAB_BINARY=")):
         if given:
             path = Path(given)
             if not (path.is_file() and os.access(path, os.X_OK)):
@@ -94,22 +94,19 @@ def train(config=None, out=None, *, set=None, name=None, overwrite=False, resume
     A run that diverged or was interrupted (exit status 3) is returned all the same: its status
     says which (an interrupted run is OUT/NAME.h5.partial; resume=True continues it).
     """
-    overrides = dict(set or {})
-    for key, value in (("name", name), ("threads", threads)):
-        if value is not None:
-            overrides[key] = value
+    text = to_toml(config) if isinstance(config, dict) else None  # Python's errors come first
+    overrides = {**(set or {}), **{k: v for k, v in (("name", name), ("threads", threads))
+                                   if v is not None}}
+    options = [arg for key, value in overrides.items()
+               for arg in ("--set", f"{key}={toml_value(value, key)}")]
+    options += (["--out", str(out)] if out is not None else []) + \
+        (["--overwrite"] if overwrite else []) + (["--resume"] if resume else [])
+    executable = find_binary(binary)
     with tempfile.TemporaryDirectory(prefix="normlab-train-") as tmp:
-        command = [str(find_binary(binary)), "train"]
-        if isinstance(config, dict):
-            config_file = Path(tmp) / "config.toml"  # from the dict; named in the binary's errors
-            config_file.write_text(to_toml(config), encoding="utf-8")
-            command.append(str(config_file))
-        elif config is not None:
-            command.append(str(config))
-        for key, value in overrides.items():
-            command += ["--set", f"{key}={toml_value(value, key)}"]
-        command += (["--out", str(out)] if out is not None else []) + \
-            (["--overwrite"] if overwrite else []) + (["--resume"] if resume else [])
+        if text is not None:
+            config = Path(tmp) / "config.toml"  # named in the binary's errors
+            config.write_text(text, encoding="utf-8")
+        command = [str(executable), "train", *([str(config)] if config is not None else []), *options]
         returncode, stdout, stderr = _run(command, quiet)
     path = _run_file(stdout) if returncode in _EXIT_RUN_WRITTEN else None
     if path is not None and path.exists():
