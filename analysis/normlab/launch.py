@@ -54,7 +54,7 @@ def find_binary(binary=None):
     tried = ["binary= (not given)", "$NORMLAB_BINARY (not set)"]
     candidates = []
     try:
-        from . import _core  # the lead's C++ extension, when built
+        from . import _core  # the C++ extension, when it is built
         candidates.append((Path(_core.build_binary), "normlab._core.build_binary"))
     except (ImportError, AttributeError):
         tried.append("normlab._core.build_binary (no such extension or attribute)")
