@@ -256,24 +256,29 @@ class OpenSweepTest(unittest.TestCase):
     def test_include_partial_adds_an_interrupted_run(self):
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "done.h5").symlink_to(self.dir / "runs" / "mlp-none-s0.h5")
-            interrupted = self._interrupted_run(Path(tmp))
+            interrupted = self._stopped_run(Path(tmp), "cut", signal.SIGINT, 3)
             self.assertEqual(normlab.open_sweep(tmp).sizes["run"], 1)
             ds = normlab.open_sweep(tmp, include_partial=True)
             self.assertEqual(ds.sizes["run"], 2)
             self.assertEqual(sorted(ds["status"].values.tolist()), ["completed", "interrupted"])
             self.assertTrue(interrupted.exists())
+            killed = self._stopped_run(Path(tmp), "killed", signal.SIGKILL, -signal.SIGKILL)
+            with self.assertWarnsRegex(UserWarning, f"passed over {killed}, still training or "
+                                                    "killed"):
+                ds = normlab.open_sweep(tmp, include_partial=True)
+            self.assertEqual(sorted(ds["run"].values.tolist()), ["cut", "mlp-none-s0"])
 
-    def _interrupted_run(self, out):
-        """A run stopped by SIGINT: cut.h5.partial, status interrupted."""
-        command = support.train_command(out, "cut", "train.steps=100000", "model.width=16")
+    def _stopped_run(self, out, name, sig, expected_status):
+        """A run stopped by `sig` while it trains; returns its NAME.h5.partial."""
+        command = support.train_command(out, name, "train.steps=100000", "model.width=16")
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        partial = out / "cut.h5.partial"
+        partial = out / f"{name}.h5.partial"
         deadline = time.monotonic() + 30
         while not partial.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(0.2)
-        process.send_signal(signal.SIGINT)
-        self.assertEqual(process.wait(), 3)
+        time.sleep(0.2)  # past the signal handlers' installation, into the steps
+        process.send_signal(sig)
+        self.assertEqual(process.wait(), expected_status)
         return partial
 
     def test_clear_errors(self):
