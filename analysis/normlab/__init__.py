@@ -10,6 +10,7 @@ from .frames import (Runs, evals_frame, load_runs, stats_frame, steps_frame, sum
                      sweep_dataset, varying_keys)
 from .runs import (FORMAT, FORMAT_VERSION, OLDEST_FORMAT_VERSION, ForeignFileError,
                    FormatVersionError, NotARunError, Run, RunFileError, open_run)
+from .launch import TrainError, open_sweep, train
 
 # The extension's names; without it (analysis/ on the path, no build) the readers still work and
 # these raise an ImportError that says how to get it.
@@ -35,6 +36,7 @@ __all__ = [
     "Run", "open_run",
     "Runs", "load_runs", "varying_keys", "summary", "steps_frame", "evals_frame", "stats_frame",
     "sweep_dataset",
+    "train", "open_sweep", "TrainError",
 ]
 if "_CORE_ERROR" not in globals():
     __all__ += _CORE_NAMES
