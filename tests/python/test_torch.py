@@ -9,6 +9,7 @@ not import, exits with SKIP_CODE (CTest's SKIP_RETURN_CODE), unless NORMLAB_REQU
 """
 
 import copy
+import inspect
 import io
 import os
 import subprocess
@@ -154,6 +155,8 @@ class GradcheckTest(unittest.TestCase):
         self.assertEqual(float(learned.lambda_), 0.25)
         self.assertEqual(float(nt.ScaleNorm(9).weight), 3.0)  # sqrt(D)
         self.assertIsNone(nt.RMSNorm(4, elementwise_affine=False).weight)
+        self.assertEqual([n for n, _ in nt.LayerNorm(4, bias=False).named_parameters()], ["weight"])
+        self.assertIsNone(nt.LayerNorm(4, bias=False).bias)
 
     def test_a_class_per_kind(self):
         classes = {cls.KIND: cls for cls in (nt.ScaleNorm, nt.PRMSNorm, nt.L2Norm, nt.CenterNorm,
@@ -277,6 +280,8 @@ class DropInTest(unittest.TestCase):
                  (nt.LayerNorm(8, elementwise_affine=False), torch.nn.LayerNorm(8, elementwise_affine=False)),
                  (nt.RMSNorm(8), torch_rmsnorm(8, None, None)),
                  (nt.DyT(8), HandDyT(8))]
+        if "bias" in inspect.signature(torch.nn.LayerNorm).parameters:  # torch >= 2.1
+            pairs.append((nt.LayerNorm(8, bias=False), torch.nn.LayerNorm(8, bias=False)))
         if hasattr(torch.nn, "RMSNorm"):
             pairs.append((nt.RMSNorm(8, elementwise_affine=False), torch.nn.RMSNorm(8, elementwise_affine=False)))
         for ours, ref in pairs:
@@ -295,7 +300,7 @@ class DropInTest(unittest.TestCase):
         torch.save(module, buffer)
         buffer.seek(0)
         x = torch.randn(3, 8, dtype=torch.float64)
-        for copied in (copy.deepcopy(module), torch.load(buffer)):
+        for copied in (copy.deepcopy(module), torch.load(buffer, weights_only=False)):
             self.assertEqual(copied.normalizer.describe(), module.normalizer.describe())
             self.assertTrue(torch.equal(copied(x), module(x)))
 
