@@ -17,6 +17,8 @@ once_differentiable, so a second derivative (double backward, gradgradcheck, Hes
 products) raises. The computation runs on normlab's own threads (normlab.set_threads, default 1).
 """
 
+import numbers
+
 try:
     import torch  # the real torch: absolute imports, this module is normlab.torch
 except ImportError as _missing:
@@ -107,11 +109,11 @@ class NormFunction(torch.autograd.Function):
 
 def _features(normalized_shape):
     """D from torch's normalized_shape (an int, or a sequence of one int)."""
-    shape = normalized_shape
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        shape = (shape,)
-    if not isinstance(shape, (tuple, list, torch.Size)) or not all(
-            isinstance(d, int) and not isinstance(d, bool) for d in shape):
+    def integral(d):
+        return isinstance(d, numbers.Integral) and not isinstance(d, bool)
+
+    shape = (normalized_shape,) if integral(normalized_shape) else normalized_shape
+    if not isinstance(shape, (tuple, list, torch.Size)) or not all(integral(d) for d in shape):
         raise TypeError(f"normalized_shape={normalized_shape!r}: give the feature count D as an int "
                         "(or a tuple of one int)")
     if len(shape) != 1:
@@ -120,7 +122,7 @@ def _features(normalized_shape):
                          "(x.flatten(-k)) and give their product as normalized_shape")
     if shape[0] < 1:
         raise ValueError(f"normalized_shape={tuple(shape)}: the feature count must be >= 1")
-    return shape[0]
+    return int(shape[0])
 
 
 class Norm(nn.Module):
@@ -166,8 +168,8 @@ class Norm(nn.Module):
 
     def forward(self, x):
         D = self.normalized_shape[0]
-        if isinstance(x, torch.Tensor) and (x.dim() == 0 or x.shape[-1] != D):
-            raise ValueError(f"x has shape {tuple(x.shape)}, with {x.shape[-1] if x.dim() else 0} "
+        if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[-1] != D:
+            raise ValueError(f"x has shape {tuple(x.shape)}, with {x.shape[-1]} "
                              f"features in its last axis, but this {type(self).__name__} normalizes "
                              f"over normalized_shape=({D},): give x of shape (*, {D})")
         params = [getattr(self, self._torch_name(spec["name"])) for spec in self._specs]

@@ -359,6 +359,9 @@ class BadInputTest(unittest.TestCase):
             nt.LayerNorm((4, 5))
         with self.assertRaisesRegex(TypeError, "normalized_shape=4.0"):
             nt.LayerNorm(4.0)
+        with self.assertRaisesRegex(ValueError, r"x is a scalar"):
+            nt.LayerNorm(1)(torch.tensor(2.0))
+        self.assertEqual(nt.LayerNorm(np.int64(4)).normalized_shape, (4,))
 
     def test_without_torch(self):
         """import normlab.torch where torch does not import: an ImportError saying to install it."""
