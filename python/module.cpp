@@ -47,6 +47,13 @@ py::array as_array(py::handle value) {
   return py::module_::import("numpy").attr("asarray")(value).cast<py::array>();
 }
 
+// The bytes of a floating-point dtype (any byte order), 0 for another kind. Read through the dtype's
+// Python attributes, not pybind11's view of the C struct, whose layout numpy 2 changed.
+int float_bytes(const py::array& a) {
+  const py::object dtype = a.attr("dtype");
+  return dtype.attr("kind").cast<std::string>() == "f" ? dtype.attr("itemsize").cast<int>() : 0;
+}
+
 // lambda_ -> lambda: Python reserves `lambda`, so a trailing underscore is dropped from a name.
 std::string plain_name(std::string name) {
   if (name.size() > 1 && name.back() == '_') name.pop_back();
@@ -130,8 +137,9 @@ class Normalizer {
 
   template <class F>
   static py::tuple dispatch(const py::array& x, F&& typed) {
-    if (x.dtype().kind() == 'f' && x.itemsize() == 4) return typed(float{});
-    if (x.dtype().kind() == 'f' && x.itemsize() == 8) return typed(double{});
+    const int bytes = float_bytes(x);
+    if (bytes == 4) return typed(float{});
+    if (bytes == 8) return typed(double{});
     throw py::type_error(cat("'x' has dtype ", dtype_name(x),
                              "; normlab's normalizers take float32 or float64 (convert with "
                              "x.astype(numpy.float32)); bfloat16 and float16 are emulated with the "
@@ -140,7 +148,7 @@ class Normalizer {
 
   template <class T>
   static typename Inputs<T>::Array same_dtype(const py::array& a, const char* name, const py::array& x) {
-    if (a.dtype().kind() != 'f' || a.itemsize() != x.itemsize()) {
+    if (float_bytes(a) != float_bytes(x)) {
       throw py::type_error(cat("'", name, "' has dtype ", dtype_name(a), ", but x is ", dtype_name(x),
                                ": give every array in x's dtype"));
     }
