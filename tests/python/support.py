@@ -25,6 +25,14 @@ GRU = REPO / "experiments" / "gru.toml"
 SMALL_LM = ["model.width=32", "data.chars=20000"]
 
 
+# The environment of the normlab processes a test starts: without LD_PRELOAD, which under the
+# sanitizer build preloads libasan into this interpreter for the extension (tests/python/
+# CMakeLists.txt); the binary there links its own, and a release binary must not get it.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+if "NORMLAB_CHILD_ASAN_OPTIONS" in os.environ:
+    CHILD_ENV["ASAN_OPTIONS"] = os.environ["NORMLAB_CHILD_ASAN_OPTIONS"]
+
+
 def train_command(out, name, *sets, config=None):
     """The `normlab train` command line for a run `name` in `out` with `--set` for each of sets."""
     command = [str(BINARY), "train"] + ([str(config)] if config else [])
@@ -36,7 +44,7 @@ def train_command(out, name, *sets, config=None):
 def train(out, name, *sets, config=None):
     """Runs `normlab train` to completion and returns the path of its run file."""
     command = train_command(out, name, *sets, config=config)
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env=CHILD_ENV)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
     return Path(out) / f"{name}.h5"
@@ -44,7 +52,7 @@ def train(out, name, *sets, config=None):
 
 def normlab(*args, check=True):
     """Runs `normlab ARGS...`; with check, a non-zero exit fails the test with its stderr."""
-    result = subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=True)
+    result = subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=True, env=CHILD_ENV)
     if check and result.returncode != 0:
         raise AssertionError(f"normlab {' '.join(map(str, args))} failed:\n{result.stderr}")
     return result
