@@ -19,7 +19,7 @@ packages=(
   libssl-dev                                               # SHA-256 (libcrypto): data/ checksums
   catch2                                                   # tests (Catch2 v2)
   pybind11-dev python3-dev                                 # the Python module normlab._core (python/)
-  python3 python3-venv                                     # /usr/bin/python3: analysis/, its tests; pip install . into a venv
+  python3 python3-venv python3-setuptools python3-wheel    # /usr/bin/python3: analysis/, its tests; pip install . into a venv (offline: these build it)
   python3-numpy python3-h5py                               # arrays; run files in HDF5
   python3-pandas                                           # run files as DataFrames
   python3-scipy                                            # t and Fisher tests (failure_counts.py, gap_by_step.py, LR sensitivity); the tests' cross-checks
