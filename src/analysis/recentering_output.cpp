@@ -34,29 +34,26 @@ const char* granularity(const std::string& family) {
   return "hidden layer";
 }
 
-// A string model.norm_options every recommended kind takes is kept; one a kind refuses (pcnorm's
-// learn_lambda for rmsnorm) becomes a table for the run's own kinds, so it still reaches them.
-void keep_norm_options(const LoadedRun& run, io::Config& c, RecenteringReport& r) {
+// A string model.norm_options every recommended kind takes is kept; when a kind refuses it
+// (pcnorm's learn_lambda for rmsnorm), it becomes a table for the kinds that take it (a table may
+// only name kinds the model has), and the empty string when none does.
+void keep_norm_options(io::Config& c, RecenteringReport& r) {
   if (c.is_table("model.norm_options")) return;
   const std::string text = c.string("model.norm_options");
-  std::string refused;
+  std::vector<std::string> taken, refused;
   for (const auto& kind : std::set<std::string>(r.kinds.begin(), r.kinds.end())) {
     try {
       norm::make_normalizer(kind, norm::parse_options(text));
-    } catch (const Error& e) {
-      refused = kind;
+      taken.push_back(kind + " = \"" + text + "\"");
+    } catch (const Error&) {
+      refused.push_back(kind);
     }
   }
   if (refused.empty()) return;
-  std::set<std::string> own;
-  for (const auto* p : run.probes) {
-    if (p->kind != "residual") own.insert(p->kind);
-  }
-  std::vector<std::string> entries;
-  for (const auto& k : own) entries.push_back(k + " = \"" + text + "\"");
-  c.set("model.norm_options={" + join(entries, ", ") + "}");
-  r.notes.push_back("model.norm_options \"" + text + "\" does not apply to " + refused +
-                    ": kept for the run's own kinds as a table");
+  c.set(taken.empty() ? std::string("model.norm_options=\"\"")
+                      : "model.norm_options={" + join(taken, ", ") + "}");
+  r.notes.push_back("model.norm_options \"" + text + "\" does not apply to " + join(refused, ", ") +
+                    (taken.empty() ? ": dropped" : ": kept for the other kinds as a table"));
 }
 
 }  // namespace
@@ -89,7 +86,7 @@ void print_recentering(std::ostream& out, const RecenteringReport& r) {
 std::string recommended_config(const LoadedRun& run, RecenteringReport& r) {
   io::Config c = run.config;
   c.set("model.norm=" + quoted_list(r.kinds));
-  keep_norm_options(run, c, r);
+  keep_norm_options(c, r);
   if (r.family == "transformer") {
     for (const char* key : {"norm_attn", "norm_mlp", "norm_qk", "norm_v", "norm_embed", "norm_final"}) {
       const std::string k = std::string("model.") + key, v = c.string(k);
