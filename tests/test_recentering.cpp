@@ -182,6 +182,9 @@ TEST_CASE("recentering: the hand-built model flags the site whose next layer rea
   CHECK(a.recenter);
   CHECK_FALSE(b.recenter);
   CHECK(r.kinds == std::vector<std::string>{"layernorm", "rmsnorm"});
+  CHECK_THROWS_WITH(analysis::analyze_recentering(loaded, {.min_mean_share = -1}, 0.05, 1),
+                    Contains("--min-mean-share: -1 must be finite and >= 0"));
+  CHECK_THROWS_WITH(analysis::analyze_recentering(loaded, {}, 0, 1), Contains("--epsilon"));
   const std::string toml = analysis::recommended_config(loaded, r);
   CHECK(io::Config::parse(toml, "written.toml").strings("model.norm") == r.kinds);
 

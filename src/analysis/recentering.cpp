@@ -260,6 +260,11 @@ std::vector<double> offset_ratios(LoadedRun& run, double epsilon, std::uint64_t 
 RecenteringReport analyze_recentering(LoadedRun& run, const RecenterRule& rule, double epsilon,
                                       std::uint64_t control_seed) {
   if (!(epsilon > 0 && std::isfinite(epsilon))) fail("--epsilon: ", epsilon, " must be positive");
+  for (auto [option, value] : {std::pair{"--min-mean-share", rule.min_mean_share},
+                               {"--min-ones-fraction", rule.min_ones_fraction},
+                               {"--min-offset-ratio", rule.min_offset_ratio}}) {
+    if (!(value >= 0 && std::isfinite(value))) fail(option, ": ", value, " must be finite and >= 0");
+  }
   RecenteringReport r;
   r.run = run.path;
   r.family = run.config.string("model.family");
