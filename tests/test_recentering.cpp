@@ -236,3 +236,81 @@ TEST_CASE("recentering: bad input gets an error naming the file", "[recentering]
 }
 
 }  // namespace
+
+namespace {
+
+const char* kSwigluMixedPlacement =
+    "[model]\nfamily = \"transformer\"\nwidth = 16\ndepth = 2\nheads = 2\ncontext = 12\n"
+    "qk_norm = true\nnorm = \"pcnorm\"\nnorm_options = \"learn_lambda=true\"\n"
+    "activation = \"swiglu\"\nplacement = [\"post\", \"pre\"]\ntie_embeddings = true\n"
+    "[data]\ntask = \"grammar\"\nval_size = 6\nchars = 4000\n[train]\nsteps = 10\nbatch = 4\n"
+    "eval_every = 10\ncheckpoint_every = 0\n[stats]\nevery = 5\n";
+const char* kGruSplit =
+    "[model]\nfamily = \"gru\"\nwidth = 12\ndepth = 2\nembed = 8\ncontext = 12\n"
+    "norm = \"layernorm\"\ngru_norm_split = \"separate\"\n[data]\ntask = \"grammar\"\nval_size = 6\n"
+    "chars = 4000\n[train]\nsteps = 10\nbatch = 4\neval_every = 10\ncheckpoint_every = 0\n"
+    "[stats]\nevery = 5\n";
+
+// Analyzes `run`, checks every site has a verdict and the written config trains 3 steps.
+analysis::RecenteringReport analyze_and_train(const test::TempDir& dir, const std::string& run) {
+  std::ostringstream log;
+  analysis::LoadedRun loaded = analysis::load_run(run, std::nullopt, 0, log);
+  auto r = analysis::analyze_recentering(loaded, {}, 0.05, 1);
+  const std::string toml = analysis::recommended_config(loaded, r);
+  io::Config c = io::Config::parse(toml, "written.toml");
+  CHECK(c.strings("model.norm") == r.kinds);
+  c.set("train.steps=3");
+  const auto trained = train::run(c, (dir.path / "mixed").string(), log);
+  CHECK(trained.status == "completed");
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("recentering: the maps a Transformer's sites are read by, and the block granularity",
+          "[recentering]") {
+  test::TempDir dir;
+  const std::string run = train_run(dir.path / "runs", kSwigluMixedPlacement);
+  const auto r = analyze_and_train(dir, run);
+  REQUIRE(r.kinds.size() == 2);
+  // Block 0 is post-norm: its attention norm normalizes the sum, read by the MLP's two input maps;
+  // its MLP norm feeds block 1, a pre-norm block that normalizes again. Block 1 is pre-norm.
+  CHECK(site(r, "block0.attn.norm").role == "attn-sum");
+  CHECK(site(r, "block0.attn.norm").readers == "block0.mlp.fc.weight,block0.mlp.gate.weight");
+  CHECK_THAT(site(r, "block0.mlp.norm").readers, Contains("normalizes it again"));
+  CHECK(std::isnan(site(r, "block0.mlp.norm").ones_response));
+  CHECK(site(r, "block1.attn.norm").readers == "block1.attn.qkv.weight");
+  CHECK(site(r, "block1.mlp.norm").role == "mlp-input");
+  CHECK(site(r, "norm_final").readers == "embed.weight");  // tied: the head is the embedding
+  CHECK_THAT(site(r, "block1.attn.norm_q").readers, Contains("n/a: QK-norm"));
+  CHECK(site(r, "norm_final").depth == 1);
+  for (std::size_t l = 0; l < 2; ++l) {  // a block is layernorm exactly when one of its sites is flagged
+    bool flagged = false;
+    for (const auto& s : r.sites) flagged |= s.recenter && std::min<std::size_t>(s.layer, 1) == l;
+    CHECK(r.kinds[l] == (flagged ? "layernorm" : "rmsnorm"));
+  }
+  // pcnorm's learn_lambda applies to neither recommended kind: dropped, with a note.
+  REQUIRE(r.notes.size() == 1);
+  CHECK_THAT(r.notes[0], Contains("learn_lambda=true") && Contains("dropped"));
+}
+
+TEST_CASE("recentering: a GRU's gates read the normalized projection element-wise",
+          "[recentering]") {
+  test::TempDir dir;
+  const std::string run = train_run(dir.path / "runs", kGruSplit);
+  const auto r = analyze_and_train(dir, run);
+  REQUIRE(r.sites.size() == 8);  // 2 layers x (ih, hh) x (gates, candidate)
+  // W = I: r = ||g|| / (max |g| sqrt(D)) from the site's trained gain, computed here by hand.
+  const auto gain = h5::File::open(run).read_vector<double>("checkpoint/gru1.norm_hh_cand.gain");
+  double sum = 0, max_g = 0;
+  for (double g : gain) {
+    sum += g * g;
+    max_g = std::max(max_g, std::abs(g));
+  }
+  const auto& s = site(r, "gru1.norm_hh_cand");
+  CHECK(s.role == "gru-recurrent");
+  CHECK(s.features == gain.size());
+  CHECK(std::abs(s.ones_response - std::sqrt(sum) / (max_g * std::sqrt(double(gain.size())))) <= 1e-12);
+  CHECK(s.ones_response_plain == 1);
+  CHECK(r.kinds.size() == 2);
+}

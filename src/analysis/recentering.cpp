@@ -198,13 +198,19 @@ void measure_ones(LoadedRun& run, const nn::Probe<double>& probe, SiteRecenterin
   for (std::size_t k = 0; k < used.size(); ++k) s.readers += (k ? "," : "") + used[k];
 }
 
-std::string role_of(const std::string& family, const std::string& name) {
+// The site's role by its name; a post-norm (deepnorm) block's norms normalize the sum, not a
+// sublayer's input.
+std::string role_of(const LoadedRun& run, const std::string& family, const nn::Probe<double>& probe) {
+  const std::string& name = probe.name;
   if (family == "mlp") return "hidden";
   if (family == "gru") return name.find("norm_ih") != std::string::npos ? "gru-input" : "gru-recurrent";
   const std::string_view role = models::site_role(name);
-  if (role == "attn") return ends_with(name, ".norm_out") ? "attn-output" : "attn-input";
-  if (role == "mlp") return ends_with(name, ".norm_out") ? "mlp-output" : "mlp-input";
-  return role.empty() ? "?" : std::string(role);
+  if (role != "attn" && role != "mlp") return role.empty() ? "?" : std::string(role);
+  if (ends_with(name, ".norm_out")) return std::string(role) + "-output";
+  const std::size_t L = std::size_t(run.config.integer("model.depth"));
+  const auto p = models::parse_placements(run.config.strings("model.placement"), L);
+  const bool after_sum = models::norm_after_sum(p[std::min<std::size_t>(probe.layer, L - 1)]);
+  return std::string(role) + (after_sum ? "-sum" : "-input");
 }
 
 std::string g3(double v) {
@@ -279,7 +285,7 @@ RecenteringReport analyze_recentering(LoadedRun& run, const RecenterRule& rule, 
     SiteRecentering s;
     s.site = probe.name;
     s.kind = probe.kind;
-    s.role = role_of(r.family, probe.name);
+    s.role = role_of(run, r.family, probe);
     s.layer = probe.layer;
     s.depth = double(probe.layer) / double(L);
     s.features = probe.features;
