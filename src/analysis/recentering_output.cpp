@@ -87,6 +87,10 @@ std::string recommended_config(const LoadedRun& run, RecenteringReport& r) {
   io::Config c = run.config;
   c.set("model.norm=" + quoted_list(r.kinds));
   keep_norm_options(c, r);
+  if (const std::string name = c.string("name"); !name.empty()) {  // not the run's own file name
+    c.set("name=\"" + name + "-recentered\"");
+    r.notes.push_back("name \"" + name + "\" became \"" + name + "-recentered\"");
+  }
   if (r.family == "transformer") {
     for (const char* key : {"norm_attn", "norm_mlp", "norm_qk", "norm_v", "norm_embed", "norm_final"}) {
       const std::string k = std::string("model.") + key, v = c.string(k);
