@@ -53,7 +53,7 @@ LoadedRun load_run(const std::string& path, std::optional<std::uint64_t> val_see
          "'): only completed or diverged runs carry their final parameters");
   }
   LoadedRun run{path, io::run_config(f, path, log),
-                nullptr, {}, {}, {}, 0};
+                nullptr, {}, {}, {}, {}, 0};
   const std::uint64_t seed = std::uint64_t(run.config.integer("seed"));
   run.work = train::make_workload<double>(
       run.config, seed, val_seed ? *val_seed : train::derive_seed(seed, train::kValData), log);
@@ -85,7 +85,9 @@ LoadedRun load_run(const std::string& path, std::optional<std::uint64_t> val_see
     if (!same) fail(path, ": its `site` list differs from the sites of the model its config builds");
     run.recorded_abs_mean_over_rms = last_stat(f, schema::stat::kInAbsMeanOverRms, S);
     run.recorded_lambda = last_stat(f, schema::stat::kLambda, S);
+    run.recorded_mean_share = last_stat(f, schema::stat::kInMeanShare, S);
   } else {
+    run.recorded_mean_share.assign(S, NAN);
     run.recorded_abs_mean_over_rms.assign(S, NAN);
     run.recorded_lambda.assign(S, NAN);
   }

@@ -25,8 +25,9 @@ struct LoadedRun {
   std::unique_ptr<train::Workload<double>> work;
   std::vector<nn::Probe<double>*> probes;  // in forward order, as the run file's `site`
   // Per probe, from the run file's last stat step (NaN when not recorded): |mean|/RMS at the input
-  // (in_abs_mean_over_rms) and partial centering's lambda.
-  std::vector<double> recorded_abs_mean_over_rms, recorded_lambda;
+  // (in_abs_mean_over_rms), partial centering's lambda and the mean's share of the squared norm
+  // (in_mean_share).
+  std::vector<double> recorded_abs_mean_over_rms, recorded_lambda, recorded_mean_share;
   std::size_t batches = 0;  // held-out batches used (the first `batches` of the set)
 };
 

@@ -1,16 +1,20 @@
-// normlab analyze sensitivity | invariance | positions | correlate (src/analysis, docs/ANALYSIS.md).
+// normlab analyze sensitivity | invariance | positions | correlate | recentering (src/analysis,
+// docs/ANALYSIS.md).
 #include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 
 #include "analysis/files.hpp"
 #include "analysis/invariance.hpp"
 #include "analysis/positions.hpp"
+#include "analysis/recentering.hpp"
 #include "analysis/sensitivity.hpp"
 #include "cli/common.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "io/output_path.hpp"
+#include "io/text_file.hpp"
 
 namespace normlab::cli {
 
@@ -42,12 +46,19 @@ const Analysis kAnalyses[] = {
      "correlate: Spearman rank correlation across sites and runs between |mean|/RMS (and lambda)\n"
      "  recorded at the site inputs and offset sensitivity, from *.sensitivity.h5 files.\n"
      "  -> correlation.h5 in the first directory given (or beside the first file)."},
+    {"recentering",
+     "normlab analyze recentering RUN.h5 [--out FILE|DIR/] [--overwrite] [--min-mean-share S]\n"
+     "                                   [--min-ones-fraction F] [--min-offset-ratio R] [--epsilon EPS]\n"
+     "                                   [--control-seed N] [--batches N] [--val-seed N]",
+     "recentering: per normalizer site, whether re-centering (LayerNorm) is predicted to matter or gain\n"
+     "  control (RMSNorm) suffices, with the evidence (in_mean_share, ones_response of the next Linear,\n"
+     "  offset_ratio). -> RUN.recentering.toml: the run's config with model.norm one kind per layer/block."},
 };
 
 const char* const kReloaded =
     "The model is reloaded in float64 from the run's checkpoint; held-out batches are its validation set.";
 
-// The usage of one analysis ("" : all four, for `normlab analyze --help`).
+// The usage of one analysis ("" : all of them, for `normlab analyze --help`).
 std::string analyze_usage(const std::string& what) {
   std::string usages, abouts;
   for (const auto& a : kAnalyses) {
@@ -66,7 +77,9 @@ struct AnalyzeArgs {
   double reference = 0.1, tolerance = 1e-3;
   std::size_t batches = 0;
   long long val_seed = -1, control_seed = 1;
-  bool all = false, residual = false;
+  bool all = false, residual = false, overwrite = false;
+  analysis::RecenterRule rule;
+  double epsilon = 0.05;
 };
 
 // The options of analysis `what`, and no other's.
@@ -79,6 +92,14 @@ po::options_description analyze_options(const std::string& what, AnalyzeArgs& a)
   if (run) {
     add("batches", po::value(&a.batches), "held-out batches to use (default: all)");
     add("val-seed", po::value(&a.val_seed), "draw the held-out set with this seed (default: the run's)");
+  }
+  if (what == "recentering") {
+    add("overwrite", "replace an existing output file");
+    add("min-mean-share", po::value(&a.rule.min_mean_share), "in_mean_share a flagged site needs (default 0.05)");
+    add("min-ones-fraction", po::value(&a.rule.min_ones_fraction), "ones_response a flagged site needs, as a fraction of a random map's (default 0.5)");
+    add("min-offset-ratio", po::value(&a.rule.min_offset_ratio), "offset_ratio that flags a site on its own (default 2)");
+    add("epsilon", po::value(&a.epsilon), "the +-eps of offset_ratio (default 0.05)");
+    add("control-seed", po::value(&a.control_seed), "seed of the random control directions (default 1)");
   }
   if (what == "sensitivity") {
     add("epsilons", po::value(&a.epsilons), "the grid (default -0.2,-0.1,-0.05,-0.01,-0.001 and their negatives)");
@@ -110,7 +131,22 @@ int correlate(const AnalyzeArgs& a, std::ostream& out) {
   return 0;
 }
 
-// sensitivity, invariance or positions of one run.
+// The recommended config beside the run (or at --out); an existing file only with --overwrite.
+void recentering(const AnalyzeArgs& a, analysis::LoadedRun& run, std::ostream& out) {
+  const std::string written =
+      io::output_file(a.out_path, analysis::beside_run(run.path, ".recentering.toml"));
+  if (std::filesystem::exists(written) && !a.overwrite) {  // refused before the work, not after
+    fail(written, ": exists; --overwrite replaces it, --out FILE writes elsewhere");
+  }
+  auto r = analysis::analyze_recentering(run, a.rule, a.epsilon, std::uint64_t(a.control_seed));
+  const std::string toml = analysis::recommended_config(run, r);
+  analysis::print_recentering(out, r);
+  io::make_output_directory(a.out_path);
+  io::write_text_atomically(written, toml);
+  out << "-> " << written << "\n";
+}
+
+// sensitivity, invariance, positions or recentering of one run.
 int analyze_run(const std::string& what, const AnalyzeArgs& a, std::ostream& out) {
   if (a.inputs.size() != 1) usage_fail("analyze ", what, ": one run file, got ", a.inputs.size());
   const std::string& path = a.inputs[0];
@@ -118,7 +154,9 @@ int analyze_run(const std::string& what, const AnalyzeArgs& a, std::ostream& out
   std::optional<std::uint64_t> seed;
   if (a.val_seed >= 0) seed = std::uint64_t(a.val_seed);
   analysis::LoadedRun run = analysis::load_run(path, seed, a.batches, log);
-  if (what == "sensitivity") {
+  if (what == "recentering") {
+    recentering(a, run, out);
+  } else if (what == "sensitivity") {
     const auto grid = a.epsilons.empty() ? analysis::default_epsilons() : parse_doubles(a.epsilons, "--epsilons");
     const auto r = analysis::measure_sensitivity(run, grid, std::uint64_t(a.control_seed), a.site);
     analysis::print_sensitivity(out, r, a.reference);
@@ -150,7 +188,8 @@ int cmd_analyze(const Args& args, std::ostream& out) {
     return 0;
   }
   const std::string what = args[0];
-  const std::vector<std::string> whats{"sensitivity", "invariance", "positions", "correlate"};
+  const std::vector<std::string> whats{"sensitivity", "invariance", "positions", "correlate",
+                                       "recentering"};
   if (std::find(whats.begin(), whats.end(), what) == whats.end()) {
     usage_fail("analyze: unknown analysis '", what, "'", did_you_mean(what, whats), "; one of ", join(whats, ", "));
   }
@@ -163,6 +202,7 @@ int cmd_analyze(const Args& args, std::ostream& out) {
   if (!parse({args.begin() + 1, args.end()}, desc, vm, out, usage, &positional)) return 0;
   a.all = vm.count("all") > 0;
   a.residual = vm.count("residual") > 0;
+  a.overwrite = vm.count("overwrite") > 0;
   if (a.inputs.empty()) usage_fail("analyze ", what, ": no input given\n", usage);
   return what == "correlate" ? correlate(a, out) : analyze_run(what, a, out);
 }

@@ -27,7 +27,7 @@ const std::vector<Command>& commands() {
       {"table", "a sweep as a comparison table: mean ± std over seeds, time, speedup vs LayerNorm", cmd_table},
       {"plot", "a sweep's plots (PNG): loss vs step and time, per-site statistics, sensitivity, loss vs lr", cmd_plot},
       {"info", "what a run file holds: status, steps, losses, sites, statistics", cmd_info},
-      {"analyze", "trained runs: gain/offset sensitivity, invariance, GRU positions, correlation", cmd_analyze},
+      {"analyze", "trained runs: gain/offset sensitivity, invariance, GRU positions, correlation, re-centering", cmd_analyze},
       {"norms", "list the normalizers, their options and defaults", cmd_norms},
       {"apply", "run a normalizer (forward, backward) on activations in an HDF5 file", cmd_apply},
       {"numerics", "precision, cancellation and conditioning of the normalizers (HDF5, table, plot)", cmd_numerics},

@@ -1,0 +1,83 @@
+// Which normalizer sites need re-centering (docs/ANALYSIS.md, "Re-centering: which sites need it"):
+// per site of a trained run, the evidence that the mean of the site's input matters, a verdict
+// ("recenter": keep LayerNorm; "gain-only": RMSNorm suffices), and the mixed-stack config that
+// follows from the verdicts (model.norm one kind per MLP hidden layer, GRU layer or Transformer
+// block). The evidence:
+//   in_mean_share        the run's last recorded mean(m_r^2 / q_r^2) at the site (docs/FORMAT.md)
+//   ones_response        r = ||W (g*1)|| / (||W diag(g)||_2 sqrt(D)) of the map(s) W reading the
+//                        normalizer's output y = g*xhat + b (the largest over several), in [0, 1]
+//   ones_response_plain  ||W 1|| / (||W||_2 sqrt(D)), the same without the gain
+//   offset_ratio         |offset effect| / |control effect| of analyze sensitivity at +-eps
+// A random Gaussian W (out, D) gives ones_response ~ sqrt(out) / (sqrt(out) + sqrt(D)) (||W 1||
+// ~ sigma sqrt(out D), and ||W||_2 ~ sigma (sqrt(out) + sqrt(D)), Marchenko-Pastur's edge): the
+// response of a map to a typical direction, so the rule compares ones_response with it.
+#pragma once
+
+#include <cstddef>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "analysis/loaded_run.hpp"
+
+namespace normlab::analysis {
+
+// ||A||_2 of A (out, D) row-major, by power iteration on A^T A in double from a fixed random
+// start, until the residual ||A^T A v - rho v|| <= 1e-9 rho (an eigenvalue of A^T A lies within
+// the residual of rho, so sigma = sqrt(rho) is then within 1e-9 relative; the start has a
+// component along the top eigenvector with probability 1). Throws when it does not converge.
+double spectral_norm(const double* A, std::size_t out, std::size_t D);
+
+// r = ||W g|| / (||W diag(g)||_2 sqrt(D)) for W (out, D) row-major and the gain g (D); 0 when
+// W diag(g) is 0. g all ones gives the plain form ||W 1|| / (||W||_2 sqrt(D)).
+double ones_response(const double* W, std::size_t out, std::size_t D, const std::vector<double>& g);
+
+// sqrt(out) / (sqrt(out) + sqrt(D)): ones_response of a random Gaussian (out, D) map.
+double random_ones_response(std::size_t out, std::size_t D);
+
+// The thresholds of the verdict (the options of `normlab analyze recentering`). A site is
+// "recenter" when
+//   in_mean_share >= min_mean_share  AND  ones_response >= min_ones_fraction * random baseline
+// or when offset_ratio >= min_offset_ratio; "gain-only" otherwise.
+struct RecenterRule {
+  double min_mean_share = 0.05;   // the mean carries >= 5% of the input's squared norm
+  double min_ones_fraction = 0.5;  // the next map passes the mean at >= half a typical direction
+  double min_offset_ratio = 2;     // the loss moves >= 2x more along 1 than along a random direction
+};
+
+struct SiteRecentering {
+  std::string site, kind, role;
+  std::size_t layer = 0;        // the layer or block it belongs to (its probe's)
+  double depth = 0;             // layer / model.depth
+  std::size_t features = 0;
+  std::string readers;          // the maps ones_response reads ("layer1.weight"), or why none
+  double in_mean_share = 0, ones_response = 0, ones_response_plain = 0;  // NaN: not available
+  double ones_baseline = 0;     // random_ones_response of the map's shape (NaN: no map)
+  double offset_ratio = 0;      // NaN: both effects below float64 rounding of the loss
+  bool recenter = false;
+  std::string reason;
+};
+
+struct RecenteringReport {
+  std::string run, family;
+  double epsilon = 0;  // of offset_ratio
+  RecenterRule rule;
+  std::vector<SiteRecentering> sites;  // the normalizer sites, in forward order
+  std::vector<std::string> kinds;      // the recommended model.norm, one per layer or block
+  std::vector<std::string> notes;      // what the config writer changed or kept, for the user
+};
+
+// The evidence and the verdicts for every normalizer site of `run` (offset_ratio from
+// measure_sensitivity at +-epsilon, control directions drawn with `control_seed`).
+RecenteringReport analyze_recentering(LoadedRun& run, const RecenterRule& rule, double epsilon,
+                                      std::uint64_t control_seed);
+
+// The table (one row per site) and the recommended model.norm.
+void print_recentering(std::ostream& out, const RecenteringReport& r);
+
+// The run's config with model.norm replaced by the recommended kinds (model.norm_options kept;
+// a string of options a recommended kind does not take becomes a table for the run's own kinds),
+// as TOML text with a header naming the run. Adds what it changed to r.notes.
+std::string recommended_config(const LoadedRun& run, RecenteringReport& r);
+
+}  // namespace normlab::analysis

@@ -1,0 +1,109 @@
+// The table of `normlab analyze recentering` and the mixed-stack config it recommends.
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+#include <set>
+
+#include "analysis/recentering.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "norm/options.hpp"
+#include "norm/registry.hpp"
+
+namespace normlab::analysis {
+
+namespace {
+
+std::string g3(double v) {
+  if (std::isnan(v)) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+std::string quoted_list(const std::vector<std::string>& items) {
+  std::string s = "[";
+  for (std::size_t k = 0; k < items.size(); ++k) s += (k ? ", \"" : "\"") + items[k] + "\"";
+  return s + "]";
+}
+
+// The unit model.norm's list has one kind per.
+const char* granularity(const std::string& family) {
+  if (family == "transformer") return "block (one flagged site makes its whole block layernorm)";
+  if (family == "gru") return "GRU layer (one flagged site makes the layer layernorm)";
+  return "hidden layer";
+}
+
+// A string model.norm_options every recommended kind takes is kept; when a kind refuses it
+// (pcnorm's learn_lambda for rmsnorm), it becomes a table for the kinds that take it (a table may
+// only name kinds the model has), and the empty string when none does.
+void keep_norm_options(io::Config& c, RecenteringReport& r) {
+  if (c.is_table("model.norm_options")) return;
+  const std::string text = c.string("model.norm_options");
+  std::vector<std::string> taken, refused;
+  for (const auto& kind : std::set<std::string>(r.kinds.begin(), r.kinds.end())) {
+    try {
+      norm::make_normalizer(kind, norm::parse_options(text));
+      taken.push_back(kind + " = \"" + text + "\"");
+    } catch (const Error&) {
+      refused.push_back(kind);
+    }
+  }
+  if (refused.empty()) return;
+  c.set(taken.empty() ? std::string("model.norm_options=\"\"")
+                      : "model.norm_options={" + join(taken, ", ") + "}");
+  r.notes.push_back("model.norm_options \"" + text + "\" does not apply to " + join(refused, ", ") +
+                    (taken.empty() ? ": dropped" : ": kept for the other kinds as a table"));
+}
+
+}  // namespace
+
+void print_recentering(std::ostream& out, const RecenteringReport& r) {
+  out << r.run << " (" << r.family << "): re-centering predicted per normalizer site\n"
+      << "rule: recenter when in_mean_share >= " << g3(r.rule.min_mean_share)
+      << " and ones_response >= " << g3(r.rule.min_ones_fraction)
+      << " x a random map's, or offset_ratio (eps " << g3(r.epsilon)
+      << ") >= " << g3(r.rule.min_offset_ratio) << "\n\n";
+  std::size_t w = 4;
+  for (const auto& s : r.sites) w = std::max(w, s.site.size());
+  out << std::left << std::setw(int(w)) << "site" << "  " << std::setw(13) << "role"
+      << std::right << std::setw(6) << "depth" << std::setw(14) << "in_mean_share"
+      << std::setw(14) << "ones_response" << std::setw(20) << "ones_response_plain"
+      << std::setw(13) << "offset_ratio" << "  " << std::left << std::setw(9) << "verdict"
+      << "  reason\n";
+  for (const auto& s : r.sites) {
+    out << std::left << std::setw(int(w)) << s.site << "  " << std::setw(13) << s.role
+        << std::right << std::setw(6) << g3(s.depth) << std::setw(14) << g3(s.in_mean_share)
+        << std::setw(14) << g3(s.ones_response) << std::setw(20) << g3(s.ones_response_plain)
+        << std::setw(13) << g3(s.offset_ratio) << "  " << std::left << std::setw(9)
+        << (s.recenter ? "recenter" : "gain-only") << "  " << s.reason << "\n";
+  }
+  out << std::right << "\nrecommended model.norm = " << quoted_list(r.kinds) << " (one kind per "
+      << granularity(r.family) << ")\n";
+  for (const auto& n : r.notes) out << "note: " << n << "\n";
+}
+
+std::string recommended_config(const LoadedRun& run, RecenteringReport& r) {
+  io::Config c = run.config;
+  c.set("model.norm=" + quoted_list(r.kinds));
+  keep_norm_options(c, r);
+  if (const std::string name = c.string("name"); !name.empty()) {  // not the run's own file name
+    c.set("name=\"" + name + "-recentered\"");
+    r.notes.push_back("name \"" + name + "\" became \"" + name + "-recentered\"");
+  }
+  if (r.family == "transformer") {
+    for (const char* key : {"norm_attn", "norm_mlp", "norm_qk", "norm_v", "norm_embed", "norm_final"}) {
+      const std::string k = std::string("model.") + key, v = c.string(k);
+      if (!v.empty()) r.notes.push_back(k + " = \"" + v + "\" kept: it overrides model.norm at its sites");
+    }
+  }
+  std::string header = "# normlab analyze recentering: the mixed stack recommended for " + r.run +
+                       "\n# (its config with model.norm one kind per " + granularity(r.family) +
+                       ")\n";
+  for (const auto& s : r.sites) {
+    header += "#   " + s.site + ": " + (s.recenter ? "recenter" : "gain-only") + " (" + s.reason + ")\n";
+  }
+  return header + "\n" + c.to_toml();
+}
+
+}  // namespace normlab::analysis
