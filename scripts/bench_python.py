@@ -10,10 +10,14 @@
   memcpy      numpy.copyto of the array: the memory-speed reference
 
 Forward, and forward+backward (dy given; the parameter gradients too). One thread on every side
-(normlab.set_threads(1), torch.set_num_threads(1)). Each figure is the median of --repeats timed
-calls after one warm-up, in ms per call, with the throughput in GB/s counting x and y once (the
-`normlab bench norms` convention) and the ratio to the module. --clock cpu measures the process's
-CPU time (children's for apply), for a shared machine.
+(normlab.set_threads(1), torch.set_num_threads(1)). The sides are timed in --repeats rounds, each
+round calling every side once in turn (after one warm-up round), so that a slow spell of a shared
+machine falls on all of them; each keeps its last two results alive, as a training loop holds its
+activations (freeing a 16 MiB result at once lets malloc hand the pages back, and every call then
+faults them in again). Reported: the median ms per call, the throughput in GB/s counting x and y
+once (the `normlab bench norms` convention), and the median over rounds of the side's time over
+the module's in the same round, with the 25th-75th percentile of those ratios. --clock cpu
+measures the process's CPU time (children's for apply), for a shared machine.
 
     PYTHONPATH=build/python /usr/bin/python3 scripts/bench_python.py [--dims 256,1024,4096]
         [--mib 16] [--repeats 9] [--norms rmsnorm,layernorm] [--clock wall|cpu] [--quick]
@@ -54,14 +58,30 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def median_ms(fn, repeats, now):
-    fn()  # warm-up: first-touch of outputs, lazy initialization
-    times = []
-    for _ in range(repeats):
-        start = now()
-        fn()
-        times.append(now() - start)
-    return 1e3 * statistics.median(times)
+def interleaved(sides, repeats, now):
+    """{side: [seconds per round]}: `repeats` rounds, each calling every side once in turn, after
+    a warm-up round. Each side's last two results stay alive (see the module docstring)."""
+    kept = {name: [] for name in sides}
+    times = {name: [] for name in sides}
+    for round_ in range(repeats + 1):
+        for name, fn in sides.items():
+            start = now()
+            result = fn()
+            elapsed = now() - start
+            kept[name] = (kept[name] + [result])[-2:]
+            if round_ > 0:
+                times[name].append(elapsed)
+    return times
+
+
+def summarize(times, base):
+    """(median ms, median ratio to `base`, its 25th and 75th percentiles) per side."""
+    out = {}
+    for name, t in times.items():
+        ratios = np.array(t) / np.array(times[base])
+        out[name] = (1e3 * statistics.median(t), float(np.median(ratios)),
+                     float(np.percentile(ratios, 25)), float(np.percentile(ratios, 75)))
+    return out
 
 
 def torch_reference(kind, D):
@@ -92,7 +112,7 @@ def apply_call(binary, path, kind, backward):
 
     def call():
         out.unlink(missing_ok=True)
-        subprocess.run([binary, "apply", "--norm", kind, "--in", str(path), "--out", str(out), *flags],
+        return subprocess.run([binary, "apply", "--norm", kind, "--in", str(path), "--out", str(out), *flags],
                        check=True, capture_output=True)
     return call
 
@@ -102,51 +122,47 @@ def rows_for(D, mib):
 
 
 def measure(kind, D, args, binary, tmp):
-    """{side: (forward ms, forward+backward ms)} for one kind and D, and the torch module's name."""
+    """{"forward"/"forward+backward": {side: summary}} for one kind and D, and the torch module's
+    name (None without torch)."""
     B = rows_for(D, args.mib)
     rng = np.random.default_rng(0)
     x = rng.normal(1.0, 2.0, size=(B, D)).astype(np.float32)
     dy = rng.normal(size=(B, D)).astype(np.float32)
-    now = clock(args.clock)
     n = normlab.Normalizer(kind, **normlab_options(kind))
     params = n.init_params(D, "float32")
-    results = {}
 
     def module_fb():
-        _, cache = n.forward(x, params)
-        n.backward(dy, x, cache, params)
-    results["module"] = (median_ms(lambda: n.forward(x, params), args.repeats, now),
-                         median_ms(module_fb, args.repeats, now))
-
+        y, cache = n.forward(x, params)
+        return y, n.backward(dy, x, cache, params)
     path = tmp / f"{kind}-{D}.h5"
     with h5py.File(path, "w") as f:
         f["x"] = x
-    forward_only = apply_call(binary, path, kind, False)
     with h5py.File(path.with_name(path.stem + "-dy.h5"), "w") as f:
         f["x"], f["dy"] = x, dy
-    with_dy = apply_call(binary, path.with_name(path.stem + "-dy.h5"), kind, True)
-    results["apply"] = (median_ms(forward_only, args.repeats, now), median_ms(with_dy, args.repeats, now))
+    scratch = np.empty_like(x)
+    forward = {"module": lambda: n.forward(x, params), "apply": apply_call(binary, path, kind, False)}
+    both = {"module": module_fb, "apply": apply_call(binary, path.with_name(path.stem + "-dy.h5"), kind, True)}
 
     reference_name = None
     if torch is not None:
-        tx = torch.from_numpy(x)
-        tdy = torch.from_numpy(dy)
+        tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
         reference, reference_name = torch_reference(kind, D)
         wrapper = {"layernorm": nltorch.LayerNorm, "rmsnorm": nltorch.RMSNorm}[kind](D, eps=1e-5)
         for side, module in (("torch", reference), ("wrapper", wrapper)):
-            def forward(module=module):
+            def forward_only(module=module):
                 with torch.no_grad():
-                    module(tx)
+                    return module(tx)
 
             def forward_backward(module=module):
                 xg = tx.detach().requires_grad_()
-                module(xg).backward(tdy)
-            results[side] = (median_ms(forward, args.repeats, now), median_ms(forward_backward, args.repeats, now))
-
-    scratch = np.empty_like(x)
-    copy_ms = median_ms(lambda: np.copyto(scratch, x), args.repeats, now)
-    results["memcpy"] = (copy_ms, copy_ms)
-    return B, results, reference_name
+                y = module(xg)
+                y.backward(tdy)
+                return y, xg.grad
+            forward[side], both[side] = forward_only, forward_backward
+    forward["memcpy"] = lambda: np.copyto(scratch, x)
+    now = clock(args.clock)
+    return B, {"forward": summarize(interleaved(forward, args.repeats, now), "module"),
+               "forward+backward": summarize(interleaved(both, args.repeats, now), "module")}, reference_name
 
 
 def main():
@@ -169,19 +185,19 @@ def main():
           f"torch {torch.__version__ if torch else 'missing (' + TORCH_MISSING + ')'}; "
           f"{platform.processor() or platform.machine()}; 1 thread; clock {args.clock}; "
           f"x float32 {args.mib} MiB; median of {args.repeats}")
-    print("| kind | D | B | side | forward ms | GB/s | x module | fwd+bwd ms | x module |")
+    print("| kind | D | B | side | forward ms | GB/s | / module (IQR) | fwd+bwd ms | / module (IQR) |")
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.norms.split(","):
             for D in map(int, args.dims.split(",")):
                 B, results, reference_name = measure(kind, D, args, binary, Path(tmp))
-                base_f, base_fb = results["module"]
-                for side, (f_ms, fb_ms) in results.items():
+                for side, (f_ms, ratio, low, high) in results["forward"].items():
                     name = f"torch ({reference_name})" if side == "torch" else side
                     gbps = 2 * 4 * B * D / (f_ms * 1e-3) / 1e9
-                    fb = "- | -" if side == "memcpy" else f"{fb_ms:.3f} | {fb_ms / base_fb:.2f}"
-                    print(f"| {kind} | {D} | {B} | {name} | {f_ms:.3f} | {gbps:.1f} | {f_ms / base_f:.2f} | "
-                          f"{fb} |")
+                    fb = results["forward+backward"].get(side)
+                    fb_text = "- | -" if fb is None else f"{fb[0]:.3f} | {fb[1]:.2f} ({fb[2]:.2f}-{fb[3]:.2f})"
+                    print(f"| {kind} | {D} | {B} | {name} | {f_ms:.3f} | {gbps:.1f} | "
+                          f"{ratio:.2f} ({low:.2f}-{high:.2f}) | {fb_text} |")
     sys.stdout.flush()
 
 
