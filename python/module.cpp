@@ -164,7 +164,11 @@ class Normalizer {
       given[name] = as_array(value);
     };
     if (!params.is_none()) {
-      for (const auto& [key, value] : params.cast<py::dict>()) add(key.cast<std::string>(), value);
+      if (!py::isinstance<py::dict>(params)) {
+        throw py::type_error(cat("params is a ", py::str(params.get_type().attr("__name__")).cast<std::string>(),
+                                 ", not a dict of parameter name -> array ({\"gain\": g, ...})"));
+      }
+      for (const auto& [key, value] : params.cast<py::dict>()) add(py::str(key).cast<std::string>(), value);
     }
     for (const auto& [key, value] : named) add(key.cast<std::string>(), value);
     return given;

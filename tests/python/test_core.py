@@ -317,6 +317,9 @@ class BadInputTest(unittest.TestCase):
         self.assertIn("'gian' is not a normalizer parameter", str(raised.exception))
         with self.assertRaises(normlab.NormlabError):
             n.forward(np.ones((2, 3)), {"gain": np.ones(3)}, gain=np.ones(3))
+        with self.assertRaises(TypeError) as raised:
+            n.forward(np.ones((2, 3)), [np.ones(3)])
+        self.assertIn("params is a list, not a dict", str(raised.exception))
 
     def test_cache_of_another_call(self):
         n = normlab.Normalizer("rmsnorm")
