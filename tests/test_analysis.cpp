@@ -12,6 +12,7 @@
 #include "analysis/positions.hpp"
 #include "analysis/sensitivity.hpp"
 #include "helpers.hpp"
+#include "train_helpers.hpp"
 #include "io/config.hpp"
 #include "io/hdf5.hpp"
 #include "train/trainer.hpp"
@@ -23,13 +24,7 @@ using Catch::Matchers::Contains;
 
 // Trains `toml` (float64, a few steps) into dir and returns the run file's path.
 std::string train_tiny(const test::TempDir& dir, const std::string& toml) {
-  io::Config c = io::Config::parse(toml, "test.toml");
-  c.set("dtype=\"float64\"");
-  c.set("train.checkpoint_every=0");
-  std::ostringstream log;
-  const auto r = train::run(c, dir.path.string(), log);
-  REQUIRE(r.status == "completed");
-  return r.path;
+  return test::train_completed(dir.path, toml);
 }
 
 const char* kGru =

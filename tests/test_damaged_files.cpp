@@ -16,6 +16,7 @@
 #include "analysis/loaded_run.hpp"
 #include "core/error.hpp"
 #include "helpers.hpp"
+#include "train_helpers.hpp"
 #include "io/config.hpp"
 #include "io/hdf5.hpp"
 #include "io/hdf5_guard.hpp"
@@ -37,14 +38,7 @@ const char* kTinyMlp =
     "[data]\nfeatures = 4\nclasses = 2\nval_size = 8\n"
     "[train]\nsteps = 4\nbatch = 4\neval_every = 2\ncheckpoint_every = 0\n[stats]\nevery = 1\n";
 
-std::string train_tiny(const fs::path& dir) {
-  io::Config c = io::Config::parse(kTinyMlp, "test.toml");
-  c.set("dtype=\"float64\"");
-  std::ostringstream log;
-  const auto r = train::run(c, dir.string(), log);
-  REQUIRE(r.status == "completed");
-  return r.path;
-}
+std::string train_tiny(const fs::path& dir) { return test::train_completed(dir, kTinyMlp); }
 
 // ---- damaging a file with the raw HDF5 API (what the wrapper would never write) ----
 

@@ -17,6 +17,7 @@
 #include "analysis/recentering.hpp"
 #include "core/random.hpp"
 #include "helpers.hpp"
+#include "train_helpers.hpp"
 #include "io/config.hpp"
 #include "io/hdf5.hpp"
 #include "io/run_schema.hpp"
@@ -114,15 +115,6 @@ const char* kMeanHeavyMlp =
     "[data]\nfeatures = 8\nclasses = 4\nval_size = 24\n[train]\nsteps = 30\nbatch = 8\n"
     "eval_every = 30\ncheckpoint_every = 0\n[stats]\nevery = 10\n";
 
-std::string train_run(const std::filesystem::path& dir, const std::string& toml) {
-  io::Config c = io::Config::parse(toml, "test.toml");
-  c.set("dtype=\"float64\"");
-  std::ostringstream log;
-  const auto r = train::run(c, dir.string(), log);
-  REQUIRE(r.status == "completed");
-  return r.path;
-}
-
 // Replaces checkpoint/<param>'s values in place (same shape) and its SHA-256, as if trained so.
 void overwrite_parameter(const std::string& path, const std::string& param,
                          const std::vector<double>& values) {
@@ -155,7 +147,7 @@ const analysis::SiteRecentering& site(const analysis::RecenteringReport& r, cons
 TEST_CASE("recentering: the hand-built model flags the site whose next layer reads the mean",
           "[recentering]") {
   test::TempDir dir;
-  const std::string run = train_run(dir.path / "runs", kMeanHeavyMlp);
+  const std::string run = test::train_completed(dir.path / "runs", kMeanHeavyMlp);
   const std::size_t width = 16, classes = 4;
   overwrite_parameter(run, "layer1.weight", mean_only_rows(width, width, 21));  // after site A
   overwrite_parameter(run, "head.weight", zero_mean_rows(classes, width, 22));  // after site B
@@ -270,7 +262,7 @@ analysis::RecenteringReport analyze_and_train(const test::TempDir& dir, const st
 TEST_CASE("recentering: the maps a Transformer's sites are read by, and the block granularity",
           "[recentering]") {
   test::TempDir dir;
-  const std::string run = train_run(dir.path / "runs", kSwigluMixedPlacement);
+  const std::string run = test::train_completed(dir.path / "runs", kSwigluMixedPlacement);
   const auto r = analyze_and_train(dir, run);
   REQUIRE(r.kinds.size() == 2);
   // Block 0 is post-norm: its attention norm normalizes the sum, read by the MLP's two input maps;
@@ -297,7 +289,7 @@ TEST_CASE("recentering: the maps a Transformer's sites are read by, and the bloc
 TEST_CASE("recentering: a GRU's gates read the normalized projection element-wise",
           "[recentering]") {
   test::TempDir dir;
-  const std::string run = train_run(dir.path / "runs", kGruSplit);
+  const std::string run = test::train_completed(dir.path / "runs", kGruSplit);
   const auto r = analyze_and_train(dir, run);
   REQUIRE(r.sites.size() == 8);  // 2 layers x (ih, hh) x (gates, candidate)
   // W = I: r = ||g|| / (max |g| sqrt(D)) from the site's trained gain, computed here by hand.
