@@ -15,6 +15,7 @@
 #include "io/hdf5.hpp"
 #include "io/run_schema.hpp"
 #include "train/memory_estimate.hpp"
+#include "train/workload.hpp"
 #include "train/trainer.hpp"
 
 namespace {
@@ -62,6 +63,45 @@ TEST_CASE("memory estimate: the defaults are small, sizes scale it, the dominant
   const train::MemoryLimit limit = train::memory_limit();
   CHECK(limit.bytes > 0);
   CHECK_FALSE(limit.what.empty());
+}
+
+TEST_CASE("memory estimate: its parameter count bounds the built model's, and follows its keys",
+          "[config]") {
+  // Each config's model built as a run builds it (make_workload), its ParamStore counted. The
+  // estimate takes 256 symbols for a text (its bytes' upper bound; the built model has the text's
+  // own characters), so it may exceed the built count by the embedding and head rows of the
+  // missing symbols, 2 * width * 256, and no more; and a key that changes no vocabulary (RoPE: no
+  // position table; SwiGLU: three matrices of its own width; mlp_hidden) changes both counts
+  // alike.
+  auto count = [](const std::vector<std::string>& sets) {
+    std::ostringstream log;
+    const auto workload = train::make_workload<float>(with(sets), 1, 2, log);
+    return std::pair{train::estimate_parameters(with(sets)), double(workload->params().size())};
+  };
+  const double width = double(io::Config().integer("model.width"));
+  for (const char* family : {"mlp", "gru"}) {
+    INFO(family);
+    const auto [estimate, built] = count({cat("model.family=", family)});
+    CHECK(estimate >= built);
+    CHECK(estimate <= built + 2 * width * 256 + 256);
+  }
+  const std::vector<std::string> base{"model.family=transformer"};
+  const auto [base_estimate, base_built] = count(base);
+  CHECK(base_estimate >= base_built);
+  CHECK(base_estimate <= base_built + 2 * width * 256 + 256);
+  for (const char* key : {"model.position=\"rope\"", "model.activation=\"swiglu\"", "model.mlp_hidden=200",
+                          "model.tie_embeddings=true"}) {
+    std::vector<std::string> sets = base;
+    sets.push_back(key);
+    if (std::string(key) == "model.mlp_hidden=200") sets.push_back("model.activation=\"swiglu\"");
+    INFO(join(sets, " "));
+    const auto [estimate, built] = count(sets);
+    CHECK(estimate >= built);
+    CHECK(estimate <= built + 2 * width * 256 + 256);
+    if (std::string(key) != "model.tie_embeddings=true") {  // the head's rows are the vocabulary's
+      CHECK(estimate - base_estimate == Approx(built - base_built).margin(0.001 * base_built));
+    }
+  }
 }
 
 TEST_CASE("BLAS threads are capped at the CPUs the process may use", "[config]") {

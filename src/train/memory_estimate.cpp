@@ -17,7 +17,7 @@ namespace {
 
 // The keys that size a run: the candidates for the one an over-large estimate names.
 constexpr const char* kSizeKeys[] = {"model.width", "model.depth",   "model.embed",  "model.context",
-                                     "model.heads", "model.mlp_ratio", "train.batch", "data.features",
+                                     "model.heads", "model.mlp_ratio", "model.mlp_hidden", "train.batch", "data.features",
                                      "data.classes", "data.symbols",  "data.chars",   "data.val_size"};
 
 // Element counts (values of the run's dtype) and bytes of other data.
@@ -51,22 +51,40 @@ Counts lm_counts(const io::Config& c, double B, double val) {
     k.activations = B * T * (E + 20 * d * L + 3 * V);
   } else {
     const double r = n("model.mlp_ratio"), heads = n("model.heads");
-    k.params = V * d + T * d + L * ((4 + 2 * r) * d * d + (10 + r) * d) + d * V + V;
-    // per block: the projections, norms and MLP; the attention probabilities; the logits
-    k.activations = B * T * (L * (12 + 3 * r) * d + 3 * V) + 3 * B * heads * T * T * L;
+    // The MLP: hidden width h (model.mlp_hidden, else r*d, or ceil(2rd/3) for swiglu) and its
+    // matrices (fc and proj; swiglu adds the gate); a learned position table unless rope; the
+    // head unless tied to the embeddings.
+    const bool swiglu = c.string("model.activation") == "swiglu";
+    const double h = n("model.mlp_hidden") > 0 ? n("model.mlp_hidden")
+                     : swiglu                  ? std::ceil(2 * r * d / 3)
+                                               : r * d;
+    const double mlp_matrices = swiglu ? 3 : 2;
+    const double positions = c.string("model.position") == "rope" ? 0 : T * d;
+    const double head = c.boolean("model.tie_embeddings") ? 0 : d * V;
+    // (the hidden biases: fc's, and the gate's with swiglu)
+    k.params = V * d + positions + L * (4 * d * d + mlp_matrices * d * h + 10 * d + (mlp_matrices - 1) * h) +
+               head + V;
+    // per block: the projections, norms and MLP (each hidden value three times over with swiglu's
+    // gate); the attention probabilities; the logits
+    k.activations = B * T * (L * (12 * d + (mlp_matrices + 1) * h) + 3 * V) + 3 * B * heads * T * T * L;
   }
   k.data_bytes = (val + B) * T * 8 + (task == "grammar" ? 6 * n("data.chars") : 0);
   return k;
 }
 
-}  // namespace
-
-double estimate_memory(const io::Config& c) {
+Counts counts(const io::Config& c) {
   const double B = double(std::max<std::int64_t>(c.integer("train.batch"), 0));
   const double val = double(std::max<std::int64_t>(c.integer("data.val_size"), 0));
   const models::FamilyInfo& family = models::family_info(c.string("model.family"));
-  const Counts k = family.takes == models::TaskKind::labeled ? mlp_counts(c, B, val)
-                                                              : lm_counts(c, B, val);
+  return family.takes == models::TaskKind::labeled ? mlp_counts(c, B, val) : lm_counts(c, B, val);
+}
+
+}  // namespace
+
+double estimate_parameters(const io::Config& c) { return counts(c).params; }
+
+double estimate_memory(const io::Config& c) {
+  const Counts k = counts(c);
   const double value_bytes = c.string("dtype") == "float64" ? 8 : 4;
   // values, gradients, two optimizer moments and a spare copy (the checkpoint's)
   return value_bytes * (5 * k.params + k.activations) + k.data_bytes;

@@ -15,6 +15,9 @@ namespace normlab::train {
 // model.* keys, arithmetically (in double: sizes past 2^64 do not wrap).
 double estimate_memory(const io::Config& c);
 
+// The parameter count inside that estimate (tests/test_limits.cpp holds it to the built models').
+double estimate_parameters(const io::Config& c);
+
 // What a process may allocate: the physical memory, or a smaller address-space limit (ulimit -v).
 struct MemoryLimit {
   double bytes = 0;
