@@ -15,13 +15,15 @@ Stages, each resumable (rerunning skips finished runs and analyses):
   evaluate   Delta_remove / Delta_add per site with t intervals, Spearman of each predictor and
              of pcnorm's learned lambda with Delta_remove (bootstrap over seeds), thresholds fit on
              one configuration and tested on the other
-  recommend  on the held-out configuration: the command's recommended stack (one all-LN seed),
-             the stack of the threshold fit on the other configuration, all-LN, all-RN and a random
-             stack with as many LN sites, over the seeds; `normlab table` against all-LN with
-             --margin, and `normlab bench pair` recommended vs all-LN
+  recommend  on the held-out configuration (mlp_w128_d6): all-LN, all-RN, the command's
+             recommended stack (its first all-LN seed's RUN.recentering.toml), the stack of the
+             best threshold fit on mlp_w64_d4, a random stack with as many LN sites as each, and the
+             oracle (LN where Delta_remove's interval is above 0), over the seeds; `normlab table`
+             against all-LN with --margin, and `normlab bench pair` recommended vs all-LN
 Everything lands in OUT/tables.md and OUT/*.csv; OUT/README.md is written by hand.
 """
 import argparse
+import itertools
 import json
 import os
 import random
@@ -52,7 +54,11 @@ FULL = {
         {"name": "mlp_w128_d6", "depth": 6,
          "set": {"model.width": 128, "model.depth": 6, "model.init": "offset", "train.steps": 1000,
                  "train.eval_every": 100, "stats.every": 50}},
+        {"name": "mlp_w256_d8", "depth": 8,
+         "set": {"model.width": 256, "model.depth": 8, "model.init": "offset", "train.steps": 1000,
+                 "train.eval_every": 100, "stats.every": 50}},
     ],
+    "fit_on": "mlp_w64_d4", "held_out": "mlp_w128_d6",
     "bench": ["--alternations", "20"],
 }
 TINY_SET = {"model.width": 16, "model.depth": 2, "model.init": "offset", "train.steps": 6,
@@ -61,6 +67,7 @@ TINY = {
     "seeds": [0, 1],
     "configs": [{"name": "tiny_a", "depth": 2, "set": dict(TINY_SET)},
                 {"name": "tiny_b", "depth": 2, "set": dict(TINY_SET, **{"data.offset": 1.0})}],
+    "fit_on": "tiny_a", "held_out": "tiny_b",
     "bench": ["--alternations", "10", "--block-seconds", "0.02", "--warmup", "1",
               "--share-blocks", "2"],
 }
@@ -230,9 +237,8 @@ def evaluate(plan, found):
 
 
 def out_of_sample(truth, features):
-    names = list(truth)
     rows = []
-    for train, test in [(names[0], names[1]), (names[1], names[0])]:
+    for train, test in itertools.permutations(truth, 2):
         for label in features[train]:
             sign, t, agree = ev.fit_threshold(features[train][label], truth[train]["labels"])
             rows.append({"fit_on": train, "test_on": test, "predictor": label, "sign": sign,
@@ -244,10 +250,11 @@ def out_of_sample(truth, features):
     return rows
 
 
-def fitted_stack(oos_rows, features, held_out):
-    """The stack that the best predictor fit on the other configuration calls for on held_out
-    (the first all-LN seed's values are not used: the per-site means over seeds are)."""
-    rows = [r for r in oos_rows if r["test_on"] == held_out and np.isfinite(r["threshold"])]
+def fitted_stack(oos_rows, features, fit_on, held_out):
+    """The stack that the predictor fit best on fit_on calls for on held_out, from held_out's
+    per-site means over seeds of the all-LN (or pcnorm) runs' predictors."""
+    rows = [r for r in oos_rows if r["fit_on"] == fit_on and r["test_on"] == held_out
+            and np.isfinite(r["threshold"])]
     if not rows:
         return None, None
     best = max(rows, key=lambda r: r["train_agreement"])
@@ -257,20 +264,30 @@ def fitted_stack(oos_rows, features, held_out):
     return codes, best["predictor"]
 
 
-def stage_recommend(args, plan, found, oos_rows, features):
-    """Held-out configuration: recommended, fitted, random, all-LN, all-RN over the seeds."""
-    held = plan["configs"][-1]
+def random_stack(depth, like, rng_seed=2021):
+    """As many LN sites as `like` has, at places drawn by a fixed seed."""
+    codes = ["R"] * depth
+    for s in random.Random(rng_seed).sample(range(depth), sum(c == "L" for c in like)):
+        codes[s] = "L"
+    return tuple(codes)
+
+
+def stage_recommend(args, plan, found, truth, oos_rows, features):
+    """The held-out configuration: all-LN, all-RN, the command's recommended stack, the stack of
+    the threshold fit on plan["fit_on"], random stacks with as many LN sites, and the oracle of
+    the ground truth, over the seeds."""
+    held = [c for c in plan["configs"] if c["name"] == plan["held_out"]][0]
     name, d = held["name"], held["depth"]
     rec = found[name]["recommended"]
-    fitted, fitted_by = fitted_stack(oos_rows, features, name)
-    n_ln = sum(c == "L" for c in rec)
-    rand = ["R"] * d
-    for s in random.Random(2021).sample(range(d), n_ln):
-        rand[s] = "L"
+    fitted, fitted_by = fitted_stack(oos_rows, features, plan["fit_on"], name)
+    oracle = tuple("L" if y else "R" for y in truth[name]["labels"])
     arms = [("all-LN", ev.stack(d, "L")), ("all-RN", ev.stack(d, "R")),
-            ("recommended (analyze recentering)", rec), ("random, as many LN sites", tuple(rand))]
+            ("recommended (analyze recentering)", rec),
+            ("random, as many LN sites as recommended", random_stack(d, rec))]
     if fitted is not None:
-        arms.append((f"fitted on the other configuration ({fitted_by})", fitted))
+        arms += [(f"fitted on {plan['fit_on']} ({fitted_by})", fitted),
+                 ("random, as many LN sites as fitted", random_stack(d, fitted))]
+    arms.append(("oracle (LN where Delta_remove's interval is above 0)", oracle))
     stacks = list(dict.fromkeys(s for _, s in arms))  # one run set per distinct stack
     path = os.path.join(args.sweeps, name + "_recommend.toml")
     write_sweep(path, held, stacks, plan["seeds"], [""] * len(stacks))
@@ -288,8 +305,11 @@ def main():
     ap.add_argument("--out", help="results (default results/recentering; --tiny: build/recentering-tiny/results)")
     ap.add_argument("--sweeps", help="sweep dirs (default sweeps/recentering; --tiny: beside --out)")
     ap.add_argument("--margin", default="0.02", help="normlab table --margin (val_loss, nats)")
+    ap.add_argument("--seeds", type=int, help="seeds per stack (default 5; --tiny 2)")
     args = ap.parse_args()
-    plan = TINY if args.tiny else FULL
+    plan = dict(TINY if args.tiny else FULL)
+    if args.seeds:
+        plan["seeds"] = list(range(args.seeds))
     default_out = os.path.join(REPO, "build", "recentering-tiny", "results") if args.tiny \
         else os.path.join(REPO, "results", "recentering")
     args.out = os.path.abspath(args.out or default_out)
@@ -300,7 +320,7 @@ def main():
     stage_runs(args, plan)
     found = stage_analyze(args, plan)
     truth, rho_rows, oos_rows, features = evaluate(plan, found)
-    recommend = stage_recommend(args, plan, found, oos_rows, features)
+    recommend = stage_recommend(args, plan, found, truth, oos_rows, features)
     rep.write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommend)
     print(f"run_study.py: done in {time.time() - start:.0f} s -> {args.out}/tables.md")
 

@@ -198,8 +198,8 @@ majority baseline: the fit configuration's majority label applied to the test on
 ## The recommendation on {recommend['config']}
 
 {arms}
-Arms with the same stack share one set of runs, so one row of the table below. The random stack
-has as many LayerNorm sites as the recommended one, at places drawn with Python's
+Arms with the same stack share one set of runs, so one row of the table below. Each random stack
+has as many LayerNorm sites as the stack it names, at places drawn with Python's
 `random.Random(2021)`.
 
 `normlab table {recommend['sweep_dir']} --rows model.norm --baseline {base} --margin {args.margin}`
