@@ -110,12 +110,41 @@ def check_tables(out, configs):
             fail(f"tables.md: no section {head!r}")
 
 
+def check_consistency(out):
+    """spearman.csv and out_of_sample.csv against a recomputation here from the per-site means in
+    predictors.csv and ground_truth.csv (scipy's spearmanr; the rules' agreement by hand)."""
+    from scipy.stats import spearmanr
+    truth = read_csv(out, "ground_truth.csv", 4)
+    preds = read_csv(out, "predictors.csv", 4)
+    for r in read_csv(out, "spearman.csv", 2):
+        cfg, label = r["config"], r["predictor"]
+        x = [float(p[label]) for p in preds if p["config"] == cfg]
+        y = [float(t["delta_remove"]) for t in truth if t["config"] == cfg]
+        if len(set(x)) < 2 or len(set(y)) < 2 or not all(map(math.isfinite, x)):
+            continue
+        want, got = spearmanr(x, y)[0], float(r["rho"])
+        if not math.isclose(want, got, abs_tol=1e-9):
+            fail(f"spearman.csv {cfg} {label}: rho {got}, the per-site means give {want}")
+    for r in read_csv(out, "out_of_sample.csv", 2):
+        sign, t = float(r["sign"]), float(r["threshold"])
+        if not math.isfinite(t):
+            continue
+        for key, cfg in (("train_agreement", r["fit_on"]), ("test_agreement", r["test_on"])):
+            x = [float(p[r["predictor"]]) for p in preds if p["config"] == cfg]
+            y = [t_["needs_centering"] == "True" for t_ in truth if t_["config"] == cfg]
+            calls = [(sign * v >= t) if math.isfinite(v) else (not lab) for v, lab in zip(x, y)]
+            want = sum(c == lab for c, lab in zip(calls, y)) / len(y)
+            if not math.isclose(want, float(r[key]), abs_tol=1e-12):
+                fail(f"out_of_sample.csv {r['predictor']} {key}: {r[key]}, recomputed {want}")
+
+
 def main():
     if len(sys.argv) != 3:
         fail("usage: check_outputs.py OUT SWEEPS")
     out, sweeps = sys.argv[1], sys.argv[2]
     configs = check_truth(out, sweeps)
     check_tables(out, configs)
+    check_consistency(out)
     print(f"check_outputs.py: {out} is complete and well formed ({', '.join(configs)})")
 
 

@@ -98,7 +98,7 @@ def needs_centering(remove):
 
 def fit_threshold(values, labels):
     """The rule 'needs re-centering when sign * value >= t' that agrees with the labels at the
-    most sites (ties: the smaller |t| position, then sign +1). Returns (sign, t, agreement)."""
+    most sites (ties: sign +1 first, then the lowest t). Returns (sign, t, agreement)."""
     v = np.asarray(values, dtype=float)
     y = np.asarray(labels, dtype=bool)
     ok = np.isfinite(v)
