@@ -131,7 +131,8 @@ def stage_runs(args, plan):
 
 
 def load_runs(sweep_dir):
-    """{stack codes: {seed: (val_loss, path, lambda per site)}} over the sweep's run files."""
+    """{stack codes: {seed: (val_loss, path, lambda per site, status)}} over the sweep's run
+    files. A stuck or diverged run keeps its final loss: being stuck at chance is the cost."""
     runs = {}
     run_dir = os.path.join(sweep_dir, "runs")
     for name in sorted(os.listdir(run_dir)):
@@ -143,7 +144,8 @@ def load_runs(sweep_dir):
             seed = int(f.attrs["seed"])
             loss = float(f["val_loss"][-1]) if len(f["val_loss"]) else float("nan")
             lam = list(f["lambda"][-1, :]) if "lambda" in f and len(f["lambda"]) else []
-        runs.setdefault(codes, {})[seed] = (loss, path, lam)
+            status = str(f.attrs["status"])
+        runs.setdefault(codes, {})[seed] = (loss, path, lam, status)
     return runs
 
 
@@ -207,7 +209,8 @@ def stage_analyze(args, plan):
                     recommended = tuple(CODE[k] for k in rec)
         losses = {s: {k: v[0] for k, v in by_seed.items()} for s, by_seed in runs.items()}
         lam = [runs[("P",) * d][k][2] for k in plan["seeds"]]
-        found[name] = {"depth": d, "losses": losses, "preds": preds, "lambda": lam,
+        status = {s: [v[3] for v in by_seed.values()] for s, by_seed in runs.items()}
+        found[name] = {"depth": d, "losses": losses, "preds": preds, "lambda": lam, "status": status,
                        "recommended": recommended, "cfg": cfg}
     return found
 

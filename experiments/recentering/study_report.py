@@ -58,8 +58,10 @@ def loss_rows(found):
     for name, f in found.items():
         for codes, by_seed in sorted(f["losses"].items()):
             m, lo, hi = ev.t_interval(list(by_seed.values()))
+            status = f["status"][codes]
             rows.append({"config": name, "stack": stack_text(codes), "n": len(by_seed),
-                         "val_loss": m, "val_loss_lo": lo, "val_loss_hi": hi})
+                         "val_loss": m, "val_loss_lo": lo, "val_loss_hi": hi,
+                         "stuck": status.count("stuck"), "diverged": status.count("diverged")})
     return rows
 
 
@@ -85,7 +87,7 @@ def run_tool(cmd, dest):
 
 def recommendation_outputs(args, plan, recommend):
     """`normlab table` of the held-out sweep against all-LN, and `bench pair` recommended vs
-    all-LN (skipped when the pair's report already exists: rerunning keeps it)."""
+    all-LN (kept from an earlier run when that timed the same recommended stack)."""
     arms = dict(recommend["arms"])
     base = "model.norm=" + ",".join(KIND[c] for c in arms["all-LN"])
     common = ["--rows", "model.norm", "--baseline", base, "--margin", args.margin]
@@ -94,11 +96,13 @@ def recommendation_outputs(args, plan, recommend):
     run_tool([args.binary, "table", recommend["sweep_dir"], "--format", "csv", "--out",
               os.path.join(args.out, "recommend_table.csv")] + common, os.devnull)
     bench_path = os.path.join(args.out, "recommend_bench_pair.txt")
-    if not os.path.exists(bench_path):
+    rec = arms["recommended (analyze recentering)"]
+    same = os.path.exists(bench_path) and \
+        f"# B: model.norm={toml_list(rec)}\n" in open(bench_path).read()
+    if not same:  # timed again only when the recommended stack changed
         cfg = [f"{k}={v}" for k, v in
                ((k, v if not isinstance(v, str) else '"' + v + '"')
                 for k, v in recommend_config(plan, recommend).items())]
-        rec = arms["recommended (analyze recentering)"]
         cmd = [args.binary, "bench", "pair", recommend["experiment"]] + cfg + [
             "--a", "model.norm=" + toml_list(arms["all-LN"]),
             "--b", "model.norm=" + toml_list(rec)] + plan["bench"]
@@ -148,12 +152,18 @@ def section_oos(oos_rows):
 def write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommend):
     os.makedirs(args.out, exist_ok=True)
     truth_csv, truth_md = section_truth(found, truth)
+    stuck = [f"{r['config']} {r['stack']} ({r['stuck']} stuck, {r['diverged']} diverged)"
+             for r in loss_rows(found) if r["stuck"] or r["diverged"]]
+    stuck_note = "; ".join(stuck) if stuck else "none"
     write_csv(os.path.join(args.out, "ground_truth.csv"), truth_csv)
     write_csv(os.path.join(args.out, "losses.csv"), loss_rows(found))
     write_csv(os.path.join(args.out, "predictors.csv"), predictor_rows(found, features))
     write_csv(os.path.join(args.out, "spearman.csv"), rho_rows)
     write_csv(os.path.join(args.out, "out_of_sample.csv"), oos_rows)
     table, bench, base = recommendation_outputs(args, plan, recommend)
+    same = dict(recommend["arms"])
+    same_note = (" (the recommended stack is all-LN here, so this pair is two copies of one arm)"
+                 if same["recommended (analyze recentering)"] == same["all-LN"] else "")
     arms = md_table(["arm", "model.norm"], [[a, stack_text(s)] for a, s in recommend["arms"]])
     seeds = ", ".join(str(s) for s in plan["seeds"])
     configs = md_table(["configuration", "sites", "settings (over experiments/mlp.toml)"],
@@ -175,7 +185,9 @@ Seeds {seeds}. Losses are final validation losses (nats).
 Delta_remove(s) = loss(LayerNorm everywhere but s, RMSNorm at s) - loss(all LayerNorm);
 Delta_add(s) = loss(all RMSNorm) - loss(RMSNorm everywhere but s, LayerNorm at s); each paired by
 seed, mean with a 95% t interval. A site *needs re-centering* when Delta_remove's interval lies
-above 0. Every stack's mean loss: `losses.csv`.
+above 0. Every stack's mean loss: `losses.csv`. The ground truth counts every run's final loss,
+stuck (trained to the end at chance) and diverged ones included: stalling is the cost being
+measured. Runs stuck or diverged here: {stuck_note}.
 
 {truth_md}
 ## Predictors against Delta_remove
@@ -203,10 +215,11 @@ has as many LayerNorm sites as the stack it names, at places drawn with Python's
 `random.Random(2021)`.
 
 `normlab table {recommend['sweep_dir']} --rows model.norm --baseline {base} --margin {args.margin}`
-(sweep file `{recommend['sweep_file']}`):
+(sweep file `{recommend['sweep_file']}`). `normlab table` leaves stuck and diverged runs out
+of its figures and counts them in its own columns:
 
 {table}
-`normlab bench pair`, recommended (B) against all-LN (A), on {recommend['config']}:
+`normlab bench pair`, recommended (B) against all-LN (A), on {recommend['config']}{same_note}:
 
 ```
 {bench.strip()}
