@@ -304,7 +304,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="every stage at a tiny size (the ctest)")
     ap.add_argument("--jobs", type=int, default=2, help="runs at a time (normlab sweep --jobs)")
-    ap.add_argument("--binary", default=os.path.join(REPO, "build", "normlab"))
+    ap.add_argument("--binary", default=os.path.join(REPO, "build", "normlab"),
+                    help="the normlab binary (default build/normlab)")
     ap.add_argument("--out", help="results (default results/recentering; --tiny: build/recentering-tiny/results)")
     ap.add_argument("--sweeps", help="sweep dirs (default sweeps/recentering; --tiny: beside --out)")
     ap.add_argument("--margin", default="0.02", help="normlab table --margin (val_loss, nats)")

@@ -7,8 +7,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-
 import study_eval as ev
 
 KIND = {"L": "layernorm", "R": "rmsnorm", "P": "pcnorm"}
