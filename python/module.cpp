@@ -191,8 +191,7 @@ class Normalizer {
       }
       auto values = same_dtype<T>(it->second, spec.name.c_str(), x);
       norm::check_param_shape("", *impl_, spec, shape_of(values));
-      const std::vector<double> as_double(values.data(), values.data() + values.size());
-      norm::check_param_values("", spec, as_double.data());
+      norm::check_param_values("", spec, std::span<const T>(values.data(), std::size_t(values.size())));
       in.params.insert(in.params.end(), values.data(), values.data() + values.size());
     }
     return in;
@@ -254,8 +253,8 @@ class Normalizer {
       fail("the cache is from ", cache.normalizer, ", not from this ", describe());
     }
     if (cache.x_shape != x_shape || cache.dtype != dtype) {
-      fail("the cache is from a forward of x with shape ", norm::shape_string(cache.x_shape), " and dtype ",
-           cache.dtype, ", but x has shape ", norm::shape_string(x_shape), " and dtype ", dtype);
+      fail("the cache is from a forward of x with shape ", shape_string(cache.x_shape), " and dtype ",
+           cache.dtype, ", but x has shape ", shape_string(x_shape), " and dtype ", dtype);
     }
   }
 };
@@ -312,7 +311,7 @@ PYBIND11_MODULE(_core, m) {
                              "(B) 1 / denominator (1 where the kind does not rescale)")
       .def_readonly("normalizer", &Cache::normalizer)
       .def("__repr__", [](const Cache& c) {
-        return normlab::cat("<normlab Cache of ", c.normalizer, ", x ", normlab::norm::shape_string(c.x_shape),
+        return normlab::cat("<normlab Cache of ", c.normalizer, ", x ", normlab::shape_string(c.x_shape),
                             " ", c.dtype, ">");
       });
 

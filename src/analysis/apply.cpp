@@ -101,8 +101,7 @@ std::vector<T> read_params(const norm::Normalizer& normalizer, const h5::File& i
     if (in.has(spec.name)) {
       norm::check_param_shape(where(file), normalizer, spec, in.shape(spec.name));
       xt::xarray<T> values = read_checked<T>(in, spec.name);
-      const std::vector<double> as_double(values.begin(), values.end());
-      norm::check_param_values(where(file), spec, as_double.data());
+      norm::check_param_values(where(file), spec, std::span<const T>(values.data(), values.size()));
       flat.insert(flat.end(), values.begin(), values.end());
     } else {
       flat.insert(flat.end(), spec.size, T(spec.init));

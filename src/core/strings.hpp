@@ -18,6 +18,9 @@ std::string did_you_mean(std::string_view name, const std::vector<std::string>& 
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 
+// An array's shape as Python prints it: "(2, 3)", "(64,)", "()".
+std::string shape_string(const std::vector<std::size_t>& shape);
+
 std::vector<std::string> split(std::string_view text, char sep);
 
 std::string_view trim(std::string_view text);

@@ -45,12 +45,6 @@ Handle link_creation_with_parents() {
 
 }  // namespace
 
-std::string shape_string(const Shape& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 Handle& Handle::operator=(Handle&& other) noexcept {
   if (this != &other) {
     reset();

@@ -17,11 +17,13 @@
 #include <vector>
 #include <xtensor/xarray.hpp>
 
+#include "core/strings.hpp"
+
 namespace normlab::h5 {
 
 using Shape = std::vector<std::size_t>;
 
-std::string shape_string(const Shape& shape);  // "(3, 4)"
+using normlab::shape_string;  // core/strings.hpp: "(3, 4)"
 
 // Owns one HDF5 identifier and closes it with the matching H5?close.
 class Handle {

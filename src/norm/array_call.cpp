@@ -8,12 +8,6 @@
 
 namespace normlab::norm {
 
-std::string shape_string(const Shape& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 Rows rows_of(std::string_view where, const Shape& x_shape, bool allow_empty) {
   if (x_shape.empty()) {
     fail(where, "'x' is a scalar; normlab normalizes the last axis of an array of shape (..., D): "
@@ -52,11 +46,6 @@ void check_param_name(std::string_view where, const Normalizer& normalizer,
     if (s.name == name) return;
   }
   fail(where, "'", name, "' is given, but ", describe(normalizer.config()), " has no ", name, " parameter");
-}
-
-void check_param_values(std::string_view where, const ParamSpec& spec, const double* values) {
-  if (spec.name != "lambda") return;
-  for (std::size_t i = 0; i < spec.size; ++i) check_lambda(values[i], cat(where, "'lambda'"));
 }
 
 }  // namespace normlab::norm

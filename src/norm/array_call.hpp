@@ -5,18 +5,18 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/error.hpp"
 #include "norm/normalizer.hpp"
+#include "norm/options.hpp"
 
 namespace normlab::norm {
 
 using Shape = std::vector<std::size_t>;
-
-// "(2, 3)", "(64,)", "()".
-std::string shape_string(const Shape& shape);
 
 // x of shape (..., D) as B rows of D features (B the product of the leading axes; 1 for a vector).
 // Throws for a scalar and for D = 0; for B = 0 too unless allow_empty (an empty batch, as torch's
@@ -39,6 +39,10 @@ void check_param_name(std::string_view where, const Normalizer& normalizer,
                       const std::vector<ParamSpec>& specs, std::string_view name);
 
 // A learned lambda held to the range a fixed one is (0 <= lambda <= 1).
-void check_param_values(std::string_view where, const ParamSpec& spec, const double* values);
+template <class T>
+void check_param_values(std::string_view where, const ParamSpec& spec, std::span<const T> values) {
+  if (spec.name != "lambda") return;
+  for (T v : values) check_lambda(double(v), cat(where, "'lambda'"));
+}
 
 }  // namespace normlab::norm
