@@ -79,7 +79,8 @@ struct Inputs {
   norm::Rows rows;
   norm::Shape shape;
   Array x;
-  std::vector<T> params;  // flat, in param_specs order
+  std::vector<norm::ParamSpec> specs;  // the normalizer's, for D = rows.D
+  std::vector<T> params;               // flat, in specs order
 
   std::span<const T> view(const Array& a) const { return {a.data(), std::size_t(a.size())}; }
 };
@@ -93,10 +94,11 @@ class Normalizer {
       text[name] = option_text(name, value);
     }
     impl_ = norm::make_normalizer(kind, text);
+    description_ = norm::describe(impl_->config());
   }
 
   std::string kind() const { return impl_->kind(); }
-  std::string describe() const { return norm::describe(impl_->config()); }
+  const std::string& describe() const { return description_; }
   std::map<std::string, std::string> options() const {
     const norm::NormOptions parsed = norm::parse_options(norm::options_string(impl_->config()));
     return {parsed.begin(), parsed.end()};
@@ -134,6 +136,7 @@ class Normalizer {
 
  private:
   std::unique_ptr<norm::Normalizer> impl_;
+  std::string description_;  // describe() of its config, which never changes: made once
 
   template <class F>
   static py::tuple dispatch(const py::array& x, F&& typed) {
@@ -180,10 +183,10 @@ class Normalizer {
     in.shape = shape_of(x);
     in.rows = norm::rows_of("", in.shape, /*allow_empty=*/true);
     in.x = Inputs<T>::Array::ensure(x);
-    const auto specs = impl_->param_specs(in.rows.D);
+    in.specs = impl_->param_specs(in.rows.D);
     const auto given = given_params(params, named);
-    for (const auto& [name, value] : given) norm::check_param_name("", *impl_, specs, name);
-    for (const auto& spec : specs) {
+    for (const auto& [name, value] : given) norm::check_param_name("", *impl_, in.specs, name);
+    for (const auto& spec : in.specs) {
       auto it = given.find(spec.name);
       if (it == given.end()) {
         in.params.insert(in.params.end(), spec.size, T(spec.init));
@@ -200,7 +203,6 @@ class Normalizer {
   template <class T>
   py::tuple forward_typed(const py::array& x, const py::object& params, const py::kwargs& named) const {
     Inputs<T> in = inputs<T>(x, params, named);
-    const auto specs = impl_->param_specs(in.rows.D);
     py::array_t<T> y(in.shape);
     auto cache = std::make_unique<Cache>();
     cache->normalizer = describe();
@@ -209,7 +211,7 @@ class Normalizer {
     if (in.rows.B > 0) {
       py::gil_scoped_release unlocked;
       impl_->forward(std::span<T>(y.mutable_data(), std::size_t(y.size())), cache->rows, in.view(in.x),
-                     norm::bind_params<const T>(specs, std::span<const T>(in.params)), in.rows.B, in.rows.D);
+                     norm::bind_params<const T>(in.specs, std::span<const T>(in.params)), in.rows.B, in.rows.D);
     }
     return py::make_tuple(y, py::cast(std::move(cache)));
   }
@@ -220,8 +222,7 @@ class Normalizer {
     Inputs<T> in = inputs<T>(x, params, named);
     auto dy = same_dtype<T>(dy_given, "dy", x);
     norm::check_like_x("", "dy", shape_of(dy), in.shape);
-    const auto specs = impl_->param_specs(in.rows.D);
-    const auto bound = norm::bind_params<const T>(specs, std::span<const T>(in.params));
+    const auto bound = norm::bind_params<const T>(in.specs, std::span<const T>(in.params));
     Cache fresh;
     const Cache* cache = &fresh;
     if (cache_given.is_none()) {  // no cache: the forward's statistics again
@@ -236,12 +237,12 @@ class Normalizer {
     if (in.rows.B > 0) {
       py::gil_scoped_release unlocked;
       impl_->backward(std::span<T>(dx.mutable_data(), std::size_t(dx.size())),
-                      norm::bind_params<T>(specs, std::span<T>(grads)), cache->rows, in.view(dy),
+                      norm::bind_params<T>(in.specs, std::span<T>(grads)), cache->rows, in.view(dy),
                       in.view(in.x), bound, in.rows.B, in.rows.D);
     }
     py::dict named_grads;
     std::size_t offset = 0;
-    for (const auto& spec : specs) {
+    for (const auto& spec : in.specs) {
       named_grads[py::str(spec.name)] = py::array_t<T>(py::ssize_t(spec.size), grads.data() + offset);
       offset += spec.size;
     }
