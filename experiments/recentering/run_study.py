@@ -35,11 +35,13 @@ import time
 import h5py
 import numpy as np
 
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.join(REPO, "analysis"))  # the readers' package: its TOML writer
 import study_eval as ev  # noqa: E402
 import study_report as rep  # noqa: E402
+from normlab.toml_text import toml_value  # noqa: E402
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KIND = {"L": "layernorm", "R": "rmsnorm", "P": "pcnorm"}
 CODE = {v: k for k, v in KIND.items()}
 
@@ -73,14 +75,6 @@ TINY = {
 }
 
 
-def toml_value(v):
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    return repr(v)
-
-
 def norm_list(codes):
     return [KIND[c] for c in codes]
 
@@ -88,13 +82,13 @@ def norm_list(codes):
 def write_sweep(path, cfg, stacks, seeds, options):
     """A sweep file: cfg's [set], one zipped axis (model.norm, model.norm_options), seeds."""
     lines = ["# written by experiments/recentering/run_study.py; rerun it, do not edit",
-             "experiment = " + json.dumps(os.path.join(REPO, "experiments", "mlp.toml")), "",
+             "experiment = " + toml_value(os.path.join(REPO, "experiments", "mlp.toml"), "experiment"), "",
              "[set]"]
-    lines += [f"{k} = {toml_value(v)}" for k, v in cfg["set"].items()]
+    lines += [f"{k} = {toml_value(v, k)}" for k, v in cfg["set"].items()]
     lines += ["", "[[zip]]",
-              '"model.norm" = ' + toml_value([norm_list(s) for s in stacks]),
-              '"model.norm_options" = ' + toml_value(options), "", "[grid]",
-              "seed = " + toml_value(seeds), ""]
+              '"model.norm" = ' + toml_value([norm_list(s) for s in stacks], "model.norm"),
+              '"model.norm_options" = ' + toml_value(options, "model.norm_options"), "", "[grid]",
+              "seed = " + toml_value(seeds, "seed"), ""]
     text = "\n".join(lines)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if not os.path.exists(path) or open(path).read() != text:
