@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from . import schema as S
+from .intervals import t_interval
 
 CONFIDENCE = 0.95
 SEED_KEY = "seed"
@@ -72,13 +72,7 @@ class GroupResult:
     def interval(self):
         """(mean, low, high) over the seeds with a sensitivity; a t interval at CONFIDENCE,
         NaN bounds for fewer than 2 seeds."""
-        x = np.array([v for v in self.per_seed.values() if np.isfinite(v)])
-        if x.size == 0:
-            return math.nan, math.nan, math.nan
-        if x.size == 1:
-            return float(x[0]), math.nan, math.nan
-        half = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-        return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+        return t_interval(list(self.per_seed.values()), CONFIDENCE)
 
     def mean_capped(self):
         """Mean over the complete seeds of min(ℓ, ℓ₀), per lr."""

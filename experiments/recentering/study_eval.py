@@ -11,6 +11,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from normlab.intervals import t_interval
+
 PREDICTORS = ["in_mean_share", "ones_response", "ones_response_plain", "offset_ratio", "depth"]
 
 
@@ -18,19 +20,6 @@ def stack(depth, kind, except_site=None):
     """All `kind` ("L" or "R") but `except_site`, which gets the other kind."""
     other = "R" if kind == "L" else "L"
     return tuple(other if s == except_site else kind for s in range(depth))
-
-
-def t_interval(values):
-    """Mean and 95% Student t interval; (mean, nan, nan) for fewer than two values."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return math.nan, math.nan, math.nan
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, math.nan, math.nan
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return m, m - half, m + half
 
 
 def paired_deltas(losses, depth, seeds):
