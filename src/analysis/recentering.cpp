@@ -96,17 +96,6 @@ struct Readers {
   std::string why;
 };
 
-const nn::ParamInfo* find_param(const nn::ParamStore<double>& store, const std::string& name) {
-  for (const auto& info : store.infos()) {
-    if (info.name == name) return &info;
-  }
-  return nullptr;
-}
-
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // The Linear maps that read the stream a post-norm (or deepnorm) block `l` leaves.
 Readers stream_readers(const std::vector<models::Placement>& p, std::size_t l) {
   if (l + 1 == p.size()) return {{"head.weight", "embed.weight"}, false, ""};
@@ -123,18 +112,18 @@ Readers transformer_readers(const LoadedRun& run, const nn::Probe<double>& probe
   const std::string block = "block" + std::to_string(probe.layer);
   if (name == "norm_final") return {{"head.weight", "embed.weight"}, false, ""};  // tied: embed
   if (name == "norm_embed") return {{}, false, "n/a: the embedding norm feeds the residual stream"};
-  if (ends_with(name, ".norm_q") || ends_with(name, ".norm_k")) {
+  if (name.ends_with(".norm_q") || name.ends_with(".norm_k")) {
     return {{}, false, "n/a: QK-norm output is read by the scores q.k, not a Linear"};
   }
-  if (ends_with(name, ".norm_v")) return {{}, false, "n/a: V-norm output is averaged by attention first"};
-  if (ends_with(name, ".norm_out")) return {{}, false, "n/a: the output norm feeds the residual sum"};
+  if (name.ends_with(".norm_v")) return {{}, false, "n/a: V-norm output is averaged by attention first"};
+  if (name.ends_with(".norm_out")) return {{}, false, "n/a: the output norm feeds the residual sum"};
   const std::size_t l = std::min<std::size_t>(probe.layer, p.size() - 1);
   const bool before = models::norm_before(p[l]);
-  if (ends_with(name, ".attn.norm")) {
+  if (name.ends_with(".attn.norm")) {
     if (before) return {{block + ".attn.qkv.weight"}, false, ""};
     return {{block + ".mlp.fc.weight", block + ".mlp.gate.weight"}, false, ""};
   }
-  if (ends_with(name, ".mlp.norm")) {
+  if (name.ends_with(".mlp.norm")) {
     if (before) return {{block + ".mlp.fc.weight", block + ".mlp.gate.weight"}, false, ""};
     return stream_readers(p, l);
   }
@@ -181,7 +170,7 @@ void measure_ones(LoadedRun& run, const nn::Probe<double>& probe, SiteRecenterin
   const auto& store = run.work->params();
   std::vector<std::string> used;
   for (const auto& name : readers.maps) {
-    const nn::ParamInfo* info = find_param(store, name);
+    const nn::ParamInfo* info = store.find(name);
     if (info == nullptr || info->shape.size() != 2 || info->shape[1] != D) continue;
     const double* W = store.values().data() + info->offset;
     const std::size_t out = info->shape[0];
@@ -206,7 +195,7 @@ std::string role_of(const LoadedRun& run, const std::string& family, const nn::P
   if (family == "gru") return name.find("norm_ih") != std::string::npos ? "gru-input" : "gru-recurrent";
   const std::string_view role = models::site_role(name);
   if (role != "attn" && role != "mlp") return role.empty() ? "?" : std::string(role);
-  if (ends_with(name, ".norm_out")) return std::string(role) + "-output";
+  if (name.ends_with(".norm_out")) return std::string(role) + "-output";
   const std::size_t L = std::size_t(run.config.integer("model.depth"));
   const auto p = models::parse_placements(run.config.strings("model.placement"), L);
   const bool after_sum = models::norm_after_sum(p[std::min<std::size_t>(probe.layer, L - 1)]);

@@ -83,10 +83,16 @@ void ParamStore<T>::apply_init_scales(const ParamInfo& info) {
 }
 
 template <class T>
-const ParamInfo& ParamStore<T>::info(const std::string& name) const {
+const ParamInfo* ParamStore<T>::find(const std::string& name) const {
   for (const auto& i : infos_) {
-    if (i.name == name) return i;
+    if (i.name == name) return &i;
   }
+  return nullptr;
+}
+
+template <class T>
+const ParamInfo& ParamStore<T>::info(const std::string& name) const {
+  if (const ParamInfo* found = find(name)) return *found;
   std::vector<std::string> names;
   for (const auto& i : infos_) names.push_back(i.name);
   fail("no parameter '", name, "'", did_you_mean(name, names));

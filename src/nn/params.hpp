@@ -70,6 +70,7 @@ class ParamStore {
   std::vector<T>& grads() { return grads_; }
   const std::vector<ParamInfo>& infos() const { return infos_; }
   const ParamInfo& info(const std::string& name) const;  // throws, naming the known ones
+  const ParamInfo* find(const std::string& name) const;  // nullptr when there is none
   std::size_t size() const { return values_.size(); }
   void zero_grads();
   // Draws weights and embeddings from N(mean, std^2) and sets everything else to its init.
