@@ -202,12 +202,16 @@ std::string role_of(const LoadedRun& run, const std::string& family, const nn::P
   return std::string(role) + (after_sum ? "-sum" : "-input");
 }
 
+}  // namespace
+
 std::string g3(double v) {
   if (std::isnan(v)) return "n/a";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3g", v);
   return buf;
 }
+
+namespace {
 
 // The verdict and its one-line reason.
 void decide(SiteRecentering& s, const RecenterRule& rule) {

@@ -72,6 +72,9 @@ struct RecenteringReport {
 RecenteringReport analyze_recentering(LoadedRun& run, const RecenterRule& rule, double epsilon,
                                       std::uint64_t control_seed);
 
+// A figure of the table and the reasons: 3 significant digits ("%.3g"), "n/a" for NaN.
+std::string g3(double v);
+
 // The table (one row per site) and the recommended model.norm.
 void print_recentering(std::ostream& out, const RecenteringReport& r);
 

@@ -1,6 +1,5 @@
 // The table of `normlab analyze recentering` and the mixed-stack config it recommends.
 #include <cmath>
-#include <cstdio>
 #include <iomanip>
 #include <set>
 
@@ -14,16 +13,9 @@ namespace normlab::analysis {
 
 namespace {
 
-std::string g3(double v) {
-  if (std::isnan(v)) return "n/a";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
-
 std::string quoted_list(const std::vector<std::string>& items) {
   std::string s = "[";
-  for (std::size_t k = 0; k < items.size(); ++k) s += (k ? ", \"" : "\"") + items[k] + "\"";
+  for (std::size_t k = 0; k < items.size(); ++k) s += (k ? ", " : "") + toml_quoted(items[k]);
   return s + "]";
 }
 
