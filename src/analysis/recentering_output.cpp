@@ -6,6 +6,7 @@
 #include "analysis/recentering.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "models/site_options.hpp"
 #include "norm/options.hpp"
 #include "norm/registry.hpp"
 
@@ -80,12 +81,12 @@ std::string recommended_config(const LoadedRun& run, RecenteringReport& r) {
   c.set("model.norm=" + quoted_list(r.kinds));
   keep_norm_options(c, r);
   if (const std::string name = c.string("name"); !name.empty()) {  // not the run's own file name
-    c.set("name=\"" + name + "-recentered\"");
+    c.set("name=" + toml_quoted(name + "-recentered"));
     r.notes.push_back("name \"" + name + "\" became \"" + name + "-recentered\"");
   }
   if (r.family == "transformer") {
-    for (const char* key : {"norm_attn", "norm_mlp", "norm_qk", "norm_v", "norm_embed", "norm_final"}) {
-      const std::string k = std::string("model.") + key, v = c.string(k);
+    for (std::string_view role : models::kSiteRoles) {  // model.norm_attn, ...: the role overrides
+      const std::string k = "model.norm_" + std::string(role), v = c.string(k);
       if (!v.empty()) r.notes.push_back(k + " = \"" + v + "\" kept: it overrides model.norm at its sites");
     }
   }
