@@ -45,9 +45,11 @@ def kernel_environment(test):
     return tmp
 
 
-def execute(path):
-    """The notebook at `path`, executed (CellExecutionError, with the cell, on an error)."""
+def execute(path, extra_cells=()):
+    """The notebook at `path`, with `extra_cells` (code) appended, executed (CellExecutionError,
+    with the cell, on an error)."""
     notebook = nbformat.read(path, as_version=4)
+    notebook.cells.extend(nbformat.v4.new_code_cell(code) for code in extra_cells)
     client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     client.execute()
@@ -75,12 +77,7 @@ class NotebookTest(unittest.TestCase):
 
     def test_runs_end_to_end(self):
         self.make_runs_and_kernel()
-        notebook = nbformat.read(NOTEBOOK, as_version=4)
-        notebook.cells.append(nbformat.v4.new_code_cell(
-            "import sys, h5py, xarray, h5netcdf, pandas\nprint(sys.executable)"))
-        client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                         resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-        client.execute()  # raises CellExecutionError, with the cell and its traceback, on an error
+        notebook = execute(NOTEBOOK, ["import sys, h5py, xarray, h5netcdf, pandas\nprint(sys.executable)"])
 
         outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
         self.assertEqual([o for o in outputs if o.output_type == "error"], [])
