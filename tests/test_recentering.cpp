@@ -110,6 +110,58 @@ TEST_CASE("recentering: a random Gaussian map responds to 1 as to a typical dire
   }
 }
 
+// Rows x_r = a_r 1 + z_r with z_r orthogonal to 1 and ||z_r||^2 = D (1 - a_r^2): then q_r = 1 and
+// m_r / q_r = a_r exactly, so the row statistics have closed forms in the a_r.
+TEST_CASE("recentering: the row statistics against closed forms", "[recentering]") {
+  const std::size_t D = 8;
+  const std::vector<double> a{0.2, 0.6, 0.2, 0.6, -0.4};
+  std::vector<double> x(a.size() * D);
+  for (std::size_t r = 0; r < a.size(); ++r) {
+    // z = c (+1, -1, +1, -1, ...): orthogonal to 1, ||z||^2 = D c^2.
+    const double c = std::sqrt(1 - a[r] * a[r]);
+    for (std::size_t i = 0; i < D; ++i) x[r * D + i] = a[r] + (i % 2 ? -c : c);
+  }
+  analysis::RowStatistics stats;
+  stats.forward(x.data(), nullptr, 3, D);  // two calls, as a GRU's recurrent site makes
+  stats.forward(x.data() + 3 * D, nullptr, 2, D);
+  double mean = 0, var = 0, s_mean = 0, s_var = 0;
+  for (double v : a) mean += v / double(a.size());
+  for (double v : a) var += (v - mean) * (v - mean) / double(a.size());
+  for (double v : a) s_mean += std::sqrt(1 - v * v) / double(a.size());
+  for (double v : a) s_var += std::pow(std::sqrt(1 - v * v) - s_mean, 2) / double(a.size());
+  CHECK(stats.mean_jitter() == Approx(std::sqrt(var)).epsilon(1e-12));
+  CHECK(stats.scale_mean() == Approx(s_mean).epsilon(1e-12));
+  CHECK(stats.scale_cv() == Approx(std::sqrt(s_var) / s_mean).epsilon(1e-12));
+  // A row scaled by any positive factor has the same m / q: the statistics do not change.
+  for (double& v : x) v *= 7.5;
+  analysis::RowStatistics scaled;
+  scaled.forward(x.data(), nullptr, a.size(), D);
+  CHECK(scaled.mean_jitter() == Approx(std::sqrt(var)).epsilon(1e-12));
+
+  // The gradient: along 1 its share is 1, orthogonal to 1 it is 0, and an even mix of the two
+  // (equal norms) gives 1/2; an isotropic random gradient gives about 1/D.
+  std::vector<double> ones(D, 1.0), alternating(D);
+  for (std::size_t i = 0; i < D; ++i) alternating[i] = i % 2 ? -1.0 : 1.0;
+  analysis::RowStatistics g1, g0, mix;
+  g1.backward(nullptr, ones.data(), 1, D);
+  g0.backward(nullptr, alternating.data(), 1, D);
+  mix.backward(nullptr, ones.data(), 1, D);
+  mix.backward(nullptr, alternating.data(), 1, D);
+  CHECK(g1.grad_ones_share() == Approx(1).epsilon(1e-15));
+  CHECK(g0.grad_ones_share() == 0);
+  CHECK(mix.grad_ones_share() == Approx(0.5).epsilon(1e-15));
+  const std::size_t wide = 256, rows = 400;
+  const std::vector<double> noise = gaussian(wide * rows, 5);
+  analysis::RowStatistics iso;
+  iso.backward(nullptr, noise.data(), rows, wide);
+  // <dy, 1>^2 / (D ||dy||^2) has mean 1/D and, summed over 400 rows, a relative sd of sqrt(2/400).
+  CHECK(iso.grad_ones_share() * double(wide) == Approx(1).margin(0.3));
+  // Nothing seen: NaN, not 0.
+  analysis::RowStatistics none;
+  CHECK(std::isnan(none.mean_jitter()));
+  CHECK(std::isnan(none.grad_ones_share()));
+}
+
 const char* kMeanHeavyMlp =
     "[model]\nfamily = \"mlp\"\nwidth = 16\ndepth = 2\nnorm = \"layernorm\"\ninit = \"offset\"\n"
     "[data]\nfeatures = 8\nclasses = 4\nval_size = 24\n[train]\nsteps = 30\nbatch = 8\n"
@@ -190,6 +242,19 @@ TEST_CASE("recentering: the hand-built model flags the site whose next layer rea
                           Contains("offset_ratio") && Contains("-> " + written));
   REQUIRE(std::filesystem::exists(written));
   CHECK(io::Config::load(written).strings("model.norm") == r.kinds);
+  // The CSV beside it: a header and one row per site, the verdicts as in the table.
+  const std::string csv_path = (std::filesystem::path(written).parent_path() /
+                                std::filesystem::path(written).stem()).string() + ".csv";
+  CHECK_THAT(cli.out, Contains("-> " + csv_path));
+  std::ifstream csv(csv_path);
+  std::string header, row0, row1, extra;
+  std::getline(csv, header);
+  std::getline(csv, row0);
+  std::getline(csv, row1);
+  CHECK_THAT(header, Contains("site,role,layer,depth,features,in_mean_share,mean_jitter"));
+  CHECK_THAT(row0, Contains("layer0.norm,hidden,0,") && Contains(",recenter,layer1.weight"));
+  CHECK_THAT(row1, Contains("layer1.norm,hidden,1,") && Contains(",gain-only,head.weight"));
+  CHECK_FALSE(std::getline(csv, extra));
   auto trained = test::run_cli({"train", written, "--set", "train.steps=5", "--out",
                                 (dir.path / "mixed").string()});
   INFO(trained.err);

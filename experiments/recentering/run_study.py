@@ -23,14 +23,15 @@ Stages, each resumable (rerunning skips finished runs and analyses):
 Everything lands in OUT/tables.md and OUT/*.csv; OUT/README.md is written by hand.
 """
 import argparse
+import csv
 import itertools
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import time
+import tomllib
 
 import h5py
 import numpy as np
@@ -47,18 +48,25 @@ CODE = {v: k for k, v in KIND.items()}
 
 # The configurations. Both use model.init = "offset" (weights N(0.2, 0.05^2)), the RMSNorm paper's
 # robustness test, where re-centering is known to matter in this toolkit (results/init_offset).
+MLP_SET = {"model.init": "offset", "train.steps": 1000, "train.eval_every": 100, "stats.every": 50}
 FULL = {
     "seeds": [0, 1, 2, 3, 4],
     "configs": [
         {"name": "mlp_w64_d4", "depth": 4,
-         "set": {"model.width": 64, "model.depth": 4, "model.init": "offset", "train.steps": 1000,
-                 "train.eval_every": 100, "stats.every": 50}},
+         "set": dict(MLP_SET, **{"model.width": 64, "model.depth": 4})},
         {"name": "mlp_w128_d6", "depth": 6,
-         "set": {"model.width": 128, "model.depth": 6, "model.init": "offset", "train.steps": 1000,
-                 "train.eval_every": 100, "stats.every": 50}},
+         "set": dict(MLP_SET, **{"model.width": 128, "model.depth": 6})},
         {"name": "mlp_w256_d8", "depth": 8,
-         "set": {"model.width": 256, "model.depth": 8, "model.init": "offset", "train.steps": 1000,
-                 "train.eval_every": 100, "stats.every": 50}},
+         "set": dict(MLP_SET, **{"model.width": 256, "model.depth": 8})},
+        # The other regime: zero-mean weights, so the mean of a hidden layer's input is what the
+        # activations and the data offset leave, and ones_response is free to vary.
+        {"name": "mlp_w128_d6_normal", "depth": 6,
+         "set": dict(MLP_SET, **{"model.width": 128, "model.depth": 6, "model.init": "normal",
+                                 "data.offset": 5.0})},
+        # A pre-norm decoder-only Transformer LM: a site is a block (its attention and MLP
+        # norms; the last block's also takes the final norm).
+        {"name": "tf_w64_d4", "depth": 4, "experiment": "transformer.toml",
+         "set": {"model.depth": 4, "train.steps": 300, "train.eval_every": 50, "stats.every": 50}},
     ],
     "fit_on": "mlp_w64_d4", "held_out": "mlp_w128_d6",
     "bench": ["--alternations", "20"],
@@ -79,10 +87,14 @@ def norm_list(codes):
     return [KIND[c] for c in codes]
 
 
+def experiment_of(cfg):
+    return os.path.join(REPO, "experiments", cfg.get("experiment", "mlp.toml"))
+
+
 def write_sweep(path, cfg, stacks, seeds, options):
     """A sweep file: cfg's [set], one zipped axis (model.norm, model.norm_options), seeds."""
     lines = ["# written by experiments/recentering/run_study.py; rerun it, do not edit",
-             "experiment = " + toml_value(os.path.join(REPO, "experiments", "mlp.toml"), "experiment"), "",
+             "experiment = " + toml_value(experiment_of(cfg), "experiment"), "",
              "[set]"]
     lines += [f"{k} = {toml_value(v, k)}" for k, v in cfg["set"].items()]
     lines += ["", "[[zip]]",
@@ -143,12 +155,12 @@ def load_runs(sweep_dir):
     return runs
 
 
-def analyze_run(args, run_path, dest_dir):
-    """`normlab analyze recentering` on one run, its table kept as dest_dir/ID.txt and its config
-    as ID.recentering.toml; skipped when both exist."""
+def analyze_run(args, run_path, dest_dir, depth):
+    """`normlab analyze recentering` on one run, its table kept as dest_dir/ID.txt, its CSV as
+    ID.recentering.csv and its config as ID.recentering.toml; skipped when all exist."""
     base = os.path.join(dest_dir, os.path.basename(run_path)[:-3])
-    txt, toml = base + ".txt", base + ".recentering.toml"
-    if not (os.path.exists(txt) and os.path.exists(toml)):
+    txt, toml, csv_path = base + ".txt", base + ".recentering.toml", base + ".recentering.csv"
+    if not all(os.path.exists(p) for p in (txt, toml, csv_path)):
         os.makedirs(dest_dir, exist_ok=True)
         cmd = [args.binary, "analyze", "recentering", run_path, "--out", toml, "--overwrite"]
         done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -156,28 +168,31 @@ def analyze_run(args, run_path, dest_dir):
             sys.exit(f"run_study.py: {' '.join(cmd)} failed:\n{done.stdout}")
         with open(txt, "w") as f:
             f.write(done.stdout)
-    return parse_analysis(open(txt).read())
+    with open(toml, "rb") as f:
+        recommended = tomllib.load(f)["model"]["norm"]
+    return unit_predictors(csv_path, depth), recommended
 
 
-def parse_analysis(text):
-    """The command's table: {site index: {column: value}} and the recommended kinds."""
-    sites, recommended, in_table = {}, None, False
-    for line in text.splitlines():
-        if line.startswith("site "):
-            in_table = True
-            continue
-        if in_table and not line.strip():
-            in_table = False
-        m = re.match(r"layer(\d+)\.norm\s+(\S+)\s+" + r"(\S+)\s+" * 5 + r"(recenter|gain-only)", line)
-        if in_table and m:
-            num = [float("nan") if x == "n/a" else float(x) for x in m.groups()[2:7]]
-            sites[int(m.group(1))] = dict(zip(ev.PREDICTORS[:4], num[1:]), depth=num[0],
-                                          role=m.group(2), verdict=m.group(8))
-        if line.startswith("recommended model.norm = "):
-            recommended = json.loads(line.split("=", 1)[1].split(" (")[0])
-    if not sites or recommended is None:
-        sys.exit("run_study.py: could not read the table of `normlab analyze recentering`:\n" + text)
-    return sites, recommended
+def unit_predictors(csv_path, depth):
+    """{unit: {predictor: value}} from the command's CSV. A unit is one entry of model.norm's
+    list: an MLP layer has one site; a Transformer block has several (attention and MLP norms,
+    the last block the final norm too), and takes each predictor's largest value over them, as
+    the command's verdict does (one flagged site makes the block layernorm)."""
+    units = {}
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            unit = min(int(row["layer"]), depth - 1)
+            values = units.setdefault(unit, {p: [] for p in ev.PREDICTORS})
+            for p in ev.PREDICTORS:
+                values[p].append(float(row[p]) if row[p] not in ("", "nan") else float("nan"))
+    if sorted(units) != list(range(depth)):
+        sys.exit(f"run_study.py: {csv_path}: sites for units {sorted(units)}, expected 0..{depth - 1}")
+    out = {}
+    for unit, values in units.items():
+        out[unit] = {p: (float(np.nanmax(v)) if np.isfinite(v).any() else float("nan"))
+                     for p, v in values.items()}
+        out[unit]["depth"] = unit / depth
+    return out
 
 
 def stage_analyze(args, plan):
@@ -196,7 +211,7 @@ def stage_analyze(args, plan):
         for code in ("L", "P"):
             for seed in plan["seeds"]:
                 path = runs[(code,) * d][seed][1]
-                sites, rec = analyze_run(args, path, os.path.join(args.out, name, "analyze"))
+                sites, rec = analyze_run(args, path, os.path.join(args.out, name, "analyze"), d)
                 for p in ev.PREDICTORS:
                     preds[code][p].append([sites[s][p] for s in range(d)])
                 if code == "L" and recommended is None:
@@ -291,7 +306,7 @@ def stage_recommend(args, plan, found, truth, oos_rows, features):
     sweep_dir = os.path.join(args.sweeps, name + "_recommend")
     run_sweep(args, path, sweep_dir)
     return {"config": name, "arms": arms, "sweep_dir": sweep_dir, "sweep_file": path,
-            "experiment": os.path.join(REPO, "experiments", "mlp.toml")}
+            "experiment": experiment_of(held)}
 
 
 def main():

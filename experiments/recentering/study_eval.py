@@ -13,7 +13,9 @@ from scipy import stats
 
 from normlab.intervals import t_interval
 
-PREDICTORS = ["in_mean_share", "ones_response", "ones_response_plain", "offset_ratio", "depth"]
+# The columns of `normlab analyze recentering`'s CSV that the study ranks (depth: layer / depth).
+PREDICTORS = ["in_mean_share", "mean_jitter", "scale_cv", "mean_leak", "grad_ones_share", "ones_response",
+              "ones_response_plain", "offset_ratio", "depth"]
 
 
 def stack(depth, kind, except_site=None):

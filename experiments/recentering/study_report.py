@@ -164,15 +164,19 @@ def write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommend)
                  if same["recommended (analyze recentering)"] == same["all-LN"] else "")
     arms = md_table(["arm", "model.norm"], [[a, stack_text(s)] for a, s in recommend["arms"]])
     seeds = ", ".join(str(s) for s in plan["seeds"])
-    configs = md_table(["configuration", "sites", "settings (over experiments/mlp.toml)"],
-                       [[c["name"], c["depth"], ", ".join(f"{k}={v}" for k, v in c["set"].items())]
+    configs = md_table(["configuration", "sites", "experiment", "settings over it"],
+                       [[c["name"], c["depth"], "experiments/" + c.get("experiment", "mlp.toml"),
+                         ", ".join(f"{k}={v}" for k, v in c["set"].items())]
                         for c in plan["configs"]])
     text = f"""# Re-centering study (issue 21): tables
 
 <!-- written by experiments/recentering/run_study.py{' --tiny' if args.tiny else ''}; rerun it,
 do not edit. The conclusions are in README.md, written by hand. -->
 
-A site is one entry of `model.norm`'s per-layer list: here an MLP hidden layer (`layer{{l}}.norm`).
+A site is one entry of `model.norm`'s per-layer list: an MLP hidden layer (`layer{{l}}.norm`), or a
+Transformer block (its attention and MLP norms; the last block's also the final norm, which
+takes the last block's kind). A block's predictor is the largest over its norms, as the
+command's verdict takes it (one flagged norm makes the block layernorm).
 Seeds {seeds}. Losses are final validation losses (nats).
 
 ## Configurations
@@ -194,7 +198,8 @@ Spearman's rho over the sites of the per-site means (over seeds) of each predict
 `normlab analyze recentering` on the all-LN runs, and on the pcnorm learn_lambda=true runs) and of
 Delta_remove; the interval resamples seeds (the same seeds for both sides), 2000 resamples.
 n/a: the predictor is constant over the sites (e.g. offset_ratio is 0 at every LayerNorm site),
-so it ranks nothing. `role` is not listed: every MLP site is `hidden`. `resamples defined`: the share of resamples where rho was defined.
+so it ranks nothing. `role` is not listed: every MLP site is `hidden`, and every Transformer
+block holds one norm of each role. `resamples defined`: the share of resamples where rho was defined.
 Per-site predictor means: `predictors.csv`.
 
 {section_rho(rho_rows)}

@@ -86,6 +86,55 @@ double random_ones_response(std::size_t out, std::size_t D) {
   return a / (a + b);
 }
 
+void RowStatistics::forward(const double* x, const double*, std::size_t rows, std::size_t D) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const double* row = x + r * D;
+    double sum = 0, sq = 0;
+    for (std::size_t i = 0; i < D; ++i) {
+      sum += row[i];
+      sq += row[i] * row[i];
+    }
+    if (sq == 0) continue;  // a zero row has no mean share
+    const double m_over_q = (sum / double(D)) / std::sqrt(sq / double(D));
+    const double s_over_q = std::sqrt(std::max(0.0, 1 - m_over_q * m_over_q));
+    n_ += 1;
+    mean_sum_ += m_over_q;
+    mean_sq_ += m_over_q * m_over_q;
+    scale_sum_ += s_over_q;
+    scale_sq_ += s_over_q * s_over_q;
+  }
+}
+
+void RowStatistics::backward(const double*, const double* dy, std::size_t rows, std::size_t D) {
+  if (dy == nullptr) return;
+  for (std::size_t r = 0; r < rows; ++r) {
+    double sum = 0, sq = 0;
+    for (std::size_t i = 0; i < D; ++i) {
+      sum += dy[r * D + i];
+      sq += dy[r * D + i] * dy[r * D + i];
+    }
+    grad_ones_ += sum * sum;
+    grad_all_ += double(D) * sq;
+  }
+}
+
+namespace {
+// The population standard deviation from the sums; NaN without rows.
+double sd_of(double n, double sum, double sq) {
+  if (n == 0) return NAN;
+  const double mean = sum / n;
+  return std::sqrt(std::max(0.0, sq / n - mean * mean));
+}
+}  // namespace
+
+double RowStatistics::mean_jitter() const { return sd_of(n_, mean_sum_, mean_sq_); }
+double RowStatistics::scale_mean() const { return n_ > 0 ? scale_sum_ / n_ : NAN; }
+double RowStatistics::scale_cv() const {
+  const double m = scale_mean();
+  return m > 0 ? sd_of(n_, scale_sum_, scale_sq_) / m : NAN;
+}
+double RowStatistics::grad_ones_share() const { return grad_all_ > 0 ? grad_ones_ / grad_all_ : NAN; }
+
 namespace {
 
 // The maps reading a site's output: parameter names (those the store has), or `identity` (the
@@ -187,6 +236,25 @@ void measure_ones(LoadedRun& run, const nn::Probe<double>& probe, SiteRecenterin
   for (std::size_t k = 0; k < used.size(); ++k) s.readers += (k ? "," : "") + used[k];
 }
 
+// Fills mean_jitter, scale_cv, mean_leak (ones_response measured first) and grad_ones_share of
+// every site from one forward and backward over the held-out batches.
+void measure_rows(LoadedRun& run, const std::vector<std::size_t>& probe_of_site,
+                  std::vector<SiteRecentering>& sites) {
+  std::vector<RowStatistics> observers(sites.size());
+  for (std::size_t k = 0; k < sites.size(); ++k) run.probes[probe_of_site[k]]->observer = &observers[k];
+  held_out_loss(run, /*backward=*/true);
+  for (std::size_t k = 0; k < sites.size(); ++k) {
+    run.probes[probe_of_site[k]]->observer = nullptr;
+    const RowStatistics& o = observers[k];
+    SiteRecentering& s = sites[k];
+    s.mean_jitter = o.mean_jitter();
+    s.scale_cv = o.scale_cv();
+    const double scale_mean = o.scale_mean();
+    s.mean_leak = scale_mean > 0 ? s.ones_response * s.mean_jitter / scale_mean : NAN;
+    s.grad_ones_share = o.grad_ones_share();
+  }
+}
+
 // The site's role by its name; a post-norm (deepnorm) block's norms normalize the sum, not a
 // sublayer's input.
 std::string role_of(const LoadedRun& run, const std::string& family, const nn::Probe<double>& probe) {
@@ -272,6 +340,7 @@ RecenteringReport analyze_recentering(LoadedRun& run, const RecenterRule& rule, 
   const std::size_t L = std::size_t(run.config.integer("model.depth"));
   const std::vector<double> ratios = offset_ratios(run, epsilon, control_seed);
   r.kinds.assign(L, "rmsnorm");
+  std::vector<std::size_t> probe_of_site;
   for (std::size_t k = 0; k < run.probes.size(); ++k) {
     const nn::Probe<double>& probe = *run.probes[k];
     if (probe.kind == "residual") continue;
@@ -285,11 +354,15 @@ RecenteringReport analyze_recentering(LoadedRun& run, const RecenterRule& rule, 
     s.in_mean_share = run.recorded_mean_share[k];
     measure_ones(run, probe, s);
     s.offset_ratio = ratios[k];
-    decide(s, rule);
-    if (s.recenter) r.kinds[std::min(s.layer, L - 1)] = "layernorm";
     r.sites.push_back(std::move(s));
+    probe_of_site.push_back(k);
   }
   if (r.sites.empty()) fail(run.path, ": the model has no normalizer site");
+  measure_rows(run, probe_of_site, r.sites);
+  for (auto& s : r.sites) {
+    decide(s, rule);
+    if (s.recenter) r.kinds[std::min(s.layer, L - 1)] = "layernorm";
+  }
   return r;
 }
 

@@ -8,6 +8,19 @@
 //                        normalizer's output y = g*xhat + b (the largest over several), in [0, 1]
 //   ones_response_plain  ||W 1|| / (||W||_2 sqrt(D)), the same without the gain
 //   offset_ratio         |offset effect| / |control effect| of analyze sensitivity at +-eps
+//   mean_jitter          the standard deviation over held-out rows r of m_r / q_r (row mean over
+//                        row RMS) at the input: the part of the mean RMSNorm would pass on
+//                        (its output's mean is g m_r / q_r for a uniform gain g) that varies with
+//                        the sample, which no bias after it can absorb
+//   scale_cv             the coefficient of variation over rows of s_r / q_r = sqrt(1 - m_r^2/q_r^2):
+//                        how much RMSNorm's scale of the centered part varies with the sample
+//                        (LayerNorm's is 1 for every row)
+//   mean_leak            ones_response * mean_jitter / mean_r(s_r / q_r): the sample-dependent mean
+//                        RMSNorm would pass, as it reaches the next map, relative to the centered
+//                        signal it passes (the map's gain on 1 over its largest gain, times the
+//                        spread of m_r / q_r, over the centered part's mean scale)
+//   grad_ones_share      sum_r <dy_r, 1>^2 / (D sum_r ||dy_r||^2), dy the loss gradient at the
+//                        normalizer's output: the share of it along 1 (1/D for an isotropic one)
 // A random Gaussian W (out, D) gives ones_response ~ sqrt(out) / (sqrt(out) + sqrt(D)) (||W 1||
 // ~ sigma sqrt(out D), and ||W||_2 ~ sigma (sqrt(out) + sqrt(D)), Marchenko-Pastur's edge): the
 // response of a map to a typical direction, so the rule compares ones_response with it.
@@ -19,6 +32,7 @@
 #include <vector>
 
 #include "analysis/loaded_run.hpp"
+#include "nn/probe.hpp"
 
 namespace normlab::analysis {
 
@@ -34,6 +48,24 @@ double ones_response(const double* W, std::size_t out, std::size_t D, const std:
 
 // sqrt(out) / (sqrt(out) + sqrt(D)): ones_response of a random Gaussian (out, D) map.
 double random_ones_response(std::size_t out, std::size_t D);
+
+// The row statistics behind mean_jitter, scale_cv and grad_ones_share, as an observer of one site
+// over any number of forward and backward calls (a GRU's recurrent site: every time step's rows).
+// Per input row x_r: m_r / q_r and s_r / q_r = sqrt(1 - m_r^2 / q_r^2) (m_r the row mean, q_r the
+// row RMS; a zero row is skipped); per gradient row dy_r: <dy_r, 1>^2 and D ||dy_r||^2.
+class RowStatistics : public nn::Observer<double> {
+ public:
+  void forward(const double* x, const double* y, std::size_t rows, std::size_t D) override;
+  void backward(const double* dx, const double* dy, std::size_t rows, std::size_t D) override;
+  double mean_jitter() const;      // standard deviation of m_r / q_r over rows (NaN: no row)
+  double scale_mean() const;       // mean of s_r / q_r over rows
+  double scale_cv() const;         // its standard deviation over its mean
+  double grad_ones_share() const;  // sum <dy_r, 1>^2 / (D sum ||dy_r||^2) (NaN: no gradient)
+
+ private:
+  double n_ = 0, mean_sum_ = 0, mean_sq_ = 0, scale_sum_ = 0, scale_sq_ = 0;
+  double grad_ones_ = 0, grad_all_ = 0;
+};
 
 // The thresholds of the verdict (the options of `normlab analyze recentering`). A site is
 // "recenter" when
@@ -54,6 +86,7 @@ struct SiteRecentering {
   double in_mean_share = 0, ones_response = 0, ones_response_plain = 0;  // NaN: not available
   double ones_baseline = 0;     // random_ones_response of the map's shape (NaN: no map)
   double offset_ratio = 0;      // NaN: both effects below float64 rounding of the loss
+  double mean_jitter = 0, scale_cv = 0, mean_leak = 0, grad_ones_share = 0;  // NaN: not measured
   bool recenter = false;
   std::string reason;
 };
@@ -77,6 +110,12 @@ std::string g3(double v);
 
 // The table (one row per site) and the recommended model.norm.
 void print_recentering(std::ostream& out, const RecenteringReport& r);
+
+// The same rows as CSV, every figure at full precision (blank where the table prints n/a), for
+// scripts and pandas: site, role, layer, depth, features, in_mean_share, mean_jitter, scale_cv,
+// mean_leak, grad_ones_share, ones_response, ones_response_plain, ones_baseline, offset_ratio, verdict,
+// readers.
+std::string recentering_csv(const RecenteringReport& r);
 
 // The run's config with model.norm replaced by the recommended kinds (model.norm_options kept;
 // a string of options a recommended kind does not take becomes a table for the run's own kinds),

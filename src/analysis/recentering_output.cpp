@@ -61,19 +61,39 @@ void print_recentering(std::ostream& out, const RecenteringReport& r) {
   for (const auto& s : r.sites) w = std::max(w, s.site.size());
   out << std::left << std::setw(int(w)) << "site" << "  " << std::setw(13) << "role"
       << std::right << std::setw(6) << "depth" << std::setw(14) << "in_mean_share"
-      << std::setw(14) << "ones_response" << std::setw(20) << "ones_response_plain"
+      << std::setw(12) << "mean_jitter" << std::setw(9) << "scale_cv" << std::setw(10)
+      << "mean_leak" << std::setw(16)
+      << "grad_ones_share" << std::setw(14) << "ones_response" << std::setw(20) << "ones_response_plain"
       << std::setw(13) << "offset_ratio" << "  " << std::left << std::setw(9) << "verdict"
       << "  reason\n";
   for (const auto& s : r.sites) {
     out << std::left << std::setw(int(w)) << s.site << "  " << std::setw(13) << s.role
         << std::right << std::setw(6) << g3(s.depth) << std::setw(14) << g3(s.in_mean_share)
-        << std::setw(14) << g3(s.ones_response) << std::setw(20) << g3(s.ones_response_plain)
+        << std::setw(12) << g3(s.mean_jitter) << std::setw(9) << g3(s.scale_cv) << std::setw(10)
+        << g3(s.mean_leak) << std::setw(16)
+        << g3(s.grad_ones_share) << std::setw(14) << g3(s.ones_response) << std::setw(20) << g3(s.ones_response_plain)
         << std::setw(13) << g3(s.offset_ratio) << "  " << std::left << std::setw(9)
         << (s.recenter ? "recenter" : "gain-only") << "  " << s.reason << "\n";
   }
   out << std::right << "\nrecommended model.norm = " << quoted_list(r.kinds) << " (one kind per "
       << granularity(r.family) << ")\n";
   for (const auto& n : r.notes) out << "note: " << n << "\n";
+}
+
+std::string recentering_csv(const RecenteringReport& r) {
+  std::string text = csv_record({"site", "role", "layer", "depth", "features", "in_mean_share",
+                                 "mean_jitter", "scale_cv", "mean_leak", "grad_ones_share",
+                                 "ones_response", "ones_response_plain", "ones_baseline",
+                                 "offset_ratio", "verdict", "readers"});
+  const auto full = format_double_or_blank;
+  for (const auto& s : r.sites) {
+    text += csv_record({s.site, s.role, std::to_string(s.layer), full(s.depth),
+                        std::to_string(s.features), full(s.in_mean_share), full(s.mean_jitter),
+                        full(s.scale_cv), full(s.mean_leak), full(s.grad_ones_share),
+                        full(s.ones_response), full(s.ones_response_plain), full(s.ones_baseline),
+                        full(s.offset_ratio), s.recenter ? "recenter" : "gain-only", s.readers});
+  }
+  return text;
 }
 
 std::string recommended_config(const LoadedRun& run, RecenteringReport& r) {

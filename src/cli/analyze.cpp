@@ -51,8 +51,10 @@ const Analysis kAnalyses[] = {
      "                                   [--min-ones-fraction F] [--min-offset-ratio R] [--epsilon EPS]\n"
      "                                   [--control-seed N] [--batches N] [--val-seed N]",
      "recentering: per normalizer site, whether re-centering (LayerNorm) is predicted to matter or gain\n"
-     "  control (RMSNorm) suffices, with the evidence (in_mean_share, ones_response of the next Linear,\n"
-     "  offset_ratio). -> RUN.recentering.toml: the run's config with model.norm one kind per layer/block."},
+     "  control (RMSNorm) suffices, with the evidence (in_mean_share, mean_jitter, scale_cv,\n"
+     "  grad_ones_share, ones_response of the next Linear, offset_ratio).\n"
+     "  -> RUN.recentering.toml: the run's config with model.norm one kind per layer/block;\n"
+     "  -> RUN.recentering.csv: the table, every figure at full precision."},
 };
 
 const char* const kReloaded =
@@ -131,19 +133,25 @@ int correlate(const AnalyzeArgs& a, std::ostream& out) {
   return 0;
 }
 
-// The recommended config beside the run (or at --out); an existing file only with --overwrite.
+// The recommended config beside the run (or at --out), and the table as CSV beside the config
+// (its name with .csv for .toml); existing files only with --overwrite.
 void recentering(const AnalyzeArgs& a, analysis::LoadedRun& run, std::ostream& out) {
   const std::string written =
       io::output_file(a.out_path, analysis::beside_run(run.path, ".recentering.toml"));
-  if (std::filesystem::exists(written) && !a.overwrite) {  // refused before the work, not after
-    fail(written, ": exists; --overwrite replaces it, --out FILE writes elsewhere");
+  const std::filesystem::path toml_path(written);
+  const std::string csv = (toml_path.parent_path() / toml_path.stem()).string() + ".csv";
+  for (const std::string& file : {written, csv}) {  // refused before the work, not after
+    if (std::filesystem::exists(file) && !a.overwrite) {
+      fail(file, ": exists; --overwrite replaces it, --out FILE writes elsewhere");
+    }
   }
   auto r = analysis::analyze_recentering(run, a.rule, a.epsilon, std::uint64_t(a.control_seed));
   const std::string toml = analysis::recommended_config(run, r);
   analysis::print_recentering(out, r);
   io::make_output_directory(a.out_path);
   io::write_text_atomically(written, toml);
-  out << "-> " << written << "\n";
+  io::write_text_atomically(csv, analysis::recentering_csv(r));
+  out << "-> " << written << "\n-> " << csv << "\n";
 }
 
 // sensitivity, invariance, positions or recentering of one run.
