@@ -223,11 +223,17 @@ TEST_CASE("recentering: the hand-built model flags the site whose next layer rea
   // B's gain, no longer exactly 1 after training, leaks a little of the mean (measured 0.002 with
   // these seeds), far below the rule's 0.5 x 0.333 for a (4, 16) map.
   CHECK(b.ones_response < 0.05);
+  // The verdict: A's input mean varies with the sample (its input is the data through positive
+  // weights) and the next map reads it whole, so its leak is mean_jitter over the centered scale;
+  // B's map passes almost none of it.
+  CHECK(a.mean_jitter > 0.05);
+  CHECK(a.mean_leak >= 0.1);
+  CHECK(b.mean_leak < 0.1 * a.mean_leak);
   CHECK(a.recenter);
   CHECK_FALSE(b.recenter);
   CHECK(r.kinds == std::vector<std::string>{"layernorm", "rmsnorm"});
-  CHECK_THROWS_WITH(analysis::analyze_recentering(loaded, {.min_mean_share = -1}, 0.05, 1),
-                    Contains("--min-mean-share: -1 must be finite and >= 0"));
+  CHECK_THROWS_WITH(analysis::analyze_recentering(loaded, {.min_mean_leak = -1}, 0.05, 1),
+                    Contains("--min-mean-leak: -1 must be finite and >= 0"));
   CHECK_THROWS_WITH(analysis::analyze_recentering(loaded, {}, 0, 1), Contains("--epsilon"));
   const std::string toml = analysis::recommended_config(loaded, r);
   CHECK(io::Config::parse(toml, "written.toml").strings("model.norm") == r.kinds);
@@ -288,7 +294,7 @@ TEST_CASE("recentering: bad input gets an error naming the file", "[recentering]
   CHECK_THAT(r.err, Contains(stopped.path) && Contains("no checkpoint"));
   CHECK_FALSE(std::filesystem::exists(analysis::beside_run(stopped.path, ".recentering.toml")));
 
-  r = test::run_cli({"analyze", "recentering", stopped.path, "--min-mean-shar", "0.1"});
+  r = test::run_cli({"analyze", "recentering", stopped.path, "--min-mean-lea", "0.1"});
   CHECK(r.status != 0);
 }
 

@@ -12,7 +12,7 @@ import sys
 
 import h5py
 
-CONFIGS_HINT = "run_study.py --tiny writes tiny_a and tiny_b"
+CONFIGS_HINT = "run_study.py --tiny writes tiny_a, tiny_b and tiny_tf"
 
 
 def fail(msg):
@@ -97,12 +97,17 @@ def check_tables(out, configs):
             v = num(r, k, "predictors.csv")
             if not 0 <= v <= 1 + 1e-9:
                 fail(f"predictors.csv: {k} {v} outside [0, 1]")
-    rows = read_csv(out, "recommend_table.csv", 2)
-    if not any(r.get("val_loss_diff", "") not in ("", "nan") for r in rows):
-        fail("recommend_table.csv: no row compared with the all-LN baseline (val_loss_diff empty)")
-    bench = read_text(out, "recommend_bench_pair.txt")
-    if "B/A" not in bench or "control" not in bench:
-        fail("recommend_bench_pair.txt: no B/A ratio or control in the bench pair report")
+    tables = sorted(n for n in os.listdir(out) if n.startswith("recommend_table_") and n.endswith(".csv"))
+    if len(tables) < 2:
+        fail(f"{out}: recommendation tables {tables}; {CONFIGS_HINT}, tiny_b and tiny_tf held out")
+    for name in tables:
+        rows = read_csv(out, name, 2)
+        if not any(r.get("val_loss_diff", "") not in ("", "nan") for r in rows):
+            fail(f"{name}: no row compared with the all-LN baseline (val_loss_diff empty)")
+        tag = name[len("recommend_table_"):-len(".csv")]
+        bench = read_text(out, f"recommend_bench_pair_{tag}.txt")
+        if ("B/A" not in bench or "control" not in bench) and "not timed" not in bench:
+            fail(f"recommend_bench_pair_{tag}.txt: no B/A ratio or control in the bench pair report")
     text = read_text(out, "tables.md")
     for head in ("## Ground truth per site", "## Predictors against Delta_remove",
                  "## Out of sample", "## The recommendation on"):

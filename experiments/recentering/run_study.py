@@ -15,7 +15,7 @@ Stages, each resumable (rerunning skips finished runs and analyses):
   evaluate   Delta_remove / Delta_add per site with t intervals, Spearman of each predictor and
              of pcnorm's learned lambda with Delta_remove (bootstrap over seeds), thresholds fit on
              one configuration and tested on the other
-  recommend  on the held-out configuration (mlp_w128_d6): all-LN, all-RN, the command's
+  recommend  on each held-out configuration (mlp_w128_d6, tf_w64_d4): all-LN, all-RN, the command's
              recommended stack (its first all-LN seed's RUN.recentering.toml), the stack of the
              best threshold fit on mlp_w64_d4, a random stack with as many LN sites as each, and the
              oracle (LN where Delta_remove's interval is above 0), over the seeds; `normlab table`
@@ -50,7 +50,7 @@ CODE = {v: k for k, v in KIND.items()}
 # robustness test, where re-centering is known to matter in this toolkit (results/init_offset).
 MLP_SET = {"model.init": "offset", "train.steps": 1000, "train.eval_every": 100, "stats.every": 50}
 FULL = {
-    "seeds": [0, 1, 2, 3, 4],
+    "seeds": list(range(10)),
     "configs": [
         {"name": "mlp_w64_d4", "depth": 4,
          "set": dict(MLP_SET, **{"model.width": 64, "model.depth": 4})},
@@ -68,7 +68,7 @@ FULL = {
         {"name": "tf_w64_d4", "depth": 4, "experiment": "transformer.toml",
          "set": {"model.depth": 4, "train.steps": 300, "train.eval_every": 50, "stats.every": 50}},
     ],
-    "fit_on": "mlp_w64_d4", "held_out": "mlp_w128_d6",
+    "fit_on": "mlp_w64_d4", "held_out": ["mlp_w128_d6", "tf_w64_d4"],
     "bench": ["--alternations", "20"],
 }
 TINY_SET = {"model.width": 16, "model.depth": 2, "model.init": "offset", "train.steps": 6,
@@ -76,8 +76,13 @@ TINY_SET = {"model.width": 16, "model.depth": 2, "model.init": "offset", "train.
 TINY = {
     "seeds": [0, 1],
     "configs": [{"name": "tiny_a", "depth": 2, "set": dict(TINY_SET)},
-                {"name": "tiny_b", "depth": 2, "set": dict(TINY_SET, **{"data.offset": 1.0})}],
-    "fit_on": "tiny_a", "held_out": "tiny_b",
+                {"name": "tiny_b", "depth": 2, "set": dict(TINY_SET, **{"data.offset": 1.0})},
+                {"name": "tiny_tf", "depth": 2, "experiment": "transformer.toml",
+                 "set": {"model.width": 16, "model.depth": 2, "model.heads": 2,
+                         "model.context": 12, "data.chars": 4000, "data.val_size": 6,
+                         "train.batch": 4, "train.steps": 6, "train.eval_every": 3,
+                         "stats.every": 3}}],
+    "fit_on": "tiny_a", "held_out": ["tiny_b", "tiny_tf"],
     "bench": ["--alternations", "10", "--block-seconds", "0.02", "--warmup", "1",
               "--share-blocks", "2"],
 }
@@ -136,7 +141,20 @@ def stage_runs(args, plan):
         run_sweep(args, path, os.path.join(args.sweeps, cfg["name"]))
 
 
-def load_runs(sweep_dir):
+def unit_lambdas(f, depth):
+    """The last recorded lambda per unit (model.norm's list entry) of an open run file: a site's
+    unit is its site_layer, the final norm's (layer = depth) the last block's; a unit with several
+    sites takes the largest, as run_study ranks every predictor of a block."""
+    layers = [int(v) for v in f["site_layer"][:]]
+    per_unit = {}
+    for lam, layer in zip(f["lambda"][-1, :], layers):
+        if np.isfinite(lam):
+            unit = min(layer, depth - 1)
+            per_unit[unit] = max(per_unit.get(unit, -np.inf), float(lam))
+    return [per_unit.get(u, float("nan")) for u in range(depth)]
+
+
+def load_runs(sweep_dir, depth):
     """{stack codes: {seed: (val_loss, path, lambda per site, status)}} over the sweep's run
     files. A stuck or diverged run keeps its final loss: being stuck at chance is the cost."""
     runs = {}
@@ -149,7 +167,7 @@ def load_runs(sweep_dir):
             codes = tuple(CODE[k] for k in str(f.attrs["norm"]).split(","))
             seed = int(f.attrs["seed"])
             loss = float(f["val_loss"][-1]) if len(f["val_loss"]) else float("nan")
-            lam = list(f["lambda"][-1, :]) if "lambda" in f and len(f["lambda"]) else []
+            lam = unit_lambdas(f, depth) if "lambda" in f and len(f["lambda"]) else []
             status = str(f.attrs["status"])
         runs.setdefault(codes, {})[seed] = (loss, path, lam, status)
     return runs
@@ -201,7 +219,7 @@ def stage_analyze(args, plan):
     found = {}
     for cfg in plan["configs"]:
         d, name = cfg["depth"], cfg["name"]
-        runs = load_runs(os.path.join(args.sweeps, name))
+        runs = load_runs(os.path.join(args.sweeps, name), d)
         missing = [s for s in ground_truth_stacks(d) + [("P",) * d]
                    if sorted(runs.get(s, {})) != plan["seeds"]]
         if missing:
@@ -284,11 +302,11 @@ def random_stack(depth, like, rng_seed=2021):
     return tuple(codes)
 
 
-def stage_recommend(args, plan, found, truth, oos_rows, features):
-    """The held-out configuration: all-LN, all-RN, the command's recommended stack, the stack of
+def stage_recommend(args, plan, found, truth, oos_rows, features, held_name):
+    """A held-out configuration: all-LN, all-RN, the command's recommended stack, the stack of
     the threshold fit on plan["fit_on"], random stacks with as many LN sites, and the oracle of
     the ground truth, over the seeds."""
-    held = [c for c in plan["configs"] if c["name"] == plan["held_out"]][0]
+    held = [c for c in plan["configs"] if c["name"] == held_name][0]
     name, d = held["name"], held["depth"]
     rec = found[name]["recommended"]
     fitted, fitted_by = fitted_stack(oos_rows, features, plan["fit_on"], name)
@@ -318,7 +336,7 @@ def main():
     ap.add_argument("--out", help="results (default results/recentering; --tiny: build/recentering-tiny/results)")
     ap.add_argument("--sweeps", help="sweep dirs (default sweeps/recentering; --tiny: beside --out)")
     ap.add_argument("--margin", default="0.02", help="normlab table --margin (val_loss, nats)")
-    ap.add_argument("--seeds", type=int, help="seeds per stack (default 5; --tiny 2)")
+    ap.add_argument("--seeds", type=int, help="seeds per stack (default 10; --tiny 2)")
     args = ap.parse_args()
     plan = dict(TINY if args.tiny else FULL)
     if args.seeds:
@@ -333,8 +351,9 @@ def main():
     stage_runs(args, plan)
     found = stage_analyze(args, plan)
     truth, rho_rows, oos_rows, features = evaluate(plan, found)
-    recommend = stage_recommend(args, plan, found, truth, oos_rows, features)
-    rep.write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommend)
+    recommends = [stage_recommend(args, plan, found, truth, oos_rows, features, name)
+                  for name in plan["held_out"]]
+    rep.write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommends)
     print(f"run_study.py: done in {time.time() - start:.0f} s -> {args.out}/tables.md")
 
 

@@ -37,6 +37,11 @@ def md_table(header, rows):
     return "\n".join(lines) + "\n"
 
 
+def unit_name(f, s):
+    """The name of site (unit) s: an MLP layer's norm, or a Transformer block."""
+    return f"block{s}" if f["cfg"].get("experiment") == "transformer.toml" else f"layer{s}.norm"
+
+
 def truth_rows(found, truth):
     rows = []
     for name, f in found.items():
@@ -44,7 +49,7 @@ def truth_rows(found, truth):
         for s in range(d):
             rm = ev.t_interval(truth[name]["remove"][s])
             ad = ev.t_interval(truth[name]["add"][s])
-            rows.append({"config": name, "site": f"layer{s}.norm", "n": len(truth[name]["remove"][s]),
+            rows.append({"config": name, "site": unit_name(f, s), "n": len(truth[name]["remove"][s]),
                          "delta_remove": rm[0], "delta_remove_lo": rm[1], "delta_remove_hi": rm[2],
                          "delta_add": ad[0], "delta_add_lo": ad[1], "delta_add_hi": ad[2],
                          "needs_centering": truth[name]["labels"][s]})
@@ -67,7 +72,7 @@ def predictor_rows(found, features):
     rows = []
     for name, f in found.items():
         for s in range(f["depth"]):
-            row = {"config": name, "site": f"layer{s}.norm"}
+            row = {"config": name, "site": unit_name(f, s)}
             row.update({label: float(v[s]) for label, v in features[name].items()})
             rows.append(row)
     return rows
@@ -89,15 +94,20 @@ def recommendation_outputs(args, plan, recommend):
     arms = dict(recommend["arms"])
     base = "model.norm=" + ",".join(KIND[c] for c in arms["all-LN"])
     common = ["--rows", "model.norm", "--baseline", base, "--margin", args.margin]
+    tag = recommend["config"]
     table = run_tool([args.binary, "table", recommend["sweep_dir"], "--format", "md"] + common,
-                     os.path.join(args.out, "recommend_table.md"))
+                     os.path.join(args.out, f"recommend_table_{tag}.md"))
     run_tool([args.binary, "table", recommend["sweep_dir"], "--format", "csv", "--out",
-              os.path.join(args.out, "recommend_table.csv")] + common, os.devnull)
-    bench_path = os.path.join(args.out, "recommend_bench_pair.txt")
+              os.path.join(args.out, f"recommend_table_{tag}.csv")] + common, os.devnull)
+    bench_path = os.path.join(args.out, f"recommend_bench_pair_{tag}.txt")
     rec = arms["recommended (analyze recentering)"]
     same = os.path.exists(bench_path) and \
         f"# B: model.norm={toml_list(rec)}\n" in open(bench_path).read()
-    if not same:  # timed again only when the recommended stack changed
+    if rec == arms["all-LN"]:  # two copies of one arm: nothing to time
+        with open(bench_path, "w") as f:
+            f.write(f"# B: model.norm={toml_list(rec)}\n# not timed: the recommended stack is "
+                    "all-LN, the same as A\n")
+    elif not same:  # timed again only when the recommended stack changed
         cfg = [f"{k}={v}" for k, v in
                ((k, v if not isinstance(v, str) else '"' + v + '"')
                 for k, v in recommend_config(plan, recommend).items())]
@@ -147,7 +157,36 @@ def section_oos(oos_rows):
                       fmt(r["majority_baseline"], 2)] for r in oos_rows])
 
 
-def write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommend):
+def section_recommend(args, plan, recommend):
+    """The recommendation test on one held-out configuration, as a tables.md section."""
+    table, bench, base = recommendation_outputs(args, plan, recommend)
+    arms = dict(recommend["arms"])
+    rec = arms["recommended (analyze recentering)"]
+    same_note = (" (the recommended stack is all-LN here, so there is nothing to time)"
+                 if rec == arms["all-LN"] else "")
+    arm_table = md_table(["arm", "model.norm"], [[a, stack_text(s)] for a, s in recommend["arms"]])
+    return f"""## The recommendation on {recommend['config']}
+
+{arm_table}
+Arms with the same stack share one set of runs, so one row of the table below. Each random stack
+has as many LayerNorm sites as the stack it names, at places drawn with Python's
+`random.Random(2021)`.
+
+`normlab table {recommend['sweep_dir']} --rows model.norm --baseline {base} --margin {args.margin}`
+(sweep file `{recommend['sweep_file']}`). `normlab table` leaves stuck and diverged runs out
+of its figures and counts them in its own columns:
+
+{table}
+`normlab bench pair`, recommended (B) against all-LN (A), on {recommend['config']}{same_note}:
+
+```
+{bench.strip()}
+```
+
+"""
+
+
+def write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommends):
     os.makedirs(args.out, exist_ok=True)
     truth_csv, truth_md = section_truth(found, truth)
     stuck = [f"{r['config']} {r['stack']} ({r['stuck']} stuck, {r['diverged']} diverged)"
@@ -158,11 +197,7 @@ def write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommend)
     write_csv(os.path.join(args.out, "predictors.csv"), predictor_rows(found, features))
     write_csv(os.path.join(args.out, "spearman.csv"), rho_rows)
     write_csv(os.path.join(args.out, "out_of_sample.csv"), oos_rows)
-    table, bench, base = recommendation_outputs(args, plan, recommend)
-    same = dict(recommend["arms"])
-    same_note = (" (the recommended stack is all-LN here, so this pair is two copies of one arm)"
-                 if same["recommended (analyze recentering)"] == same["all-LN"] else "")
-    arms = md_table(["arm", "model.norm"], [[a, stack_text(s)] for a, s in recommend["arms"]])
+    recommend_text = "".join(section_recommend(args, plan, r) for r in recommends)
     seeds = ", ".join(str(s) for s in plan["seeds"])
     configs = md_table(["configuration", "sites", "experiment", "settings over it"],
                        [[c["name"], c["depth"], "experiments/" + c.get("experiment", "mlp.toml"),
@@ -210,23 +245,6 @@ sign and threshold agreeing with the most sites' labels above), then applied to 
 majority baseline: the fit configuration's majority label applied to the test one.
 
 {section_oos(oos_rows)}
-## The recommendation on {recommend['config']}
-
-{arms}
-Arms with the same stack share one set of runs, so one row of the table below. Each random stack
-has as many LayerNorm sites as the stack it names, at places drawn with Python's
-`random.Random(2021)`.
-
-`normlab table {recommend['sweep_dir']} --rows model.norm --baseline {base} --margin {args.margin}`
-(sweep file `{recommend['sweep_file']}`). `normlab table` leaves stuck and diverged runs out
-of its figures and counts them in its own columns:
-
-{table}
-`normlab bench pair`, recommended (B) against all-LN (A), on {recommend['config']}{same_note}:
-
-```
-{bench.strip()}
-```
-"""
+{recommend_text}"""
     with open(os.path.join(args.out, "tables.md"), "w") as f:
         f.write(text)

@@ -284,24 +284,22 @@ namespace {
 // The verdict and its one-line reason.
 void decide(SiteRecentering& s, const RecenterRule& rule) {
   const bool offset = std::isfinite(s.offset_ratio) && s.offset_ratio >= rule.min_offset_ratio;
-  const bool share = std::isfinite(s.in_mean_share) && s.in_mean_share >= rule.min_mean_share;
-  const double ones_floor = rule.min_ones_fraction * s.ones_baseline;
-  const bool ones = std::isfinite(s.ones_response) && s.ones_response >= ones_floor;
-  s.recenter = offset || (share && ones);
+  const bool leak = std::isfinite(s.mean_leak) && s.mean_leak >= rule.min_mean_leak;
+  s.recenter = offset || leak;
+  const std::string evidence =
+      " (mean_jitter " + g3(s.mean_jitter) + ", ones_response " + g3(s.ones_response) + ")";
   if (offset) {
     s.reason = "the loss moves " + g3(s.offset_ratio) + "x more along 1 than along a random direction";
-  } else if (share && ones) {
-    s.reason = "the mean carries " + g3(s.in_mean_share) + " of the input and " + s.readers +
-               " passes it (" + g3(s.ones_response) + " >= " + g3(ones_floor) + ")";
-  } else if (!std::isfinite(s.in_mean_share)) {
-    s.reason = "in_mean_share not recorded (stats off?), offset_ratio below " + g3(rule.min_offset_ratio);
-  } else if (!share) {
-    s.reason = "the mean carries only " + g3(s.in_mean_share) + " < " + g3(rule.min_mean_share) +
-               " of the input";
+  } else if (leak) {
+    s.reason = "the sample-dependent mean RMSNorm would pass reaches " + s.readers + " at " +
+               g3(s.mean_leak) + " of the centered signal, >= " + g3(rule.min_mean_leak) + evidence;
   } else if (!std::isfinite(s.ones_response)) {
     s.reason = s.readers;
+  } else if (!std::isfinite(s.mean_leak)) {
+    s.reason = "no held-out row reached the site";
   } else {
-    s.reason = s.readers + " ignores the mean (" + g3(s.ones_response) + " < " + g3(ones_floor) + ")";
+    s.reason = s.readers + " would see a sample-dependent mean of only " + g3(s.mean_leak) +
+               " of the centered signal, < " + g3(rule.min_mean_leak) + evidence;
   }
 }
 
@@ -327,8 +325,7 @@ std::vector<double> offset_ratios(LoadedRun& run, double epsilon, std::uint64_t 
 RecenteringReport analyze_recentering(LoadedRun& run, const RecenterRule& rule, double epsilon,
                                       std::uint64_t control_seed) {
   if (!(epsilon > 0 && std::isfinite(epsilon))) fail("--epsilon: ", epsilon, " must be positive");
-  for (auto [option, value] : {std::pair{"--min-mean-share", rule.min_mean_share},
-                               {"--min-ones-fraction", rule.min_ones_fraction},
+  for (auto [option, value] : {std::pair{"--min-mean-leak", rule.min_mean_leak},
                                {"--min-offset-ratio", rule.min_offset_ratio}}) {
     if (!(value >= 0 && std::isfinite(value))) fail(option, ": ", value, " must be finite and >= 0");
   }

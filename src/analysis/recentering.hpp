@@ -69,12 +69,13 @@ class RowStatistics : public nn::Observer<double> {
 
 // The thresholds of the verdict (the options of `normlab analyze recentering`). A site is
 // "recenter" when
-//   in_mean_share >= min_mean_share  AND  ones_response >= min_ones_fraction * random baseline
-// or when offset_ratio >= min_offset_ratio; "gain-only" otherwise.
+//   mean_leak >= min_mean_leak   OR   offset_ratio >= min_offset_ratio
+// and "gain-only" otherwise. The first threshold was chosen in the re-centering study
+// (results/recentering/README.md): the sites whose removal costs most have a leak near 1 or above
+// it, the others below 0.02.
 struct RecenterRule {
-  double min_mean_share = 0.05;   // the mean carries >= 5% of the input's squared norm
-  double min_ones_fraction = 0.5;  // the next map passes the mean at >= half a typical direction
-  double min_offset_ratio = 2;     // the loss moves >= 2x more along 1 than along a random direction
+  double min_mean_leak = 0.1;   // the sample-dependent mean reaches the next map at >= 10% of the signal
+  double min_offset_ratio = 2;  // the loss moves >= 2x more along 1 than along a random direction
 };
 
 struct SiteRecentering {

@@ -53,10 +53,9 @@ void keep_norm_options(io::Config& c, RecenteringReport& r) {
 
 void print_recentering(std::ostream& out, const RecenteringReport& r) {
   out << r.run << " (" << r.family << "): re-centering predicted per normalizer site\n"
-      << "rule: recenter when in_mean_share >= " << g3(r.rule.min_mean_share)
-      << " and ones_response >= " << g3(r.rule.min_ones_fraction)
-      << " x a random map's, or offset_ratio (eps " << g3(r.epsilon)
-      << ") >= " << g3(r.rule.min_offset_ratio) << "\n\n";
+      << "rule: recenter when mean_leak >= " << g3(r.rule.min_mean_leak)
+      << " or offset_ratio (eps " << g3(r.epsilon) << ") >= " << g3(r.rule.min_offset_ratio)
+      << "\n\n";
   std::size_t w = 4;
   for (const auto& s : r.sites) w = std::max(w, s.site.size());
   out << std::left << std::setw(int(w)) << "site" << "  " << std::setw(13) << "role"

@@ -47,12 +47,12 @@ const Analysis kAnalyses[] = {
      "  recorded at the site inputs and offset sensitivity, from *.sensitivity.h5 files.\n"
      "  -> correlation.h5 in the first directory given (or beside the first file)."},
     {"recentering",
-     "normlab analyze recentering RUN.h5 [--out FILE|DIR/] [--overwrite] [--min-mean-share S]\n"
-     "                                   [--min-ones-fraction F] [--min-offset-ratio R] [--epsilon EPS]\n"
+     "normlab analyze recentering RUN.h5 [--out FILE|DIR/] [--overwrite] [--min-mean-leak L]\n"
+     "                                   [--min-offset-ratio R] [--epsilon EPS]\n"
      "                                   [--control-seed N] [--batches N] [--val-seed N]",
      "recentering: per normalizer site, whether re-centering (LayerNorm) is predicted to matter or gain\n"
      "  control (RMSNorm) suffices, with the evidence (in_mean_share, mean_jitter, scale_cv,\n"
-     "  grad_ones_share, ones_response of the next Linear, offset_ratio).\n"
+     "  mean_leak, grad_ones_share, ones_response of the next Linear, offset_ratio).\n"
      "  -> RUN.recentering.toml: the run's config with model.norm one kind per layer/block;\n"
      "  -> RUN.recentering.csv: the table, every figure at full precision."},
 };
@@ -97,8 +97,7 @@ po::options_description analyze_options(const std::string& what, AnalyzeArgs& a)
   }
   if (what == "recentering") {
     add("overwrite", "replace an existing output file");
-    add("min-mean-share", po::value(&a.rule.min_mean_share), "in_mean_share a flagged site needs (default 0.05)");
-    add("min-ones-fraction", po::value(&a.rule.min_ones_fraction), "ones_response a flagged site needs, as a fraction of a random map's (default 0.5)");
+    add("min-mean-leak", po::value(&a.rule.min_mean_leak), "mean_leak that flags a site (default 0.1)");
     add("min-offset-ratio", po::value(&a.rule.min_offset_ratio), "offset_ratio that flags a site on its own (default 2)");
     add("epsilon", po::value(&a.epsilon), "the +-eps of offset_ratio (default 0.05)");
     add("control-seed", po::value(&a.control_seed), "seed of the random control directions (default 1)");
