@@ -108,9 +108,13 @@ def check_tables(out, configs):
         bench = read_text(out, f"recommend_bench_pair_{tag}.txt")
         if ("B/A" not in bench or "control" not in bench) and "not timed" not in bench:
             fail(f"recommend_bench_pair_{tag}.txt: no B/A ratio or control in the bench pair report")
+    for r in read_csv(out, "verdicts.csv", 4):
+        share = num(r, "flagged_share", "verdicts.csv")
+        if not 0 <= share <= 1 or r["verdict"] != ("recenter" if share >= 0.5 else "gain-only"):
+            fail(f"verdicts.csv {r['config']} {r['site']}: verdict {r['verdict']} at share {share}")
     text = read_text(out, "tables.md")
     for head in ("## Ground truth per site", "## Predictors against Delta_remove",
-                 "## Out of sample", "## The recommendation on"):
+                 "## Out of sample", "## The command's verdicts", "## The recommendation on"):
         if head not in text:
             fail(f"tables.md: no section {head!r}")
 

@@ -15,9 +15,9 @@ Stages, each resumable (rerunning skips finished runs and analyses):
   evaluate   Delta_remove / Delta_add per site with t intervals, Spearman of each predictor and
              of pcnorm's learned lambda with Delta_remove (bootstrap over seeds), thresholds fit on
              one configuration and tested on the other
-  recommend  on each held-out configuration (mlp_w128_d6, tf_w64_d4): all-LN, all-RN, the command's
+  recommend  on each held-out configuration (mlp_w256_d8, tf_w64_d4): all-LN, all-RN, the command's
              recommended stack (its first all-LN seed's RUN.recentering.toml), the stack of the
-             best threshold fit on mlp_w64_d4, a random stack with as many LN sites as each, and the
+             best threshold fit on mlp_w128_d6, a random stack with as many LN sites as each, and the
              oracle (LN where Delta_remove's interval is above 0), over the seeds; `normlab table`
              against all-LN with --margin, and `normlab bench pair` recommended vs all-LN
 Everything lands in OUT/tables.md and OUT/*.csv; OUT/README.md is written by hand.
@@ -68,7 +68,7 @@ FULL = {
         {"name": "tf_w64_d4", "depth": 4, "experiment": "transformer.toml",
          "set": {"model.depth": 4, "train.steps": 300, "train.eval_every": 50, "stats.every": 50}},
     ],
-    "fit_on": "mlp_w64_d4", "held_out": ["mlp_w128_d6", "tf_w64_d4"],
+    "fit_on": "mlp_w128_d6", "held_out": ["mlp_w256_d8", "tf_w64_d4"],
     "bench": ["--alternations", "20"],
 }
 TINY_SET = {"model.width": 16, "model.depth": 2, "model.init": "offset", "train.steps": 6,
@@ -225,20 +225,21 @@ def stage_analyze(args, plan):
         if missing:
             sys.exit(f"run_study.py: {name}: runs missing for {missing[:3]} (rerun the runs stage)")
         preds = {"L": {p: [] for p in ev.PREDICTORS}, "P": {p: [] for p in ev.PREDICTORS}}
-        recommended = None
+        verdicts = []  # per all-LN seed: the command's recommended stack
         for code in ("L", "P"):
             for seed in plan["seeds"]:
                 path = runs[(code,) * d][seed][1]
                 sites, rec = analyze_run(args, path, os.path.join(args.out, name, "analyze"), d)
                 for p in ev.PREDICTORS:
                     preds[code][p].append([sites[s][p] for s in range(d)])
-                if code == "L" and recommended is None:
-                    recommended = tuple(CODE[k] for k in rec)
+                if code == "L":
+                    verdicts.append(tuple(CODE[k] for k in rec))
+        recommended = verdicts[0]
         losses = {s: {k: v[0] for k, v in by_seed.items()} for s, by_seed in runs.items()}
         lam = [runs[("P",) * d][k][2] for k in plan["seeds"]]
         status = {s: [v[3] for v in by_seed.values()] for s, by_seed in runs.items()}
         found[name] = {"depth": d, "losses": losses, "preds": preds, "lambda": lam, "status": status,
-                       "recommended": recommended, "cfg": cfg}
+                       "recommended": recommended, "verdicts": verdicts, "cfg": cfg}
     return found
 
 

@@ -139,6 +139,40 @@ def section_truth(found, truth):
     return rows, body
 
 
+def verdict_rows(found, truth):
+    """Per configuration and site: the share of all-LN seeds whose `analyze recentering` verdict
+    is recenter, the majority verdict, and the ground truth."""
+    rows = []
+    for name, f in found.items():
+        for s in range(f["depth"]):
+            flagged = sum(v[s] == "L" for v in f["verdicts"]) / len(f["verdicts"])
+            rm = ev.t_interval(truth[name]["remove"][s])
+            rows.append({"config": name, "site": unit_name(f, s), "flagged_share": flagged,
+                         "verdict": "recenter" if flagged >= 0.5 else "gain-only",
+                         "needs_centering": truth[name]["labels"][s], "delta_remove": rm[0],
+                         "delta_remove_lo": rm[1], "delta_remove_hi": rm[2]})
+    return rows
+
+
+def section_verdicts(rows):
+    """The per-configuration summary of verdict_rows."""
+    summary = []
+    for name in dict.fromkeys(r["config"] for r in rows):
+        rs = [r for r in rows if r["config"] == name]
+        call = [r["verdict"] == "recenter" for r in rs]
+        need = [r["needs_centering"] for r in rs]
+        missed = [r["site"] for r, c, n in zip(rs, call, need) if n and not c]
+        extra = [r["site"] for r, c, n in zip(rs, call, need) if c and not n]
+        cost = sum(r["delta_remove"] for r, c in zip(rs, call) if not c)
+        summary.append([name, sum(need), sum(call),
+                        f"{sum(c == n for c, n in zip(call, need))}/{len(rs)}",
+                        ", ".join(missed) or "none", ", ".join(extra) or "none",
+                        fmt(cost), f"{max(min(r['flagged_share'], 1 - r['flagged_share']) for r in rs):.1f}"])
+    return md_table(["config", "sites needing", "sites flagged", "agreement", "missed (needed, not flagged)",
+                     "extra (flagged, not needed)", "sum of Delta_remove over gain-only sites",
+                     "least unanimous site (share of seeds in the minority)"], summary)
+
+
 def section_rho(rho_rows):
     body = md_table(["config", "predictor", "sites", "Spearman rho [95% bootstrap over seeds]",
                      "resamples defined"],
@@ -197,6 +231,8 @@ def write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommends
     write_csv(os.path.join(args.out, "predictors.csv"), predictor_rows(found, features))
     write_csv(os.path.join(args.out, "spearman.csv"), rho_rows)
     write_csv(os.path.join(args.out, "out_of_sample.csv"), oos_rows)
+    verdicts = verdict_rows(found, truth)
+    write_csv(os.path.join(args.out, "verdicts.csv"), verdicts)
     recommend_text = "".join(section_recommend(args, plan, r) for r in recommends)
     seeds = ", ".join(str(s) for s in plan["seeds"])
     configs = md_table(["configuration", "sites", "experiment", "settings over it"],
@@ -245,6 +281,14 @@ sign and threshold agreeing with the most sites' labels above), then applied to 
 majority baseline: the fit configuration's majority label applied to the test one.
 
 {section_oos(oos_rows)}
+## The command's verdicts against the ground truth
+
+`normlab analyze recentering` (its default rule) on each all-LN seed: a site is flagged when the
+majority of seeds' verdicts is `recenter` (per site and seed: `verdicts.csv`). The sum of
+Delta_remove over the sites it leaves gain-only is what its stack would cost if the per-site costs
+added up (they need not: the recommendation test measures the stack itself).
+
+{section_verdicts(verdicts)}
 {recommend_text}"""
     with open(os.path.join(args.out, "tables.md"), "w") as f:
         f.write(text)

@@ -285,7 +285,8 @@ namespace {
 void decide(SiteRecentering& s, const RecenterRule& rule) {
   const bool offset = std::isfinite(s.offset_ratio) && s.offset_ratio >= rule.min_offset_ratio;
   const bool leak = std::isfinite(s.mean_leak) && s.mean_leak >= rule.min_mean_leak;
-  s.recenter = offset || leak;
+  const bool scale = std::isfinite(s.scale_cv) && s.scale_cv >= rule.min_scale_cv;
+  s.recenter = offset || leak || scale;
   const std::string evidence =
       " (mean_jitter " + g3(s.mean_jitter) + ", ones_response " + g3(s.ones_response) + ")";
   if (offset) {
@@ -293,13 +294,18 @@ void decide(SiteRecentering& s, const RecenterRule& rule) {
   } else if (leak) {
     s.reason = "the sample-dependent mean RMSNorm would pass reaches " + s.readers + " at " +
                g3(s.mean_leak) + " of the centered signal, >= " + g3(rule.min_mean_leak) + evidence;
-  } else if (!std::isfinite(s.ones_response)) {
-    s.reason = s.readers;
-  } else if (!std::isfinite(s.mean_leak)) {
+  } else if (scale) {
+    s.reason = "RMSNorm's scale of the centered signal would vary by " + g3(s.scale_cv) +
+               " between samples, >= " + g3(rule.min_scale_cv) + " (in_mean_share " +
+               g3(s.in_mean_share) + ")";
+  } else if (!std::isfinite(s.scale_cv)) {
     s.reason = "no held-out row reached the site";
   } else {
-    s.reason = s.readers + " would see a sample-dependent mean of only " + g3(s.mean_leak) +
-               " of the centered signal, < " + g3(rule.min_mean_leak) + evidence;
+    s.reason = "scale_cv " + g3(s.scale_cv) + " < " + g3(rule.min_scale_cv) + ", and " +
+               (std::isfinite(s.mean_leak)
+                    ? s.readers + " would see a sample-dependent mean of only " + g3(s.mean_leak) +
+                          " of the centered signal, < " + g3(rule.min_mean_leak) + evidence
+                    : "mean_leak n/a: " + s.readers);
   }
 }
 
@@ -326,6 +332,7 @@ RecenteringReport analyze_recentering(LoadedRun& run, const RecenterRule& rule, 
                                       std::uint64_t control_seed) {
   if (!(epsilon > 0 && std::isfinite(epsilon))) fail("--epsilon: ", epsilon, " must be positive");
   for (auto [option, value] : {std::pair{"--min-mean-leak", rule.min_mean_leak},
+                               {"--min-scale-cv", rule.min_scale_cv},
                                {"--min-offset-ratio", rule.min_offset_ratio}}) {
     if (!(value >= 0 && std::isfinite(value))) fail(option, ": ", value, " must be finite and >= 0");
   }

@@ -53,8 +53,8 @@ void keep_norm_options(io::Config& c, RecenteringReport& r) {
 
 void print_recentering(std::ostream& out, const RecenteringReport& r) {
   out << r.run << " (" << r.family << "): re-centering predicted per normalizer site\n"
-      << "rule: recenter when mean_leak >= " << g3(r.rule.min_mean_leak)
-      << " or offset_ratio (eps " << g3(r.epsilon) << ") >= " << g3(r.rule.min_offset_ratio)
+      << "rule: recenter when mean_leak >= " << g3(r.rule.min_mean_leak) << " or scale_cv >= "
+      << g3(r.rule.min_scale_cv) << " or offset_ratio (eps " << g3(r.epsilon) << ") >= " << g3(r.rule.min_offset_ratio)
       << "\n\n";
   std::size_t w = 4;
   for (const auto& s : r.sites) w = std::max(w, s.site.size());

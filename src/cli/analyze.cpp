@@ -48,7 +48,7 @@ const Analysis kAnalyses[] = {
      "  -> correlation.h5 in the first directory given (or beside the first file)."},
     {"recentering",
      "normlab analyze recentering RUN.h5 [--out FILE|DIR/] [--overwrite] [--min-mean-leak L]\n"
-     "                                   [--min-offset-ratio R] [--epsilon EPS]\n"
+     "                                   [--min-scale-cv C] [--min-offset-ratio R] [--epsilon EPS]\n"
      "                                   [--control-seed N] [--batches N] [--val-seed N]",
      "recentering: per normalizer site, whether re-centering (LayerNorm) is predicted to matter or gain\n"
      "  control (RMSNorm) suffices, with the evidence (in_mean_share, mean_jitter, scale_cv,\n"
@@ -98,6 +98,7 @@ po::options_description analyze_options(const std::string& what, AnalyzeArgs& a)
   if (what == "recentering") {
     add("overwrite", "replace an existing output file");
     add("min-mean-leak", po::value(&a.rule.min_mean_leak), "mean_leak that flags a site (default 0.1)");
+    add("min-scale-cv", po::value(&a.rule.min_scale_cv), "scale_cv that flags a site (default 0.05)");
     add("min-offset-ratio", po::value(&a.rule.min_offset_ratio), "offset_ratio that flags a site on its own (default 2)");
     add("epsilon", po::value(&a.epsilon), "the +-eps of offset_ratio (default 0.05)");
     add("control-seed", po::value(&a.control_seed), "seed of the random control directions (default 1)");
