@@ -232,6 +232,15 @@ TEST_CASE("recentering: the hand-built model flags the site whose next layer rea
   CHECK(a.recenter);
   CHECK_FALSE(b.recenter);
   CHECK(r.kinds == std::vector<std::string>{"layernorm", "rmsnorm"});
+  // Each clause on its own: a scale_cv threshold of 0 flags every site (its reason names the
+  // clause); thresholds above every figure flag none.
+  const auto all = analysis::analyze_recentering(loaded, {.min_scale_cv = 0}, 0.05, 1);
+  CHECK(all.kinds == std::vector<std::string>{"layernorm", "layernorm"});
+  CHECK_THAT(all.sites[1].reason, Contains("scale of the centered signal would vary by"));
+  const auto none =
+      analysis::analyze_recentering(loaded, {.min_mean_leak = 1e9, .min_scale_cv = 1e9}, 0.05, 1);
+  CHECK(none.kinds == std::vector<std::string>{"rmsnorm", "rmsnorm"});
+  CHECK_THAT(none.sites[0].reason, Contains("< 1e+09"));
   CHECK_THROWS_WITH(analysis::analyze_recentering(loaded, {.min_mean_leak = -1}, 0.05, 1),
                     Contains("--min-mean-leak: -1 must be finite and >= 0"));
   CHECK_THROWS_WITH(analysis::analyze_recentering(loaded, {}, 0, 1), Contains("--epsilon"));
