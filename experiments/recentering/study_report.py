@@ -9,6 +9,14 @@ import sys
 
 import study_eval as ev
 
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def shown(path):
+    """A path as the tables show it: relative to the repository when inside it."""
+    rel = os.path.relpath(path, REPO)
+    return path if rel.startswith("..") else rel
+
 KIND = {"L": "layernorm", "R": "rmsnorm", "P": "pcnorm"}
 
 
@@ -83,9 +91,10 @@ def run_tool(cmd, dest):
     done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if done.returncode != 0:
         sys.exit(f"run_study.py: {' '.join(cmd)} failed:\n{done.stdout}")
+    text = done.stdout.replace(REPO + os.sep, "")  # paths as the repository's, not this machine's
     with open(dest, "w") as f:
-        f.write(done.stdout)
-    return done.stdout
+        f.write(text)
+    return text
 
 
 def recommendation_outputs(args, plan, recommend):
@@ -206,8 +215,8 @@ Arms with the same stack share one set of runs, so one row of the table below. E
 has as many LayerNorm sites as the stack it names, at places drawn with Python's
 `random.Random(2021)`.
 
-`normlab table {recommend['sweep_dir']} --rows model.norm --baseline {base} --margin {args.margin}`
-(sweep file `{recommend['sweep_file']}`). `normlab table` leaves stuck and diverged runs out
+`normlab table {shown(recommend['sweep_dir'])} --rows model.norm --baseline {base} --margin {args.margin}`
+(sweep file `{shown(recommend['sweep_file'])}`). `normlab table` leaves stuck and diverged runs out
 of its figures and counts them in its own columns:
 
 {table}
