@@ -75,6 +75,34 @@ def check_truth(out, sweeps):
     return configs
 
 
+def check_roles(out, sweeps):
+    """roles.csv: three roles per Transformer configuration, attn's Delta_remove recomputed from
+    the run files, whose site kinds must show RMSNorm at exactly the attention norms."""
+    rows = read_csv(out, "roles.csv", 3)
+    for name in sorted({r["config"] for r in rows}):
+        roles = sorted(r["role"] for r in rows if r["config"] == name)
+        if roles != ["attn", "final", "mlp"]:
+            fail(f"roles.csv {name}: roles {roles}, expected attn, mlp, final")
+        role_dir = os.path.join(sweeps, f"{name}_role_attn", "runs")
+        all_ln = final_losses(os.path.join(sweeps, name))
+        diffs = []
+        for f in os.listdir(role_dir):
+            if not f.endswith(".h5"):
+                continue
+            with h5py.File(os.path.join(role_dir, f), "r") as h:
+                for site, kind in zip(h["site"][:], h["site_kind"][:]):
+                    want = b"rmsnorm" if site.endswith(b".attn.norm") else b"layernorm"
+                    if kind != b"residual" and kind != want:
+                        fail(f"{role_dir}/{f}: {site.decode()} is {kind.decode()}, expected {want.decode()}")
+                key = (str(h.attrs["norm"]), int(h.attrs["seed"]))
+                diffs.append(float(h["val_loss"][-1]) - all_ln[key])
+        got = num([r for r in rows if r["config"] == name and r["role"] == "attn"][0],
+                  "delta_remove", "roles.csv")
+        want = sum(diffs) / len(diffs)
+        if not math.isclose(want, got, rel_tol=1e-9, abs_tol=1e-12):
+            fail(f"roles.csv {name} attn: Delta_remove {got}, the run files give {want}")
+
+
 def read_text(out, name):
     path = os.path.join(out, name)
     if not os.path.isfile(path):
@@ -113,7 +141,7 @@ def check_tables(out, configs):
         if not 0 <= share <= 1 or r["verdict"] != ("recenter" if share >= 0.5 else "gain-only"):
             fail(f"verdicts.csv {r['config']} {r['site']}: verdict {r['verdict']} at share {share}")
     text = read_text(out, "tables.md")
-    for head in ("## Ground truth per site", "## Predictors against Delta_remove",
+    for head in ("## Ground truth per site", "## Ground truth per role", "## Predictors against Delta_remove",
                  "## Out of sample", "## The command's verdicts", "## The recommendation on"):
         if head not in text:
             fail(f"tables.md: no section {head!r}")
@@ -153,6 +181,7 @@ def main():
     out, sweeps = sys.argv[1], sys.argv[2]
     configs = check_truth(out, sweeps)
     check_tables(out, configs)
+    check_roles(out, sweeps)
     check_consistency(out)
     print(f"check_outputs.py: {out} is complete and well formed ({', '.join(configs)})")
 

@@ -12,6 +12,8 @@ Stages, each resumable (rerunning skips finished runs and analyses):
   runs       per configuration one `normlab sweep`: all-LN, all-RN, LN-except-s and RN-except-s
              for every site s, and pcnorm with learn_lambda=true, over the seeds
   analyze    `normlab analyze recentering` on every all-LN and pcnorm run (table kept as .txt)
+  roles      per Transformer configuration: RMSNorm at every attention norm, every MLP norm, or
+             the final norm (model.norm_attn / norm_mlp / norm_final), LayerNorm elsewhere
   evaluate   Delta_remove / Delta_add per site with t intervals, Spearman of each predictor and
              of pcnorm's learned lambda with Delta_remove (bootstrap over seeds), thresholds fit on
              one configuration and tested on the other
@@ -213,6 +215,50 @@ def unit_predictors(csv_path, depth):
     return out
 
 
+ROLES = {"attn": "attn-input", "mlp": "mlp-input", "final": "final"}  # override key: CSV role
+
+
+def stage_roles(args, plan, found):
+    """Per Transformer configuration and role (the attention norms, the MLP norms, the final
+    norm): LayerNorm everywhere but RMSNorm at every site of that role (model.norm_<role>), over
+    the seeds. Returns {config: {role: {"remove": [per seed], "preds": {predictor: mean}}}}: the
+    loss paired with the ground truth's all-LN runs, and each predictor's mean over the role's
+    sites and the all-LN seeds."""
+    out = {}
+    for cfg in plan["configs"]:
+        if cfg.get("experiment") != "transformer.toml":
+            continue
+        name, d = cfg["name"], cfg["depth"]
+        all_ln = found[name]["losses"][ev.stack(d, "L")]
+        out[name] = {}
+        for role in ROLES:
+            role_cfg = dict(cfg, set=dict(cfg["set"], **{f"model.norm_{role}": "rmsnorm"}))
+            path = os.path.join(args.sweeps, f"{name}_role_{role}.toml")
+            write_sweep(path, role_cfg, [ev.stack(d, "L")], plan["seeds"], [""])
+            sweep_dir = os.path.join(args.sweeps, f"{name}_role_{role}")
+            run_sweep(args, path, sweep_dir)
+            losses = load_runs(sweep_dir, d)[ev.stack(d, "L")]  # the runs' attrs name model.norm
+            out[name][role] = {"remove": [losses[k][0] - all_ln[k] for k in plan["seeds"]],
+                               "preds": role_predictors(args, name, ROLES[role])}
+    return out
+
+
+def role_predictors(args, name, role):
+    """Each predictor's mean over the sites of `role` in every all-LN seed's analysis CSV."""
+    values = {p: [] for p in ev.PREDICTORS}
+    analyze_dir = os.path.join(args.out, name, "analyze")
+    for f in sorted(os.listdir(analyze_dir)):
+        if not (f.endswith(".recentering.csv") and "_norm-layernorm" in f):
+            continue
+        with open(os.path.join(analyze_dir, f), newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row["role"] == role:
+                    for p in ev.PREDICTORS:
+                        if row[p] not in ("", "nan"):
+                            values[p].append(float(row[p]))
+    return {p: float(np.mean(v)) if v else float("nan") for p, v in values.items()}
+
+
 def stage_analyze(args, plan):
     """Per configuration: predictors[name][kind L|P] = array (seeds x sites); the recommended
     stack of the first seed's all-LN run; the learned lambdas (seeds x sites)."""
@@ -352,9 +398,10 @@ def main():
     stage_runs(args, plan)
     found = stage_analyze(args, plan)
     truth, rho_rows, oos_rows, features = evaluate(plan, found)
+    roles = stage_roles(args, plan, found)
     recommends = [stage_recommend(args, plan, found, truth, oos_rows, features, name)
                   for name in plan["held_out"]]
-    rep.write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommends)
+    rep.write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommends, roles)
     print(f"run_study.py: done in {time.time() - start:.0f} s -> {args.out}/tables.md")
 
 

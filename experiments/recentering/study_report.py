@@ -182,6 +182,30 @@ def section_verdicts(rows):
                      "least unanimous site (share of seeds in the minority)"], summary)
 
 
+def role_rows(roles):
+    rows = []
+    for name, by_role in roles.items():
+        for role, r in by_role.items():
+            m, lo, hi = ev.t_interval(r["remove"])
+            row = {"config": name, "role": role, "n": len(r["remove"]), "delta_remove": m,
+                   "delta_remove_lo": lo, "delta_remove_hi": hi, "needs_centering": bool(lo > 0)}
+            row.update(r["preds"])
+            rows.append(row)
+    return rows
+
+
+def section_roles(rows):
+    if not rows:
+        return "No Transformer configuration: no role ablation.\n"
+    return md_table(["config", "role", "n", "Delta_remove [95% t]", "needs re-centering",
+                     "mean_leak", "scale_cv", "grad_ones_share", "ones_response"],
+                    [[r["config"], r["role"], r["n"],
+                      f"{fmt(r['delta_remove'])} [{fmt(r['delta_remove_lo'])}, {fmt(r['delta_remove_hi'])}]",
+                      "yes" if r["needs_centering"] else "no", f"{r['mean_leak']:.3g}",
+                      f"{r['scale_cv']:.3g}", f"{r['grad_ones_share']:.3g}",
+                      f"{r['ones_response']:.3g}"] for r in rows])
+
+
 def section_rho(rho_rows):
     body = md_table(["config", "predictor", "sites", "Spearman rho [95% bootstrap over seeds]",
                      "resamples defined"],
@@ -229,7 +253,7 @@ of its figures and counts them in its own columns:
 """
 
 
-def write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommends):
+def write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommends, roles):
     os.makedirs(args.out, exist_ok=True)
     truth_csv, truth_md = section_truth(found, truth)
     stuck = [f"{r['config']} {r['stack']} ({r['stuck']} stuck, {r['diverged']} diverged)"
@@ -240,6 +264,9 @@ def write_all(args, plan, found, truth, rho_rows, oos_rows, features, recommends
     write_csv(os.path.join(args.out, "predictors.csv"), predictor_rows(found, features))
     write_csv(os.path.join(args.out, "spearman.csv"), rho_rows)
     write_csv(os.path.join(args.out, "out_of_sample.csv"), oos_rows)
+    roles_csv = role_rows(roles)
+    if roles_csv:
+        write_csv(os.path.join(args.out, "roles.csv"), roles_csv)
     verdicts = verdict_rows(found, truth)
     write_csv(os.path.join(args.out, "verdicts.csv"), verdicts)
     recommend_text = "".join(section_recommend(args, plan, r) for r in recommends)
@@ -272,6 +299,13 @@ stuck (trained to the end at chance) and diverged ones included: stalling is the
 measured. Runs stuck or diverged here: {stuck_note}.
 
 {truth_md}
+## Ground truth per role (Transformer)
+
+Delta_remove(role) = loss(LayerNorm everywhere but RMSNorm at every site of the role:
+`model.norm_attn`, `model.norm_mlp` or `model.norm_final` = rmsnorm) - loss(all LayerNorm), paired
+by seed. The predictors are means over the role's sites and the all-LN seeds (`roles.csv`).
+
+{section_roles(roles_csv)}
 ## Predictors against Delta_remove
 
 Spearman's rho over the sites of the per-site means (over seeds) of each predictor (from
