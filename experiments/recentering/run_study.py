@@ -7,16 +7,18 @@ The study of issue 21, from one script (experiments/README.md, results/recenteri
   /usr/bin/python3 experiments/recentering/run_study.py --tiny --out DIR   # every stage, tiny (ctest
                                                                    # recentering.tiny)
 
-A site is what model.norm's per-layer list addresses: here an MLP hidden layer (layer{l}.norm).
+A site is what model.norm's per-layer list addresses: an MLP hidden layer (layer{l}.norm) or a
+Transformer block (its norms; the last block's also the final norm).
 Stages, each resumable (rerunning skips finished runs and analyses):
   runs       per configuration one `normlab sweep`: all-LN, all-RN, LN-except-s and RN-except-s
              for every site s, and pcnorm with learn_lambda=true, over the seeds
-  analyze    `normlab analyze recentering` on every all-LN and pcnorm run (table kept as .txt)
+  analyze    `normlab analyze recentering` on every all-LN and pcnorm run (its CSV read, its
+             table kept as .txt)
   roles      per Transformer configuration: RMSNorm at every attention norm, every MLP norm, or
              the final norm (model.norm_attn / norm_mlp / norm_final), LayerNorm elsewhere
   evaluate   Delta_remove / Delta_add per site with t intervals, Spearman of each predictor and
              of pcnorm's learned lambda with Delta_remove (bootstrap over seeds), thresholds fit on
-             one configuration and tested on the other
+             one configuration and tested on the others, the command's verdicts per site
   recommend  on each held-out configuration (mlp_w256_d8, tf_w64_d4): all-LN, all-RN, the command's
              recommended stack (its first all-LN seed's RUN.recentering.toml), the stack of the
              best threshold fit on mlp_w128_d6, a random stack with as many LN sites as each, and the
@@ -27,7 +29,6 @@ Everything lands in OUT/tables.md and OUT/*.csv; OUT/README.md is written by han
 import argparse
 import csv
 import itertools
-import json
 import os
 import random
 import subprocess
