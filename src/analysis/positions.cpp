@@ -4,30 +4,13 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "analysis/moments.hpp"
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 
 namespace normlab::analysis {
 
 namespace {
-
-// Count, mean and sum of squared deviations of a set of values; merges like Chan et al. (1979).
-struct Moments {
-  double n = 0, mean = 0, m2 = 0;
-  void add(const double* v, std::size_t count) {  // two passes over the new values, then merge
-    if (count == 0) return;
-    double s = 0;
-    for (std::size_t i = 0; i < count; ++i) s += v[i];
-    const double mb = s / double(count);
-    double m2b = 0;
-    for (std::size_t i = 0; i < count; ++i) m2b += (v[i] - mb) * (v[i] - mb);
-    const double nb = double(count), total = n + nb, delta = mb - mean;
-    mean += delta * nb / total;
-    m2 += m2b + delta * delta * n * nb / total;
-    n = total;
-  }
-  double sd() const { return n > 0 ? std::sqrt(m2 / n) : NAN; }
-};
 
 class PositionObserver final : public nn::Observer<double> {
  public:

@@ -87,6 +87,9 @@ double random_ones_response(std::size_t out, std::size_t D) {
 }
 
 void RowStatistics::forward(const double* x, const double*, std::size_t rows, std::size_t D) {
+  std::vector<double> mean_part, scale_part;  // this call's rows
+  mean_part.reserve(rows);
+  scale_part.reserve(rows);
   for (std::size_t r = 0; r < rows; ++r) {
     const double* row = x + r * D;
     double sum = 0, sq = 0;
@@ -96,13 +99,11 @@ void RowStatistics::forward(const double* x, const double*, std::size_t rows, st
     }
     if (sq == 0) continue;  // a zero row has no mean share
     const double m_over_q = (sum / double(D)) / std::sqrt(sq / double(D));
-    const double s_over_q = std::sqrt(std::max(0.0, 1 - m_over_q * m_over_q));
-    n_ += 1;
-    mean_sum_ += m_over_q;
-    mean_sq_ += m_over_q * m_over_q;
-    scale_sum_ += s_over_q;
-    scale_sq_ += s_over_q * s_over_q;
+    mean_part.push_back(m_over_q);
+    scale_part.push_back(std::sqrt(std::max(0.0, 1 - m_over_q * m_over_q)));
   }
+  mean_.add(mean_part.data(), mean_part.size());
+  scale_.add(scale_part.data(), scale_part.size());
 }
 
 void RowStatistics::backward(const double*, const double* dy, std::size_t rows, std::size_t D) {
@@ -118,20 +119,11 @@ void RowStatistics::backward(const double*, const double* dy, std::size_t rows, 
   }
 }
 
-namespace {
-// The population standard deviation from the sums; NaN without rows.
-double sd_of(double n, double sum, double sq) {
-  if (n == 0) return NAN;
-  const double mean = sum / n;
-  return std::sqrt(std::max(0.0, sq / n - mean * mean));
-}
-}  // namespace
-
-double RowStatistics::mean_jitter() const { return sd_of(n_, mean_sum_, mean_sq_); }
-double RowStatistics::scale_mean() const { return n_ > 0 ? scale_sum_ / n_ : NAN; }
+double RowStatistics::mean_jitter() const { return mean_.sd(); }
+double RowStatistics::scale_mean() const { return scale_.n > 0 ? scale_.mean : NAN; }
 double RowStatistics::scale_cv() const {
   const double m = scale_mean();
-  return m > 0 ? sd_of(n_, scale_sum_, scale_sq_) / m : NAN;
+  return m > 0 ? scale_.sd() / m : NAN;
 }
 double RowStatistics::grad_ones_share() const { return grad_all_ > 0 ? grad_ones_ / grad_all_ : NAN; }
 

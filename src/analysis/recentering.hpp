@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "analysis/loaded_run.hpp"
+#include "analysis/moments.hpp"
 #include "nn/probe.hpp"
 
 namespace normlab::analysis {
@@ -63,7 +64,7 @@ class RowStatistics : public nn::Observer<double> {
   double grad_ones_share() const;  // sum <dy_r, 1>^2 / (D sum ||dy_r||^2) (NaN: no gradient)
 
  private:
-  double n_ = 0, mean_sum_ = 0, mean_sq_ = 0, scale_sum_ = 0, scale_sq_ = 0;
+  Moments mean_, scale_;  // of m_r / q_r and of s_r / q_r
   double grad_ones_ = 0, grad_all_ = 0;
 };
 
